@@ -1,1 +1,207 @@
-/* placeholder */
+/* config.c — the settings table: defaults, INI file (inih), environment, flags. */
+#include "pactown/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum setting_type { T_STR, T_BOOL, T_LONG };
+
+struct setting {
+    const char *name;
+    enum setting_type type;
+    size_t offset;
+    const char *def;
+};
+
+#define S(n, t, d) { #n, t, offsetof(pt_config, n), d }
+static const struct setting settings[] = {
+    S(mountpoint, T_STR, "/mnt/pactown"),
+    S(cache_dir, T_STR, "/var/cache/pactown"),
+    S(sandbox_root, T_STR, "/var/lib/pactown/sandboxes"),
+    S(python, T_STR, "python3"),
+    S(installer, T_STR, "auto"),
+    S(uv, T_STR, "uv"),
+    S(uv_cache_dir, T_STR, ""),
+    S(index_url, T_STR, ""),
+    S(find_links, T_STR, ""),
+    S(no_index, T_BOOL, "no"),
+    S(offline, T_BOOL, "no"),
+    S(failure_ttl, T_LONG, "60"),
+    S(build_timeout, T_LONG, "1800"),
+    S(entry_timeout, T_LONG, "3600"),
+};
+#undef S
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+static const struct setting *find_setting(const char *name)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (strcmp(settings[i].name, name) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+bool pt_config_has_key(const char *key)
+{
+    return find_setting(key) != NULL;
+}
+
+static int set_one(pt_config *c, const struct setting *s, const char *value, pt_error *err)
+{
+    void *field = (char *)c + s->offset;
+    if (strchr(value, '\n') || strchr(value, '\r'))
+        return pt_error_set(err, -EINVAL, 0, "%s: value may not contain a newline", s->name);
+    switch (s->type) {
+    case T_STR: {
+        char *dup = strdup(value);
+        if (!dup)
+            return pt_error_set(err, -ENOMEM, 0, "out of memory");
+        free(*(char **)field);
+        *(char **)field = dup;
+        return 0;
+    }
+    case T_BOOL:
+        if (!strcmp(value, "1") || !strcasecmp(value, "yes") || !strcasecmp(value, "true") || !strcasecmp(value, "on"))
+            *(bool *)field = true;
+        else if (!strcmp(value, "0") || !strcasecmp(value, "no") || !strcasecmp(value, "false") || !strcasecmp(value, "off"))
+            *(bool *)field = false;
+        else
+            return pt_error_set(err, -EINVAL, 0, "%s: '%s' is not a boolean (yes/no)", s->name, value);
+        return 0;
+    case T_LONG: {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < 0)
+            return pt_error_set(err, -EINVAL, 0, "%s: '%s' is not a non-negative whole number", s->name, value);
+        *(long *)field = v;
+        return 0;
+    }
+    }
+    return -EINVAL;
+}
+
+int pt_config_set(pt_config *c, const char *key, const char *value, pt_error *err)
+{
+    const struct setting *s = find_setting(key);
+    if (!s)
+        return pt_error_set(err, -ENOENT, 0, "unknown setting '%s'", key);
+    return set_one(c, s, value, err);
+}
+
+int pt_config_set_kv(pt_config *c, const char *kv, pt_error *err)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq)
+        return pt_error_set(err, -EINVAL, 0, "'%s': expected key=value", kv);
+    char key[64];
+    size_t n = (size_t)(eq - kv);
+    if (n == 0 || n >= sizeof key)
+        return pt_error_set(err, -ENOENT, 0, "unknown setting in '%s'", kv);
+    memcpy(key, kv, n);
+    key[n] = '\0';
+    return pt_config_set(c, key, eq + 1, err);
+}
+
+void pt_config_defaults(pt_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        set_one(c, &settings[i], settings[i].def, NULL);
+}
+
+struct ini_ctx {
+    pt_config *c;
+    pt_error *err;
+    int rc;
+};
+
+/* Debian's inih has no line number in the handler: ini_parse_file returns the
+ * line of the first pair the handler refused, which names it. */
+static int on_ini_pair(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *ctx = user;
+    (void)section; /* sections are allowed for readability; keys are global */
+    int rc = pt_config_set(ctx->c, name, value, ctx->err);
+    if (rc) {
+        if (!ctx->rc)
+            ctx->rc = rc;
+        return 0;
+    }
+    return 1;
+}
+
+int pt_config_load(pt_config *c, pt_error *err)
+{
+    pt_config_defaults(c);
+    const char *path = getenv("PACTOWN_CONFIG");
+    bool explicit_path = path && *path;
+    if (!explicit_path)
+        path = "/etc/pactown/pactown.conf";
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (explicit_path || errno != ENOENT)
+            return pt_error_set(err, -errno, 0, "%s: %s", path, strerror(errno));
+    } else {
+        struct ini_ctx ctx = { c, err, 0 };
+        int r = ini_parse_file(f, on_ini_pair, &ctx);
+        fclose(f);
+        if (ctx.rc) {
+            char reason[sizeof err->msg];
+            snprintf(reason, sizeof reason, "%s", err ? err->msg : "");
+            return pt_error_set(err, ctx.rc, (unsigned)r, "%s:%d: %s", path, r, reason);
+        }
+        if (r > 0)
+            return pt_error_set(err, -EINVAL, (unsigned)r, "%s:%d: not a `key = value` line", path, r);
+    }
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        char env[80] = "PACTOWN_";
+        size_t k = strlen(env);
+        for (const char *p = settings[i].name; *p && k + 1 < sizeof env; p++)
+            env[k++] = (char)toupper((unsigned char)*p);
+        env[k] = '\0';
+        const char *v = getenv(env);
+        if (v) {
+            int rc = set_one(c, &settings[i], v, err);
+            if (rc) {
+                char reason[sizeof err->msg];
+                snprintf(reason, sizeof reason, "%s", err ? err->msg : "");
+                return pt_error_set(err, rc, 0, "environment %s: %s", env, reason);
+            }
+        }
+    }
+    return 0;
+}
+
+void pt_config_print(const pt_config *c, FILE *out)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const void *field = (const char *)c + settings[i].offset;
+        switch (settings[i].type) {
+        case T_STR: fprintf(out, "%s = %s\n", settings[i].name, *(char *const *)field); break;
+        case T_BOOL: fprintf(out, "%s = %s\n", settings[i].name, *(const bool *)field ? "yes" : "no"); break;
+        case T_LONG: fprintf(out, "%s = %ld\n", settings[i].name, *(const long *)field); break;
+        }
+    }
+}
+
+void pt_config_free(pt_config *c)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (settings[i].type == T_STR) {
+            char **field = (char **)((char *)c + settings[i].offset);
+            free(*field);
+            *field = NULL;
+        }
+}
+
+int pt_config_cache_path(const pt_config *c, const char *sub, const char *name, char *buf, size_t n)
+{
+    int len = name ? snprintf(buf, n, "%s/%s/%s", c->cache_dir, sub, name)
+                   : snprintf(buf, n, "%s/%s", c->cache_dir, sub);
+    return (len < 0 || (size_t)len >= n) ? -ENAMETOOLONG : 0;
+}

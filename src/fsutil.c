@@ -1,1 +1,227 @@
-/* placeholder */
+/* fsutil.c — mkdir -p, rm -rf, du and friends on top of nftw(3). */
+#include "pactown/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int pt_mkdir_p(const char *path, mode_t mode)
+{
+    char buf[PATH_MAX];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof buf)
+        return -ENAMETOOLONG;
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(buf, mode) != 0 && errno != EEXIST)
+                return -errno;
+            *p = saved;
+            if (saved == '\0')
+                break;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -errno;
+    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int rm_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    int rc = (type == FTW_DP) ? rmdir(path) : unlink(path);
+    return (rc != 0 && errno != ENOENT) ? -errno : 0;
+}
+
+/* pre-order pass: make directories writable/searchable so the removal can enter them */
+static int unlock_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    if (type == FTW_D && (st->st_mode & 0700) != 0700)
+        chmod(path, st->st_mode | 0700);
+    return 0;
+}
+
+int pt_rm_rf(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path) == 0 ? 0 : -errno;
+    if ((st.st_mode & 0700) != 0700)
+        chmod(path, st.st_mode | 0700);
+    nftw(path, unlock_cb, 32, FTW_PHYS | FTW_MOUNT);
+    int rc = nftw(path, rm_cb, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    if (rc < 0)
+        return errno ? -errno : -EIO;
+    return rc;
+}
+
+/* nftw has no user pointer: the walkers below are used by one thread at a time
+ * per process (builder, CLI), so thread-local accumulators are enough. */
+static _Thread_local uint64_t du_bytes, du_files;
+
+static int du_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (type == FTW_F && S_ISREG(st->st_mode)) {
+        du_files++;
+        du_bytes += (uint64_t)st->st_size;
+    }
+    return 0;
+}
+
+int pt_du(const char *path, uint64_t *bytes, uint64_t *files)
+{
+    du_bytes = du_files = 0;
+    if (nftw(path, du_cb, 32, FTW_PHYS | FTW_MOUNT) != 0)
+        return errno ? -errno : -EIO;
+    *bytes = du_bytes;
+    *files = du_files;
+    return 0;
+}
+
+static int ro_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    if (type == FTW_SL || S_ISLNK(st->st_mode))
+        return 0;
+    if (chmod(path, st->st_mode & ~(mode_t)0222) != 0)
+        return -errno;
+    return 0;
+}
+
+int pt_make_readonly(const char *path)
+{
+    /* depth-first so a directory loses its write bit after its children */
+    int rc = nftw(path, ro_cb, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    return rc < 0 ? -errno : rc;
+}
+
+int pt_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    int rc = 0;
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap >= max) {
+                rc = -EFBIG;
+                break;
+            }
+            cap = cap * 2 > max ? max : cap * 2;
+            char *nb = realloc(buf, cap + 1);
+            if (!nb) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = nb;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            break;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int pt_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return -errno;
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            int rc = -errno;
+            close(fd);
+            unlink(tmp);
+            return rc;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
+        int rc = -errno;
+        unlink(tmp);
+        return rc;
+    }
+    return 0;
+}
+
+int pt_which(const char *name, char *out, size_t n)
+{
+    if (!name || !*name)
+        return -ENOENT;
+    if (strchr(name, '/')) {
+        if (access(name, X_OK) != 0)
+            return -errno;
+        return snprintf(out, n, "%s", name) >= (int)n ? -ENAMETOOLONG : 0;
+    }
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        const char *colon = strchr(path, ':');
+        size_t dlen = colon ? (size_t)(colon - path) : strlen(path);
+        if (dlen > 0 && snprintf(out, n, "%.*s/%s", (int)dlen, path, name) < (int)n) {
+            struct stat st;
+            if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
+                return 0;
+        }
+        if (!colon)
+            break;
+        path = colon + 1;
+    }
+    return -ENOENT;
+}
+
+bool pt_is_elf(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    unsigned char m[4];
+    bool elf = read(fd, m, 4) == 4 && m[0] == 0x7f && m[1] == 'E' && m[2] == 'L' && m[3] == 'F';
+    close(fd);
+    return elf;
+}

@@ -1,1 +1,418 @@
-/* placeholder */
+/* index.c — the LMDB index: requirement sets, entries, services, counters.
+ *
+ * Every call is one short transaction; rc values are checked and mapped to
+ * -errno in one place (map_rc). Databases are opened once, at open, in a
+ * committed write transaction (lmdb.h, mdb_dbi_open).
+ */
+#include "pactown/index.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pactown/clock.h"
+#include "pactown/fsutil.h"
+
+struct pt_index {
+    MDB_env *env;
+    MDB_dbi spec, entry, service, meta;
+};
+
+#define SCHEMA_VERSION "1"
+
+static int map_rc(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS: return 0;
+    case MDB_NOTFOUND: return -ENOENT;
+    case MDB_KEYEXIST: return -EEXIST;
+    case MDB_MAP_FULL: return -ENOSPC;
+    case MDB_READERS_FULL: return -EAGAIN;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH: return -EIO;
+    default: return rc > 0 ? -rc : -EIO;
+    }
+}
+
+static MDB_val sval(const char *s)
+{
+    return (MDB_val){ .mv_size = strlen(s), .mv_data = (void *)s };
+}
+
+int pt_index_open(const char *dir, pt_index **out, pt_error *err)
+{
+    int rc = pt_mkdir_p(dir, 0755);
+    if (rc)
+        return pt_error_set(err, rc, 0, "%s: cannot create the index directory: %s", dir, strerror(-rc));
+    pt_index *idx = calloc(1, sizeof *idx);
+    if (!idx)
+        return pt_error_set(err, -ENOMEM, 0, "out of memory");
+    MDB_txn *txn = NULL;
+    const char *what = "mdb_env_create";
+    if ((rc = mdb_env_create(&idx->env)) != 0)
+        goto fail;
+    what = "mdb_env_set_maxdbs";
+    if ((rc = mdb_env_set_maxdbs(idx->env, 8)) != 0)
+        goto env_close;
+    what = "mdb_env_set_mapsize";
+    if ((rc = mdb_env_set_mapsize(idx->env, (size_t)1 << 30)) != 0)
+        goto env_close;
+    what = "mdb_env_set_maxreaders";
+    if ((rc = mdb_env_set_maxreaders(idx->env, 512)) != 0)
+        goto env_close;
+    what = "mdb_env_open";
+    if ((rc = mdb_env_open(idx->env, dir, MDB_NOTLS, 0644)) != 0)
+        goto env_close;
+    int dead = 0;
+    mdb_reader_check(idx->env, &dead);
+    what = "mdb_txn_begin";
+    if ((rc = mdb_txn_begin(idx->env, NULL, 0, &txn)) != 0)
+        goto env_close;
+    what = "mdb_dbi_open";
+    if ((rc = mdb_dbi_open(txn, "spec", MDB_CREATE, &idx->spec)) != 0 ||
+        (rc = mdb_dbi_open(txn, "entry", MDB_CREATE, &idx->entry)) != 0 ||
+        (rc = mdb_dbi_open(txn, "service", MDB_CREATE, &idx->service)) != 0 ||
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &idx->meta)) != 0)
+        goto txn_abort;
+    MDB_val k = sval("schema"), v;
+    if ((rc = mdb_get(txn, idx->meta, &k, &v)) == MDB_NOTFOUND) {
+        v = sval(SCHEMA_VERSION);
+        what = "mdb_put(schema)";
+        if ((rc = mdb_put(txn, idx->meta, &k, &v, 0)) != 0)
+            goto txn_abort;
+    } else if (rc == 0 && (v.mv_size != 1 || memcmp(v.mv_data, SCHEMA_VERSION, 1) != 0)) {
+        mdb_txn_abort(txn);
+        mdb_env_close(idx->env);
+        free(idx);
+        return pt_error_set(err, -EPROTO, 0, "%s: index schema %.*s is not the supported schema " SCHEMA_VERSION,
+                            dir, (int)v.mv_size, (const char *)v.mv_data);
+    } else if (rc) {
+        goto txn_abort;
+    }
+    what = "mdb_txn_commit";
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        goto env_close;
+    *out = idx;
+    return 0;
+
+txn_abort:
+    mdb_txn_abort(txn);
+env_close:
+    mdb_env_close(idx->env);
+fail:
+    free(idx);
+    return pt_error_set(err, map_rc(rc), 0, "%s: %s failed: %s", dir, what, mdb_strerror(rc));
+}
+
+void pt_index_close(pt_index *idx)
+{
+    if (!idx)
+        return;
+    mdb_env_close(idx->env);
+    free(idx);
+}
+
+int pt_index_register(pt_index *idx, const char *key, const char *canonical, size_t len, bool *created)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    MDB_val k = sval(key), v = { .mv_size = len, .mv_data = (void *)canonical };
+    rc = mdb_put(txn, idx->spec, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+        /* v now holds the stored text */
+        bool same = v.mv_size == len && memcmp(v.mv_data, canonical, len) == 0;
+        mdb_txn_abort(txn);
+        if (created)
+            *created = false;
+        return same ? 0 : -EEXIST;
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    if (created)
+        *created = true;
+    return map_rc(mdb_txn_commit(txn));
+}
+
+static int get_copy(pt_index *idx, MDB_dbi dbi, const char *name, char **out, size_t *len)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return map_rc(rc);
+    MDB_val k = sval(name), v;
+    rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == 0) {
+        char *copy = malloc(v.mv_size + 1);
+        if (!copy) {
+            rc = ENOMEM;
+        } else {
+            memcpy(copy, v.mv_data, v.mv_size);
+            copy[v.mv_size] = '\0';
+            *out = copy;
+            if (len)
+                *len = v.mv_size;
+        }
+    }
+    mdb_txn_abort(txn);
+    return map_rc(rc);
+}
+
+int pt_index_spec(pt_index *idx, const char *key, char **out, size_t *len)
+{
+    return get_copy(idx, idx->spec, key, out, len);
+}
+
+int pt_index_meta_get(pt_index *idx, const char *name, char **out, size_t *len)
+{
+    return get_copy(idx, idx->meta, name, out, len);
+}
+
+int pt_index_meta_put(pt_index *idx, const char *name, const void *val, size_t len)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    MDB_val k = sval(name), v = { .mv_size = len, .mv_data = (void *)val };
+    if ((rc = mdb_put(txn, idx->meta, &k, &v, 0)) != 0) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    return map_rc(mdb_txn_commit(txn));
+}
+
+/* Copy a stored record of at most sizeof(*out) bytes; older, shorter records
+ * read with their missing tail zeroed. */
+static void load_record(void *out, size_t size, const MDB_val *v)
+{
+    memset(out, 0, size);
+    memcpy(out, v->mv_data, v->mv_size < size ? v->mv_size : size);
+}
+
+int pt_index_entry(pt_index *idx, const char *key, pt_entry *out)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return map_rc(rc);
+    MDB_val k = sval(key), v;
+    if ((rc = mdb_get(txn, idx->entry, &k, &v)) == 0)
+        load_record(out, sizeof *out, &v);
+    mdb_txn_abort(txn);
+    return map_rc(rc);
+}
+
+static int counter_add_txn(pt_index *idx, MDB_txn *txn, const char *name, int64_t delta)
+{
+    char mk[64];
+    snprintf(mk, sizeof mk, "counter:%s", name);
+    MDB_val k = sval(mk), v;
+    uint64_t cur = 0;
+    int rc = mdb_get(txn, idx->meta, &k, &v);
+    if (rc == 0 && v.mv_size == sizeof cur)
+        memcpy(&cur, v.mv_data, sizeof cur);
+    else if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    cur = (delta < 0 && (uint64_t)-delta > cur) ? 0 : cur + (uint64_t)delta;
+    v.mv_size = sizeof cur;
+    v.mv_data = &cur;
+    return mdb_put(txn, idx->meta, &k, &v, 0);
+}
+
+int pt_index_update(pt_index *idx, const char *key, pt_entry_fn fn, void *arg, const char *const *counters)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    MDB_val k = sval(key), v;
+    pt_entry e;
+    rc = mdb_get(txn, idx->entry, &k, &v);
+    if (rc == 0) {
+        load_record(&e, sizeof e, &v);
+    } else if (rc == MDB_NOTFOUND) {
+        memset(&e, 0, sizeof e);
+        e.version = PT_ENTRY_VERSION;
+        e.created = pt_wall_s();
+    } else {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    int r = fn ? fn(&e, arg) : 0;
+    if (r < 0 || (r == 1 && !counters)) {
+        mdb_txn_abort(txn);
+        return r < 0 ? r : 0;
+    }
+    if (r == 0) {
+        v.mv_size = sizeof e;
+        v.mv_data = &e;
+        if ((rc = mdb_put(txn, idx->entry, &k, &v, 0)) != 0) {
+            mdb_txn_abort(txn);
+            return map_rc(rc);
+        }
+    }
+    for (const char *const *c = counters; c && *c; c++)
+        if ((rc = counter_add_txn(idx, txn, *c, 1)) != 0) {
+            mdb_txn_abort(txn);
+            return map_rc(rc);
+        }
+    return map_rc(mdb_txn_commit(txn));
+}
+
+int pt_index_count(pt_index *idx, const char *name, int64_t delta)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    if ((rc = counter_add_txn(idx, txn, name, delta)) != 0) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    return map_rc(mdb_txn_commit(txn));
+}
+
+int pt_index_counters(pt_index *idx, pt_counters *out)
+{
+    static const char *const names[] = { "hits", "misses", "builds", "build_failures", "evictions" };
+    uint64_t *fields[] = { &out->hits, &out->misses, &out->builds, &out->build_failures, &out->evictions };
+    memset(out, 0, sizeof *out);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return map_rc(rc);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char mk[64];
+        snprintf(mk, sizeof mk, "counter:%s", names[i]);
+        MDB_val k = sval(mk), v;
+        if (mdb_get(txn, idx->meta, &k, &v) == 0 && v.mv_size == sizeof(uint64_t))
+            memcpy(fields[i], v.mv_data, sizeof(uint64_t));
+    }
+    mdb_txn_abort(txn);
+    return 0;
+}
+
+/* Walk a database with a cursor; MDB_NOTFOUND at the end is success. */
+typedef int (*walk_fn)(const MDB_val *k, const MDB_val *v, void *arg);
+static int walk(pt_index *idx, MDB_dbi dbi, walk_fn fn, void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return map_rc(rc);
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    MDB_val k, v;
+    int r = 0;
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
+        if ((r = fn(&k, &v, arg)) != 0)
+            break;
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (r)
+        return r;
+    return rc == MDB_NOTFOUND ? 0 : map_rc(rc);
+}
+
+struct entry_walk { pt_each_entry_fn fn; void *arg; };
+static int entry_step(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    struct entry_walk *w = arg;
+    char key[65];
+    pt_entry e;
+    if (k->mv_size >= sizeof key)
+        return 0;
+    memcpy(key, k->mv_data, k->mv_size);
+    key[k->mv_size] = '\0';
+    load_record(&e, sizeof e, v);
+    return w->fn(key, &e, w->arg);
+}
+
+int pt_index_each_entry(pt_index *idx, pt_each_entry_fn fn, void *arg)
+{
+    struct entry_walk w = { fn, arg };
+    return walk(idx, idx->entry, entry_step, &w);
+}
+
+int pt_index_service_put(pt_index *idx, const pt_service *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    pt_service copy = *s;
+    copy.version = PT_SERVICE_VERSION;
+    MDB_val k = sval(s->id), v = { .mv_size = sizeof copy, .mv_data = &copy };
+    if ((rc = mdb_put(txn, idx->service, &k, &v, 0)) != 0) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    return map_rc(mdb_txn_commit(txn));
+}
+
+int pt_index_service_get(pt_index *idx, const char *id, pt_service *out)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return map_rc(rc);
+    MDB_val k = sval(id), v;
+    if ((rc = mdb_get(txn, idx->service, &k, &v)) == 0)
+        load_record(out, sizeof *out, &v);
+    mdb_txn_abort(txn);
+    return map_rc(rc);
+}
+
+int pt_index_service_del(pt_index *idx, const char *id)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    MDB_val k = sval(id);
+    if ((rc = mdb_del(txn, idx->service, &k, NULL)) != 0) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    return map_rc(mdb_txn_commit(txn));
+}
+
+struct service_walk { pt_each_service_fn fn; void *arg; };
+static int service_step(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    (void)k;
+    struct service_walk *w = arg;
+    pt_service s;
+    load_record(&s, sizeof s, v);
+    s.id[sizeof s.id - 1] = '\0';
+    s.key[sizeof s.key - 1] = '\0';
+    return w->fn(&s, w->arg);
+}
+
+int pt_index_each_service(pt_index *idx, pt_each_service_fn fn, void *arg)
+{
+    struct service_walk w = { fn, arg };
+    return walk(idx, idx->service, service_step, &w);
+}
+
+const char *pt_state_name(uint32_t state)
+{
+    switch (state) {
+    case PT_STATE_NONE: return "none";
+    case PT_STATE_BUILDING: return "building";
+    case PT_STATE_READY: return "ready";
+    case PT_STATE_FAILED: return "failed";
+    default: return "unknown";
+    }
+}

@@ -1,1 +1,340 @@
-/* placeholder */
+/* sandbox.c — sandbox directories written beneath a dirfd with openat2(2),
+ * never following symlinks planted by README content. */
+#include "pactown/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define PT_TMP_SUFFIX ".pactown-tmp."
+
+/* Render s for an error message: printable ASCII kept, other bytes as \xNN,
+ * truncated with "..." when buf is too small. */
+static const char *esc(const char *s, char *buf, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (!s) {
+        snprintf(buf, n, "(null)");
+        return buf;
+    }
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c < 0x7f) {
+            if (o + 1 + 4 >= n)
+                goto trunc;
+            buf[o++] = (char)c;
+        } else {
+            if (o + 4 + 4 >= n)
+                goto trunc;
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[c >> 4];
+            buf[o++] = hex[c & 15];
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+trunc:
+    memcpy(buf + o, "...", 4);
+    return buf;
+}
+
+static int sys_openat2(int dirfd, const char *path, int flags, mode_t mode, unsigned long long resolve)
+{
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)flags;
+    how.mode = (flags & O_CREAT) ? mode : 0;
+    how.resolve = resolve;
+    for (int tries = 0;; tries++) {
+        long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+        if (fd >= 0)
+            return (int)fd;
+        /* EAGAIN: RESOLVE_BENEATH could not rule out a concurrent rename race. */
+        if ((errno == EAGAIN && tries < 16) || errno == EINTR)
+            continue;
+        return -errno;
+    }
+}
+
+#define PT_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+
+bool pt_service_id_valid(const char *id)
+{
+    if (!id)
+        return false;
+    size_t i = 0;
+    for (; id[i]; i++) {
+        char c = id[i];
+        bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (i >= PT_SERVICE_ID_MAX)
+            return false;
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+            return false;
+    }
+    return i > 0;
+}
+
+int pt_sandbox_open(const char *root, const char *service_id, int *dirfd, pt_error *err)
+{
+    char eb[256];
+    if (!dirfd)
+        return pt_error_set(err, -EINVAL, 0, "sandbox: no output fd");
+    if (!root || !*root)
+        return pt_error_set(err, -EINVAL, 0, "sandbox: empty sandbox root");
+    if (!pt_service_id_valid(service_id))
+        return pt_error_set(err, -EINVAL, 0,
+                            "sandbox: invalid service id '%s' (want [A-Za-z0-9][A-Za-z0-9._-]{0,63})",
+                            esc(service_id, eb, sizeof eb));
+
+    /* mkdir -p root */
+    char *p = strdup(root);
+    if (!p)
+        return pt_error_set(err, -ENOMEM, 0, "sandbox: out of memory");
+    size_t len = strlen(p);
+    for (size_t i = 1; i <= len; i++) {
+        if (p[i] != '/' && p[i] != '\0')
+            continue;
+        if (p[i - 1] == '/')
+            continue; /* "//" or trailing '/' */
+        char save = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+            int e = -errno;
+            pt_error_set(err, e, 0, "sandbox: cannot create '%s': %s", esc(p, eb, sizeof eb), strerror(-e));
+            free(p);
+            return e;
+        }
+        p[i] = save;
+    }
+    free(p);
+
+    int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rfd < 0) {
+        int e = -errno;
+        return pt_error_set(err, e, 0, "sandbox: cannot open root '%s': %s", esc(root, eb, sizeof eb),
+                            strerror(-e));
+    }
+    if (mkdirat(rfd, service_id, 0755) < 0 && errno != EEXIST) {
+        int e = -errno;
+        close(rfd);
+        return pt_error_set(err, e, 0, "sandbox: cannot create '%s/%s': %s", esc(root, eb, sizeof eb),
+                            service_id, strerror(-e));
+    }
+    int fd = sys_openat2(rfd, service_id, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, PT_RESOLVE);
+    close(rfd);
+    if (fd < 0) {
+        const char *why = fd == -ELOOP ? "is a symlink, refusing to follow it"
+                        : fd == -ENOSYS ? "openat2(2) not supported by this kernel"
+                                        : strerror(-fd);
+        return pt_error_set(err, fd, 0, "sandbox: cannot open '%s/%s': %s", esc(root, eb, sizeof eb),
+                            service_id, why);
+    }
+    *dirfd = fd;
+    return 0;
+}
+
+/* Validate relpath; 0 or -EINVAL with err filled. */
+static int check_relpath(const char *relpath, pt_error *err)
+{
+    char eb[300];
+    if (!relpath)
+        return pt_error_set(err, -EINVAL, 0, "sandbox: missing file path");
+    if (!*relpath)
+        return pt_error_set(err, -EINVAL, 0, "sandbox: empty file path");
+    if (relpath[0] == '/')
+        return pt_error_set(err, -EINVAL, 0, "sandbox: file path '%s' is absolute",
+                            esc(relpath, eb, sizeof eb));
+    for (const char *s = relpath; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            return pt_error_set(err, -EINVAL, 0, "sandbox: file path '%s' contains a control character",
+                                esc(relpath, eb, sizeof eb));
+    }
+    const char *s = relpath;
+    const char *last = relpath;
+    for (;;) {
+        const char *e = strchrnul(s, '/');
+        size_t n = (size_t)(e - s);
+        if (n == 2 && s[0] == '.' && s[1] == '.')
+            return pt_error_set(err, -EINVAL, 0, "sandbox: file path '%s' contains '..'",
+                                esc(relpath, eb, sizeof eb));
+        if (n > NAME_MAX)
+            return pt_error_set(err, -EINVAL, 0, "sandbox: file path '%s' has a component longer than %d bytes",
+                                esc(relpath, eb, sizeof eb), NAME_MAX);
+        last = s;
+        if (!*e)
+            break;
+        s = e + 1;
+    }
+    if (!*last || (last[0] == '.' && last[1] == '\0'))
+        return pt_error_set(err, -EINVAL, 0, "sandbox: file path '%s' does not name a file",
+                            esc(relpath, eb, sizeof eb));
+    return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (w == 0)
+            return -EIO;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int pt_sandbox_write_file(int dirfd, const char *relpath, const void *data, size_t len,
+                          mode_t mode, pt_error *err)
+{
+    char eb[300];
+    int rc = check_relpath(relpath, err);
+    if (rc)
+        return rc;
+    if (!data && len > 0)
+        return pt_error_set(err, -EINVAL, 0, "sandbox: no data for '%s'", relpath);
+
+    char *path = strdup(relpath);
+    if (!path)
+        return pt_error_set(err, -ENOMEM, 0, "sandbox: out of memory");
+
+    /* Walk the directory components; cur is owned when cur != dirfd. */
+    int cur = dirfd;
+    char *s = path;
+    char *name = NULL;
+    for (;;) {
+        char *e = strchrnul(s, '/');
+        if (!*e) {
+            name = s;
+            break;
+        }
+        *e = '\0';
+        if (*s && strcmp(s, ".") != 0) {
+            if (mkdirat(cur, s, 0755) < 0 && errno != EEXIST) {
+                rc = -errno;
+                pt_error_set(err, rc, 0, "sandbox: cannot create directory '%s' (for '%s'): %s", path,
+                             relpath, strerror(-rc));
+                goto out;
+            }
+            int nfd = sys_openat2(cur, s, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, PT_RESOLVE);
+            if (nfd < 0) {
+                rc = nfd;
+                const char *why = rc == -ELOOP ? "is a symlink, refusing to follow it"
+                                : rc == -ENOTDIR ? "is not a directory"
+                                : rc == -ENOSYS ? "openat2(2) not supported by this kernel"
+                                                : strerror(-rc);
+                pt_error_set(err, rc, 0, "sandbox: '%s' (in '%s') %s", path, relpath, why);
+                goto out;
+            }
+            if (cur != dirfd)
+                close(cur);
+            cur = nfd;
+        }
+        *e = '/';
+        s = e + 1;
+    }
+
+    /* Temp name: "<name>.pactown-tmp.<pid>", name shortened to fit NAME_MAX. */
+    char suffix[48];
+    int sl = snprintf(suffix, sizeof suffix, PT_TMP_SUFFIX "%ld", (long)getpid());
+    size_t nl = strlen(name);
+    if (nl + (size_t)sl > NAME_MAX)
+        nl = NAME_MAX - (size_t)sl;
+    char tmp[NAME_MAX + 1];
+    snprintf(tmp, sizeof tmp, "%.*s%s", (int)nl, name, suffix);
+
+    if (unlinkat(cur, tmp, 0) < 0 && errno != ENOENT) {
+        rc = -errno;
+        pt_error_set(err, rc, 0, "sandbox: cannot remove stale temp file for '%s': %s",
+                     esc(relpath, eb, sizeof eb), strerror(-rc));
+        goto out;
+    }
+    int fd = sys_openat2(cur, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600, PT_RESOLVE);
+    if (fd < 0) {
+        rc = fd;
+        pt_error_set(err, rc, 0, "sandbox: cannot create temp file for '%s': %s", relpath, strerror(-rc));
+        goto out;
+    }
+    rc = write_all(fd, data, len);
+    if (rc == 0 && fchmod(fd, mode & 0777) < 0)
+        rc = -errno;
+    if (close(fd) < 0 && rc == 0 && errno != EINTR)
+        rc = -errno;
+    if (rc) {
+        pt_error_set(err, rc, 0, "sandbox: cannot write '%s': %s", relpath, strerror(-rc));
+        unlinkat(cur, tmp, 0);
+        goto out;
+    }
+    if (renameat(cur, tmp, cur, name) < 0) {
+        rc = -errno;
+        pt_error_set(err, rc, 0, "sandbox: cannot rename temp file to '%s': %s", relpath,
+                     rc == -EISDIR ? "a directory is in the way" : strerror(-rc));
+        unlinkat(cur, tmp, 0);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (cur != dirfd)
+        close(cur);
+    free(path);
+    return rc;
+}
+
+int pt_sandbox_link_venv(int dirfd, const char *target, pt_error *err)
+{
+    char eb[300];
+    if (!target || target[0] != '/')
+        return pt_error_set(err, -EINVAL, 0, "sandbox: venv target '%s' is not an absolute path",
+                            esc(target, eb, sizeof eb));
+    size_t tl = strlen(target);
+    if (tl >= PATH_MAX)
+        return pt_error_set(err, -EINVAL, 0, "sandbox: venv target is too long (%zu bytes)", tl);
+    for (const char *s = target; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            return pt_error_set(err, -EINVAL, 0, "sandbox: venv target '%s' contains a control character",
+                                esc(target, eb, sizeof eb));
+    }
+
+    struct stat st;
+    if (fstatat(dirfd, ".venv", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+        goto is_dir;
+
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, ".venv" PT_TMP_SUFFIX "%ld", (long)getpid());
+    if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT) {
+        int e = -errno;
+        return pt_error_set(err, e, 0, "sandbox: cannot remove stale '%s': %s", tmp, strerror(-e));
+    }
+    if (symlinkat(target, dirfd, tmp) < 0) {
+        int e = -errno;
+        return pt_error_set(err, e, 0, "sandbox: cannot create symlink '%s': %s", tmp, strerror(-e));
+    }
+    if (renameat(dirfd, tmp, dirfd, ".venv") < 0) {
+        int e = -errno;
+        unlinkat(dirfd, tmp, 0);
+        if (e == -EISDIR || e == -ENOTEMPTY || e == -EEXIST)
+            goto is_dir; /* a directory appeared after the check */
+        return pt_error_set(err, e, 0, "sandbox: cannot replace .venv: %s", strerror(-e));
+    }
+    return 0;
+is_dir:
+    return pt_error_set(err, -EEXIST, 0,
+                        "sandbox: .venv is a real directory (an old local venv?); remove it to use the shared venv %s",
+                        esc(target, eb, sizeof eb));
+}

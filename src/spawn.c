@@ -1,1 +1,171 @@
-/* placeholder */
+/* spawn.c — fork + execve with an argument vector; exec errors reported back
+ * through a close-on-exec pipe. */
+#include "pactown/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void child_fail(int errpipe, int err)
+{
+    ssize_t w = write(errpipe, &err, sizeof err);
+    (void)w;
+    _exit(127);
+}
+
+int pt_spawn(const pt_spawn_opts *o, pid_t *pid_out)
+{
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0)
+        return -errno;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int rc = -errno;
+        close(errpipe[0]);
+        close(errpipe[1]);
+        return rc;
+    }
+    if (pid == 0) {
+        /* child: only async-signal-safe calls until execve */
+        close(errpipe[0]);
+        if (o->death_signal) {
+            if (prctl(PR_SET_PDEATHSIG, o->death_signal) != 0)
+                child_fail(errpipe[1], errno);
+            if (getppid() != parent) /* parent already gone */
+                _exit(127);
+        }
+        if (o->new_session && setsid() < 0)
+            child_fail(errpipe[1], errno);
+        if (!o->new_session && o->new_pgrp && setpgid(0, 0) != 0)
+            child_fail(errpipe[1], errno);
+        int in = o->stdin_fd;
+        if (in < 0)
+            in = open("/dev/null", O_RDONLY);
+        if (in < 0 || dup2(in, 0) < 0)
+            child_fail(errpipe[1], errno);
+        if (o->stdout_fd >= 0 && dup2(o->stdout_fd, 1) < 0)
+            child_fail(errpipe[1], errno);
+        if (o->stderr_fd >= 0 && dup2(o->stderr_fd, 2) < 0)
+            child_fail(errpipe[1], errno);
+        /* close everything above 2 except the error pipe (close-on-exec) */
+        int ep = errpipe[1];
+        if (ep > 3)
+            close_range(3, (unsigned)ep - 1, 0);
+        if (ep >= 3)
+            close_range((unsigned)ep + 1, ~0U, 0);
+        else
+            close_range(3, ~0U, 0);
+        if (o->cwd && chdir(o->cwd) != 0)
+            child_fail(ep, errno);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        execve(o->argv[0], (char *const *)o->argv, (char *const *)(o->envp ? o->envp : (const char *const *)environ));
+        child_fail(ep, errno);
+    }
+    close(errpipe[1]);
+    int child_errno = 0;
+    ssize_t r;
+    do
+        r = read(errpipe[0], &child_errno, sizeof child_errno);
+    while (r < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (r == (ssize_t)sizeof child_errno) {
+        int st;
+        pt_wait(pid, &st);
+        return -child_errno;
+    }
+    *pid_out = pid;
+    return 0;
+}
+
+int pt_wait(pid_t pid, int *status)
+{
+    for (;;) {
+        pid_t r = waitpid(pid, status, 0);
+        if (r == pid)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+int pt_run_capture(const char *const *argv, const char *const *envp, int stderr_fd,
+                   char **out, size_t max, int *status)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -errno;
+    int devnull = -1;
+    if (stderr_fd < 0)
+        stderr_fd = devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    pt_spawn_opts o = { .argv = argv, .envp = envp, .stdin_fd = -1, .stdout_fd = p[1], .stderr_fd = stderr_fd };
+    pid_t pid;
+    int rc = pt_spawn(&o, &pid);
+    close(p[1]);
+    if (devnull >= 0)
+        close(devnull);
+    if (rc) {
+        close(p[0]);
+        return rc;
+    }
+    size_t cap = 1024, n = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        char chunk[4096];
+        ssize_t r = read(p[0], chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        size_t take = (size_t)r;
+        if (n + take > max)
+            take = max - n;
+        if (buf && n + take > cap) {
+            while (n + take > cap)
+                cap *= 2;
+            char *nb = realloc(buf, cap + 1);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+            }
+            else
+                buf = nb;
+        }
+        if (buf) {
+            memcpy(buf + n, chunk, take);
+            n += take;
+        }
+    }
+    close(p[0]);
+    rc = pt_wait(pid, status);
+    if (!buf)
+        return -ENOMEM;
+    buf[n] = '\0';
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    return 0;
+}
+
+void pt_describe_status(int status, char *buf, size_t n)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, n, "exited with %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, n, "ended with status 0x%x", status);
+}

@@ -1,0 +1,64 @@
+/* pactown/config.h — settings shared by the daemon and the CLI.
+ *
+ * One table of settings, read in this order, later wins:
+ *   1. built-in defaults (work with no file at all);
+ *   2. the config file: $PACTOWN_CONFIG, else /etc/pactown/pactown.conf
+ *      (INI syntax, `key = value`, read with inih; a missing default file is
+ *      fine, a missing $PACTOWN_CONFIG is an error);
+ *   3. environment variables PACTOWN_<KEY> (key upper-cased, e.g.
+ *      PACTOWN_CACHE_DIR);
+ *   4. flags: daemon `-o key=value`, CLI `--set key=value` and named flags.
+ */
+#ifndef PACTOWN_CONFIG_H
+#define PACTOWN_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "pactown/error.h"
+
+typedef struct pt_config {
+    char *mountpoint;     /* default /mnt/pactown */
+    char *cache_dir;      /* default /var/cache/pactown: index/, store/, logs/, tmp/ */
+    char *sandbox_root;   /* default /var/lib/pactown/sandboxes */
+    char *python;         /* interpreter for venvs: a name looked up in PATH or a path; default python3 */
+    char *installer;      /* auto | uv | pip; default auto (uv when found, else pip) */
+    char *uv;             /* uv executable: name or path; default uv */
+    char *uv_cache_dir;   /* "" = uv's own default */
+    char *index_url;      /* "" = installer default */
+    char *find_links;     /* "" = none */
+    bool no_index;        /* install only from find_links */
+    bool offline;         /* never touch the network (uv --offline); not part of the key */
+    long failure_ttl;     /* seconds a failed build is remembered before a lookup retries; default 60 */
+    long build_timeout;   /* seconds before a build is killed; default 1800 */
+    long entry_timeout;   /* seconds the kernel caches a built by-deps entry; default 3600 */
+} pt_config;
+
+/* Fill c with the defaults. Strings are malloc'd; free with pt_config_free. */
+void pt_config_defaults(pt_config *c);
+
+/* defaults + config file + environment. Returns 0, or -errno with err naming
+ * the file, line and reason (e.g. unknown key, bad number). */
+int pt_config_load(pt_config *c, pt_error *err);
+
+/* Set one setting by its name ("cache_dir", …) from text. Returns 0,
+ * -ENOENT for an unknown key, -EINVAL for a bad value (err says why). Values
+ * may not contain newlines. */
+int pt_config_set(pt_config *c, const char *key, const char *value, pt_error *err);
+
+/* Parse "key=value" and set it. */
+int pt_config_set_kv(pt_config *c, const char *kv, pt_error *err);
+
+/* true if key names a setting. */
+bool pt_config_has_key(const char *key);
+
+/* Print every setting as `key = value` lines (for `pactown config`). */
+void pt_config_print(const pt_config *c, FILE *out);
+
+void pt_config_free(pt_config *c);
+
+/* Build "<cache_dir>/<sub>" (or "<cache_dir>/<sub>/<name>" if name != NULL)
+ * into buf of size n. Returns 0 or -ENAMETOOLONG. */
+int pt_config_cache_path(const pt_config *c, const char *sub, const char *name, char *buf, size_t n);
+
+#endif

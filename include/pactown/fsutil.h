@@ -1,0 +1,40 @@
+/* pactown/fsutil.h — small filesystem helpers over the C library (nftw(3),
+ * mkdir(2), open(2)). All return 0 or -errno. */
+#ifndef PACTOWN_FSUTIL_H
+#define PACTOWN_FSUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* mkdir -p: create path and missing parents with mode; existing dirs are fine. */
+int pt_mkdir_p(const char *path, mode_t mode);
+
+/* rm -rf: remove path and everything below it without following symlinks
+ * (nftw FTW_DEPTH|FTW_PHYS|FTW_MOUNT). A missing path is success.
+ * Directories without write permission are made writable first. */
+int pt_rm_rf(const char *path);
+
+/* Apparent size in bytes and count of regular files below path (symlinks not
+ * followed; each name of a hard-linked file counts). */
+int pt_du(const char *path, uint64_t *bytes, uint64_t *files);
+
+/* Remove write permission for everyone from every file and dir below path. */
+int pt_make_readonly(const char *path);
+
+/* Read a whole file (at most max bytes, else -EFBIG) into a malloc'd
+ * NUL-terminated buffer; *len excludes the NUL. Caller frees *out. */
+int pt_read_file(const char *path, size_t max, char **out, size_t *len);
+
+/* Write data to path atomically (temp file in the same dir + rename(2)). */
+int pt_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Find an executable: a name with '/' is taken as is, else searched in $PATH.
+ * Writes the path found into out (size n). -ENOENT if none. */
+int pt_which(const char *name, char *out, size_t n);
+
+/* true if the file starts with the ELF magic (a real binary, not a script). */
+bool pt_is_elf(const char *path);
+
+#endif

@@ -1,0 +1,103 @@
+/* pactown/health.h — is a started service up?  TCP and HTTP probes, discovery
+ * of the ports a process group listens on, and a wait loop with a deadline.
+ *
+ * Conventions: 0 on success, -errno on failure (errno(3)).  Times are in
+ * milliseconds; deadlines use CLOCK_MONOTONIC (clock_gettime(2)).
+ */
+#ifndef PACTOWN_HEALTH_H
+#define PACTOWN_HEALTH_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* 0 if a TCP connect to host:port completes within timeout_ms, else -errno.
+ * host: numeric IPv4 ("127.0.0.1") or IPv6 ("::1") address, or "localhost"
+ *   (tries 127.0.0.1, then ::1, without a resolver).  port: 1..65535.
+ * timeout_ms: >= 0, shared by all addresses tried; 0 = only a connect that
+ *   completes at once counts.  The socket is closed again straight away.
+ * Errors: -EINVAL (bad host/port/timeout), -ECONNREFUSED, -ETIMEDOUT,
+ *   -ENETUNREACH, ... (the SO_ERROR of the connect).  With "localhost" the
+ *   error of the first address is returned when both fail.
+ * Man: socket(2), connect(2) (EINPROGRESS), poll(2), getsockopt(2) SO_ERROR,
+ *   inet_pton(3). */
+int pt_tcp_probe(const char *host, int port, int timeout_ms);
+
+/* HTTP GET http://host:port/path with libcurl: redirects not followed, no
+ * proxy (CURLOPT_NOPROXY "*"), body discarded, only the http scheme allowed,
+ * CURLOPT_NOSIGNAL set (thread-safe).  curl_global_init runs once per process
+ * (pthread_once).
+ * host: as for pt_tcp_probe (IPv6 literals are bracketed in the URL).
+ * path: starts with '/', no bytes <= 0x20 or 0x7f (else -EINVAL).
+ * timeout_ms: > 0, total time for connect + request + response.
+ * status: out, the HTTP status code (e.g. 200, 404, 503) when 0 is returned;
+ *   set to 0 otherwise.
+ * Returns 0 on any HTTP response (the status may be an error status),
+ *   -ECONNREFUSED when the connection fails, -ETIMEDOUT on timeout,
+ *   -EINVAL on bad arguments, -ENOMEM, -EIO for anything else (no/garbled
+ *   response, curl_global_init failure).
+ * Man: libcurl-easy(3), CURLOPT_TIMEOUT_MS(3), CURLOPT_NOPROXY(3),
+ *   CURLINFO_RESPONSE_CODE(3), pthread_once(3p). */
+int pt_http_probe(const char *host, int port, const char *path, int timeout_ms, long *status);
+
+/* TCP ports in LISTEN state (st 0A) held by any process whose process group
+ * id is pgid.  Reads /proc/net/tcp and /proc/net/tcp6 (the caller's network
+ * namespace; tcp6 may be absent) for listening socket inodes, then
+ * /proc/<pid>/stat (field 5, pgrp) and the /proc/<pid>/fd/<n> links
+ * "socket:[<inode>]" of every process.  Processes that vanish mid-scan, or
+ * whose fds the caller may not read (EACCES), are skipped.
+ * ports: caller-owned array of max ints; receives the unique ports in
+ *   ascending order, the smallest max of them when there are more.
+ * n: out, number of ports stored (<= max).
+ * Errors: -EINVAL (pgid <= 0, n NULL, ports NULL with max > 0), -ENOMEM,
+ *   -errno of opening /proc/net/tcp or /proc.
+ * Man: proc(5) (/proc/net/tcp, /proc/pid/stat, /proc/pid/fd). */
+int pt_listening_ports(pid_t pgid, int *ports, size_t max, size_t *n);
+
+typedef enum { PT_HEALTH_OK = 0, PT_HEALTH_EXITED = 1, PT_HEALTH_TIMEOUT = 2 } pt_health_status;
+
+typedef struct pt_health_opts {
+    pid_t pid;          /* service leader, a child of the caller (waitpid WNOHANG is used to notice it exit; the exit status is stored) */
+    pid_t pgid;         /* its process group */
+    const char *host;   /* address to probe, e.g. "127.0.0.1" */
+    int port;           /* port the service was asked to use */
+    const char *path;   /* HTTP path, e.g. "/"; NULL = TCP only */
+    int timeout_ms;     /* overall deadline */
+    int poll_ms;        /* interval between probes, e.g. 25 */
+} pt_health_opts;
+
+typedef struct pt_health_result {
+    pt_health_status status;
+    int port;           /* port that answered: opts.port, or — when the service listens elsewhere (the README ignores $PORT) — the port found with pt_listening_ports */
+    long http_status;   /* 0 if TCP only */
+    int wait_status;    /* waitpid status when EXITED */
+    long elapsed_ms;
+} pt_health_result;
+
+/* Wait until the service is healthy: a TCP connect to opts->port succeeds,
+ * then (if opts->path) an HTTP GET gets a response with status < 500 (any
+ * 2xx-4xx counts as up; the status is reported).  If opts->port does not
+ * accept but the process group opts->pgid listens on other TCP ports
+ * (pt_listening_ports), those are probed in ascending order and the first
+ * that accepts is used and reported in res->port.
+ *
+ * Returns as soon as the leader exits (EXITED: it is reaped with
+ * waitpid(WNOHANG), res->wait_status holds the status for WIFEXITED etc.;
+ * do not wait for it again) or the deadline passes (TIMEOUT).  A single probe
+ * is bounded by min(time left, 1000 ms), so the deadline is not overrun and an
+ * exit is noticed at most ~1 s late even against a peer that never answers
+ * (with several discovered ports, ~1 s per silent port).  Between rounds
+ * it sleeps until poll_ms after the round started (clock_nanosleep,
+ * CLOCK_MONOTONIC, absolute).
+ *
+ * opts: pid > 0, pgid > 0, host as for pt_tcp_probe, port 1..65535 (0 =
+ *   only ports found by discovery), path NULL or as for pt_http_probe,
+ *   timeout_ms >= 0, poll_ms > 0 (<= 0 means 25).  Not retained.
+ * res: out, always filled when 0 is returned.  On TIMEOUT, res->port and
+ *   res->http_status hold the last port that accepted TCP and the last HTTP
+ *   status seen (e.g. 503), or 0.  elapsed_ms is measured from the call.
+ * Returns 0 when res->status says what happened; -EINVAL for bad options,
+ *   -ECHILD (or another waitpid errno) when pid is not a waitable child.
+ * Man: waitpid(2), clock_gettime(2), clock_nanosleep(2). */
+int pt_health_wait(const pt_health_opts *opts, pt_health_result *res);
+
+#endif

@@ -1,0 +1,118 @@
+/* pactown/index.h — the LMDB index under <cache_dir>/index.
+ *
+ * One LMDB environment (lmdb.h), shared by the daemon and the CLI, each in
+ * its own process (LMDB is multi-process safe on one host). Named databases:
+ *
+ *   spec     key (32 hex) -> canonical text; kept after eviction, so a known
+ *            key can always be rebuilt
+ *   entry    key -> struct pt_entry: state, sizes, times, counts
+ *   service  service id -> struct pt_service (sandboxes and their services)
+ *   meta     name -> value: schema version, counters, interpreter probes
+ *
+ * Write transactions are short and never span a build. All functions return
+ * 0 or -errno; LMDB's own codes map to -EIO (corruption), -ENOSPC (map full),
+ * -ENOENT (not found).
+ */
+#ifndef PACTOWN_INDEX_H
+#define PACTOWN_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pactown/error.h"
+
+typedef struct pt_index pt_index;
+
+typedef enum pt_state {
+    PT_STATE_NONE = 0,      /* registered (spec known) but not built, or evicted */
+    PT_STATE_BUILDING = 1,  /* a build runs now (the daemon owns it) */
+    PT_STATE_READY = 2,     /* built; the store directory is complete */
+    PT_STATE_FAILED = 3,    /* last build failed at failed_at; log kept */
+} pt_state;
+
+#define PT_ENTRY_VERSION 1
+typedef struct pt_entry {
+    uint32_t version;       /* PT_ENTRY_VERSION */
+    uint32_t state;         /* pt_state */
+    uint64_t bytes;         /* apparent size of the venv, bytes */
+    uint64_t files;         /* regular files in the venv */
+    int64_t created;        /* first registration, epoch seconds */
+    int64_t built_at;       /* last successful build, epoch seconds */
+    int64_t last_access;    /* last lookup or service start, epoch seconds */
+    int64_t failed_at;      /* last failed build, epoch seconds */
+    uint64_t build_ms;      /* duration of the last build, ms */
+    uint64_t hits;          /* lookups answered from the cache */
+    uint64_t builds;        /* builds started */
+    uint64_t failures;      /* builds failed */
+    int32_t builder_pid;    /* pid of the running build, 0 if none */
+    uint32_t reserved;
+} pt_entry;
+
+typedef struct pt_counters {
+    uint64_t hits, misses, builds, build_failures, evictions;
+} pt_counters;
+
+#define PT_SERVICE_VERSION 1
+typedef struct pt_service {
+    uint32_t version;       /* PT_SERVICE_VERSION */
+    int32_t pid;            /* leader of the service's process group, 0 if not running */
+    int32_t port;           /* port the service answered on */
+    uint32_t reserved;
+    uint64_t pid_start;     /* start time of pid (clock ticks after boot, proc(5) field 22): tells a reused pid apart */
+    int64_t started;        /* epoch seconds */
+    char key[33];           /* venv key */
+    char id[65];            /* service id */
+} pt_service;
+
+/* Open (creating if needed) the index in directory dir (mkdir -p). Clears
+ * stale reader slots left by crashed processes (mdb_reader_check). The handle
+ * may be used from several threads (MDB_NOTLS); never across fork(2).
+ * On error, err says which call failed and why. */
+int pt_index_open(const char *dir, pt_index **out, pt_error *err);
+void pt_index_close(pt_index *idx);
+
+/* Register a requirement set: store key -> canonical if absent.
+ * *created (may be NULL) tells whether it was new. -EEXIST if the key exists
+ * with a different text (a hash collision: never seen, but checked). */
+int pt_index_register(pt_index *idx, const char *key, const char *canonical, size_t len, bool *created);
+
+/* The canonical text of key, malloc'd and NUL-terminated; caller frees. -ENOENT if unknown. */
+int pt_index_spec(pt_index *idx, const char *key, char **out, size_t *len);
+
+/* The entry of key. -ENOENT if none (state NONE). */
+int pt_index_entry(pt_index *idx, const char *key, pt_entry *out);
+
+/* Read-modify-write an entry in one write transaction. fn gets the current
+ * entry (zeroed, version set, if none) and returns 0 to store it, 1 to leave
+ * the index unchanged, or -errno to abort. counters (may be NULL) is a
+ * NULL-terminated list of counter names ("hits", "misses", "builds",
+ * "build_failures", "evictions") each added 1 in the same transaction. */
+typedef int (*pt_entry_fn)(pt_entry *e, void *arg);
+int pt_index_update(pt_index *idx, const char *key, pt_entry_fn fn, void *arg, const char *const *counters);
+
+/* Add delta to a named counter in its own transaction. */
+int pt_index_count(pt_index *idx, const char *name, int64_t delta);
+int pt_index_counters(pt_index *idx, pt_counters *out);
+
+/* Call fn for every entry (read transaction, key order). fn returns 0 to go on,
+ * non-zero to stop (that value is returned). */
+typedef int (*pt_each_entry_fn)(const char *key, const pt_entry *e, void *arg);
+int pt_index_each_entry(pt_index *idx, pt_each_entry_fn fn, void *arg);
+
+/* Services. put overwrites; get returns -ENOENT if unknown. */
+int pt_index_service_put(pt_index *idx, const pt_service *s);
+int pt_index_service_get(pt_index *idx, const char *id, pt_service *out);
+int pt_index_service_del(pt_index *idx, const char *id);
+typedef int (*pt_each_service_fn)(const pt_service *s, void *arg);
+int pt_index_each_service(pt_index *idx, pt_each_service_fn fn, void *arg);
+
+/* meta: opaque values by name. get returns a malloc'd NUL-terminated copy. */
+int pt_index_meta_get(pt_index *idx, const char *name, char **out, size_t *len);
+int pt_index_meta_put(pt_index *idx, const char *name, const void *val, size_t len);
+
+/* Readable name of a state: "none", "building", "ready", "failed". */
+const char *pt_state_name(uint32_t state);
+
+#endif

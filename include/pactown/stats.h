@@ -1,0 +1,30 @@
+/* pactown/stats.h — cache figures, as shown by <mount>/stats and
+ * `pactown cache stats --json`. */
+#ifndef PACTOWN_STATS_H
+#define PACTOWN_STATS_H
+
+#include <stdint.h>
+
+#include "pactown/index.h"
+
+typedef struct pt_stats {
+    uint64_t entries;        /* ready venvs */
+    uint64_t building;       /* builds running */
+    uint64_t failed;         /* last build failed */
+    uint64_t registered;     /* entries known in any state */
+    uint64_t bytes;          /* total apparent size of ready venvs */
+    pt_counters counters;    /* hits, misses, builds, build_failures, evictions */
+    int64_t oldest_access;   /* epoch seconds of the least recently used ready venv, 0 if none */
+} pt_stats;
+
+/* Gather the figures from the index. Returns 0 or -errno. */
+int pt_stats_collect(pt_index *idx, pt_stats *out);
+
+/* The figures as a JSON object (jansson), malloc'd, NUL-terminated, ending in
+ * a newline; now is the wall-clock time used for ages. Caller frees. NULL on
+ * out-of-memory. Fields: entries, building, failed, registered, bytes, hits,
+ * misses, hit_rate (0..1, null before any lookup), builds, build_failures,
+ * evictions, oldest_access (epoch s or null), oldest_age_s (or null). */
+char *pt_stats_json(const pt_stats *s, int64_t now);
+
+#endif

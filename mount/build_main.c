@@ -1,0 +1,77 @@
+/* pactown-build — builds one venv into the store; started by pactownfs for
+ * each build (one process per build, so a crash or kill of a build never
+ * takes the daemon with it and vice versa).
+ *
+ * usage: pactown-build --store DIR --key KEY --python PY --requirements FILE
+ *          [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--index-url U]
+ *          [--find-links F] [--no-index] [--offline]
+ * Exit: 0 built; 1 the build failed (reason on stderr, i.e. in the log); 2 usage.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pactown/build.h"
+#include "pactown/clock.h"
+#include "pactown/key.h"
+#include "pactown/store.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: pactown-build --store DIR --key KEY --python PY --requirements FILE\n"
+            "         [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--index-url U]\n"
+            "         [--find-links F] [--no-index] [--offline]\n"
+            "Builds one venv into DIR/KEY. Started by pactownfs; not meant to be run by hand.\n");
+}
+
+int main(int argc, char **argv)
+{
+    pt_build_opts o = { .installer = "uv", .uv = "uv" };
+    enum { O_STORE = 256, O_KEY, O_PY, O_REQ, O_INST, O_UV, O_UVC, O_INDEX, O_FL, O_NOINDEX, O_OFFLINE, O_HELP };
+    static const struct option opts[] = {
+        { "store", required_argument, NULL, O_STORE }, { "key", required_argument, NULL, O_KEY },
+        { "python", required_argument, NULL, O_PY }, { "requirements", required_argument, NULL, O_REQ },
+        { "installer", required_argument, NULL, O_INST }, { "uv", required_argument, NULL, O_UV },
+        { "uv-cache-dir", required_argument, NULL, O_UVC }, { "index-url", required_argument, NULL, O_INDEX },
+        { "find-links", required_argument, NULL, O_FL }, { "no-index", no_argument, NULL, O_NOINDEX },
+        { "offline", no_argument, NULL, O_OFFLINE }, { "help", no_argument, NULL, O_HELP }, { 0 } };
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_STORE: o.store = optarg; break;
+        case O_KEY: o.key = optarg; break;
+        case O_PY: o.python = optarg; break;
+        case O_REQ: o.requirements = optarg; break;
+        case O_INST: o.installer = optarg; break;
+        case O_UV: o.uv = optarg; break;
+        case O_UVC: o.uv_cache_dir = optarg; break;
+        case O_INDEX: o.index_url = optarg; break;
+        case O_FL: o.find_links = optarg; break;
+        case O_NOINDEX: o.no_index = true; break;
+        case O_OFFLINE: o.offline = true; break;
+        case O_HELP: usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!o.store || !o.key || !o.python || !o.requirements || optind != argc || !pt_key_is_valid(o.key) ||
+        (strcmp(o.installer, "uv") != 0 && strcmp(o.installer, "pip") != 0)) {
+        usage(stderr);
+        return 2;
+    }
+    pt_error err = { 0 };
+    uint64_t t0 = pt_mono_ns();
+    printf("pactown-build: building %s with %s (python %s)\n", o.key, o.installer, o.python);
+    fflush(stdout);
+    int rc = pt_store_enter_writable(o.store, &err);
+    if (rc == 0)
+        rc = pt_build_venv(&o, &err);
+    if (rc) {
+        printf("pactown-build: build FAILED: %s\n", err.msg);
+        fflush(stdout);
+        return 1;
+    }
+    printf("pactown-build: built %s in %.1f s\n", o.key, (double)(pt_mono_ns() - t0) / 1e9);
+    return 0;
+}

@@ -1,0 +1,417 @@
+/* builds.c — build on miss, single-flight, and start-up recovery.
+ *
+ * A lookup of a registered key that is not built calls pt_fs_ensure_built.
+ * The first caller for a key becomes the builder: it marks the entry
+ * `building`, starts one pactown-build process (its output to
+ * logs/<key>.log), waits for it, and records `ready` or `failed` — the index
+ * is the commit point. Every other caller for the same key waits on the
+ * build's condition variable and gets the same result: exactly one build
+ * however many lookups wait on it. Other keys are served meanwhile (FUSE
+ * worker threads, parallel dirops).
+ */
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pactown/clock.h"
+#include "pactown/fsutil.h"
+#include "pactown/key.h"
+#include "pactown/spawn.h"
+#include "pactown/store.h"
+#include "pactownfs.h"
+
+struct pt_build {
+    char key[PT_KEY_HEX + 1];
+    bool done;              /* protected by builds_mu */
+    int rc;                 /* result once done */
+    unsigned waiters;       /* callers waiting besides the builder */
+    pthread_cond_t cond;
+    struct pt_build *next;
+};
+
+static int store_dir_ok(struct pt_fs *fs, const char *key)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%.64s/.pactown-key", fs->store, key);
+    return stat(path, &st) == 0;
+}
+
+/* ---- index updates (each one short write transaction) ---- */
+
+static int mark_hit(pt_entry *e, void *arg)
+{
+    (void)arg;
+    e->hits++;
+    e->last_access = pt_wall_s();
+    return 0;
+}
+
+static int mark_building(pt_entry *e, void *arg)
+{
+    (void)arg;
+    e->state = PT_STATE_BUILDING;
+    e->builds++;
+    e->builder_pid = 0;
+    return 0;
+}
+
+static int mark_pid(pt_entry *e, void *arg)
+{
+    e->builder_pid = *(pid_t *)arg;
+    return 0;
+}
+
+struct build_result {
+    int rc;
+    uint64_t ms, bytes, files;
+};
+
+static int mark_done(pt_entry *e, void *arg)
+{
+    const struct build_result *r = arg;
+    int64_t now = pt_wall_s();
+    e->builder_pid = 0;
+    e->build_ms = r->ms;
+    if (r->rc == 0) {
+        e->state = PT_STATE_READY;
+        e->bytes = r->bytes;
+        e->files = r->files;
+        e->built_at = now;
+        e->last_access = now;
+    } else {
+        e->state = PT_STATE_FAILED;
+        e->failed_at = now;
+        e->failures++;
+    }
+    return 0;
+}
+
+static int mark_none(pt_entry *e, void *arg)
+{
+    (void)arg;
+    if (e->state == PT_STATE_NONE && e->builder_pid == 0)
+        return 1;
+    e->state = PT_STATE_NONE;
+    e->builder_pid = 0;
+    return 0;
+}
+
+/* ---- one build ---- */
+
+static void log_line(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_line(int fd, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > 0) {
+        ssize_t w = write(fd, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+        (void)w;
+    }
+}
+
+/* Wait for the builder with a deadline; on timeout SIGTERM its group, then SIGKILL. */
+static int wait_builder(pid_t pid, long timeout_s, int *status, bool *timed_out)
+{
+    *timed_out = false;
+    int pfd = pidfd_open(pid, 0);
+    if (pfd >= 0) {
+        struct pollfd p = { .fd = pfd, .events = POLLIN };
+        int r;
+        do
+            r = poll(&p, 1, timeout_s > 0 ? (int)(timeout_s * 1000) : -1);
+        while (r < 0 && errno == EINTR);
+        if (r == 0) {
+            *timed_out = true;
+            kill(-pid, SIGTERM);
+            kill(pid, SIGTERM);
+            do
+                r = poll(&p, 1, 10000);
+            while (r < 0 && errno == EINTR);
+            if (r == 0) {
+                kill(-pid, SIGKILL);
+                kill(pid, SIGKILL);
+            }
+        }
+        close(pfd);
+    }
+    return pt_wait(pid, status);
+}
+
+static int write_requirements(struct pt_fs *fs, const char *key, const char *spec, size_t len,
+                              char *path, size_t n, int logfd)
+{
+    pt_python_tag tag;
+    const char *reqs = NULL;
+    pt_error err = { 0 };
+    int rc = pt_canonical_parse(spec, len, &tag, &reqs, &err);
+    if (rc) {
+        log_line(logfd, "pactown: the stored requirement set of %s is unreadable: %s\n", key, err.msg);
+        return -EIO;
+    }
+    if (strcmp(tag.impl, fs->interp.tag.impl) || strcmp(tag.version, fs->interp.tag.version) ||
+        strcmp(tag.platform, fs->interp.tag.platform)) {
+        log_line(logfd,
+                 "pactown: %s was registered for python %s %s %s, but this daemon builds with %s (%s %s %s);"
+                 " set `python` to a matching interpreter\n",
+                 key, tag.impl, tag.version, tag.platform, fs->interp.path, fs->interp.tag.impl,
+                 fs->interp.tag.version, fs->interp.tag.platform);
+        return -EIO;
+    }
+    snprintf(path, n, "%s/%.64s.requirements.txt", fs->tmp, key);
+    rc = pt_write_file_atomic(path, reqs, len - (size_t)(reqs - spec), 0644);
+    if (rc)
+        log_line(logfd, "pactown: %s: %s\n", path, strerror(-rc));
+    return rc ? -EIO : 0;
+}
+
+static int run_build(struct pt_fs *fs, const char *key)
+{
+    char logpath[PATH_MAX], reqpath[PATH_MAX];
+    snprintf(logpath, sizeof logpath, "%s/%.64s.log", fs->logs, key);
+    int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (logfd < 0) {
+        fprintf(stderr, "pactownfs: %s: %s\n", logpath, strerror(errno));
+        return -EIO;
+    }
+    static const char *const miss_counters[] = { "misses", "builds", NULL };
+    int rc = pt_index_update(fs->idx, key, mark_building, NULL, miss_counters);
+    char *spec = NULL;
+    size_t len = 0;
+    if (rc == 0)
+        rc = pt_index_spec(fs->idx, key, &spec, &len);
+    if (rc) {
+        log_line(logfd, "pactown: index: %s\n", strerror(-rc));
+        close(logfd);
+        return -EIO;
+    }
+    uint64_t t0 = pt_mono_ns();
+    struct build_result res = { 0 };
+    rc = write_requirements(fs, key, spec, len, reqpath, sizeof reqpath, logfd);
+    if (rc == 0) {
+        log_line(logfd, "pactown: requirement set %s:\n%s", key, spec);
+        const char *argv[32];
+        size_t n = 0;
+        argv[n++] = fs->builder;
+        argv[n++] = "--store"; argv[n++] = fs->store;
+        argv[n++] = "--key"; argv[n++] = key;
+        argv[n++] = "--python"; argv[n++] = fs->interp.path;
+        argv[n++] = "--requirements"; argv[n++] = reqpath;
+        argv[n++] = "--installer"; argv[n++] = fs->installer;
+        if (strcmp(fs->installer, "uv") == 0) {
+            argv[n++] = "--uv"; argv[n++] = fs->uv;
+        }
+        if (*fs->cfg.uv_cache_dir) { argv[n++] = "--uv-cache-dir"; argv[n++] = fs->cfg.uv_cache_dir; }
+        if (*fs->cfg.index_url) { argv[n++] = "--index-url"; argv[n++] = fs->cfg.index_url; }
+        if (*fs->cfg.find_links) { argv[n++] = "--find-links"; argv[n++] = fs->cfg.find_links; }
+        if (fs->cfg.no_index) argv[n++] = "--no-index";
+        if (fs->cfg.offline) argv[n++] = "--offline";
+        argv[n] = NULL;
+        pt_spawn_opts so = { .argv = argv, .stdin_fd = -1, .stdout_fd = logfd, .stderr_fd = logfd,
+                             .new_pgrp = true, .death_signal = SIGTERM };
+        pid_t pid;
+        rc = pt_spawn(&so, &pid);
+        if (rc) {
+            log_line(logfd, "pactown: cannot start %s: %s\n", fs->builder, strerror(-rc));
+        } else {
+            pt_index_update(fs->idx, key, mark_pid, &pid, NULL);
+            int status;
+            bool timed_out;
+            rc = wait_builder(pid, fs->cfg.build_timeout, &status, &timed_out);
+            if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+                char how[96];
+                pt_describe_status(status, how, sizeof how);
+                if (timed_out)
+                    log_line(logfd, "pactown: build timed out after %ld s (setting build_timeout)\n",
+                             fs->cfg.build_timeout);
+                log_line(logfd, "pactown: builder %s\n", how);
+                rc = -EIO;
+            }
+        }
+        unlink(reqpath);
+    }
+    res.ms = (pt_mono_ns() - t0) / 1000000;
+    if (rc == 0 && !store_dir_ok(fs, key)) {
+        log_line(logfd, "pactown: the builder exited 0 but %s/%s is incomplete\n", fs->store, key);
+        rc = -EIO;
+    }
+    if (rc == 0) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/%.64s", fs->store, key);
+        pt_du(dir, &res.bytes, &res.files);
+    }
+    res.rc = rc ? -EIO : 0;
+    static const char *const fail_counters[] = { "build_failures", NULL };
+    int irc = pt_index_update(fs->idx, key, mark_done, &res, rc ? fail_counters : NULL);
+    if (irc) {
+        log_line(logfd, "pactown: cannot record the result in the index: %s\n", strerror(-irc));
+        res.rc = -EIO;
+    }
+    log_line(logfd, "pactown: %s %s in %llu ms\n", key, res.rc ? "FAILED" : "ready", (unsigned long long)res.ms);
+    close(logfd);
+    free(spec);
+    return res.rc;
+}
+
+/* ---- single flight ---- */
+
+/* What the index says without building: 0 ready, -ENOENT unknown, -EIO failed
+ * recently, 1 must build. */
+static int current_state(struct pt_fs *fs, const char *key)
+{
+    pt_entry e;
+    int rc = pt_index_entry(fs->idx, key, &e);
+    if (rc == 0 && e.state == PT_STATE_READY && store_dir_ok(fs, key))
+        return 0;
+    if (rc == 0 && e.state == PT_STATE_FAILED && pt_wall_s() - e.failed_at < fs->cfg.failure_ttl)
+        return -EIO;
+    if (rc == -ENOENT || rc == 0) {
+        char *spec = NULL;
+        size_t len;
+        int src = pt_index_spec(fs->idx, key, &spec, &len);
+        free(spec);
+        if (src)
+            return -ENOENT;
+        return 1;
+    }
+    return -EIO;
+}
+
+int pt_fs_ensure_built(struct pt_fs *fs, const char *key)
+{
+    int st = current_state(fs, key);
+    if (st == 0) {
+        static const char *const hit[] = { "hits", NULL };
+        pt_index_update(fs->idx, key, mark_hit, NULL, hit);
+        return 0;
+    }
+    if (st < 0)
+        return st;
+
+    pthread_mutex_lock(&fs->builds_mu);
+    struct pt_build *b;
+    for (b = fs->builds; b; b = b->next)
+        if (strcmp(b->key, key) == 0)
+            break;
+    if (b) {
+        b->waiters++;
+        while (!b->done)
+            pthread_cond_wait(&b->cond, &fs->builds_mu);
+        int rc = b->rc;
+        if (--b->waiters == 0) {
+            pthread_cond_destroy(&b->cond);
+            free(b);
+        }
+        pthread_mutex_unlock(&fs->builds_mu);
+        return rc;
+    }
+    /* No build in flight: check again, a build may have finished since. */
+    st = current_state(fs, key);
+    if (st <= 0) {
+        pthread_mutex_unlock(&fs->builds_mu);
+        return st;
+    }
+    b = calloc(1, sizeof *b);
+    if (!b) {
+        pthread_mutex_unlock(&fs->builds_mu);
+        return -EIO;
+    }
+    memcpy(b->key, key, PT_KEY_HEX + 1);
+    pthread_cond_init(&b->cond, NULL);
+    b->next = fs->builds;
+    fs->builds = b;
+    pthread_mutex_unlock(&fs->builds_mu);
+
+    int rc = run_build(fs, key);
+
+    pthread_mutex_lock(&fs->builds_mu);
+    for (struct pt_build **pp = &fs->builds; *pp; pp = &(*pp)->next)
+        if (*pp == b) {
+            *pp = b->next;
+            break;
+        }
+    b->done = true;
+    b->rc = rc;
+    pthread_cond_broadcast(&b->cond);
+    if (b->waiters == 0) {
+        pthread_cond_destroy(&b->cond);
+        free(b);
+    }
+    pthread_mutex_unlock(&fs->builds_mu);
+    return rc;
+}
+
+/* ---- recovery ---- */
+
+/* A builder left by a killed daemon: end its process group if it is still ours. */
+static void end_stale_builder(pid_t pid)
+{
+    char path[64], cmd[256];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, cmd, sizeof cmd - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    cmd[n] = '\0';
+    if (strstr(cmd, "pactown-build")) {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+        fprintf(stderr, "pactownfs: ended builder %d left by an earlier daemon\n", (int)pid);
+    }
+}
+
+static int recover_entry(const char *key, const pt_entry *e, void *arg)
+{
+    struct pt_fs *fs = arg;
+    if (e->state == PT_STATE_BUILDING) {
+        if (e->builder_pid > 0)
+            end_stale_builder(e->builder_pid);
+        pt_index_update(fs->idx, key, mark_none, NULL, NULL);
+        fprintf(stderr, "pactownfs: %s was being built when the daemon stopped; it will be built again on its next lookup\n", key);
+    } else if (e->state == PT_STATE_READY && !store_dir_ok(fs, key)) {
+        pt_index_update(fs->idx, key, mark_none, NULL, NULL);
+    }
+    return 0;
+}
+
+int pt_fs_recover(struct pt_fs *fs)
+{
+    int rc = pt_index_each_entry(fs->idx, recover_entry, fs);
+    if (rc)
+        return rc;
+    DIR *d = opendir(fs->store);
+    if (!d)
+        return -errno;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        pt_entry e;
+        bool keep = pt_key_is_valid(de->d_name) && pt_index_entry(fs->idx, de->d_name, &e) == 0 &&
+                    e.state == PT_STATE_READY;
+        if (!keep) {
+            fprintf(stderr, "pactownfs: removing %s/%s (not ready in the index)\n", fs->store, de->d_name);
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/%.255s", fs->store, de->d_name);
+            pt_rm_rf(path);
+        }
+    }
+    closedir(d);
+    return 0;
+}

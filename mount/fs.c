@@ -1,0 +1,560 @@
+/* fs.c — the FUSE low-level operations of pactownfs.
+ *
+ * Op entry points reply exactly once; helpers return -errno. Nothing under
+ * the mount is writable: every mutating op replies EROFS (the mount is also
+ * made with `ro`).
+ *
+ * Caching policy (one place):
+ *   root, by-deps, by-service, logs, stats names    entry 86400 s (never change)
+ *   by-deps/<key> once built                        entry/attr cfg.entry_timeout
+ *                                                    (venvs never change; the
+ *                                                    symlink target is cached
+ *                                                    too: FUSE_CAP_CACHE_SYMLINKS)
+ *   by-deps/<unknown key>                            not cached (a key can be
+ *                                                    registered any moment)
+ *   by-service/<id>                                  1 s (a service may move)
+ *   logs/<key>.log, stats                            0 s, direct_io (they grow)
+ *   directory listings                               never cached
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "pactown/clock.h"
+#include "pactown/key.h"
+#include "pactown/sandbox.h"
+#include "pactown/stats.h"
+#include "pactownfs.h"
+
+#define FIXED_TIMEOUT 86400.0
+#define SERVICE_TIMEOUT 1.0
+
+static struct pt_fs *fs_of(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+/* ---- attributes ---- */
+
+static void fill_dir(struct stat *st, fuse_ino_t ino)
+{
+    memset(st, 0, sizeof *st);
+    st->st_ino = ino;
+    st->st_mode = S_IFDIR | 0555;
+    st->st_nlink = ino == INO_ROOT ? 5 : 2;
+}
+
+static char *stats_text(struct pt_fs *fs)
+{
+    pt_stats s;
+    if (pt_stats_collect(fs->idx, &s) != 0)
+        return NULL;
+    return pt_stats_json(&s, pt_wall_s());
+}
+
+static int venv_target(struct pt_fs *fs, const char *key, char *buf, size_t n)
+{
+    int len = snprintf(buf, n, "%s/%s", fs->store, key);
+    return (len < 0 || (size_t)len >= n) ? -ENAMETOOLONG : len;
+}
+
+static int service_target(struct pt_fs *fs, const char *id, char *buf, size_t n)
+{
+    pt_service s;
+    int rc = pt_index_service_get(fs->idx, id, &s);
+    if (rc)
+        return rc;
+    if (!pt_key_is_valid(s.key))
+        return -ENOENT;
+    return snprintf(buf, n, "../by-deps/%s", s.key);
+}
+
+/* attributes of inode ino; for nodes, computed from their kind and name */
+static int do_getattr(struct pt_fs *fs, fuse_ino_t ino, struct stat *st)
+{
+    switch (ino) {
+    case INO_ROOT:
+    case INO_BY_DEPS:
+    case INO_BY_SERVICE:
+    case INO_LOGS:
+        fill_dir(st, ino);
+        return 0;
+    case INO_STATS: {
+        char *text = stats_text(fs);
+        if (!text)
+            return -EIO;
+        memset(st, 0, sizeof *st);
+        st->st_ino = ino;
+        st->st_mode = S_IFREG | 0444;
+        st->st_nlink = 1;
+        st->st_size = (off_t)strlen(text);
+        st->st_mtime = (time_t)pt_wall_s();
+        free(text);
+        return 0;
+    }
+    }
+    struct pt_node *node = pt_node_of(ino);
+    char target[PATH_MAX];
+    int len;
+    memset(st, 0, sizeof *st);
+    st->st_ino = ino;
+    st->st_nlink = 1;
+    switch (node->kind) {
+    case NODE_VENV:
+        len = venv_target(fs, node->name, target, sizeof target);
+        if (len < 0)
+            return len;
+        st->st_mode = S_IFLNK | 0777;
+        st->st_size = len;
+        return 0;
+    case NODE_SERVICE:
+        len = service_target(fs, node->name, target, sizeof target);
+        if (len < 0)
+            return len;
+        st->st_mode = S_IFLNK | 0777;
+        st->st_size = len;
+        return 0;
+    case NODE_LOG: {
+        char path[PATH_MAX];
+        struct stat real;
+        snprintf(path, sizeof path, "%s/%.255s", fs->logs, node->name);
+        if (stat(path, &real) != 0)
+            return -errno;
+        st->st_mode = S_IFREG | 0444;
+        st->st_size = real.st_size;
+        st->st_mtim = real.st_mtim;
+        st->st_ctim = real.st_ctim;
+        return 0;
+    }
+    }
+    return -ENOENT;
+}
+
+/* ---- lookup / forget ---- */
+
+static bool log_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n != PT_KEY_HEX + 4 || strcmp(name + PT_KEY_HEX, ".log") != 0)
+        return false;
+    char key[PT_KEY_HEX + 1];
+    memcpy(key, name, PT_KEY_HEX);
+    key[PT_KEY_HEX] = '\0';
+    return pt_key_is_valid(key);
+}
+
+static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
+{
+    memset(e, 0, sizeof *e);
+    e->generation = 1;
+    if (parent == INO_ROOT) {
+        static const struct { const char *name; fuse_ino_t ino; } top[] = {
+            { "by-deps", INO_BY_DEPS }, { "by-service", INO_BY_SERVICE }, { "logs", INO_LOGS }, { "stats", INO_STATS } };
+        for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+            if (strcmp(name, top[i].name) == 0) {
+                e->ino = top[i].ino;
+                e->entry_timeout = FIXED_TIMEOUT;
+                e->attr_timeout = top[i].ino == INO_STATS ? 0 : FIXED_TIMEOUT;
+                return do_getattr(fs, e->ino, &e->attr);
+            }
+        return -ENOENT;
+    }
+    enum node_kind kind;
+    double timeout;
+    if (parent == INO_BY_DEPS) {
+        if (!pt_key_is_valid(name))
+            return -ENOENT;
+        int rc = pt_fs_ensure_built(fs, name);
+        if (rc)
+            return rc;
+        kind = NODE_VENV;
+        timeout = (double)fs->cfg.entry_timeout;
+    } else if (parent == INO_BY_SERVICE) {
+        char target[PATH_MAX];
+        if (!pt_service_id_valid(name))
+            return -ENOENT;
+        int rc = service_target(fs, name, target, sizeof target);
+        if (rc < 0)
+            return rc;
+        kind = NODE_SERVICE;
+        timeout = SERVICE_TIMEOUT;
+    } else if (parent == INO_LOGS) {
+        if (!log_name_valid(name))
+            return -ENOENT;
+        kind = NODE_LOG;
+        timeout = 0;
+    } else {
+        return -ENOTDIR;
+    }
+    struct pt_node *node = pt_node_get(fs, kind, name);
+    if (!node)
+        return -ENOMEM;
+    e->ino = (fuse_ino_t)(uintptr_t)node;
+    int rc = do_getattr(fs, e->ino, &e->attr);
+    if (rc) {
+        pt_node_forget(fs, node, 1);
+        return rc;
+    }
+    e->entry_timeout = timeout;
+    e->attr_timeout = timeout;
+    return 0;
+}
+
+static void pt_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct fuse_entry_param e;
+    int rc = lookup_child(fs_of(req), parent, name, &e);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    if (fuse_reply_entry(req, &e) == -ENOENT && e.ino > INO_STATS)
+        pt_node_forget(fs_of(req), pt_node_of(e.ino), 1); /* the request was interrupted: undo */
+}
+
+static void pt_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    if (ino > INO_STATS)
+        pt_node_forget(fs_of(req), pt_node_of(ino), nlookup);
+    fuse_reply_none(req);
+}
+
+static void pt_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    for (size_t i = 0; i < count; i++)
+        if (forgets[i].ino > INO_STATS)
+            pt_node_forget(fs_of(req), pt_node_of(forgets[i].ino), forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void pt_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct stat st;
+    int rc = do_getattr(fs_of(req), ino, &st);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    double timeout = 0;
+    if (ino <= INO_LOGS)
+        timeout = FIXED_TIMEOUT;
+    else if (ino != INO_STATS && pt_node_of(ino)->kind == NODE_VENV)
+        timeout = (double)fs_of(req)->cfg.entry_timeout;
+    fuse_reply_attr(req, &st, timeout);
+}
+
+static void pt_op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    struct pt_fs *fs = fs_of(req);
+    char target[PATH_MAX];
+    int len = -EINVAL;
+    if (ino > INO_STATS) {
+        struct pt_node *node = pt_node_of(ino);
+        if (node->kind == NODE_VENV)
+            len = venv_target(fs, node->name, target, sizeof target);
+        else if (node->kind == NODE_SERVICE)
+            len = service_target(fs, node->name, target, sizeof target);
+    }
+    if (len < 0)
+        fuse_reply_err(req, -len);
+    else
+        fuse_reply_readlink(req, target);
+}
+
+/* ---- directories: a snapshot of names taken at opendir ---- */
+
+struct listing {
+    size_t n, cap;
+    struct { char *name; mode_t mode; fuse_ino_t ino; } *items;
+};
+
+static int listing_add(struct listing *l, const char *name, mode_t mode, fuse_ino_t ino)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        void *p = realloc(l->items, cap * sizeof *l->items);
+        if (!p)
+            return -ENOMEM;
+        l->items = p;
+        l->cap = cap;
+    }
+    char *dup = strdup(name);
+    if (!dup)
+        return -ENOMEM;
+    l->items[l->n].name = dup;
+    l->items[l->n].mode = mode;
+    l->items[l->n].ino = ino;
+    l->n++;
+    return 0;
+}
+
+static void listing_free(struct listing *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i].name);
+    free(l->items);
+    free(l);
+}
+
+/* readdir inode numbers for names not looked up: any stable non-zero value */
+static fuse_ino_t name_ino(const char *name)
+{
+    return (fuse_ino_t)(XXH3_64bits(name, strlen(name)) | 0x8000000000000000ull);
+}
+
+static int list_ready(const char *key, const pt_entry *e, void *arg)
+{
+    if (e->state == PT_STATE_READY)
+        return listing_add(arg, key, S_IFLNK, name_ino(key));
+    return 0;
+}
+
+static int list_service(const pt_service *s, void *arg)
+{
+    return listing_add(arg, s->id, S_IFLNK, name_ino(s->id));
+}
+
+static int list_logs(struct pt_fs *fs, struct listing *l)
+{
+    DIR *d = opendir(fs->logs);
+    if (!d)
+        return -errno;
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d)) != NULL)
+        if (log_name_valid(de->d_name))
+            rc = listing_add(l, de->d_name, S_IFREG, name_ino(de->d_name));
+    closedir(d);
+    return rc;
+}
+
+static void pt_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct pt_fs *fs = fs_of(req);
+    if (ino > INO_LOGS) {
+        fuse_reply_err(req, ENOTDIR);
+        return;
+    }
+    struct listing *l = calloc(1, sizeof *l);
+    if (!l) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    int rc = listing_add(l, ".", S_IFDIR, ino);
+    if (rc == 0)
+        rc = listing_add(l, "..", S_IFDIR, INO_ROOT);
+    if (rc == 0) {
+        switch (ino) {
+        case INO_ROOT:
+            if ((rc = listing_add(l, "by-deps", S_IFDIR, INO_BY_DEPS)) == 0 &&
+                (rc = listing_add(l, "by-service", S_IFDIR, INO_BY_SERVICE)) == 0 &&
+                (rc = listing_add(l, "logs", S_IFDIR, INO_LOGS)) == 0)
+                rc = listing_add(l, "stats", S_IFREG, INO_STATS);
+            break;
+        case INO_BY_DEPS: rc = pt_index_each_entry(fs->idx, list_ready, l); break;
+        case INO_BY_SERVICE: rc = pt_index_each_service(fs->idx, list_service, l); break;
+        case INO_LOGS: rc = list_logs(fs, l); break;
+        }
+    }
+    if (rc) {
+        listing_free(l);
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    fi->fh = (uint64_t)(uintptr_t)l;
+    fuse_reply_open(req, fi);
+}
+
+static void pt_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct listing *l = (struct listing *)(uintptr_t)fi->fh;
+    char *buf = malloc(size);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    size_t used = 0;
+    for (size_t i = (size_t)off; i < l->n; i++) {
+        struct stat st = { .st_ino = l->items[i].ino, .st_mode = l->items[i].mode };
+        size_t need = fuse_add_direntry(req, buf + used, size - used, l->items[i].name, &st, (off_t)(i + 1));
+        if (need > size - used)
+            break; /* full: return what fits */
+        used += need;
+    }
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+}
+
+static void pt_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    listing_free((struct listing *)(uintptr_t)fi->fh);
+    fuse_reply_err(req, 0);
+}
+
+/* ---- files: stats (a snapshot per open) and logs (the real file) ---- */
+
+struct open_file {
+    int fd;          /* logs: the real log, else -1 */
+    size_t len;      /* stats: snapshot */
+    char *text;
+};
+
+static void pt_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct pt_fs *fs = fs_of(req);
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    struct open_file *of = calloc(1, sizeof *of);
+    if (!of) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    of->fd = -1;
+    if (ino == INO_STATS) {
+        of->text = stats_text(fs);
+        if (!of->text) {
+            free(of);
+            fuse_reply_err(req, EIO);
+            return;
+        }
+        of->len = strlen(of->text);
+    } else if (ino > INO_STATS && pt_node_of(ino)->kind == NODE_LOG) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%.255s", fs->logs, pt_node_of(ino)->name);
+        of->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (of->fd < 0) {
+            int e = errno;
+            free(of);
+            fuse_reply_err(req, e);
+            return;
+        }
+    } else {
+        free(of);
+        fuse_reply_err(req, ino <= INO_LOGS ? EISDIR : EINVAL);
+        return;
+    }
+    fi->fh = (uint64_t)(uintptr_t)of;
+    fi->direct_io = 1;
+    fi->keep_cache = 0;
+    fuse_reply_open(req, fi);
+}
+
+static void pt_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+    if (of->fd < 0) {
+        if ((size_t)off >= of->len)
+            fuse_reply_buf(req, NULL, 0);
+        else
+            fuse_reply_buf(req, of->text + off, size < of->len - (size_t)off ? size : of->len - (size_t)off);
+        return;
+    }
+    char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ssize_t n = pread(of->fd, buf, size, off);
+    if (n < 0)
+        fuse_reply_err(req, errno);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
+}
+
+static void pt_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+    if (of->fd >= 0)
+        close(of->fd);
+    free(of->text);
+    free(of);
+    fuse_reply_err(req, 0);
+}
+
+/* ---- everything that would change the tree: read-only ---- */
+
+static void erofs(fuse_req_t req) { fuse_reply_err(req, EROFS); }
+static void pt_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int to_set, struct fuse_file_info *fi)
+{ (void)ino; (void)a; (void)to_set; (void)fi; erofs(req); }
+static void pt_op_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, dev_t r)
+{ (void)p; (void)n; (void)m; (void)r; erofs(req); }
+static void pt_op_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
+{ (void)p; (void)n; (void)m; erofs(req); }
+static void pt_op_unlink(fuse_req_t req, fuse_ino_t p, const char *n) { (void)p; (void)n; erofs(req); }
+static void pt_op_rmdir(fuse_req_t req, fuse_ino_t p, const char *n) { (void)p; (void)n; erofs(req); }
+static void pt_op_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n)
+{ (void)l; (void)p; (void)n; erofs(req); }
+static void pt_op_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn, unsigned f)
+{ (void)p; (void)n; (void)np; (void)nn; (void)f; erofs(req); }
+static void pt_op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t p, const char *n)
+{ (void)i; (void)p; (void)n; erofs(req); }
+static void pt_op_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, struct fuse_file_info *fi)
+{ (void)p; (void)n; (void)m; (void)fi; erofs(req); }
+static void pt_op_write(fuse_req_t req, fuse_ino_t i, const char *b, size_t s, off_t o, struct fuse_file_info *fi)
+{ (void)i; (void)b; (void)s; (void)o; (void)fi; erofs(req); }
+static void pt_op_setxattr(fuse_req_t req, fuse_ino_t i, const char *n, const char *v, size_t s, int f)
+{ (void)i; (void)n; (void)v; (void)s; (void)f; erofs(req); }
+static void pt_op_removexattr(fuse_req_t req, fuse_ino_t i, const char *n) { (void)i; (void)n; erofs(req); }
+static void pt_op_fallocate(fuse_req_t req, fuse_ino_t i, int m, off_t o, off_t l, struct fuse_file_info *fi)
+{ (void)i; (void)m; (void)o; (void)l; (void)fi; erofs(req); }
+
+/* ---- init ---- */
+
+static void pt_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    (void)userdata;
+    if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+        conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+    if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+        conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    conn->want &= ~FUSE_CAP_READDIRPLUS; /* listings never add lookups */
+    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+}
+
+static void pt_op_destroy(void *userdata)
+{
+    pt_node_drop_all(userdata);
+}
+
+const struct fuse_lowlevel_ops pt_fs_ops = {
+    .init = pt_op_init,
+    .destroy = pt_op_destroy,
+    .lookup = pt_op_lookup,
+    .forget = pt_op_forget,
+    .forget_multi = pt_op_forget_multi,
+    .getattr = pt_op_getattr,
+    .readlink = pt_op_readlink,
+    .opendir = pt_op_opendir,
+    .readdir = pt_op_readdir,
+    .releasedir = pt_op_releasedir,
+    .open = pt_op_open,
+    .read = pt_op_read,
+    .release = pt_op_release,
+    .setattr = pt_op_setattr,
+    .mknod = pt_op_mknod,
+    .mkdir = pt_op_mkdir,
+    .unlink = pt_op_unlink,
+    .rmdir = pt_op_rmdir,
+    .symlink = pt_op_symlink,
+    .rename = pt_op_rename,
+    .link = pt_op_link,
+    .create = pt_op_create,
+    .write = pt_op_write,
+    .setxattr = pt_op_setxattr,
+    .removexattr = pt_op_removexattr,
+    .fallocate = pt_op_fallocate,
+};

@@ -1,0 +1,294 @@
+/* pactownfs — mounts the pactown tree: by-deps/<key> resolves to a cached
+ * venv, built on a miss. See docs/ARCHITECTURE.md.
+ *
+ * usage: pactownfs [-f] [-d] [-s] [-o opt[,opt…]] [MOUNTPOINT]
+ *   -o SETTING=VALUE   any pactown setting (cache_dir, python, installer, uv,
+ *                      uv_cache_dir, index_url, find_links, no_index, offline,
+ *                      failure_ttl, build_timeout, entry_timeout)
+ *   other -o options and -f/-d/-s are libfuse's.
+ * Exit: 0 after a clean unmount; 1 on a start-up error (the message says why).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pactown/fsutil.h"
+#include "pactown/store.h"
+#include "pactownfs.h"
+
+static void usage(const char *prog)
+{
+    printf("usage: %s [options] [MOUNTPOINT]\n"
+           "\n"
+           "Mounts the pactown tree (default mountpoint: the `mountpoint` setting, /mnt/pactown):\n"
+           "  by-deps/<key>     symlink to the venv of requirement set <key>, built on first lookup\n"
+           "  by-service/<id>   symlink to the venv of a sandbox\n"
+           "  logs/<key>.log    build logs\n"
+           "  stats             cache figures as JSON\n"
+           "\n"
+           "pactown settings (also from $PACTOWN_CONFIG or /etc/pactown/pactown.conf, and PACTOWN_* variables):\n"
+           "  -o cache_dir=DIR -o python=PY -o installer=auto|uv|pip -o uv=UV -o uv_cache_dir=DIR\n"
+           "  -o index_url=URL -o find_links=DIR|URL -o no_index=yes|no -o offline=yes|no\n"
+           "  -o failure_ttl=S -o build_timeout=S -o entry_timeout=S\n"
+           "\n"
+           "libfuse options:\n", prog);
+    fuse_cmdline_help();
+    fuse_lowlevel_help();
+}
+
+struct opt_ctx {
+    pt_config *cfg;
+    int bad;
+};
+
+/* -o key=value pairs that name a pactown setting are ours; the rest go to libfuse */
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+    (void)outargs;
+    struct opt_ctx *ctx = data;
+    if (key != FUSE_OPT_KEY_OPT)
+        return 1;
+    const char *eq = strchr(arg, '=');
+    char name[64];
+    if (!eq || (size_t)(eq - arg) >= sizeof name)
+        return 1;
+    memcpy(name, arg, (size_t)(eq - arg));
+    name[eq - arg] = '\0';
+    if (!pt_config_has_key(name))
+        return 1;
+    pt_error err = { 0 };
+    if (pt_config_set(ctx->cfg, name, eq + 1, &err) != 0) {
+        fprintf(stderr, "pactownfs: -o %s: %s\n", arg, err.msg);
+        ctx->bad = 1;
+    }
+    return 0;
+}
+
+/* A FUSE mount whose daemon died answers ENOTCONN: detach it. */
+static int clear_stale_mount(const char *mnt)
+{
+    struct stat st;
+    if (stat(mnt, &st) == 0 || errno != ENOTCONN)
+        return 0;
+    fprintf(stderr, "pactownfs: %s is a stale mount (Transport endpoint is not connected); unmounting it\n", mnt);
+    if (umount2(mnt, MNT_DETACH) != 0) {
+        fprintf(stderr, "pactownfs: umount %s: %s\n", mnt, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int resolve_paths(struct pt_fs *fs, const char *argv0)
+{
+    int rc = pt_mkdir_p(fs->cfg.cache_dir, 0755);
+    if (rc) {
+        fprintf(stderr, "pactownfs: cache_dir %s: %s\n", fs->cfg.cache_dir, strerror(-rc));
+        return -1;
+    }
+    char real[PATH_MAX];
+    if (!realpath(fs->cfg.cache_dir, real)) {
+        fprintf(stderr, "pactownfs: cache_dir %s: %s\n", fs->cfg.cache_dir, strerror(errno));
+        return -1;
+    }
+    if (strlen(real) > PT_DIR_MAX - 16) {
+        fprintf(stderr, "pactownfs: cache_dir %s: longer than %d bytes\n", real, PT_DIR_MAX - 16);
+        return -1;
+    }
+    snprintf(fs->cache_dir, sizeof fs->cache_dir, "%s", real);
+    snprintf(fs->store, sizeof fs->store, "%s/store", real);
+    snprintf(fs->logs, sizeof fs->logs, "%s/logs", real);
+    snprintf(fs->tmp, sizeof fs->tmp, "%s/tmp", real);
+    const char *dirs[] = { fs->store, fs->logs, fs->tmp };
+    for (size_t i = 0; i < 3; i++)
+        if ((rc = pt_mkdir_p(dirs[i], 0755)) != 0) {
+            fprintf(stderr, "pactownfs: %s: %s\n", dirs[i], strerror(-rc));
+            return -1;
+        }
+    /* the builder lives beside this executable */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        fprintf(stderr, "pactownfs: cannot find my own executable (%s)\n", argv0);
+        return -1;
+    }
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    *slash = '\0';
+    snprintf(fs->builder, sizeof fs->builder, "%.4000s/pactown-build", self);
+    if (access(fs->builder, X_OK) != 0) {
+        fprintf(stderr, "pactownfs: %s: %s (install pactown-build beside pactownfs)\n", fs->builder, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int choose_installer(struct pt_fs *fs)
+{
+    const char *want = fs->cfg.installer;
+    bool have_uv = pt_which(fs->cfg.uv, fs->uv, sizeof fs->uv) == 0;
+    if (strcmp(want, "uv") == 0 && !have_uv) {
+        fprintf(stderr, "pactownfs: installer=uv but uv ('%s') is not found; install it (pip install uv) or set installer=pip\n",
+                fs->cfg.uv);
+        return -1;
+    }
+    if (strcmp(want, "auto") && strcmp(want, "uv") && strcmp(want, "pip")) {
+        fprintf(stderr, "pactownfs: installer=%s: expected auto, uv or pip\n", want);
+        return -1;
+    }
+    fs->installer = (strcmp(want, "pip") != 0 && have_uv) ? "uv" : "pip";
+    return 0;
+}
+
+static int lock_cache(struct pt_fs *fs)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/daemon.lock", fs->cache_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "pactownfs: %s: %s (is another pactownfs using this cache_dir?)\n", path,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd; /* held until exit */
+}
+
+int main(int argc, char *argv[])
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct fuse_cmdline_opts opts = { 0 };
+    struct fuse_loop_config *loop = NULL;
+    struct fuse_session *se = NULL;
+    static struct pt_fs fs;
+    pt_error err = { 0 };
+    int ret = 1, lockfd = -1;
+
+    if (pt_config_load(&fs.cfg, &err) != 0) {
+        fprintf(stderr, "pactownfs: %s\n", err.msg);
+        return 1;
+    }
+    struct opt_ctx ctx = { &fs.cfg, 0 };
+    if (fuse_opt_parse(&args, &ctx, NULL, opt_proc) != 0 || ctx.bad)
+        goto out_args;
+    if (fuse_parse_cmdline(&args, &opts) != 0)
+        goto out_args;
+    if (opts.show_help) {
+        usage(argv[0]);
+        ret = 0;
+        goto out_opts;
+    }
+    if (opts.show_version) {
+        printf("pactownfs 0.1.0\n");
+        fuse_lowlevel_version();
+        ret = 0;
+        goto out_opts;
+    }
+    if (!opts.mountpoint) {
+        opts.mountpoint = strdup(fs.cfg.mountpoint);
+        if (pt_mkdir_p(opts.mountpoint, 0755) != 0)
+            fprintf(stderr, "pactownfs: cannot create %s: %s\n", opts.mountpoint, strerror(errno));
+    }
+    if (clear_stale_mount(opts.mountpoint) != 0)
+        goto out_opts;
+    if (resolve_paths(&fs, argv[0]) != 0 || choose_installer(&fs) != 0)
+        goto out_opts;
+    if ((lockfd = lock_cache(&fs)) < 0)
+        goto out_opts;
+
+    /* Recovery and probes before the store is sealed and before daemonizing
+     * (the LMDB environment is opened again after fork; lmdb.h Caveats). */
+    int n = pt_unmount_all(fs.store);
+    if (n > 0)
+        fprintf(stderr, "pactownfs: detached %d read-only bind(s) of %s left by an earlier daemon\n", n, fs.store);
+    char idxdir[PATH_MAX];
+    snprintf(idxdir, sizeof idxdir, "%s/index", fs.cache_dir);
+    if (pt_index_open(idxdir, &fs.idx, &err) != 0) {
+        fprintf(stderr, "pactownfs: %s\n", err.msg);
+        goto out_lock;
+    }
+    int rc = pt_fs_recover(&fs);
+    if (rc == 0 && pt_interp_resolve(fs.cfg.python, fs.idx, true, &fs.interp, &err) != 0) {
+        fprintf(stderr, "pactownfs: %s\n", err.msg);
+        rc = -1;
+    }
+    pt_index_close(fs.idx);
+    fs.idx = NULL;
+    if (rc) {
+        if (rc != -1)
+            fprintf(stderr, "pactownfs: recovery failed: %s\n", strerror(-rc));
+        goto out_lock;
+    }
+    if (pt_store_bind_readonly(fs.store, &err) == 0) {
+        fs.store_bound = true;
+    } else {
+        fprintf(stderr,
+                "pactownfs: warning: cannot make %s a read-only bind mount (%s); venvs are protected by file modes"
+                " only, so a service running as their owner could change them\n",
+                fs.store, err.msg);
+    }
+    fprintf(stderr, "pactownfs: cache %s, installer %s%s%s, python %s (%s %s %s)\n", fs.cache_dir, fs.installer,
+            strcmp(fs.installer, "uv") == 0 ? " " : "", strcmp(fs.installer, "uv") == 0 ? fs.uv : "",
+            fs.interp.path, fs.interp.tag.impl, fs.interp.tag.version, fs.interp.tag.platform);
+
+    /* mount options: read-only, permissions checked by the kernel, readable by other users */
+    fuse_opt_add_arg(&args, "-o");
+    fuse_opt_add_arg(&args, "ro,default_permissions,fsname=pactownfs,subtype=pactown");
+    if (geteuid() == 0) {
+        fuse_opt_add_arg(&args, "-o");
+        fuse_opt_add_arg(&args, "allow_other");
+    } else {
+        fprintf(stderr, "pactownfs: not root: mounting without allow_other, so only this user can read the mount\n");
+    }
+    pthread_mutex_init(&fs.nodes_mu, NULL);
+    pthread_mutex_init(&fs.builds_mu, NULL);
+    se = fuse_session_new(&args, &pt_fs_ops, sizeof pt_fs_ops, &fs);
+    if (!se)
+        goto out_unbind;
+    if (fuse_set_signal_handlers(se) != 0)
+        goto out_session;
+    if (fuse_session_mount(se, opts.mountpoint) != 0)
+        goto out_signals;
+    fuse_daemonize(opts.foreground);
+    if (pt_index_open(idxdir, &fs.idx, &err) != 0) {
+        fprintf(stderr, "pactownfs: %s\n", err.msg);
+        goto out_unmount;
+    }
+    if (opts.singlethread) {
+        ret = fuse_session_loop(se);
+    } else {
+        loop = fuse_loop_cfg_create();
+        fuse_loop_cfg_set_clone_fd(loop, opts.clone_fd);
+        fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
+        fuse_loop_cfg_set_max_threads(loop, opts.max_threads > 64 ? opts.max_threads : 64);
+        ret = fuse_session_loop_mt(se, loop);
+        fuse_loop_cfg_destroy(loop);
+    }
+    ret = ret < 0 ? 1 : 0;
+    pt_index_close(fs.idx);
+out_unmount:
+    fuse_session_unmount(se);
+out_signals:
+    fuse_remove_signal_handlers(se);
+out_session:
+    fuse_session_destroy(se);
+out_unbind:
+    if (fs.store_bound)
+        umount2(fs.store, MNT_DETACH);
+out_lock:
+    close(lockfd);
+out_opts:
+    free(opts.mountpoint);
+out_args:
+    fuse_opt_free_args(&args);
+    pt_config_free(&fs.cfg);
+    return ret;
+}

@@ -1,0 +1,96 @@
+/* pactownfs.h — the daemon's shared state (internal to mount/).
+ *
+ * Inode identity
+ * --------------
+ * Five fixed inodes: 1 root, 2 by-deps, 3 by-service, 4 logs, 5 stats.
+ * Every other inode is a struct pt_node (by-deps/<key>, by-service/<id>,
+ * logs/<key>.log) whose address is its inode number, as in libfuse's
+ * passthrough_ll. Nodes live in a tsearch(3) tree keyed by (kind, name), so a
+ * second lookup of a name gives the same inode; `nlookup` is the kernel's
+ * lookup count (+1 per fuse_reply_entry) and the node is freed when forget
+ * brings it to zero. Forgets are not guaranteed at unmount: the tree is
+ * destroyed then.
+ *
+ * Locking (lock order: builds_mu before nodes_mu; never hold either while
+ * replying, building or in an LMDB transaction):
+ *   nodes_mu  protects the node tree and every node's nlookup
+ *   builds_mu protects the list of builds in flight and their fields
+ * The LMDB environment is shared by all threads (MDB_NOTLS); each call is its
+ * own transaction.
+ */
+#ifndef PACTOWNFS_H
+#define PACTOWNFS_H
+
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pactown/config.h"
+#include "pactown/index.h"
+#include "pactown/interp.h"
+
+/* longest cache_dir accepted, so that every path below it fits PATH_MAX */
+#define PT_DIR_MAX 2048
+
+enum {
+    INO_ROOT = FUSE_ROOT_ID,
+    INO_BY_DEPS = 2,
+    INO_BY_SERVICE = 3,
+    INO_LOGS = 4,
+    INO_STATS = 5,
+};
+
+enum node_kind { NODE_VENV = 1, NODE_SERVICE = 2, NODE_LOG = 3 };
+
+struct pt_node {
+    uint64_t nlookup;       /* protected by nodes_mu */
+    enum node_kind kind;
+    char name[];            /* key, service id, or "<key>.log" */
+};
+
+struct pt_build;            /* a build in flight (builds.c) */
+
+struct pt_fs {
+    pt_config cfg;
+    char cache_dir[PT_DIR_MAX]; /* absolute */
+    char store[PT_DIR_MAX];     /* <cache>/store */
+    char logs[PT_DIR_MAX];      /* <cache>/logs */
+    char tmp[PT_DIR_MAX];       /* <cache>/tmp */
+    char builder[PATH_MAX];     /* pactown-build executable */
+    char uv[PATH_MAX];          /* resolved uv, when installer is uv */
+    const char *installer;      /* "uv" or "pip" */
+    pt_interp interp;           /* resolved once at start-up */
+    bool store_bound;           /* store is a read-only bind mount */
+    pt_index *idx;
+
+    pthread_mutex_t nodes_mu;
+    void *nodes;                /* tsearch root; protected by nodes_mu */
+
+    pthread_mutex_t builds_mu;
+    struct pt_build *builds;    /* in flight; protected by builds_mu */
+};
+
+/* builds.c: make sure key is built. 0 ready (store dir complete); -ENOENT key
+ * unknown; -EIO build failed (now or within failure_ttl). Concurrent callers
+ * for one key share one build. */
+int pt_fs_ensure_built(struct pt_fs *fs, const char *key);
+
+/* builds.c: start-up recovery before the store is made read-only: reset
+ * entries left `building`, remove store directories that are not `ready`. */
+int pt_fs_recover(struct pt_fs *fs);
+
+/* nodes.c */
+struct pt_node *pt_node_get(struct pt_fs *fs, enum node_kind kind, const char *name);
+void pt_node_forget(struct pt_fs *fs, struct pt_node *node, uint64_t n);
+void pt_node_drop_all(struct pt_fs *fs);
+static inline struct pt_node *pt_node_of(fuse_ino_t ino)
+{
+    return (struct pt_node *)(uintptr_t)ino;
+}
+
+/* fs.c */
+extern const struct fuse_lowlevel_ops pt_fs_ops;
+
+#endif

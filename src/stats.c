@@ -1,0 +1,69 @@
+/* stats.c — cache figures from the index, and their JSON form (jansson). */
+#include "pactown/stats.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int add_entry(const char *key, const pt_entry *e, void *arg)
+{
+    (void)key;
+    pt_stats *s = arg;
+    s->registered++;
+    switch (e->state) {
+    case PT_STATE_READY:
+        s->entries++;
+        s->bytes += e->bytes;
+        if (s->oldest_access == 0 || e->last_access < s->oldest_access)
+            s->oldest_access = e->last_access;
+        break;
+    case PT_STATE_BUILDING: s->building++; break;
+    case PT_STATE_FAILED: s->failed++; break;
+    default: break;
+    }
+    return 0;
+}
+
+int pt_stats_collect(pt_index *idx, pt_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc = pt_index_each_entry(idx, add_entry, out);
+    if (rc)
+        return rc;
+    return pt_index_counters(idx, &out->counters);
+}
+
+char *pt_stats_json(const pt_stats *s, int64_t now)
+{
+    uint64_t lookups = s->counters.hits + s->counters.misses;
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:o, s:o}",
+        "entries", (json_int_t)s->entries,
+        "building", (json_int_t)s->building,
+        "failed", (json_int_t)s->failed,
+        "registered", (json_int_t)s->registered,
+        "bytes", (json_int_t)s->bytes,
+        "hits", (json_int_t)s->counters.hits,
+        "misses", (json_int_t)s->counters.misses,
+        "hit_rate", lookups ? json_real((double)s->counters.hits / (double)lookups) : json_null(),
+        "builds", (json_int_t)s->counters.builds,
+        "build_failures", (json_int_t)s->counters.build_failures,
+        "evictions", (json_int_t)s->counters.evictions,
+        "oldest_access", s->oldest_access ? json_integer(s->oldest_access) : json_null(),
+        "oldest_age_s", s->oldest_access ? json_integer(now - s->oldest_access) : json_null());
+    if (!o)
+        return NULL;
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!text)
+        return NULL;
+    size_t n = strlen(text);
+    char *withnl = realloc(text, n + 2);
+    if (!withnl) {
+        free(text);
+        return NULL;
+    }
+    withnl[n] = '\n';
+    withnl[n + 1] = '\0';
+    return withnl;
+}

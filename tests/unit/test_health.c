@@ -1,0 +1,346 @@
+/* test_health.c — probes, port discovery and pt_health_wait against forked
+ * children that run in their own process groups.  Every child is killed
+ * (whole group) and reaped in .fini, even after a failed assertion. */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pactown/health.h"
+
+#define MAX_CHILDREN 8
+
+static struct {
+    pid_t pid;
+    int reaped; /* pt_health_wait already reaped it: do not signal the (maybe reused) pid */
+} kids[MAX_CHILDREN];
+static int nkids;
+static int blocker = -1; /* bound, never listening: a port that refuses connections */
+static int blocker_port;
+
+static void setup(void)
+{
+    nkids = 0;
+    blocker = -1;
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < nkids; i++) {
+        if (kids[i].reaped)
+            continue;
+        kill(-kids[i].pid, SIGKILL);
+        kill(kids[i].pid, SIGKILL);
+        while (waitpid(kids[i].pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    nkids = 0;
+    if (blocker >= 0)
+        close(blocker);
+    blocker = -1;
+}
+
+TestSuite(health, .init = setup, .fini = teardown);
+
+static long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* A loopback port nobody listens on, held (bound, not listening) until .fini. */
+static int closed_port(void)
+{
+    blocker = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(blocker, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    cr_assert_eq(bind(blocker, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t l = sizeof a;
+    cr_assert_eq(getsockname(blocker, (struct sockaddr *)&a, &l), 0);
+    blocker_port = ntohs(a.sin_port);
+    return blocker_port;
+}
+
+enum child_kind { CHILD_HTTP, CHILD_LISTEN_ONLY, CHILD_EXIT7, CHILD_IDLE };
+
+static void child_main(enum child_kind kind, const char *response, int wfd)
+{
+    if (kind == CHILD_EXIT7)
+        _exit(7);
+    if (kind == CHILD_IDLE) {
+        int zero = 0;
+        if (write(wfd, &zero, sizeof zero) != sizeof zero)
+            _exit(98);
+        for (;;)
+            pause();
+    }
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t l = sizeof a;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 16) < 0 ||
+        getsockname(s, (struct sockaddr *)&a, &l) < 0)
+        _exit(99);
+    int port = ntohs(a.sin_port);
+    if (write(wfd, &port, sizeof port) != sizeof port)
+        _exit(98);
+    close(wfd);
+    if (kind == CHILD_LISTEN_ONLY)
+        for (;;)
+            pause();
+    for (;;) {
+        int c = accept(s, NULL, NULL);
+        if (c < 0)
+            continue;
+        char buf[4096];
+        size_t got = 0;
+        for (;;) {
+            ssize_t r = read(c, buf + got, sizeof buf - 1 - got);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+            buf[got] = '\0';
+            if (strstr(buf, "\r\n\r\n") || got == sizeof buf - 1)
+                break;
+        }
+        if (got > 0)
+            (void)!send(c, response, strlen(response), MSG_NOSIGNAL);
+        close(c);
+    }
+}
+
+/* Fork a child in its own process group; returns its pid, *port = the port it
+ * listens on (0 for kinds that do not listen), read from a pipe with a deadline. */
+static pid_t spawn(enum child_kind kind, const char *response, int *port)
+{
+    cr_assert_lt(nkids, MAX_CHILDREN);
+    int pfd[2];
+    cr_assert_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        close(pfd[0]);
+        child_main(kind, response, pfd[1]);
+        _exit(97);
+    }
+    kids[nkids].pid = pid;
+    kids[nkids].reaped = 0;
+    nkids++;
+    setpgid(pid, pid); /* both sides, so the group exists before we use it */
+    close(pfd[1]);
+    int p = 0;
+    if (kind != CHILD_EXIT7) {
+        struct pollfd q = { .fd = pfd[0], .events = POLLIN };
+        cr_assert_eq(poll(&q, 1, 5000), 1, "child did not report its port within 5 s");
+        cr_assert_eq(read(pfd[0], &p, sizeof p), (ssize_t)sizeof p);
+    }
+    close(pfd[0]);
+    if (port)
+        *port = p;
+    return pid;
+}
+
+static void mark_reaped(pid_t pid)
+{
+    for (int i = 0; i < nkids; i++)
+        if (kids[i].pid == pid)
+            kids[i].reaped = 1;
+}
+
+static const char OK200[] = "HTTP/1.0 200 OK\r\n\r\nok";
+static const char ERR500[] = "HTTP/1.0 500 Internal Server Error\r\n\r\nboom";
+
+Test(health, tcp_probe_closed_open_and_bad_args)
+{
+    int cp = closed_port();
+    cr_assert_eq(pt_tcp_probe("127.0.0.1", cp, 1000), -ECONNREFUSED);
+    cr_assert_eq(pt_tcp_probe("localhost", cp, 1000), -ECONNREFUSED);
+    int port;
+    spawn(CHILD_LISTEN_ONLY, NULL, &port);
+    cr_assert_eq(pt_tcp_probe("127.0.0.1", port, 1000), 0);
+    cr_assert_eq(pt_tcp_probe("localhost", port, 1000), 0);
+    cr_assert_eq(pt_tcp_probe("example.com", port, 1000), -EINVAL);
+    cr_assert_eq(pt_tcp_probe(NULL, port, 1000), -EINVAL);
+    cr_assert_eq(pt_tcp_probe("127.0.0.1", 0, 1000), -EINVAL);
+    cr_assert_eq(pt_tcp_probe("127.0.0.1", 65536, 1000), -EINVAL);
+    cr_assert_eq(pt_tcp_probe("127.0.0.1", port, -1), -EINVAL);
+}
+
+Test(health, http_probe_status_refused_timeout)
+{
+    int port, silent;
+    spawn(CHILD_HTTP, OK200, &port);
+    long st = -1;
+    cr_assert_eq(pt_http_probe("127.0.0.1", port, "/", 2000, &st), 0);
+    cr_assert_eq(st, 200);
+    st = -1;
+    cr_assert_eq(pt_http_probe("localhost", port, "/health?x=1", 2000, &st), 0);
+    cr_assert_eq(st, 200);
+
+    int cp = closed_port();
+    st = -1;
+    cr_assert_eq(pt_http_probe("127.0.0.1", cp, "/", 2000, &st), -ECONNREFUSED);
+    cr_assert_eq(st, 0);
+
+    /* listens (the kernel completes the handshake) but never answers */
+    spawn(CHILD_LISTEN_ONLY, NULL, &silent);
+    long t0 = mono_ms();
+    cr_assert_eq(pt_http_probe("127.0.0.1", silent, "/", 200, &st), -ETIMEDOUT);
+    long dt = mono_ms() - t0;
+    cr_assert_geq(dt, 190);
+    cr_assert_lt(dt, 2000);
+
+    cr_assert_eq(pt_http_probe("127.0.0.1", port, "no-slash", 1000, &st), -EINVAL);
+    cr_assert_eq(pt_http_probe("127.0.0.1", port, "/a b", 1000, &st), -EINVAL);
+    cr_assert_eq(pt_http_probe("127.0.0.1", port, "/", 0, &st), -EINVAL);
+}
+
+Test(health, listening_ports_of_group)
+{
+    int port, none;
+    pid_t pid = spawn(CHILD_LISTEN_ONLY, NULL, &port);
+    int ports[8];
+    size_t n = 99;
+    cr_assert_eq(pt_listening_ports(pid, ports, 8, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(ports[0], port);
+
+    n = 99;
+    cr_assert_eq(pt_listening_ports(pid, ports, 0, &n), 0);
+    cr_assert_eq(n, 0);
+
+    pid_t idle = spawn(CHILD_IDLE, NULL, &none);
+    n = 99;
+    cr_assert_eq(pt_listening_ports(idle, ports, 8, &n), 0);
+    cr_assert_eq(n, 0);
+
+    cr_assert_eq(pt_listening_ports(0, ports, 8, &n), -EINVAL);
+    cr_assert_eq(pt_listening_ports(pid, NULL, 8, &n), -EINVAL);
+}
+
+Test(health, wait_ok_http_200)
+{
+    int port;
+    pid_t pid = spawn(CHILD_HTTP, OK200, &port);
+    pt_health_opts o = { .pid = pid, .pgid = pid, .host = "127.0.0.1", .port = port, .path = "/",
+                         .timeout_ms = 5000, .poll_ms = 25 };
+    pt_health_result r;
+    cr_assert_eq(pt_health_wait(&o, &r), 0);
+    cr_assert_eq(r.status, PT_HEALTH_OK);
+    cr_assert_eq(r.port, port);
+    cr_assert_eq(r.http_status, 200);
+    cr_assert_geq(r.elapsed_ms, 0);
+    cr_assert_lt(r.elapsed_ms, 5000);
+}
+
+Test(health, wait_ok_tcp_only)
+{
+    int port;
+    pid_t pid = spawn(CHILD_LISTEN_ONLY, NULL, &port);
+    pt_health_opts o = { .pid = pid, .pgid = pid, .host = "127.0.0.1", .port = port, .path = NULL,
+                         .timeout_ms = 5000, .poll_ms = 25 };
+    pt_health_result r;
+    cr_assert_eq(pt_health_wait(&o, &r), 0);
+    cr_assert_eq(r.status, PT_HEALTH_OK);
+    cr_assert_eq(r.port, port);
+    cr_assert_eq(r.http_status, 0);
+}
+
+Test(health, wait_finds_other_port)
+{
+    int port;
+    int asked = closed_port();
+    pid_t pid = spawn(CHILD_HTTP, OK200, &port);
+    cr_assert_neq(port, asked);
+    pt_health_opts o = { .pid = pid, .pgid = pid, .host = "127.0.0.1", .port = asked, .path = "/",
+                         .timeout_ms = 5000, .poll_ms = 25 };
+    pt_health_result r;
+    cr_assert_eq(pt_health_wait(&o, &r), 0);
+    cr_assert_eq(r.status, PT_HEALTH_OK);
+    cr_assert_eq(r.port, port);
+    cr_assert_eq(r.http_status, 200);
+}
+
+Test(health, wait_exited_with_code)
+{
+    pid_t pid = spawn(CHILD_EXIT7, NULL, NULL);
+    pt_health_opts o = { .pid = pid, .pgid = pid, .host = "127.0.0.1", .port = closed_port(), .path = "/",
+                         .timeout_ms = 5000, .poll_ms = 25 };
+    pt_health_result r;
+    int rc = pt_health_wait(&o, &r);
+    if (rc == 0 && r.status == PT_HEALTH_EXITED)
+        mark_reaped(pid);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(r.status, PT_HEALTH_EXITED);
+    cr_assert(WIFEXITED(r.wait_status));
+    cr_assert_eq(WEXITSTATUS(r.wait_status), 7);
+    cr_assert_lt(r.elapsed_ms, 5000);
+}
+
+Test(health, wait_timeout_when_never_listening)
+{
+    int none;
+    pid_t pid = spawn(CHILD_IDLE, NULL, &none);
+    pt_health_opts o = { .pid = pid, .pgid = pid, .host = "127.0.0.1", .port = closed_port(), .path = "/",
+                         .timeout_ms = 300, .poll_ms = 25 };
+    pt_health_result r;
+    long t0 = mono_ms();
+    cr_assert_eq(pt_health_wait(&o, &r), 0);
+    long dt = mono_ms() - t0;
+    cr_assert_eq(r.status, PT_HEALTH_TIMEOUT);
+    cr_assert_geq(r.elapsed_ms, 300);
+    cr_assert_lt(r.elapsed_ms, 300 + 500);
+    cr_assert_geq(dt, 300);
+    cr_assert_lt(dt, 300 + 500);
+    cr_assert_eq(r.port, 0);
+    cr_assert_eq(r.http_status, 0);
+    cr_assert_eq(kill(pid, 0), 0, "the service must not be touched on timeout");
+}
+
+Test(health, wait_timeout_on_http_500)
+{
+    int port;
+    pid_t pid = spawn(CHILD_HTTP, ERR500, &port);
+    pt_health_opts o = { .pid = pid, .pgid = pid, .host = "127.0.0.1", .port = port, .path = "/",
+                         .timeout_ms = 300, .poll_ms = 25 };
+    pt_health_result r;
+    cr_assert_eq(pt_health_wait(&o, &r), 0);
+    cr_assert_eq(r.status, PT_HEALTH_TIMEOUT);
+    cr_assert_eq(r.port, port);
+    cr_assert_eq(r.http_status, 500);
+    cr_assert_lt(r.elapsed_ms, 300 + 500);
+}
+
+Test(health, wait_bad_options)
+{
+    pt_health_result r;
+    pt_health_opts o = { .pid = getpid(), .pgid = getpgrp(), .host = "127.0.0.1", .port = 80, .path = "/",
+                         .timeout_ms = 100, .poll_ms = 25 };
+    o.host = "not-an-ip";
+    cr_assert_eq(pt_health_wait(&o, &r), -EINVAL);
+    o.host = "127.0.0.1";
+    o.path = "x";
+    cr_assert_eq(pt_health_wait(&o, &r), -EINVAL);
+    o.path = "/";
+    o.port = 70000;
+    cr_assert_eq(pt_health_wait(&o, &r), -EINVAL);
+    o.port = 80;
+    o.pid = 0;
+    cr_assert_eq(pt_health_wait(&o, &r), -EINVAL);
+    /* not our child */
+    o.pid = getpid();
+    cr_assert_eq(pt_health_wait(&o, &r), -ECHILD);
+    cr_assert_eq(pt_health_wait(NULL, &r), -EINVAL);
+}

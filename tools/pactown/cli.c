@@ -1,0 +1,102 @@
+/* cli.c — settings, index and key helpers shared by the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_err(const struct cli *cli, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", cli->prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* Remember "key=value" (key NULL: value is already key=value). */
+static int add_set(struct cli *cli, const char *key, const char *value)
+{
+    if (cli->n_sets >= (int)(sizeof cli->sets / sizeof cli->sets[0]))
+        return -1;
+    size_t n = (key ? strlen(key) + 1 : 0) + strlen(value) + 1;
+    char *kv = malloc(n);
+    if (!kv)
+        return -1;
+    snprintf(kv, n, "%s%s%s", key ? key : "", key ? "=" : "", value);
+    cli->sets[cli->n_sets++] = kv;
+    return 0;
+}
+
+int cli_common_opt(struct cli *cli, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_CONFIG: setenv("PACTOWN_CONFIG", arg, 1); return 0;
+    case OPT_SET: return add_set(cli, NULL, arg);
+    case OPT_CACHE_DIR: return add_set(cli, "cache_dir", arg);
+    case OPT_MOUNT: return add_set(cli, "mountpoint", arg);
+    case OPT_SANDBOX_ROOT: return add_set(cli, "sandbox_root", arg);
+    case OPT_PYTHON: return add_set(cli, "python", arg);
+    case 'h': return 1;
+    default: return -1;
+    }
+}
+
+int cli_setup(struct cli *cli)
+{
+    pt_error err = { 0 };
+    if (pt_config_load(&cli->cfg, &err) != 0) {
+        cli_err(cli, "%s", err.msg);
+        return EXIT_ERROR;
+    }
+    for (int i = 0; i < cli->n_sets; i++)
+        if (pt_config_set_kv(&cli->cfg, cli->sets[i], &err) != 0) {
+            cli_err(cli, "%s", err.msg);
+            return EXIT_USAGE;
+        }
+    return 0;
+}
+
+int cli_open_index(struct cli *cli)
+{
+    char dir[PATH_MAX];
+    pt_error err = { 0 };
+    if (pt_config_cache_path(&cli->cfg, "index", NULL, dir, sizeof dir) != 0) {
+        cli_err(cli, "cache_dir is too long");
+        return EXIT_ERROR;
+    }
+    if (pt_index_open(dir, &cli->idx, &err) != 0) {
+        cli_err(cli, "%s", err.msg);
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
+int cli_key_of(struct cli *cli, const pt_reqset *set, char key[PT_KEY_HEX + 1], char **canonical, size_t *len)
+{
+    pt_interp interp;
+    pt_error err = { 0 };
+    if (pt_interp_resolve(cli->cfg.python, cli->idx, false, &interp, &err) != 0) {
+        cli_err(cli, "%s", err.msg);
+        return EXIT_ERROR;
+    }
+    pt_source src = { .index_url = cli->cfg.index_url, .find_links = cli->cfg.find_links,
+                      .no_index = cli->cfg.no_index };
+    if (pt_canonical_text(set, &interp.tag, &src, canonical, len) != 0) {
+        cli_err(cli, "out of memory");
+        return EXIT_ERROR;
+    }
+    pt_key_hex(*canonical, *len, key);
+    return 0;
+}
+
+void cli_free(struct cli *cli)
+{
+    for (int i = 0; i < cli->n_sets; i++)
+        free(cli->sets[i]);
+    pt_index_close(cli->idx);
+    pt_config_free(&cli->cfg);
+}

@@ -1,0 +1,86 @@
+/* cli.h — what the pactown subcommands share (internal to tools/pactown). */
+#ifndef PACTOWN_CLI_H
+#define PACTOWN_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "pactown/config.h"
+#include "pactown/error.h"
+#include "pactown/index.h"
+#include "pactown/interp.h"
+#include "pactown/key.h"
+#include "pactown/req.h"
+
+/* Exit codes scripts can rely on (also in README.md and `pactown --help`). */
+enum {
+    EXIT_OK = 0,
+    EXIT_ERROR = 1,        /* anything else: index, permissions, internal */
+    EXIT_USAGE = 2,        /* bad command line */
+    EXIT_BAD_INPUT = 3,    /* malformed README or requirement (file:line: reason) */
+    EXIT_BUILD = 4,        /* the venv build failed (see the build log) */
+    EXIT_EXITED = 5,       /* the service exited before it was healthy */
+    EXIT_TIMEOUT = 6,      /* the service was not healthy within --timeout */
+    EXIT_NOT_MOUNTED = 7,  /* pactownfs is not mounted at the mountpoint */
+    EXIT_NOT_FOUND = 8,    /* no such service */
+};
+
+/* Options every subcommand takes; add CLI_COMMON_LONGOPTS to its option table
+ * and pass unknown option codes to cli_common_opt. */
+enum { OPT_CONFIG = 1000, OPT_SET, OPT_CACHE_DIR, OPT_MOUNT, OPT_SANDBOX_ROOT, OPT_PYTHON, OPT_JSON, OPT_HELP };
+#define CLI_COMMON_LONGOPTS                                         \
+    { "config", required_argument, NULL, OPT_CONFIG },              \
+    { "set", required_argument, NULL, OPT_SET },                    \
+    { "cache-dir", required_argument, NULL, OPT_CACHE_DIR },        \
+    { "mount", required_argument, NULL, OPT_MOUNT },                \
+    { "sandbox-root", required_argument, NULL, OPT_SANDBOX_ROOT },  \
+    { "python", required_argument, NULL, OPT_PYTHON },              \
+    { "help", no_argument, NULL, 'h' }
+
+#define CLI_COMMON_HELP                                                              \
+    "common options:\n"                                                              \
+    "  --config FILE        config file (default $PACTOWN_CONFIG, /etc/pactown/pactown.conf)\n" \
+    "  --set KEY=VALUE      any setting (see `pactown config`)\n"                   \
+    "  --cache-dir DIR      cache directory (setting cache_dir)\n"                  \
+    "  --mount DIR          pactownfs mountpoint (setting mountpoint)\n"            \
+    "  --sandbox-root DIR   sandboxes directory (setting sandbox_root)\n"           \
+    "  --python PY          interpreter for venvs (setting python)\n"               \
+    "  -h, --help           this help\n"
+
+struct cli {
+    const char *prog;        /* "pactown run", for messages */
+    pt_config cfg;
+    pt_index *idx;
+    char *sets[32];          /* KEY=VALUE from flags, applied after file and environment */
+    int n_sets;
+};
+
+/* Handle a common option code c (with optarg). Returns 0 if handled, 1 for
+ * --help (caller prints usage and exits 0), -1 if c is not common. */
+int cli_common_opt(struct cli *cli, int c, const char *arg);
+
+/* Load settings (file, environment, flags). Prints the error and returns
+ * EXIT_USAGE/EXIT_ERROR, or 0. */
+int cli_setup(struct cli *cli);
+
+/* Open the index in <cache_dir>/index. Prints the error; returns 0 or EXIT_ERROR. */
+int cli_open_index(struct cli *cli);
+
+/* Resolve the interpreter, build the canonical text and key of a finished
+ * requirement set. *canonical is malloc'd. Prints the error; returns 0 or an exit code. */
+int cli_key_of(struct cli *cli, const pt_reqset *set, char key[PT_KEY_HEX + 1], char **canonical, size_t *len);
+
+void cli_free(struct cli *cli);
+
+/* Print "prog: " + message to stderr. */
+void cli_err(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The subcommands: argc/argv start at the subcommand's name. */
+int cmd_hash(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+
+#endif

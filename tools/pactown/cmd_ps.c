@@ -1,0 +1,187 @@
+/* pactown ps / stop / config — services started by `pactown run`, and the settings. */
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "pactown/clock.h"
+#include "pactown/proc.h"
+#include "pactown/sandbox.h"
+
+/* Parse the common options of a command that takes `nargs` positional
+ * arguments. Returns -1 to go on, else the exit code. */
+static int parse_simple(struct cli *cli, int argc, char **argv, int nargs, const char *help, bool *json,
+                        int *timeout_s)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, OPT_JSON }, { "timeout", required_argument, NULL, 't' },
+        CLI_COMMON_LONGOPTS, { 0 } };
+    int c, r;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == OPT_JSON && json) {
+            *json = true;
+        } else if (c == 't' && timeout_s) {
+            char *end;
+            *timeout_s = (int)strtol(optarg, &end, 10);
+            if (*end || *timeout_s < 0) {
+                cli_err(cli, "--timeout %s: expected whole seconds", optarg);
+                return EXIT_USAGE;
+            }
+        } else if ((r = cli_common_opt(cli, c, optarg)) != 0) {
+            fputs(help, r == 1 ? stdout : stderr);
+            fputs("\n" CLI_COMMON_HELP, r == 1 ? stdout : stderr);
+            return r == 1 ? EXIT_OK : EXIT_USAGE;
+        }
+    }
+    if (argc - optind != nargs) {
+        fputs(help, stderr);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+struct ps_ctx {
+    json_t *list;
+    int64_t now;
+    const char *root;
+};
+
+static int ps_one(const pt_service *s, void *arg)
+{
+    struct ps_ctx *ctx = arg;
+    bool alive = s->pid > 0 && pt_proc_alive(s->pid, s->pid_start);
+    if (ctx->list) {
+        json_t *o = json_pack("{s:s, s:s, s:b, s:i, s:i, s:I, s:o}", "id", s->id, "key", s->key, "running", alive,
+                              "pid", alive ? s->pid : 0, "port", s->port, "started", (json_int_t)s->started,
+                              "sandbox", json_sprintf("%s/%s", ctx->root, s->id));
+        if (o)
+            json_array_append_new(ctx->list, o);
+    } else {
+        char pid[16] = "-";
+        if (alive)
+            snprintf(pid, sizeof pid, "%d", (int)s->pid);
+        printf("%-24s %-8s %-7s %-6d %-12.12s %s/%s\n", s->id, alive ? "running" : "stopped", pid, s->port, s->key,
+               ctx->root, s->id);
+    }
+    return 0;
+}
+
+int cmd_ps(int argc, char **argv)
+{
+    struct cli cli = { .prog = "pactown ps" };
+    bool json = false;
+    int ret = parse_simple(&cli, argc, argv, 0,
+                           "usage: pactown ps [--json] [options]\n"
+                           "Lists the services started with `pactown run`: id, state, pid, port, venv key, sandbox.\n",
+                           &json, NULL);
+    if (ret >= 0 || (ret = cli_setup(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0)
+        goto out;
+    struct ps_ctx ctx = { .list = json ? json_array() : NULL, .now = pt_wall_s(), .root = cli.cfg.sandbox_root };
+    if (!json)
+        printf("%-24s %-8s %-7s %-6s %-12s %s\n", "ID", "STATE", "PID", "PORT", "KEY", "SANDBOX");
+    int rc = pt_index_each_service(cli.idx, ps_one, &ctx);
+    if (rc) {
+        cli_err(&cli, "index: %s", strerror(-rc));
+        ret = EXIT_ERROR;
+    }
+    if (json) {
+        char *s = json_dumps(ctx.list, JSON_INDENT(2));
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(ctx.list);
+    }
+out:
+    cli_free(&cli);
+    return ret < 0 ? 0 : ret;
+}
+
+/* Wait until no process is left in group pgid, up to timeout_ms. The leader
+ * is watched through a pidfd; the rest of the group by kill(-pgid, 0). */
+static bool wait_group_gone(pid_t pgid, int timeout_ms)
+{
+    uint64_t deadline = pt_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+    int pfd = pidfd_open(pgid, 0);
+    while (pt_pgrp_alive(pgid)) {
+        uint64_t now = pt_mono_ns();
+        if (now >= deadline) {
+            if (pfd >= 0)
+                close(pfd);
+            return false;
+        }
+        int left = (int)((deadline - now) / 1000000ull);
+        if (pfd >= 0) {
+            struct pollfd p = { .fd = pfd, .events = POLLIN };
+            if (poll(&p, 1, left < 50 ? left : 50) > 0) {
+                close(pfd);
+                pfd = -1;
+            }
+        } else {
+            struct timespec ts = { 0, 20 * 1000000L };
+            nanosleep(&ts, NULL); /* group members other than the leader: no fd to wait on */
+        }
+    }
+    if (pfd >= 0)
+        close(pfd);
+    return true;
+}
+
+int cmd_stop(int argc, char **argv)
+{
+    struct cli cli = { .prog = "pactown stop" };
+    int timeout_s = 10;
+    int ret = parse_simple(&cli, argc, argv, 1,
+                           "usage: pactown stop ID [--timeout S] [options]\n"
+                           "Stops a service started with `pactown run`: SIGTERM to its whole process group\n"
+                           "(so `uvicorn --reload` and its workers go too), SIGKILL after --timeout seconds (default 10).\n",
+                           NULL, &timeout_s);
+    if (ret >= 0 || (ret = cli_setup(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0)
+        goto out;
+    const char *id = argv[optind];
+    pt_service s;
+    if (!pt_service_id_valid(id) || pt_index_service_get(cli.idx, id, &s) != 0) {
+        cli_err(&cli, "no service '%s' (see `pactown ps`)", id);
+        ret = EXIT_NOT_FOUND;
+        goto out;
+    }
+    if (s.pid <= 0 || !pt_proc_alive(s.pid, s.pid_start)) {
+        printf("%s is not running\n", id);
+        s.pid = 0;
+        pt_index_service_put(cli.idx, &s);
+        ret = EXIT_OK;
+        goto out;
+    }
+    kill(-s.pid, SIGTERM);
+    if (!wait_group_gone(s.pid, timeout_s * 1000)) {
+        fprintf(stderr, "pactown stop: %s did not stop within %d s; killing it\n", id, timeout_s);
+        kill(-s.pid, SIGKILL);
+        wait_group_gone(s.pid, 5000);
+    }
+    s.pid = 0;
+    pt_index_service_put(cli.idx, &s);
+    printf("stopped %s\n", id);
+    ret = EXIT_OK;
+out:
+    cli_free(&cli);
+    return ret < 0 ? 0 : ret;
+}
+
+int cmd_config(int argc, char **argv)
+{
+    struct cli cli = { .prog = "pactown config" };
+    int ret = parse_simple(&cli, argc, argv, 0,
+                           "usage: pactown config [options]\n"
+                           "Prints the settings in effect: defaults, then the config file, then PACTOWN_* variables,\n"
+                           "then flags.\n",
+                           NULL, NULL);
+    if (ret < 0 && (ret = cli_setup(&cli)) == 0)
+        pt_config_print(&cli.cfg, stdout);
+    cli_free(&cli);
+    return ret < 0 ? 0 : ret;
+}

@@ -1,0 +1,585 @@
+/* pactown run — start the service a markpact README describes on a cached
+ * venv: parse, register the requirement set, write the sandbox, resolve the
+ * venv through the mount (building on a miss), start the run command, wait
+ * for health, and say what happened and how long it took. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "pactown/clock.h"
+#include "pactown/fsutil.h"
+#include "pactown/health.h"
+#include "pactown/markpact.h"
+#include "pactown/proc.h"
+#include "pactown/sandbox.h"
+#include "pactown/spawn.h"
+
+#define FUSE_SUPER_MAGIC 0x65735546
+#define README_MAX ((size_t)128 << 20)
+
+extern char **environ;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: pactown run README.md [options]\n"
+            "\n"
+            "Starts the service described by a markpact README: its markpact:deps become a\n"
+            "cached venv (built by pactownfs on the first use), its markpact:file blocks are\n"
+            "written to <sandbox_root>/<service-id>/, .venv points into the mount, and the\n"
+            "markpact:run command runs there with /bin/sh -c, with PORT, MARKPACT_PORT, HOST,\n"
+            "VIRTUAL_ENV and PATH set. Waits until the service answers (TCP, then HTTP).\n"
+            "\n"
+            "  --service-id ID        sandbox and service name (default: from the README's file name)\n"
+            "  --port N               port for the service (default: first free from 8001)\n"
+            "  --host ADDR            HOST for the service and the health check (default 127.0.0.1)\n"
+            "  --env K=V              extra environment variable (repeatable)\n"
+            "  --skip-health-check    do not wait for the service to answer\n"
+            "  --health-path P        HTTP path to probe (default /)\n"
+            "  --timeout S            seconds to wait for health (default 60)\n"
+            "  --detach               leave the service running in the background and exit\n"
+            "                         (its output goes to <sandbox>/.pactown/service.log)\n"
+            "\n" CLI_COMMON_HELP
+            "\n"
+            "exit codes: 0 healthy (or stopped cleanly), 3 bad README, 4 build failed,\n"
+            "            5 service exited, 6 health timeout, 7 pactownfs not mounted, 1 other error\n");
+}
+
+struct run_opts {
+    const char *readme;
+    const char *service_id;
+    int port;
+    const char *host;
+    const char *health_path;
+    int timeout_s;
+    bool skip_health;
+    bool detach;
+    char *envs[64];
+    int n_envs;
+};
+
+static double ms_since(uint64_t t0)
+{
+    return (double)(pt_mono_ns() - t0) / 1e6;
+}
+
+/* ---- README -> requirement set ---- */
+
+static int load_readme(struct cli *cli, const char *path, pt_markpact *mp, pt_reqset *set)
+{
+    char *text = NULL;
+    size_t len = 0;
+    pt_error err = { 0 };
+    int rc = pt_read_file(path, README_MAX, &text, &len);
+    if (rc) {
+        cli_err(cli, "%s: %s", path, rc == -EFBIG ? "larger than 128 MiB" : strerror(-rc));
+        return EXIT_BAD_INPUT;
+    }
+    rc = pt_markpact_parse(text, len, mp, &err);
+    free(text);
+    if (rc) {
+        cli_err(cli, "%s:%u: %s", path, err.line, err.msg);
+        return EXIT_BAD_INPUT;
+    }
+    if (!mp->run) {
+        cli_err(cli, "%s: no markpact:run block: nothing to start", path);
+        return EXIT_BAD_INPUT;
+    }
+    if (mp->n_unknown)
+        fprintf(stderr, "%s: note: %u markpact block(s) of kinds pactown does not use were skipped (first at line %u)\n",
+                cli->prog, mp->n_unknown, mp->first_unknown_line);
+    for (size_t i = 0; i < mp->n_deps; i++)
+        if (pt_reqset_add_text(set, mp->deps[i].body, mp->deps[i].len, mp->deps[i].line, &err) != 0) {
+            cli_err(cli, "%s:%u: %s", path, err.line, err.msg);
+            return EXIT_BAD_INPUT;
+        }
+    pt_reqset_finish(set);
+    return 0;
+}
+
+/* service id from the README's file name: "markpact-flask-blog.md" -> "markpact-flask-blog" */
+static void default_service_id(const char *readme, char *out, size_t n)
+{
+    const char *base = strrchr(readme, '/');
+    base = base ? base + 1 : readme;
+    size_t k = 0;
+    for (const char *p = base; *p && *p != '.' && k + 1 < n && k < PT_SERVICE_ID_MAX; p++) {
+        char ch = *p;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                  ch == '_';
+        if (k == 0 && !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')))
+            continue;
+        out[k++] = ok ? ch : '-';
+    }
+    out[k] = '\0';
+    if (k == 0 || !strcasecmp(out, "readme")) {
+        /* README.md: name the service after its directory */
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", readme);
+        char *slash = strrchr(dir, '/');
+        if (slash) {
+            *slash = '\0';
+            default_service_id(dir, out, n);
+            if (*out)
+                return;
+        }
+        snprintf(out, n, "service");
+    }
+}
+
+static int free_port(int from)
+{
+    for (int port = from; port < from + 200 && port < 65536; port++) {
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+            return from;
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                 .sin_addr.s_addr = htonl(INADDR_ANY) };
+        int ok = bind(s, (struct sockaddr *)&a, sizeof a) == 0;
+        close(s);
+        if (ok)
+            return port;
+    }
+    return from;
+}
+
+/* ---- the mount ---- */
+
+static int check_mount(struct cli *cli)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/by-deps", cli->cfg.mountpoint);
+    struct statfs sf;
+    if (statfs(path, &sf) != 0 || sf.f_type != FUSE_SUPER_MAGIC) {
+        cli_err(cli, "pactownfs is not mounted at %s (%s); start it with: pactownfs %s", cli->cfg.mountpoint,
+                errno == ENOTCONN ? "the daemon is gone: Transport endpoint is not connected"
+                                  : (errno ? strerror(errno) : "not a FUSE mount"),
+                cli->cfg.mountpoint);
+        return EXIT_NOT_MOUNTED;
+    }
+    return 0;
+}
+
+/* Progress while the daemon builds: copy new lines of the build log to stderr. */
+struct tail {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool stop;
+    char path[PATH_MAX];
+};
+
+static void tail_copy(int fd)
+{
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            static bool bol = true;
+            if (bol)
+                fputs("  | ", stderr);
+            fputc(buf[i], stderr);
+            bol = buf[i] == '\n';
+        }
+    }
+}
+
+static void *tail_main(void *arg)
+{
+    struct tail *t = arg;
+    int fd = -1;
+    pthread_mutex_lock(&t->mu);
+    for (;;) {
+        if (fd < 0)
+            fd = open(t->path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0)
+            tail_copy(fd);
+        if (t->stop)
+            break;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 200 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&t->cond, &t->mu, &until);
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* Resolve <mount>/by-deps/<key>: the daemon builds it on a miss. On success
+ * venv holds the store path the symlink points to. */
+static int resolve_venv(struct cli *cli, const char *key, bool show_progress, char *venv, size_t n)
+{
+    char link[PATH_MAX], python[PATH_MAX];
+    if (snprintf(link, sizeof link, "%s/by-deps/%s", cli->cfg.mountpoint, key) >= (int)sizeof link ||
+        snprintf(python, sizeof python, "%s/bin/python", link) >= (int)sizeof python) {
+        cli_err(cli, "mountpoint %s: path too long", cli->cfg.mountpoint);
+        return EXIT_ERROR;
+    }
+    struct tail t = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+    snprintf(t.path, sizeof t.path, "%s/logs/%s.log", cli->cfg.mountpoint, key);
+    bool tailing = show_progress && pthread_create(&t.thread, NULL, tail_main, &t) == 0;
+    struct stat st;
+    int rc = stat(python, &st) == 0 ? 0 : -errno;
+    if (tailing) {
+        pthread_mutex_lock(&t.mu);
+        t.stop = true;
+        pthread_cond_signal(&t.cond);
+        pthread_mutex_unlock(&t.mu);
+        pthread_join(t.thread, NULL);
+    }
+    if (rc) {
+        if (rc == -EIO)
+            cli_err(cli, "building the venv %s failed; the build log is %s/logs/%s.log", key, cli->cfg.mountpoint, key);
+        else
+            cli_err(cli, "%s: %s", python, strerror(-rc));
+        return rc == -EIO ? EXIT_BUILD : EXIT_ERROR;
+    }
+    ssize_t len = readlink(link, venv, n - 1);
+    if (len <= 0) {
+        cli_err(cli, "%s: %s", link, strerror(errno));
+        return EXIT_ERROR;
+    }
+    venv[len] = '\0';
+    return 0;
+}
+
+/* ---- the sandbox ---- */
+
+static int write_sandbox(struct cli *cli, const struct run_opts *o, const pt_markpact *mp, const char *key,
+                         int *dirfd)
+{
+    pt_error err = { 0 };
+    if (pt_sandbox_open(cli->cfg.sandbox_root, o->service_id, dirfd, &err) != 0) {
+        cli_err(cli, "sandbox %s/%s: %s", cli->cfg.sandbox_root, o->service_id, err.msg);
+        return EXIT_ERROR;
+    }
+    for (size_t i = 0; i < mp->n_files; i++) {
+        const pt_mp_block *f = &mp->files[i];
+        if (pt_sandbox_write_file(*dirfd, f->path, f->body, f->len, 0644, &err) != 0) {
+            cli_err(cli, "%s:%u: %s", o->readme, f->fence_line, err.msg);
+            return err.code == -EINVAL || err.code == -ELOOP ? EXIT_BAD_INPUT : EXIT_ERROR;
+        }
+    }
+    char target[PATH_MAX];
+    snprintf(target, sizeof target, "%s/by-deps/%s", cli->cfg.mountpoint, key);
+    if (pt_sandbox_link_venv(*dirfd, target, &err) != 0) {
+        cli_err(cli, "sandbox %s/%s: %s", cli->cfg.sandbox_root, o->service_id, err.msg);
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
+/* ---- the service ---- */
+
+static char **service_env(const struct run_opts *o, const char *venv, const char *sandbox)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + (size_t)o->n_envs + 8, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    static const char *const ours[] = { "PORT=", "MARKPACT_PORT=", "HOST=", "VIRTUAL_ENV=", "PATH=", "PYTHONHOME=",
+                                        "PWD=", NULL };
+    for (size_t i = 0; i < n; i++) {
+        bool skip = false;
+        for (const char *const *p = ours; *p && !skip; p++)
+            skip = strncmp(environ[i], *p, strlen(*p)) == 0;
+        if (!skip)
+            env[k++] = strdup(environ[i]);
+    }
+    const char *path = getenv("PATH");
+    if (asprintf(&env[k++], "PORT=%d", o->port) < 0 || asprintf(&env[k++], "MARKPACT_PORT=%d", o->port) < 0 ||
+        asprintf(&env[k++], "HOST=%s", o->host) < 0 || asprintf(&env[k++], "VIRTUAL_ENV=%s", venv) < 0 ||
+        asprintf(&env[k++], "PATH=%s/bin:%s", venv, path ? path : "/usr/local/bin:/usr/bin:/bin") < 0 ||
+        asprintf(&env[k++], "PWD=%s", sandbox) < 0)
+        return NULL;
+    for (int i = 0; i < o->n_envs; i++)
+        env[k++] = strdup(o->envs[i]); /* later entries win for getenv in most shells: put ours last */
+    env[k] = NULL;
+    return env;
+}
+
+static void free_env(char **env)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+static volatile sig_atomic_t forward_pgid, got_signal;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+    if (forward_pgid > 0)
+        kill(-forward_pgid, SIGTERM);
+}
+
+static int open_service_log(int dirfd)
+{
+    if (mkdirat(dirfd, ".pactown", 0755) != 0 && errno != EEXIST)
+        return -1;
+    int d = openat(dirfd, ".pactown", O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (d < 0)
+        return -1;
+    int fd = openat(d, "service.log", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+    close(d);
+    return fd;
+}
+
+static void print_log_tail(const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (pt_read_file(path, 1 << 20, &text, &len) != 0)
+        return;
+    size_t start = len, lines = 0;
+    while (start > 0 && lines <= 15)
+        if (text[--start] == '\n')
+            lines++;
+    fprintf(stderr, "--- last lines of %s ---\n%s%s", path, text + start + (start > 0), len && text[len - 1] != '\n' ? "\n" : "");
+    free(text);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    uint64_t t0 = pt_mono_ns();
+    struct cli cli = { .prog = "pactown run" };
+    struct run_opts o = { .host = "127.0.0.1", .health_path = "/", .timeout_s = 60 };
+    enum { O_ID = 1, O_PORT, O_HOST, O_ENV, O_SKIP, O_HPATH, O_TIMEOUT, O_DETACH };
+    static const struct option opts[] = {
+        { "service-id", required_argument, NULL, O_ID }, { "port", required_argument, NULL, O_PORT },
+        { "host", required_argument, NULL, O_HOST }, { "env", required_argument, NULL, O_ENV },
+        { "skip-health-check", no_argument, NULL, O_SKIP }, { "health-path", required_argument, NULL, O_HPATH },
+        { "timeout", required_argument, NULL, O_TIMEOUT }, { "detach", no_argument, NULL, O_DETACH },
+        CLI_COMMON_LONGOPTS, { 0 } };
+    int c, ret = 0;
+    char *end;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_ID: o.service_id = optarg; break;
+        case O_PORT:
+            o.port = (int)strtol(optarg, &end, 10);
+            if (*end || o.port < 1 || o.port > 65535) {
+                cli_err(&cli, "--port %s: expected 1..65535", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case O_HOST: o.host = optarg; break;
+        case O_ENV:
+            if (!strchr(optarg, '=') || optarg[0] == '=' || o.n_envs >= 64) {
+                cli_err(&cli, "--env %s: expected KEY=VALUE", optarg);
+                return EXIT_USAGE;
+            }
+            o.envs[o.n_envs++] = optarg;
+            break;
+        case O_SKIP: o.skip_health = true; break;
+        case O_HPATH: o.health_path = optarg; break;
+        case O_TIMEOUT:
+            o.timeout_s = (int)strtol(optarg, &end, 10);
+            if (*end || o.timeout_s < 1) {
+                cli_err(&cli, "--timeout %s: expected whole seconds >= 1", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case O_DETACH: o.detach = true; break;
+        default:
+            if ((ret = cli_common_opt(&cli, c, optarg)) != 0) {
+                usage(ret == 1 ? stdout : stderr);
+                cli_free(&cli);
+                return ret == 1 ? EXIT_OK : EXIT_USAGE;
+            }
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        cli_free(&cli);
+        return EXIT_USAGE;
+    }
+    o.readme = argv[optind];
+    char idbuf[PT_SERVICE_ID_MAX + 1];
+    if (!o.service_id) {
+        default_service_id(o.readme, idbuf, sizeof idbuf);
+        o.service_id = idbuf;
+    }
+    if (!pt_service_id_valid(o.service_id)) {
+        cli_err(&cli, "--service-id '%s': use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                o.service_id);
+        cli_free(&cli);
+        return EXIT_USAGE;
+    }
+    if (o.health_path[0] != '/') {
+        cli_err(&cli, "--health-path %s: must start with /", o.health_path);
+        cli_free(&cli);
+        return EXIT_USAGE;
+    }
+
+    pt_markpact mp = { 0 };
+    pt_reqset set;
+    pt_reqset_init(&set);
+    char key[PT_KEY_HEX + 1], *canonical = NULL, venv[PATH_MAX], sandbox[PATH_MAX];
+    size_t clen = 0;
+    char **env = NULL;
+    int dirfd = -1;
+    if ((ret = cli_setup(&cli)) != 0 || (ret = load_readme(&cli, o.readme, &mp, &set)) != 0 ||
+        (ret = check_mount(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0 ||
+        (ret = cli_key_of(&cli, &set, key, &canonical, &clen)) != 0)
+        goto out;
+    if (pt_index_register(cli.idx, key, canonical, clen, NULL) != 0) {
+        cli_err(&cli, "cannot register the requirement set %s in the index", key);
+        ret = EXIT_ERROR;
+        goto out;
+    }
+    pt_entry e;
+    bool hit = pt_index_entry(cli.idx, key, &e) == 0 && e.state == PT_STATE_READY;
+    char summary[256] = "";
+    for (size_t i = 0, k = 0; i < set.n && k + 2 < sizeof summary; i++)
+        k += (size_t)snprintf(summary + k, sizeof summary - k, "%s%s", i ? ", " : "", set.lines[i]);
+    if ((ret = write_sandbox(&cli, &o, &mp, key, &dirfd)) != 0)
+        goto out;
+    snprintf(sandbox, sizeof sandbox, "%s/%s", cli.cfg.sandbox_root, o.service_id);
+    if (hit) {
+        fprintf(stderr, "pactown: cache hit %.12s (%s)\n", key, set.n ? summary : "no dependencies");
+    } else {
+        fprintf(stderr, "pactown: cache miss %.12s (%s): building; log %s/logs/%s.log\n", key,
+                set.n ? summary : "no dependencies", cli.cfg.mountpoint, key);
+    }
+    uint64_t tb = pt_mono_ns();
+    if ((ret = resolve_venv(&cli, key, !hit, venv, sizeof venv)) != 0)
+        goto out;
+    if (!hit)
+        fprintf(stderr, "pactown: built %.12s in %.1f s\n", key, ms_since(tb) / 1000.0);
+    fprintf(stderr, "pactown: sandbox ready in %.1f ms (%s)\n", ms_since(t0), sandbox);
+
+    /* start the run command: /bin/sh -c, as markpact defines it */
+    if (!o.port)
+        o.port = free_port(8001);
+    env = service_env(&o, venv, sandbox);
+    if (!env) {
+        cli_err(&cli, "out of memory");
+        ret = EXIT_ERROR;
+        goto out;
+    }
+    int logfd = o.detach ? open_service_log(dirfd) : -1;
+    if (o.detach && logfd < 0) {
+        cli_err(&cli, "%s/.pactown/service.log: %s", sandbox, strerror(errno));
+        ret = EXIT_ERROR;
+        goto out;
+    }
+    const char *argv_sh[] = { "/bin/sh", "-c", mp.run->body, NULL };
+    pt_spawn_opts so = { .argv = argv_sh, .envp = (const char *const *)env, .cwd = sandbox, .stdin_fd = -1,
+                         .stdout_fd = logfd, .stderr_fd = logfd, .new_session = true };
+    pid_t pid;
+    int rc = pt_spawn(&so, &pid);
+    if (logfd >= 0)
+        close(logfd);
+    if (rc) {
+        cli_err(&cli, "cannot start /bin/sh: %s", strerror(-rc));
+        ret = EXIT_ERROR;
+        goto out;
+    }
+    forward_pgid = pid;
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    pt_service svc = { .pid = pid, .port = o.port, .started = pt_wall_s() };
+    pt_proc_start_time(pid, &svc.pid_start);
+    snprintf(svc.key, sizeof svc.key, "%s", key);
+    snprintf(svc.id, sizeof svc.id, "%s", o.service_id);
+    pt_index_service_put(cli.idx, &svc);
+    fprintf(stderr, "pactown: started %s (pid %d, port %d)\n", o.service_id, (int)pid, o.port);
+
+    if (!o.skip_health) {
+        pt_health_opts ho = { .pid = pid, .pgid = pid, .host = o.host, .port = o.port, .path = o.health_path,
+                              .timeout_ms = o.timeout_s * 1000, .poll_ms = 20 };
+        pt_health_result hr;
+        if (pt_health_wait(&ho, &hr) != 0) {
+            cli_err(&cli, "health check: %s", strerror(errno));
+            ret = EXIT_ERROR;
+            goto out;
+        }
+        if (hr.status == PT_HEALTH_EXITED) {
+            char how[96];
+            pt_describe_status(hr.wait_status, how, sizeof how);
+            cli_err(&cli, "the service %s before it answered on port %d", how, o.port);
+            if (o.detach) {
+                char lp[PATH_MAX + 32];
+                snprintf(lp, sizeof lp, "%s/.pactown/service.log", sandbox);
+                print_log_tail(lp);
+            }
+            svc.pid = 0;
+            pt_index_service_put(cli.idx, &svc);
+            ret = EXIT_EXITED;
+            goto out;
+        }
+        if (hr.status == PT_HEALTH_TIMEOUT) {
+            cli_err(&cli, "the service did not answer on %s:%d within %d s; stopping it", o.host, o.port, o.timeout_s);
+            kill(-pid, SIGTERM);
+            svc.pid = 0;
+            pt_index_service_put(cli.idx, &svc);
+            ret = EXIT_TIMEOUT;
+            goto out;
+        }
+        if (hr.port != o.port) {
+            fprintf(stderr, "pactown: note: the service listens on port %d, not on PORT=%d (its run command ignores $PORT)\n",
+                    hr.port, o.port);
+            svc.port = hr.port;
+            pt_index_service_put(cli.idx, &svc);
+        }
+        fprintf(stderr, "pactown: running in %.1f ms (pid %d, http://%s:%d%s -> %ld)\n", ms_since(t0), (int)pid,
+                o.host, hr.port, o.health_path, hr.http_status);
+    } else {
+        fprintf(stderr, "pactown: running in %.1f ms (pid %d, health check skipped)\n", ms_since(t0), (int)pid);
+    }
+    if (o.detach) {
+        fprintf(stderr, "pactown: detached; output in %s/.pactown/service.log; stop it with: pactown stop %s\n", sandbox,
+                o.service_id);
+        ret = EXIT_OK;
+        goto out;
+    }
+    /* foreground: wait for the service; Ctrl-C ends its whole process group */
+    int status;
+    pt_wait(pid, &status);
+    if (pt_pgrp_alive(pid))
+        kill(-pid, SIGTERM);
+    svc.pid = 0;
+    pt_index_service_put(cli.idx, &svc);
+    if (got_signal) {
+        fprintf(stderr, "pactown: stopped %s\n", o.service_id);
+        ret = EXIT_OK;
+    } else {
+        char how[96];
+        pt_describe_status(status, how, sizeof how);
+        fprintf(stderr, "pactown: the service %s\n", how);
+        ret = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? EXIT_OK : EXIT_EXITED;
+    }
+out:
+    if (dirfd >= 0)
+        close(dirfd);
+    free_env(env);
+    free(canonical);
+    pt_reqset_free(&set);
+    pt_markpact_free(&mp);
+    cli_free(&cli);
+    return ret;
+}

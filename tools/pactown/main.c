@@ -1,0 +1,50 @@
+/* pactown — the command-line tool of pactown-fs: run services from markpact
+ * READMEs on cached venvs, and look at the cache. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: pactown COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  run README.md     start the service a markpact README describes, on a cached venv\n"
+            "  ps                list services started with `pactown run`\n"
+            "  stop ID           stop a service (its whole process group)\n"
+            "  hash              print the canonical requirement set and its cache key\n"
+            "  config            print the settings in effect\n"
+            "\n"
+            "`pactown COMMAND --help` describes each command.\n"
+            "\n"
+            "exit codes: 0 ok, 1 error, 2 usage, 3 bad README or requirement, 4 build failed,\n"
+            "            5 service exited, 6 health timeout, 7 pactownfs not mounted, 8 no such service\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("pactown 0.1.0\n");
+        return EXIT_OK;
+    }
+    static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
+        { "run", cmd_run }, { "ps", cmd_ps }, { "stop", cmd_stop }, { "hash", cmd_hash }, { "config", cmd_config },
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(cmd, cmds[i].name))
+            return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "pactown: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}
