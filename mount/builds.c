@@ -49,10 +49,9 @@ static int store_dir_ok(struct pt_fs *fs, const char *key)
 
 /* ---- index updates (each one short write transaction) ---- */
 
-static int mark_hit(pt_entry *e, void *arg)
+static int mark_access(pt_entry *e, void *arg)
 {
     (void)arg;
-    e->hits++;
     e->last_access = pt_wall_s();
     return 0;
 }
@@ -162,15 +161,24 @@ static int write_requirements(struct pt_fs *fs, const char *key, const char *spe
         log_line(logfd, "pactown: the stored requirement set of %s is unreadable: %s\n", key, err.msg);
         return -EIO;
     }
-    if (strcmp(tag.impl, fs->interp.tag.impl) || strcmp(tag.version, fs->interp.tag.version) ||
-        strcmp(tag.platform, fs->interp.tag.platform)) {
+    /* the key covers the interpreter and the installer sources: build only
+     * what this daemon would build for it */
+    char *mine = NULL;
+    size_t mine_len = 0;
+    pt_reqset none;
+    pt_reqset_init(&none);
+    pt_source src = { .index_url = fs->cfg.index_url, .find_links = fs->cfg.find_links, .no_index = fs->cfg.no_index };
+    rc = pt_canonical_text(&none, &fs->interp.tag, &src, &mine, &mine_len);
+    if (rc || mine_len != (size_t)(reqs - spec) || memcmp(mine, spec, mine_len) != 0) {
         log_line(logfd,
-                 "pactown: %s was registered for python %s %s %s, but this daemon builds with %s (%s %s %s);"
-                 " set `python` to a matching interpreter\n",
-                 key, tag.impl, tag.version, tag.platform, fs->interp.path, fs->interp.tag.impl,
-                 fs->interp.tag.version, fs->interp.tag.platform);
+                 "pactown: %s was registered for another interpreter or installer settings than this daemon"
+                 " builds with.\nregistered:\n%.*sthis daemon:\n%s"
+                 "set `python`, `index_url`, `find_links` and `no_index` alike for the CLI and the daemon\n",
+                 key, (int)(reqs - spec), spec, mine ? mine : "?\n");
+        free(mine);
         return -EIO;
     }
+    free(mine);
     snprintf(path, n, "%s/%.64s.requirements.txt", fs->tmp, key);
     rc = pt_write_file_atomic(path, reqs, len - (size_t)(reqs - spec), 0644);
     if (rc)
@@ -294,8 +302,9 @@ int pt_fs_ensure_built(struct pt_fs *fs, const char *key)
 {
     int st = current_state(fs, key);
     if (st == 0) {
-        static const char *const hit[] = { "hits", NULL };
-        pt_index_update(fs->idx, key, mark_hit, NULL, hit);
+        /* hits are counted by whoever uses the venv (pactown run); the daemon
+         * sees few lookups anyway, the kernel caches the entry */
+        pt_index_update(fs->idx, key, mark_access, NULL, NULL);
         return 0;
     }
     if (st < 0)

@@ -268,7 +268,11 @@ int main(int argc, char *argv[])
         loop = fuse_loop_cfg_create();
         fuse_loop_cfg_set_clone_fd(loop, opts.clone_fd);
         fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
-        fuse_loop_cfg_set_max_threads(loop, opts.max_threads > 64 ? opts.max_threads : 64);
+        /* builds block a worker thread each: allow plenty (libfuse caps at 100000) */
+        unsigned max_threads = opts.max_threads;
+        if (max_threads == 0 || max_threads > 100000)
+            max_threads = 64;
+        fuse_loop_cfg_set_max_threads(loop, max_threads);
         ret = fuse_session_loop_mt(se, loop);
         fuse_loop_cfg_destroy(loop);
     }

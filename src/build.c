@@ -146,7 +146,7 @@ int pt_build_venv(const pt_build_opts *o, pt_error *err)
     if (rc == 0) {
         if (uv) {
             const char *head[] = { o->uv, "pip", "install", "--no-config", "--python", vpy,
-                                   "--compile-bytecode", "-r", o->requirements };
+                                   "--compile-bytecode", "--link-mode", "copy", "-r", o->requirements };
             for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
                 argv[n++] = head[i];
         } else {

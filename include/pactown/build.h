@@ -3,7 +3,11 @@
  *
  * Steps, each an argument vector run with execve(2), never a shell:
  *   uv:  uv venv --python PY DIR; uv pip install --python DIR/bin/python
- *        --compile-bytecode -r REQS [--index-url U] [--find-links F] [--no-index] [--offline]
+ *        --compile-bytecode --link-mode copy -r REQS [--index-url U] [--find-links F]
+ *        [--no-index] [--offline]
+ *        (copies, not hard links: a venv in the store must share no inode with
+ *        the writable uv cache, and the store's read-only bind mount is another
+ *        mount, across which links fail anyway)
  *   pip: PY -m venv DIR; DIR/bin/python -m pip install -r REQS [...] (pip
  *        compiles bytecode by default)
  * then the venv is made read-only (chmod a-w) and synced (syncfs(2)).

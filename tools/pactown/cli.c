@@ -85,9 +85,11 @@ int cli_key_of(struct cli *cli, const pt_reqset *set, char key[PT_KEY_HEX + 1], 
     }
     pt_source src = { .index_url = cli->cfg.index_url, .find_links = cli->cfg.find_links,
                       .no_index = cli->cfg.no_index };
-    if (pt_canonical_text(set, &interp.tag, &src, canonical, len) != 0) {
-        cli_err(cli, "out of memory");
-        return EXIT_ERROR;
+    int rc = pt_canonical_text(set, &interp.tag, &src, canonical, len);
+    if (rc) {
+        cli_err(cli, "cannot build the canonical requirement set: %s%s", strerror(-rc),
+                rc == -EINVAL ? " (index_url and find_links may not contain spaces)" : "");
+        return rc == -EINVAL ? EXIT_USAGE : EXIT_ERROR;
     }
     pt_key_hex(*canonical, *len, key);
     return 0;
@@ -99,4 +101,18 @@ void cli_free(struct cli *cli)
         free(cli->sets[i]);
     pt_index_close(cli->idx);
     pt_config_free(&cli->cfg);
+}
+
+void cli_input_err(const struct cli *cli, const char *file, const pt_error *err)
+{
+    /* parsers start their reasons with "line N: "; say it once, as FILE:N: */
+    const char *msg = err->msg;
+    unsigned n;
+    int used = 0;
+    if (sscanf(msg, "line %u: %n", &n, &used) == 1 && used > 0)
+        msg += used;
+    if (err->line)
+        cli_err(cli, "%s:%u: %s", file, err->line, msg);
+    else
+        cli_err(cli, "%s: %s", file, msg);
 }

@@ -76,6 +76,9 @@ void cli_free(struct cli *cli);
 /* Print "prog: " + message to stderr. */
 void cli_err(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Report a parse error of file as "FILE:LINE: reason". */
+void cli_input_err(const struct cli *cli, const char *file, const pt_error *err);
+
 /* The subcommands: argc/argv start at the subcommand's name. */
 int cmd_hash(int argc, char **argv);
 int cmd_run(int argc, char **argv);

@@ -65,14 +65,15 @@ int cmd_hash(int argc, char **argv)
         rc = pt_reqset_add_text(&set, text, len, 1, &err);
         free(text);
         if (rc) {
-            cli_err(&cli, "%s:%u: %s", file, err.line, err.msg);
+            cli_input_err(&cli, file, &err);
             ret = EXIT_BAD_INPUT;
             goto out_set;
         }
     } else {
         for (int i = optind; i < argc; i++)
             if (pt_reqset_add_line(&set, argv[i], (unsigned)(i - optind + 1), &err) != 0) {
-                cli_err(&cli, "argument %d: %s", i - optind + 1, err.msg);
+                err.line = 0;
+                cli_input_err(&cli, "argument", &err);
                 ret = EXIT_BAD_INPUT;
                 goto out_set;
             }

@@ -69,6 +69,15 @@ struct run_opts {
     int n_envs;
 };
 
+/* a service starts on a built venv: one hit, and its access time */
+static int count_use(pt_entry *e, void *arg)
+{
+    (void)arg;
+    e->hits++;
+    e->last_access = pt_wall_s();
+    return 0;
+}
+
 static double ms_since(uint64_t t0)
 {
     return (double)(pt_mono_ns() - t0) / 1e6;
@@ -89,7 +98,7 @@ static int load_readme(struct cli *cli, const char *path, pt_markpact *mp, pt_re
     rc = pt_markpact_parse(text, len, mp, &err);
     free(text);
     if (rc) {
-        cli_err(cli, "%s:%u: %s", path, err.line, err.msg);
+        cli_input_err(cli, path, &err);
         return EXIT_BAD_INPUT;
     }
     if (!mp->run) {
@@ -101,7 +110,7 @@ static int load_readme(struct cli *cli, const char *path, pt_markpact *mp, pt_re
                 cli->prog, mp->n_unknown, mp->first_unknown_line);
     for (size_t i = 0; i < mp->n_deps; i++)
         if (pt_reqset_add_text(set, mp->deps[i].body, mp->deps[i].len, mp->deps[i].line, &err) != 0) {
-            cli_err(cli, "%s:%u: %s", path, err.line, err.msg);
+            cli_input_err(cli, path, &err);
             return EXIT_BAD_INPUT;
         }
     pt_reqset_finish(set);
@@ -273,7 +282,8 @@ static int write_sandbox(struct cli *cli, const struct run_opts *o, const pt_mar
     for (size_t i = 0; i < mp->n_files; i++) {
         const pt_mp_block *f = &mp->files[i];
         if (pt_sandbox_write_file(*dirfd, f->path, f->body, f->len, 0644, &err) != 0) {
-            cli_err(cli, "%s:%u: %s", o->readme, f->fence_line, err.msg);
+            err.line = f->fence_line;
+            cli_input_err(cli, o->readme, &err);
             return err.code == -EINVAL || err.code == -ELOOP ? EXIT_BAD_INPUT : EXIT_ERROR;
         }
     }
@@ -469,6 +479,8 @@ int cmd_run(int argc, char **argv)
     if (!hit)
         fprintf(stderr, "pactown: built %.12s in %.1f s\n", key, ms_since(tb) / 1000.0);
     fprintf(stderr, "pactown: sandbox ready in %.1f ms (%s)\n", ms_since(t0), sandbox);
+    if (hit)
+        pt_index_update(cli.idx, key, count_use, NULL, (const char *const[]){ "hits", NULL });
 
     /* start the run command: /bin/sh -c, as markpact defines it */
     if (!o.port)
