@@ -516,13 +516,16 @@ static void pt_op_fallocate(fuse_req_t req, fuse_ino_t i, int m, off_t o, off_t 
 
 static void pt_op_init(void *userdata, struct fuse_conn_info *conn)
 {
-    (void)userdata;
+    struct pt_fs *fs = userdata;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
         conn->want |= FUSE_CAP_CACHE_SYMLINKS;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
     conn->want &= ~FUSE_CAP_READDIRPLUS; /* listings never add lookups */
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+    /* the kernel's INIT has been answered from here on: say so (tests and
+     * scripts wait for this line instead of polling the mount) */
+    fprintf(stderr, "pactownfs: ready at %s\n", fs->mountpoint ? fs->mountpoint : "?");
 }
 
 static void pt_op_destroy(void *userdata)

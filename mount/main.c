@@ -18,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "pactown/fsutil.h"
@@ -72,11 +73,21 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
     return 0;
 }
 
-/* A FUSE mount whose daemon died answers ENOTCONN: detach it. */
+/* A FUSE mount whose daemon died answers ENOTCONN: detach it. statfs(2) is
+ * asked because it always reaches the daemon (stat may be answered from the
+ * kernel's attribute cache). A live mount is an error: we never stack. */
 static int clear_stale_mount(const char *mnt)
 {
-    struct stat st;
-    if (stat(mnt, &st) == 0 || errno != ENOTCONN)
+    struct statfs sf;
+    if (statfs(mnt, &sf) == 0) {
+        if (pt_is_mountpoint(mnt) && sf.f_type == 0x65735546 /* FUSE_SUPER_MAGIC */) {
+            fprintf(stderr, "pactownfs: %s is already mounted by a running FUSE daemon; unmount it first (fusermount3 -u %s)\n",
+                    mnt, mnt);
+            return -1;
+        }
+        return 0;
+    }
+    if (errno != ENOTCONN)
         return 0;
     fprintf(stderr, "pactownfs: %s is a stale mount (Transport endpoint is not connected); unmounting it\n", mnt);
     if (umount2(mnt, MNT_DETACH) != 0) {
@@ -262,12 +273,15 @@ int main(int argc, char *argv[])
         fprintf(stderr, "pactownfs: %s\n", err.msg);
         goto out_unmount;
     }
+    fs.mountpoint = opts.mountpoint;
     if (opts.singlethread) {
         ret = fuse_session_loop(se);
     } else {
         loop = fuse_loop_cfg_create();
         fuse_loop_cfg_set_clone_fd(loop, opts.clone_fd);
-        fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
+        /* UINT_MAX is "not given" (libfuse 3.14 warns on it, naming it "max threads") */
+        if (opts.max_idle_threads != UINT_MAX)
+            fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
         /* builds block a worker thread each: allow plenty (libfuse caps at 100000) */
         unsigned max_threads = opts.max_threads;
         if (max_threads == 0 || max_threads > 100000)

@@ -54,6 +54,7 @@ struct pt_build;            /* a build in flight (builds.c) */
 
 struct pt_fs {
     pt_config cfg;
+    const char *mountpoint;     /* where we are mounted */
     char cache_dir[PT_DIR_MAX]; /* absolute */
     char store[PT_DIR_MAX];     /* <cache>/store */
     char logs[PT_DIR_MAX];      /* <cache>/logs */

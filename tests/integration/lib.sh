@@ -1,0 +1,140 @@
+# lib.sh — shared harness of the integration tests (sourced, bash).
+#
+# Each test mounts the real pactownfs on a temporary directory, with its own
+# cache, sandboxes and uv cache, installing offline from the local wheelhouse
+# that tests/fixtures/make_wheelhouse.py writes. The EXIT trap stops services,
+# kills the daemon and unmounts, also when the test fails.
+# Exit codes: 0 pass, 1 fail, 77 skip (meson's convention).
+
+set -euo pipefail
+
+T_NAME=$(basename "$0" .sh)
+SRC=${PACTOWN_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${PACTOWN_BUILD:-$SRC/build}
+PACTOWNFS=$BUILD/mount/pactownfs
+PACTOWN=$BUILD/tools/pactown/pactown
+SHARED=${PACTOWN_SHARED:-$SRC/../shared}
+WORK=$(mktemp -d /tmp/pt-it.XXXXXX)
+MNT=$WORK/mnt
+DAEMON_PID=
+DAEMON_LOG=$WORK/daemon.log
+
+say() { printf '%s: %s\n' "$T_NAME" "$*"; }
+fail() { printf 'FAIL: %s: %s\n' "$T_NAME" "$*"; [ -f "$DAEMON_LOG" ] && { echo "--- daemon log ---"; tail -n 40 "$DAEMON_LOG"; }; exit 1; }
+skip() { printf 'SKIP: %s: %s\n' "$T_NAME" "$*"; exit 77; }
+pass() { printf 'PASS: %s\n' "$T_NAME"; exit 0; }
+
+# wait_until SECONDS CMD...: run CMD every 50 ms until it succeeds or the deadline passes
+wait_until() {
+    local deadline=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s%N)" -lt "$deadline" ] || return 1
+        sleep 0.05
+    done
+}
+
+assert_eq() { [ "$1" = "$2" ] || fail "${3:-value}: expected '$2', got '$1'"; }
+
+is_mounted() { grep -q " $1 fuse" /proc/mounts; }
+
+[ -e /dev/fuse ] || skip "no /dev/fuse on this machine"
+[ "$(id -u)" = 0 ] || skip "the integration tests mount with allow_other and a read-only store bind: run as root"
+[ -x "$PACTOWNFS" ] || fail "$PACTOWNFS not built"
+
+# the local wheelhouse, made once per build directory
+WHEELHOUSE=$BUILD/wheelhouse
+[ -f "$WHEELHOUSE/ptdemo_app-1.0-py3-none-any.whl" ] || python3 "$SRC/tests/fixtures/make_wheelhouse.py" "$WHEELHOUSE"
+
+UV_BIN=$(python3 -c 'import uv; print(uv.find_uv_bin())' 2>/dev/null || command -v uv || true)
+
+printf '' > "$WORK/pactown.conf"
+export PACTOWN_CONFIG=$WORK/pactown.conf
+export PACTOWN_CACHE_DIR=$WORK/cache
+export PACTOWN_MOUNTPOINT=$MNT
+export PACTOWN_SANDBOX_ROOT=$WORK/sandboxes
+export PACTOWN_FIND_LINKS=$WHEELHOUSE
+export PACTOWN_NO_INDEX=yes
+export PACTOWN_OFFLINE=yes
+export PACTOWN_UV_CACHE_DIR=$WORK/uv-cache
+[ -n "$UV_BIN" ] && export PACTOWN_UV=$UV_BIN
+mkdir -p "$MNT"
+
+cleanup() {
+    local rc=$?
+    set +e
+    # services started by pactown run: end their process groups
+    if [ -d "$WORK/cache/index" ] && [ -x "$PACTOWN" ]; then
+        "$PACTOWN" ps --json 2>/dev/null | python3 -c '
+import json, sys
+for s in json.load(sys.stdin):
+    if s["running"]:
+        print(s["pid"])' 2>/dev/null | while read -r pid; do kill -KILL -- "-$pid" 2>/dev/null; done
+    fi
+    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+        fusermount3 -u "$MNT" 2>/dev/null
+        for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$DAEMON_PID" 2>/dev/null
+    fi
+    is_mounted "$MNT" && { fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT"; }
+    grep -q " $WORK/cache/store " /proc/mounts && umount -l "$WORK/cache/store"
+    chmod -R u+w "$WORK" 2>/dev/null
+    rm -rf "$WORK"
+    exit $rc
+}
+trap cleanup EXIT
+
+# mount_start [pactownfs options...]: mount in the foreground (background job), wait until mounted
+mount_start() {
+    local before
+    before=$(grep -c "ready at $MNT" "$DAEMON_LOG" 2>/dev/null || true)
+    "$PACTOWNFS" -f "$MNT" "$@" >>"$DAEMON_LOG" 2>&1 &
+    DAEMON_PID=$!
+    wait_until 20 sh -c "[ \$(grep -c 'ready at $MNT' '$DAEMON_LOG') -gt ${before:-0} ] || ! kill -0 $DAEMON_PID" \
+        || fail "pactownfs did not mount $MNT within 20 s"
+    kill -0 "$DAEMON_PID" 2>/dev/null || fail "pactownfs exited at start-up"
+    is_mounted "$MNT" || fail "pactownfs says ready but $MNT is not mounted"
+}
+
+# mount_stop: unmount and wait for the daemon to exit
+mount_stop() {
+    fusermount3 -u "$MNT" || fail "fusermount3 -u $MNT failed"
+    local rc=0
+    wait "$DAEMON_PID" || rc=$?
+    DAEMON_PID=
+    [ "$rc" = 0 ] || fail "pactownfs exited with $rc after unmount"
+}
+
+# register REQ...: record a requirement set in the index; prints its key
+register() { "$PACTOWN" hash --register "$@" | sed -n 's/^key //p'; }
+
+stat_json() { python3 -c "import json,sys; print(json.load(open('$MNT/stats'))['$1'])"; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+http_status() { python3 - "$1" <<'PY'
+import sys, urllib.request, urllib.error
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=5).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+except Exception as e:
+    print("error", e)
+PY
+}
+
+# write_readme FILE DEPS...: a markpact README of the ptdemo HTTP service
+write_readme() {
+    local file=$1; shift
+    {
+        echo "# ptdemo service"
+        echo '```text markpact:deps python'
+        printf '%s\n' "$@"
+        echo '```'
+        echo '```text markpact:file path=data/hello.txt'
+        echo 'hello'
+        echo '```'
+        echo '```bash markpact:run'
+        echo 'python -m ptdemo_app'
+        echo '```'
+    } >"$file"
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The mounted tree: fixed names, stats as JSON, read-only everywhere,
+# unknown and malformed keys are ENOENT, a registered key builds on lookup
+# and then lists in by-deps, its venv imports its packages.
+. "$(dirname "$0")/lib.sh"
+mount_start
+
+assert_eq "$(ls "$MNT" | tr '\n' ' ')" "by-deps by-service logs stats " "root listing"
+python3 -c "import json; d = json.load(open('$MNT/stats')); assert d['entries'] == 0 and d['misses'] == 0, d" \
+    || fail "stats is not the JSON of an empty cache"
+
+# writes are EROFS
+out=$(touch "$MNT/by-deps/x" 2>&1) && fail "touch by-deps/x succeeded"
+case "$out" in *"Read-only file system"*) ;; *) fail "touch by-deps/x: expected EROFS, got: $out" ;; esac
+out=$(mkdir "$MNT/by-service/y" 2>&1) && fail "mkdir succeeded"
+case "$out" in *"Read-only file system"*) ;; *) fail "mkdir: expected EROFS, got: $out" ;; esac
+
+# unknown and malformed keys
+for name in 0123456789abcdef0123456789abcdef 0123456789ABCDEF0123456789ABCDEF zz ../x "$(printf 'a%.0s' $(seq 40))"; do
+    out=$(stat "$MNT/by-deps/$name" 2>&1) && fail "by-deps/$name exists"
+    case "$out" in *"No such file or directory"*) ;; *) fail "by-deps/$name: expected ENOENT, got: $out" ;; esac
+done
+
+key=$(register ptdemo-app)
+[ ${#key} = 32 ] || fail "pactown hash --register printed no key"
+[ -z "$(ls "$MNT/by-deps")" ] || fail "an unbuilt key is listed in by-deps"
+"$MNT/by-deps/$key/bin/python" -c 'import ptdemo_app, ptdemo_core; assert ptdemo_core.VERSION == "2.0"' \
+    || fail "the venv of ptdemo-app does not import ptdemo_app with ptdemo-core 2.0"
+assert_eq "$(ls "$MNT/by-deps")" "$key" "by-deps listing"
+assert_eq "$(readlink "$MNT/by-deps/$key")" "$WORK/cache/store/$key" "symlink target"
+assert_eq "$(ls "$MNT/logs")" "$key.log" "logs listing"
+grep -q "pactown: $key ready" "$MNT/logs/$key.log" || fail "the build log does not end with 'ready'"
+assert_eq "$(stat_json entries)" 1 "stats entries"
+assert_eq "$(stat_json builds)" 1 "stats builds"
+assert_eq "$(stat_json misses)" 1 "stats misses"
+python3 -c "import json; d = json.load(open('$MNT/stats')); assert d['bytes'] > 1000, d" || fail "stats bytes"
+
+# the store is read-only for services, also through the real path
+out=$("$MNT/by-deps/$key/bin/python" -c "
+import sysconfig, os
+p = os.path.join(sysconfig.get_paths()['purelib'], 'evil.py')
+open(p, 'w')" 2>&1) && fail "a service could write into site-packages"
+case "$out" in *"Read-only file system"*|*"Permission denied"*) ;; *) fail "write into site-packages: $out" ;; esac
+touch "$WORK/cache/store/$key/x" 2>/dev/null && fail "the store path is writable"
+
+mount_stop
+is_mounted "$MNT" && fail "still mounted after unmount"
+grep -q " $WORK/cache/store " /proc/mounts && fail "the store's read-only bind is still mounted after unmount"
+pass

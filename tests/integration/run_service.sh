@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# pactown run: a cold start builds, a second service with the same deps in
+# another order and case is a cache hit on the same venv; the service answers
+# HTTP, sees PORT/MARKPACT_PORT/HOST/VIRTUAL_ENV/PATH; ps lists it; stop ends
+# its whole process group.
+. "$(dirname "$0")/lib.sh"
+mount_start
+
+write_readme "$WORK/a.md" ptdemo-app ptdemo_extra
+write_readme "$WORK/b.md" "PTDemo.Extra  # helpers" "" "PTDEMO_APP"
+pa=$(free_port)
+out=$("$PACTOWN" run "$WORK/a.md" --service-id a --port "$pa" --detach 2>&1) || fail "run a: $out"
+echo "$out" | grep -q "cache miss" || fail "the first run was not a cache miss: $out"
+echo "$out" | grep -q "sandbox ready in" || fail "no 'sandbox ready' line: $out"
+echo "$out" | grep -q "running in .* -> 200" || fail "no 'running in … -> 200' line: $out"
+assert_eq "$(http_status "http://127.0.0.1:$pa/")" 200 "HTTP status of service a"
+
+pb=$(free_port)
+out=$("$PACTOWN" run "$WORK/b.md" --service-id b --port "$pb" --detach 2>&1) || fail "run b: $out"
+echo "$out" | grep -q "cache hit" || fail "the second service was not a cache hit: $out"
+assert_eq "$(http_status "http://127.0.0.1:$pb/")" 200 "HTTP status of service b"
+assert_eq "$(readlink "$WORK/sandboxes/a/.venv")" "$(readlink "$WORK/sandboxes/b/.venv")" ".venv of a and b"
+assert_eq "$(cat "$WORK/sandboxes/b/data/hello.txt")" "hello" "file written from the README"
+assert_eq "$(stat_json builds)" 1 "builds after two services"
+assert_eq "$(stat_json hits)" 1 "hits after two services"
+key=$(basename "$(readlink "$WORK/sandboxes/a/.venv")")
+assert_eq "$(readlink "$MNT/by-service/b")" "../by-deps/$key" "by-service/b"
+
+# the environment of the run command
+cat >"$WORK/env.md" <<'MD'
+```text markpact:deps python
+ptdemo-app
+```
+```bash markpact:run
+env | grep -E '^(PORT|MARKPACT_PORT|HOST|VIRTUAL_ENV)=' | sort > env.txt; echo "PATH0=${PATH%%:*}" >> env.txt; exec python -m ptdemo_app
+```
+MD
+pe=$(free_port)
+"$PACTOWN" run "$WORK/env.md" --service-id e --port "$pe" --detach >/dev/null 2>&1 || fail "run e"
+store=$WORK/cache/store/$(basename "$(readlink "$WORK/sandboxes/e/.venv")")
+assert_eq "$(cat "$WORK/sandboxes/e/env.txt" | tr '\n' ' ')" \
+    "HOST=127.0.0.1 MARKPACT_PORT=$pe PORT=$pe VIRTUAL_ENV=$store PATH0=$store/bin " "service environment"
+
+# ps, then stop ends the whole process group (a child of the service too)
+"$PACTOWN" ps --json | python3 -c "
+import json, sys
+s = {x['id']: x for x in json.load(sys.stdin)}
+assert s['a']['running'] and s['b']['running'] and s['a']['port'] == $pa, s" || fail "pactown ps --json"
+cat >"$WORK/tree.md" <<'MD'
+```text markpact:deps python
+ptdemo-app
+```
+```bash markpact:run
+sh -c 'echo $$ > child.pid; exec sleep 1000' & exec python -m ptdemo_app
+```
+MD
+pt=$(free_port)
+"$PACTOWN" run "$WORK/tree.md" --service-id t --port "$pt" --detach >/dev/null 2>&1 || fail "run t"
+child=$(cat "$WORK/sandboxes/t/child.pid")
+kill -0 "$child" || fail "the service's child is not running"
+"$PACTOWN" stop t >/dev/null || fail "pactown stop t"
+wait_until 10 sh -c "! kill -0 $child" || fail "the service's child $child survived pactown stop"
+"$PACTOWN" ps --json | python3 -c "
+import json, sys
+s = {x['id']: x for x in json.load(sys.stdin)}
+assert not s['t']['running'], s" || fail "ps still shows t running"
+set +e; "$PACTOWN" stop nosuch >/dev/null 2>&1; rc=$?; set -e
+assert_eq "$rc" 8 "exit code of stop for an unknown service"
+pass
