@@ -115,7 +115,7 @@ int pt_read_file(const char *path, size_t max, char **out, size_t *len)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    size_t cap = 4096, n = 0;
+    size_t cap = max < 4096 ? max : 4096, n = 0;
     char *buf = malloc(cap + 1);
     int rc = 0;
     if (!buf) {
@@ -125,7 +125,14 @@ int pt_read_file(const char *path, size_t max, char **out, size_t *len)
     for (;;) {
         if (n == cap) {
             if (cap >= max) {
-                rc = -EFBIG;
+                /* max bytes read: too big only if there is one more */
+                char extra;
+                ssize_t r;
+                do
+                    r = read(fd, &extra, 1);
+                while (r < 0 && errno == EINTR);
+                if (r != 0)
+                    rc = r < 0 ? -errno : -EFBIG;
                 break;
             }
             cap = cap * 2 > max ? max : cap * 2;

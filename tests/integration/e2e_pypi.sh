@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# End to end with the real package index: the fastapi-todo and flask-blog
+# READMEs from ../shared/realworld build from PyPI, answer HTTP, and a second
+# service whose README lists the same deps in another order and case is a
+# cache hit. Skips (with a SKIP line) when the index cannot be reached.
+. "$(dirname "$0")/lib.sh"
+unset PACTOWN_FIND_LINKS PACTOWN_NO_INDEX PACTOWN_OFFLINE
+export PACTOWN_UV_CACHE_DIR=$BUILD/uv-cache-e2e  # kept between runs: later runs download less
+
+probe=$WORK/probe
+timeout 30 python3 -m pip download --no-deps --disable-pip-version-check -q -d "$probe" six >/dev/null 2>&1 \
+    || skip "the package index cannot be reached (pip download six failed): no network"
+todo=$SHARED/realworld/markpact-fastapi-todo.md
+blog=$SHARED/realworld/markpact-flask-blog.md
+[ -f "$todo" ] && [ -f "$blog" ] || skip "the realworld READMEs are not at $SHARED/realworld"
+mount_start
+
+p1=$(free_port)
+out=$("$PACTOWN" run "$todo" --service-id todo --port "$p1" --detach --timeout 120 2>&1) || fail "run fastapi-todo: $out"
+echo "$out" | grep -q "cache miss" || fail "fastapi-todo: not a cold start: $out"
+assert_eq "$(http_status "http://127.0.0.1:$p1/todos")" 200 "GET /todos of fastapi-todo"
+python3 - "$todo" "$WORK/todo2.md" <<'PY'
+import sys
+t = open(sys.argv[1]).read()
+assert "fastapi\nuvicorn\nsqlalchemy\npydantic\n" in t
+open(sys.argv[2], "w").write(t.replace("fastapi\nuvicorn\nsqlalchemy\npydantic\n", "Pydantic\nSQLAlchemy  # orm\nuvicorn\nFastAPI\n"))
+PY
+p2=$(free_port)
+out=$("$PACTOWN" run "$WORK/todo2.md" --service-id todo2 --port "$p2" --detach --timeout 120 2>&1) || fail "run todo2: $out"
+echo "$out" | grep -q "cache hit" || fail "the reordered README was not a cache hit: $out"
+assert_eq "$(http_status "http://127.0.0.1:$p2/todos")" 200 "GET /todos of the second service"
+"$PACTOWN" stop todo >/dev/null && "$PACTOWN" stop todo2 >/dev/null || fail "stop"
+
+# flask-blog listens on port 5000 whatever PORT says: pactown finds and reports it
+if python3 -c 'import socket; s=socket.socket(); s.bind(("0.0.0.0", 5000))' 2>/dev/null; then
+    out=$("$PACTOWN" run "$blog" --service-id blog --port "$(free_port)" --detach --timeout 120 2>&1) || fail "run flask-blog: $out"
+    echo "$out" | grep -q "listens on port 5000" || fail "flask-blog: the port note is missing: $out"
+    assert_eq "$(http_status "http://127.0.0.1:5000/")" 200 "GET / of flask-blog"
+    "$PACTOWN" stop blog >/dev/null || fail "stop blog"
+else
+    say "SKIP part: port 5000 is in use, flask-blog (which always listens on 5000) not run"
+fi
+pass
