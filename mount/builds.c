@@ -286,16 +286,18 @@ static int current_state(struct pt_fs *fs, const char *key)
         return 0;
     if (rc == 0 && e.state == PT_STATE_FAILED && pt_wall_s() - e.failed_at < fs->cfg.failure_ttl)
         return -EIO;
-    if (rc == -ENOENT || rc == 0) {
-        char *spec = NULL;
-        size_t len;
-        int src = pt_index_spec(fs->idx, key, &spec, &len);
-        free(spec);
-        if (src)
-            return -ENOENT;
-        return 1;
-    }
+    if (rc == -ENOENT || rc == 0)
+        return pt_fs_known(fs, key) == 0 ? 1 : -ENOENT;
     return -EIO;
+}
+
+int pt_fs_known(struct pt_fs *fs, const char *key)
+{
+    char *spec = NULL;
+    size_t len;
+    int rc = pt_index_spec(fs->idx, key, &spec, &len);
+    free(spec);
+    return rc == 0 ? 0 : (rc == -ENOENT ? -ENOENT : -EIO);
 }
 
 int pt_fs_ensure_built(struct pt_fs *fs, const char *key)

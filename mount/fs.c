@@ -6,10 +6,11 @@
  *
  * Caching policy (one place):
  *   root, by-deps, by-service, logs, stats names    entry 86400 s (never change)
- *   by-deps/<key> once built                        entry/attr cfg.entry_timeout
- *                                                    (venvs never change; the
- *                                                    symlink target is cached
- *                                                    too: FUSE_CAP_CACHE_SYMLINKS)
+ *   by-deps/<key> (registered)                      entry/attr cfg.entry_timeout
+ *                                                    (its target never changes;
+ *                                                    the target is cached too once
+ *                                                    readlink succeeded, i.e. once
+ *                                                    built: FUSE_CAP_CACHE_SYMLINKS)
  *   by-deps/<unknown key>                            not cached (a key can be
  *                                                    registered any moment)
  *   by-service/<id>                                  1 s (a service may move)
@@ -136,7 +137,15 @@ static int do_getattr(struct pt_fs *fs, fuse_ino_t ino, struct stat *st)
     return -ENOENT;
 }
 
-/* ---- lookup / forget ---- */
+/* ---- lookup / forget ----
+ *
+ * Build on miss happens in readlink, not in lookup: while a lookup runs, the
+ * kernel holds the directory's lock unless the connection has parallel
+ * dirops, which libfuse 3.14 does not grant even when asked (its INIT reply
+ * leaves FUSE_PARALLEL_DIROPS out), so a build inside lookup would stop every
+ * other lookup in by-deps. readlink of the symlink takes no directory lock:
+ * a path walk through by-deps/<key> waits for the venv there, and everything
+ * else goes on. */
 
 static bool log_name_valid(const char *name)
 {
@@ -168,9 +177,10 @@ static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, s
     enum node_kind kind;
     double timeout;
     if (parent == INO_BY_DEPS) {
+        /* a registered key answers at once; the build happens in readlink */
         if (!pt_key_is_valid(name))
             return -ENOENT;
-        int rc = pt_fs_ensure_built(fs, name);
+        int rc = pt_fs_known(fs, name);
         if (rc)
             return rc;
         kind = NODE_VENV;
@@ -257,8 +267,12 @@ static void pt_op_readlink(fuse_req_t req, fuse_ino_t ino)
     int len = -EINVAL;
     if (ino > INO_STATS) {
         struct pt_node *node = pt_node_of(ino);
-        if (node->kind == NODE_VENV)
-            len = venv_target(fs, node->name, target, sizeof target);
+        if (node->kind == NODE_VENV) {
+            /* build on miss: following by-deps/<key> waits here for the venv */
+            len = pt_fs_ensure_built(fs, node->name);
+            if (len == 0)
+                len = venv_target(fs, node->name, target, sizeof target);
+        }
         else if (node->kind == NODE_SERVICE)
             len = service_target(fs, node->name, target, sizeof target);
     }

@@ -158,6 +158,21 @@ static int choose_installer(struct pt_fs *fs)
     return 0;
 }
 
+/* A uv found in PATH may be a shell shim (pyenv's): prefer the real binary
+ * installed beside the interpreter, when the `uv` setting is the default. */
+static void prefer_real_uv(struct pt_fs *fs)
+{
+    if (strcmp(fs->installer, "uv") != 0 || strcmp(fs->cfg.uv, "uv") != 0 || pt_is_elf(fs->uv))
+        return;
+    char beside[PATH_MAX];
+    const char *slash = strrchr(fs->interp.path, '/');
+    if (!slash || snprintf(beside, sizeof beside, "%.*s/uv", (int)(slash - fs->interp.path), fs->interp.path) >=
+                      (int)sizeof beside)
+        return;
+    if (pt_is_elf(beside) && access(beside, X_OK) == 0)
+        memcpy(fs->uv, beside, sizeof beside);
+}
+
 static int lock_cache(struct pt_fs *fs)
 {
     char path[PATH_MAX];
@@ -203,11 +218,10 @@ int main(int argc, char *argv[])
         ret = 0;
         goto out_opts;
     }
-    if (!opts.mountpoint) {
+    if (!opts.mountpoint)
         opts.mountpoint = strdup(fs.cfg.mountpoint);
-        if (pt_mkdir_p(opts.mountpoint, 0755) != 0)
-            fprintf(stderr, "pactownfs: cannot create %s: %s\n", opts.mountpoint, strerror(errno));
-    }
+    if (access(opts.mountpoint, F_OK) != 0 && errno == ENOENT && pt_mkdir_p(opts.mountpoint, 0755) != 0)
+        fprintf(stderr, "pactownfs: cannot create the mountpoint %s: %s\n", opts.mountpoint, strerror(errno));
     if (clear_stale_mount(opts.mountpoint) != 0)
         goto out_opts;
     if (resolve_paths(&fs, argv[0]) != 0 || choose_installer(&fs) != 0)
@@ -233,6 +247,8 @@ int main(int argc, char *argv[])
     }
     pt_index_close(fs.idx);
     fs.idx = NULL;
+    if (rc == 0)
+        prefer_real_uv(&fs);
     if (rc) {
         if (rc != -1)
             fprintf(stderr, "pactownfs: recovery failed: %s\n", strerror(-rc));

@@ -78,6 +78,10 @@ struct pt_fs {
  * for one key share one build. */
 int pt_fs_ensure_built(struct pt_fs *fs, const char *key);
 
+/* builds.c: 0 if key's requirement set is registered, -ENOENT if not, -EIO
+ * if the index cannot be read. */
+int pt_fs_known(struct pt_fs *fs, const char *key);
+
 /* builds.c: start-up recovery before the store is made read-only: reset
  * entries left `building`, remove store directories that are not `ready`. */
 int pt_fs_recover(struct pt_fs *fs);

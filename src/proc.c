@@ -1,12 +1,17 @@
 /* proc.c — process identity from /proc/<pid>/stat (zombies count as ended). */
 #include "pactown/proc.h"
 
+#include "pactown/clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
+#include <time.h>
 #include <unistd.h>
 
 int pt_proc_start_time(pid_t pid, uint64_t *ticks)
@@ -49,4 +54,46 @@ bool pt_proc_alive(pid_t pid, uint64_t ticks)
 bool pt_pgrp_alive(pid_t pgid)
 {
     return pgid > 0 && (kill(-pgid, 0) == 0 || errno == EPERM);
+}
+
+/* Wait until no process is left in group pgid, up to timeout_ms. */
+static bool wait_group_gone(pid_t pgid, int timeout_ms)
+{
+    uint64_t deadline = pt_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+    int pfd = pidfd_open(pgid, 0);
+    while (pt_pgrp_alive(pgid)) {
+        uint64_t now = pt_mono_ns();
+        if (now >= deadline) {
+            if (pfd >= 0)
+                close(pfd);
+            return false;
+        }
+        int left = (int)((deadline - now) / 1000000ull);
+        if (pfd >= 0) {
+            struct pollfd p = { .fd = pfd, .events = POLLIN };
+            if (poll(&p, 1, left < 50 ? left : 50) > 0) {
+                close(pfd);
+                pfd = -1;
+            }
+        } else {
+            /* members other than the leader: no fd to wait on */
+            struct timespec ts = { 0, 20 * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (pfd >= 0)
+        close(pfd);
+    return true;
+}
+
+bool pt_pgrp_stop(pid_t pgid, int timeout_ms)
+{
+    if (pgid <= 0)
+        return true;
+    kill(-pgid, SIGTERM);
+    if (wait_group_gone(pgid, timeout_ms))
+        return true;
+    kill(-pgid, SIGKILL);
+    wait_group_gone(pgid, 5000);
+    return false;
 }

@@ -17,4 +17,10 @@ bool pt_proc_alive(pid_t pid, uint64_t ticks);
 /* true if any process is in process group pgid (kill(2) with signal 0). */
 bool pt_pgrp_alive(pid_t pgid);
 
+/* End process group pgid: SIGTERM to the group, wait until no process is
+ * left in it (the leader through a pidfd, pidfd_open(2); the rest by
+ * kill(2) with signal 0), SIGKILL after timeout_ms, then wait up to 5 s more.
+ * Returns true if the group ended within timeout_ms of the SIGTERM. */
+bool pt_pgrp_stop(pid_t pgid, int timeout_ms);
+
 #endif

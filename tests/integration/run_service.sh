@@ -66,4 +66,24 @@ s = {x['id']: x for x in json.load(sys.stdin)}
 assert not s['t']['running'], s" || fail "ps still shows t running"
 set +e; "$PACTOWN" stop nosuch >/dev/null 2>&1; rc=$?; set -e
 assert_eq "$rc" 8 "exit code of stop for an unknown service"
+
+# a second run of a service id that is still running is refused (9), a stopped one restarts
+set +e; out=$("$PACTOWN" run "$WORK/a.md" --service-id a --port "$(free_port)" --detach 2>&1); rc=$?; set -e
+assert_eq "$rc" 9 "exit code of run for a running service id"
+echo "$out" | grep -q "already running" || fail "no 'already running' message: $out"
+"$PACTOWN" stop a >/dev/null || fail "stop a"
+"$PACTOWN" run "$WORK/a.md" --service-id a --port "$pa" --detach >/dev/null 2>&1 || fail "restart of a stopped service"
+
+# foreground: Ctrl-C (SIGINT) stops the service's whole group and exits 0
+pf=$(free_port)
+"$PACTOWN" run "$WORK/tree.md" --service-id fg --port "$pf" >"$WORK/fg.out" 2>&1 &
+fg=$!
+wait_until 30 sh -c "[ \"\$(cat '$WORK/sandboxes/fg/child.pid' 2>/dev/null)\" ] && grep -q 'running in' '$WORK/fg.out'" \
+    || fail "the foreground service did not come up: $(cat "$WORK/fg.out")"
+child=$(cat "$WORK/sandboxes/fg/child.pid")
+kill -INT "$fg"
+rc=0; wait "$fg" || rc=$?
+assert_eq "$rc" 0 "exit code of a foreground run stopped with SIGINT"
+kill -0 "$child" 2>/dev/null && fail "the foreground service's child survived SIGINT"
+[ "$(http_status "http://127.0.0.1:$pf/")" = 200 ] && fail "the foreground service still answers"
 pass

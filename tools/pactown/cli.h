@@ -24,6 +24,7 @@ enum {
     EXIT_TIMEOUT = 6,      /* the service was not healthy within --timeout */
     EXIT_NOT_MOUNTED = 7,  /* pactownfs is not mounted at the mountpoint */
     EXIT_NOT_FOUND = 8,    /* no such service */
+    EXIT_RUNNING = 9,      /* a service with this id is already running */
 };
 
 /* Options every subcommand takes; add CLI_COMMON_LONGOPTS to its option table

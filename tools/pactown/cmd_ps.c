@@ -1,12 +1,9 @@
 /* pactown ps / stop / config — services started by `pactown run`, and the settings. */
 #include <errno.h>
 #include <jansson.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -78,7 +75,8 @@ int cmd_ps(int argc, char **argv)
     bool json = false;
     int ret = parse_simple(&cli, argc, argv, 0,
                            "usage: pactown ps [--json] [options]\n"
-                           "Lists the services started with `pactown run`: id, state, pid, port, venv key, sandbox.\n",
+                           "Lists the services started with `pactown run`: id, state, pid, port, venv key, sandbox.\n"
+                           "  --json    a JSON array of {id, key, running, pid, port, started, sandbox}\n",
                            &json, NULL);
     if (ret >= 0 || (ret = cli_setup(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0)
         goto out;
@@ -102,36 +100,6 @@ out:
     return ret < 0 ? 0 : ret;
 }
 
-/* Wait until no process is left in group pgid, up to timeout_ms. The leader
- * is watched through a pidfd; the rest of the group by kill(-pgid, 0). */
-static bool wait_group_gone(pid_t pgid, int timeout_ms)
-{
-    uint64_t deadline = pt_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
-    int pfd = pidfd_open(pgid, 0);
-    while (pt_pgrp_alive(pgid)) {
-        uint64_t now = pt_mono_ns();
-        if (now >= deadline) {
-            if (pfd >= 0)
-                close(pfd);
-            return false;
-        }
-        int left = (int)((deadline - now) / 1000000ull);
-        if (pfd >= 0) {
-            struct pollfd p = { .fd = pfd, .events = POLLIN };
-            if (poll(&p, 1, left < 50 ? left : 50) > 0) {
-                close(pfd);
-                pfd = -1;
-            }
-        } else {
-            struct timespec ts = { 0, 20 * 1000000L };
-            nanosleep(&ts, NULL); /* group members other than the leader: no fd to wait on */
-        }
-    }
-    if (pfd >= 0)
-        close(pfd);
-    return true;
-}
-
 int cmd_stop(int argc, char **argv)
 {
     struct cli cli = { .prog = "pactown stop" };
@@ -139,7 +107,9 @@ int cmd_stop(int argc, char **argv)
     int ret = parse_simple(&cli, argc, argv, 1,
                            "usage: pactown stop ID [--timeout S] [options]\n"
                            "Stops a service started with `pactown run`: SIGTERM to its whole process group\n"
-                           "(so `uvicorn --reload` and its workers go too), SIGKILL after --timeout seconds (default 10).\n",
+                           "(so `uvicorn --reload` and its workers go too), SIGKILL after --timeout seconds\n"
+                           "(default 10), and waits until the group is gone.\n"
+                           "exit codes: 0 stopped (or was not running), 8 no such service, 2 usage, 1 error\n",
                            NULL, &timeout_s);
     if (ret >= 0 || (ret = cli_setup(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0)
         goto out;
@@ -157,12 +127,8 @@ int cmd_stop(int argc, char **argv)
         ret = EXIT_OK;
         goto out;
     }
-    kill(-s.pid, SIGTERM);
-    if (!wait_group_gone(s.pid, timeout_s * 1000)) {
-        fprintf(stderr, "pactown stop: %s did not stop within %d s; killing it\n", id, timeout_s);
-        kill(-s.pid, SIGKILL);
-        wait_group_gone(s.pid, 5000);
-    }
+    if (!pt_pgrp_stop(s.pid, timeout_s * 1000))
+        fprintf(stderr, "pactown stop: %s did not stop within %d s; killed it\n", id, timeout_s);
     s.pid = 0;
     pt_index_service_put(cli.idx, &s);
     printf("stopped %s\n", id);

@@ -53,7 +53,8 @@ static void usage(FILE *out)
             "\n" CLI_COMMON_HELP
             "\n"
             "exit codes: 0 healthy (or stopped cleanly), 3 bad README, 4 build failed,\n"
-            "            5 service exited, 6 health timeout, 7 pactownfs not mounted, 1 other error\n");
+            "            5 service exited, 6 health timeout, 7 pactownfs not mounted,\n"
+            "            9 a service with this id is already running, 2 usage, 1 other error\n");
 }
 
 struct run_opts {
@@ -170,10 +171,12 @@ static int check_mount(struct cli *cli)
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/by-deps", cli->cfg.mountpoint);
     struct statfs sf;
-    if (statfs(path, &sf) != 0 || sf.f_type != FUSE_SUPER_MAGIC) {
-        cli_err(cli, "pactownfs is not mounted at %s (%s); start it with: pactownfs %s", cli->cfg.mountpoint,
-                errno == ENOTCONN ? "the daemon is gone: Transport endpoint is not connected"
-                                  : (errno ? strerror(errno) : "not a FUSE mount"),
+    int rc = statfs(path, &sf) == 0 ? 0 : errno;
+    if (rc || sf.f_type != FUSE_SUPER_MAGIC) {
+        cli_err(cli, "pactownfs is not mounted at %s (%s); start it with: pactownfs %s (setting mountpoint)",
+                cli->cfg.mountpoint,
+                rc == ENOTCONN ? "the daemon is gone: Transport endpoint is not connected"
+                               : (rc && rc != ENOENT ? strerror(rc) : "no pactown tree there"),
                 cli->cfg.mountpoint);
         return EXIT_NOT_MOUNTED;
     }
@@ -256,6 +259,10 @@ static int resolve_venv(struct cli *cli, const char *key, bool show_progress, ch
     if (rc) {
         if (rc == -EIO)
             cli_err(cli, "building the venv %s failed; the build log is %s/logs/%s.log", key, cli->cfg.mountpoint, key);
+        else if (rc == -ENOENT && lstat(link, &st) != 0)
+            cli_err(cli, "pactownfs at %s does not know the requirement set %s that this command registered in %s:"
+                    " the daemon and the CLI use different cache_dir settings; give both the same one"
+                    " (e.g. PACTOWN_CACHE_DIR)", cli->cfg.mountpoint, key, cli->cfg.cache_dir);
         else
             cli_err(cli, "%s: %s", python, strerror(-rc));
         return rc == -EIO ? EXIT_BUILD : EXIT_ERROR;
@@ -454,6 +461,14 @@ int cmd_run(int argc, char **argv)
         (ret = check_mount(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0 ||
         (ret = cli_key_of(&cli, &set, key, &canonical, &clen)) != 0)
         goto out;
+    pt_service old;
+    if (pt_index_service_get(cli.idx, o.service_id, &old) == 0 && old.pid > 0 &&
+        pt_proc_alive(old.pid, old.pid_start)) {
+        cli_err(&cli, "service %s is already running (pid %d, port %d); stop it first: pactown stop %s",
+                o.service_id, (int)old.pid, old.port, o.service_id);
+        ret = EXIT_RUNNING;
+        goto out;
+    }
     if (pt_index_register(cli.idx, key, canonical, clen, NULL) != 0) {
         cli_err(&cli, "cannot register the requirement set %s in the index", key);
         ret = EXIT_ERROR;
@@ -572,8 +587,7 @@ int cmd_run(int argc, char **argv)
     /* foreground: wait for the service; Ctrl-C ends its whole process group */
     int status;
     pt_wait(pid, &status);
-    if (pt_pgrp_alive(pid))
-        kill(-pid, SIGTERM);
+    pt_pgrp_stop(pid, 10000); /* the rest of its group (uvicorn's reloader and workers) */
     svc.pid = 0;
     pt_index_service_put(cli.idx, &svc);
     if (got_signal) {

@@ -20,7 +20,9 @@ static void usage(FILE *out)
             "`pactown COMMAND --help` describes each command.\n"
             "\n"
             "exit codes: 0 ok, 1 error, 2 usage, 3 bad README or requirement, 4 build failed,\n"
-            "            5 service exited, 6 health timeout, 7 pactownfs not mounted, 8 no such service\n");
+            "            5 service exited, 6 health timeout, 7 pactownfs not mounted, 8 no such service,\n"
+            "            9 service already running\n"
+            "options follow the command: pactown run --set key=value README.md\n");
 }
 
 int main(int argc, char **argv)
