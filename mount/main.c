@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +281,12 @@ int main(int argc, char *argv[])
     se = fuse_session_new(&args, &pt_fs_ops, sizeof pt_fs_ops, &fs);
     if (!se)
         goto out_unbind;
+    /* libfuse only takes over signals that are at their default: a shell
+     * starts background jobs with SIGINT ignored, and SIGINT/SIGTERM/SIGHUP
+     * must unmount whatever started us */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
     if (fuse_set_signal_handlers(se) != 0)
         goto out_session;
     if (fuse_session_mount(se, opts.mountpoint) != 0)

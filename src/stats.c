@@ -42,7 +42,7 @@ char *pt_stats_json(const pt_stats *s, int64_t now)
         "building", (json_int_t)s->building,
         "failed", (json_int_t)s->failed,
         "registered", (json_int_t)s->registered,
-        "bytes", (json_int_t)s->bytes,
+        "size", (json_int_t)s->bytes,
         "hits", (json_int_t)s->counters.hits,
         "misses", (json_int_t)s->counters.misses,
         "hit_rate", lookups ? json_real((double)s->counters.hits / (double)lookups) : json_null(),

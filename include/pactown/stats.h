@@ -22,7 +22,8 @@ int pt_stats_collect(pt_index *idx, pt_stats *out);
 
 /* The figures as a JSON object (jansson), malloc'd, NUL-terminated, ending in
  * a newline; now is the wall-clock time used for ages. Caller frees. NULL on
- * out-of-memory. Fields: entries, building, failed, registered, bytes, hits,
+ * out-of-memory. Fields: entries, building, failed, registered, size (bytes
+ * of the ready venvs), hits,
  * misses, hit_rate (0..1, null before any lookup), builds, build_failures,
  * evictions, oldest_access (epoch s or null), oldest_age_s (or null). */
 char *pt_stats_json(const pt_stats *s, int64_t now);

@@ -33,7 +33,7 @@ grep -q "pactown: $key ready" "$MNT/logs/$key.log" || fail "the build log does n
 assert_eq "$(stat_json entries)" 1 "stats entries"
 assert_eq "$(stat_json builds)" 1 "stats builds"
 assert_eq "$(stat_json misses)" 1 "stats misses"
-python3 -c "import json; d = json.load(open('$MNT/stats')); assert d['bytes'] > 1000, d" || fail "stats bytes"
+python3 -c "import json; d = json.load(open('$MNT/stats')); assert d['size'] > 1000, d" || fail "stats bytes"
 
 # the store is read-only for services, also through the real path
 out=$("$MNT/by-deps/$key/bin/python" -c "
@@ -43,7 +43,24 @@ open(p, 'w')" 2>&1) && fail "a service could write into site-packages"
 case "$out" in *"Read-only file system"*|*"Permission denied"*) ;; *) fail "write into site-packages: $out" ;; esac
 touch "$WORK/cache/store/$key/x" 2>/dev/null && fail "the store path is writable"
 
+ls "$WORK/cache/store/$key"/lib/python3*/site-packages/ptdemo_core/__pycache__/*.pyc >/dev/null 2>&1 \
+    || fail "no bytecode compiled for ptdemo_core"
+
 mount_stop
 is_mounted "$MNT" && fail "still mounted after unmount"
 grep -q " $WORK/cache/store " /proc/mounts && fail "the store's read-only bind is still mounted after unmount"
+
+# SIGTERM and SIGINT unmount cleanly, exit 0, and the index keeps what was built
+for sig in TERM INT; do
+    mount_start
+    kill -"$sig" "$DAEMON_PID"
+    rc=0; wait "$DAEMON_PID" || rc=$?
+    DAEMON_PID=
+    assert_eq "$rc" 0 "exit status of pactownfs after SIG$sig"
+    is_mounted "$MNT" && fail "still mounted after SIG$sig"
+    grep -q " $WORK/cache/store " /proc/mounts && fail "the store bind is still mounted after SIG$sig"
+done
+mount_start
+assert_eq "$(ls "$MNT/by-deps")" "$key" "by-deps after two restarts"
+assert_eq "$(stat_json builds)" 1 "builds after two restarts"
 pass

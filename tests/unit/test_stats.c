@@ -164,7 +164,7 @@ Test(stats, collect_over_states_and_json)
     cr_assert_eq(int_field("building"), 1);
     cr_assert_eq(int_field("failed"), 2);
     cr_assert_eq(int_field("registered"), 7);
-    cr_assert_eq(int_field("bytes"), 3540);
+    cr_assert_eq(int_field("size"), 3540);
     cr_assert_eq(int_field("hits"), 3);
     cr_assert_eq(int_field("misses"), 1);
     json_t *rate = json_object_get(doc, "hit_rate");
