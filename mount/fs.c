@@ -76,6 +76,16 @@ static int service_target(struct pt_fs *fs, const char *id, char *buf, size_t n)
     return snprintf(buf, n, "../by-deps/%s", s.key);
 }
 
+/* the symlink text of a by-deps or by-service node: its length, or -errno */
+static int node_target(struct pt_fs *fs, const struct pt_node *node, char *buf, size_t n)
+{
+    if (node->kind == NODE_VENV)
+        return venv_target(fs, node->name, buf, n);
+    if (node->kind == NODE_SERVICE)
+        return service_target(fs, node->name, buf, n);
+    return -EINVAL;
+}
+
 /* attributes of inode ino; for nodes, computed from their kind and name */
 static int do_getattr(struct pt_fs *fs, fuse_ino_t ino, struct stat *st)
 {
@@ -108,14 +118,8 @@ static int do_getattr(struct pt_fs *fs, fuse_ino_t ino, struct stat *st)
     st->st_nlink = 1;
     switch (node->kind) {
     case NODE_VENV:
-        len = venv_target(fs, node->name, target, sizeof target);
-        if (len < 0)
-            return len;
-        st->st_mode = S_IFLNK | 0777;
-        st->st_size = len;
-        return 0;
     case NODE_SERVICE:
-        len = service_target(fs, node->name, target, sizeof target);
+        len = node_target(fs, node, target, sizeof target);
         if (len < 0)
             return len;
         st->st_mode = S_IFLNK | 0777;
@@ -267,14 +271,10 @@ static void pt_op_readlink(fuse_req_t req, fuse_ino_t ino)
     int len = -EINVAL;
     if (ino > INO_STATS) {
         struct pt_node *node = pt_node_of(ino);
-        if (node->kind == NODE_VENV) {
-            /* build on miss: following by-deps/<key> waits here for the venv */
-            len = pt_fs_ensure_built(fs, node->name);
-            if (len == 0)
-                len = venv_target(fs, node->name, target, sizeof target);
-        }
-        else if (node->kind == NODE_SERVICE)
-            len = service_target(fs, node->name, target, sizeof target);
+        /* build on miss: following by-deps/<key> waits here for the venv */
+        len = node->kind == NODE_VENV ? pt_fs_ensure_built(fs, node->name) : 0;
+        if (len == 0)
+            len = node_target(fs, node, target, sizeof target);
     }
     if (len < 0)
         fuse_reply_err(req, -len);
