@@ -5,10 +5,12 @@
  * usage: pactown-build --store DIR --key KEY --python PY --requirements FILE
  *          [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--index-url U]
  *          [--find-links F] [--no-index] [--offline]
+ *        pactown-build --remove --store DIR --key KEY      (eviction)
  * Exit: 0 built; 1 the build failed (reason on stderr, i.e. in the log); 2 usage.
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,20 +25,23 @@ static void usage(FILE *out)
             "usage: pactown-build --store DIR --key KEY --python PY --requirements FILE\n"
             "         [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--index-url U]\n"
             "         [--find-links F] [--no-index] [--offline]\n"
+            "       pactown-build --remove --store DIR --key KEY\n"
             "Builds one venv into DIR/KEY. Started by pactownfs; not meant to be run by hand.\n");
 }
 
 int main(int argc, char **argv)
 {
     pt_build_opts o = { .installer = "uv", .uv = "uv" };
-    enum { O_STORE = 256, O_KEY, O_PY, O_REQ, O_INST, O_UV, O_UVC, O_INDEX, O_FL, O_NOINDEX, O_OFFLINE, O_HELP };
+    enum { O_STORE = 256, O_KEY, O_PY, O_REQ, O_INST, O_UV, O_UVC, O_INDEX, O_FL, O_NOINDEX, O_OFFLINE, O_HELP, O_REMOVE };
+    bool remove = false;
     static const struct option opts[] = {
         { "store", required_argument, NULL, O_STORE }, { "key", required_argument, NULL, O_KEY },
         { "python", required_argument, NULL, O_PY }, { "requirements", required_argument, NULL, O_REQ },
         { "installer", required_argument, NULL, O_INST }, { "uv", required_argument, NULL, O_UV },
         { "uv-cache-dir", required_argument, NULL, O_UVC }, { "index-url", required_argument, NULL, O_INDEX },
         { "find-links", required_argument, NULL, O_FL }, { "no-index", no_argument, NULL, O_NOINDEX },
-        { "offline", no_argument, NULL, O_OFFLINE }, { "help", no_argument, NULL, O_HELP }, { 0 } };
+        { "offline", no_argument, NULL, O_OFFLINE }, { "help", no_argument, NULL, O_HELP },
+        { "remove", no_argument, NULL, O_REMOVE }, { 0 } };
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -52,8 +57,23 @@ int main(int argc, char **argv)
         case O_NOINDEX: o.no_index = true; break;
         case O_OFFLINE: o.offline = true; break;
         case O_HELP: usage(stdout); return 0;
+        case O_REMOVE: remove = true; break;
         default: usage(stderr); return 2;
         }
+    }
+    if (remove) {
+        /* eviction: rename <store>/<key> aside and delete it, in the writable view */
+        if (!o.store || !o.key || !pt_key_is_valid(o.key) || optind != argc) {
+            usage(stderr);
+            return 2;
+        }
+        pt_error err = { 0 };
+        int rc = pt_store_enter_writable(o.store, &err);
+        if (rc == 0 && (rc = pt_store_remove(o.store, o.key)) != 0)
+            pt_error_set(&err, rc, 0, "%s/%s: %s", o.store, o.key, strerror(-rc));
+        if (rc)
+            fprintf(stderr, "pactown-build: remove failed: %s\n", err.msg);
+        return rc ? 1 : 0;
     }
     if (!o.store || !o.key || !o.python || !o.requirements || optind != argc || !pt_key_is_valid(o.key) ||
         (strcmp(o.installer, "uv") != 0 && strcmp(o.installer, "pip") != 0)) {

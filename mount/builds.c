@@ -32,6 +32,7 @@
 
 struct pt_build {
     char key[PT_KEY_HEX + 1];
+    bool evict;             /* an eviction, not a build: waiters look again */
     bool done;              /* protected by builds_mu */
     int rc;                 /* result once done */
     unsigned waiters;       /* callers waiting besides the builder */
@@ -52,7 +53,7 @@ static int store_dir_ok(struct pt_fs *fs, const char *key)
 static int mark_access(pt_entry *e, void *arg)
 {
     (void)arg;
-    e->last_access = pt_wall_s();
+    e->last_access_ms = pt_wall_ms();
     return 0;
 }
 
@@ -87,7 +88,7 @@ static int mark_done(pt_entry *e, void *arg)
         e->bytes = r->bytes;
         e->files = r->files;
         e->built_at = now;
-        e->last_access = now;
+        e->last_access_ms = pt_wall_ms();
     } else {
         e->state = PT_STATE_FAILED;
         e->failed_at = now;
@@ -277,14 +278,13 @@ static int run_build(struct pt_fs *fs, const char *key)
 /* ---- single flight ---- */
 
 /* What the index says without building: 0 ready, -ENOENT unknown, -EIO failed
- * recently, 1 must build. */
-static int current_state(struct pt_fs *fs, const char *key)
+ * recently, 1 must build. *e gets the entry when there is one. */
+static int current_state(struct pt_fs *fs, const char *key, pt_entry *e)
 {
-    pt_entry e;
-    int rc = pt_index_entry(fs->idx, key, &e);
-    if (rc == 0 && e.state == PT_STATE_READY && store_dir_ok(fs, key))
+    int rc = pt_index_entry(fs->idx, key, e);
+    if (rc == 0 && e->state == PT_STATE_READY && store_dir_ok(fs, key))
         return 0;
-    if (rc == 0 && e.state == PT_STATE_FAILED && pt_wall_s() - e.failed_at < fs->cfg.failure_ttl)
+    if (rc == 0 && e->state == PT_STATE_FAILED && pt_wall_s() - e->failed_at < fs->cfg.failure_ttl)
         return -EIO;
     if (rc == -ENOENT || rc == 0)
         return pt_fs_known(fs, key) == 0 ? 1 : -ENOENT;
@@ -300,54 +300,40 @@ int pt_fs_known(struct pt_fs *fs, const char *key)
     return rc == 0 ? 0 : (rc == -ENOENT ? -ENOENT : -EIO);
 }
 
-int pt_fs_ensure_built(struct pt_fs *fs, const char *key)
+/* Claim key for an exclusive operation (a build or an eviction). Called
+ * with builds_mu held. Returns the new record, or NULL if one is in flight
+ * (then *inflight points at it) or on out-of-memory. */
+static struct pt_build *claim_locked(struct pt_fs *fs, const char *key, bool evict, struct pt_build **inflight)
 {
-    int st = current_state(fs, key);
-    if (st == 0) {
-        /* hits are counted by whoever uses the venv (pactown run); the daemon
-         * sees few lookups anyway, the kernel caches the entry */
-        pt_index_update(fs->idx, key, mark_access, NULL, NULL);
-        return 0;
-    }
-    if (st < 0)
-        return st;
-
-    pthread_mutex_lock(&fs->builds_mu);
     struct pt_build *b;
     for (b = fs->builds; b; b = b->next)
         if (strcmp(b->key, key) == 0)
             break;
-    if (b) {
-        b->waiters++;
-        while (!b->done)
-            pthread_cond_wait(&b->cond, &fs->builds_mu);
-        int rc = b->rc;
-        if (--b->waiters == 0) {
-            pthread_cond_destroy(&b->cond);
-            free(b);
-        }
-        pthread_mutex_unlock(&fs->builds_mu);
-        return rc;
-    }
-    /* No build in flight: check again, a build may have finished since. */
-    st = current_state(fs, key);
-    if (st <= 0) {
-        pthread_mutex_unlock(&fs->builds_mu);
-        return st;
-    }
+    *inflight = b;
+    if (b)
+        return NULL;
     b = calloc(1, sizeof *b);
-    if (!b) {
-        pthread_mutex_unlock(&fs->builds_mu);
-        return -EIO;
-    }
+    if (!b)
+        return NULL;
     memcpy(b->key, key, PT_KEY_HEX + 1);
+    b->evict = evict;
     pthread_cond_init(&b->cond, NULL);
     b->next = fs->builds;
     fs->builds = b;
+    return b;
+}
+
+struct pt_build *pt_fs_claim(struct pt_fs *fs, const char *key)
+{
+    struct pt_build *inflight;
+    pthread_mutex_lock(&fs->builds_mu);
+    struct pt_build *b = claim_locked(fs, key, true, &inflight);
     pthread_mutex_unlock(&fs->builds_mu);
+    return b;
+}
 
-    int rc = run_build(fs, key);
-
+void pt_fs_release(struct pt_fs *fs, struct pt_build *b, int rc)
+{
     pthread_mutex_lock(&fs->builds_mu);
     for (struct pt_build **pp = &fs->builds; *pp; pp = &(*pp)->next)
         if (*pp == b) {
@@ -362,7 +348,62 @@ int pt_fs_ensure_built(struct pt_fs *fs, const char *key)
         free(b);
     }
     pthread_mutex_unlock(&fs->builds_mu);
+}
+
+/* Wait for the operation in flight on b (builds_mu held). Returns its result
+ * and whether it was an eviction (then the caller looks again). */
+static int wait_locked(struct pt_fs *fs, struct pt_build *b, bool *was_evict)
+{
+    b->waiters++;
+    while (!b->done)
+        pthread_cond_wait(&b->cond, &fs->builds_mu);
+    int rc = b->rc;
+    *was_evict = b->evict;
+    if (--b->waiters == 0) {
+        pthread_cond_destroy(&b->cond);
+        free(b);
+    }
     return rc;
+}
+
+int pt_fs_ensure_built(struct pt_fs *fs, const char *key)
+{
+    for (;;) {
+        pt_entry e;
+        int st = current_state(fs, key, &e);
+        if (st == 0) {
+            /* access time, throttled: a busy venv is not a stream of writes.
+             * Hits are counted by whoever uses the venv (pactown run). */
+            if (pt_wall_ms() - e.last_access_ms >= fs->cfg.atime_throttle * 1000)
+                pt_index_update(fs->idx, key, mark_access, NULL, NULL);
+            return 0;
+        }
+        if (st < 0)
+            return st;
+
+        pthread_mutex_lock(&fs->builds_mu);
+        struct pt_build *inflight, *b = claim_locked(fs, key, false, &inflight);
+        if (inflight) {
+            bool was_evict;
+            int rc = wait_locked(fs, inflight, &was_evict);
+            pthread_mutex_unlock(&fs->builds_mu);
+            if (was_evict)
+                continue; /* removed under us: look again, and build */
+            return rc;
+        }
+        if (!b) {
+            pthread_mutex_unlock(&fs->builds_mu);
+            return -EIO;
+        }
+        /* Nothing in flight: check again, a build may have finished since. */
+        st = current_state(fs, key, &e);
+        pthread_mutex_unlock(&fs->builds_mu);
+        int rc = st <= 0 ? st : run_build(fs, key);
+        pt_fs_release(fs, b, rc);
+        if (rc == 0)
+            pt_fs_evict_soon(fs); /* a new venv may push the cache over its limits */
+        return rc;
+    }
 }
 
 /* ---- recovery ---- */

@@ -2,9 +2,7 @@
  * venv, built on a miss. See docs/ARCHITECTURE.md.
  *
  * usage: pactownfs [-f] [-d] [-s] [-o opt[,opt…]] [MOUNTPOINT]
- *   -o SETTING=VALUE   any pactown setting (cache_dir, python, installer, uv,
- *                      uv_cache_dir, index_url, find_links, no_index, offline,
- *                      failure_ttl, build_timeout, entry_timeout)
+ *   -o SETTING=VALUE   any pactown setting (see `pactown config`)
  *   other -o options and -f/-d/-s are libfuse's.
  * Exit: 0 after a clean unmount; 1 on a start-up error (the message says why).
  */
@@ -40,6 +38,8 @@ static void usage(const char *prog)
            "  -o cache_dir=DIR -o python=PY -o installer=auto|uv|pip -o uv=UV -o uv_cache_dir=DIR\n"
            "  -o index_url=URL -o find_links=DIR|URL -o no_index=yes|no -o offline=yes|no\n"
            "  -o failure_ttl=S -o build_timeout=S -o entry_timeout=S\n"
+           "  -o max_entries=N -o max_age_hours=H -o max_bytes=B -o min_idle_seconds=S\n"
+           "  -o evict_interval=S -o atime_throttle=S\n"
            "\n"
            "libfuse options:\n", prog);
     fuse_cmdline_help();
@@ -278,6 +278,9 @@ int main(int argc, char *argv[])
     }
     pthread_mutex_init(&fs.nodes_mu, NULL);
     pthread_mutex_init(&fs.builds_mu, NULL);
+    pthread_mutex_init(&fs.evict_mu, NULL);
+    pthread_cond_init(&fs.evict_cond, NULL);
+    fs.control_fd = -1;
     se = fuse_session_new(&args, &pt_fs_ops, sizeof pt_fs_ops, &fs);
     if (!se)
         goto out_unbind;
@@ -297,6 +300,9 @@ int main(int argc, char *argv[])
         goto out_unmount;
     }
     fs.mountpoint = opts.mountpoint;
+    fs.se = se;
+    pt_fs_control_start(&fs);
+    pt_fs_evict_start(&fs);
     if (opts.singlethread) {
         ret = fuse_session_loop(se);
     } else {
@@ -314,6 +320,8 @@ int main(int argc, char *argv[])
         fuse_loop_cfg_destroy(loop);
     }
     ret = ret < 0 ? 1 : 0;
+    pt_fs_evict_stop(&fs);
+    pt_fs_control_stop(&fs);
     pt_index_close(fs.idx);
 out_unmount:
     fuse_session_unmount(se);

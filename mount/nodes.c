@@ -33,6 +33,22 @@ struct pt_node *pt_node_get(struct pt_fs *fs, enum node_kind kind, const char *n
     return node;
 }
 
+fuse_ino_t pt_node_find(struct pt_fs *fs, enum node_kind kind, const char *name)
+{
+    size_t len = strlen(name);
+    struct pt_node *probe = malloc(sizeof *probe + len + 1);
+    if (!probe)
+        return 0;
+    probe->kind = kind;
+    memcpy(probe->name, name, len + 1);
+    pthread_mutex_lock(&fs->nodes_mu);
+    struct pt_node **slot = tfind(probe, &fs->nodes, node_cmp);
+    fuse_ino_t ino = slot ? (fuse_ino_t)(uintptr_t)*slot : 0;
+    pthread_mutex_unlock(&fs->nodes_mu);
+    free(probe);
+    return ino;
+}
+
 void pt_node_forget(struct pt_fs *fs, struct pt_node *node, uint64_t n)
 {
     pthread_mutex_lock(&fs->nodes_mu);

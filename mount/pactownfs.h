@@ -27,7 +27,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "pactown/config.h"
+#include "pactown/evict.h"
 #include "pactown/index.h"
 #include "pactown/interp.h"
 
@@ -71,12 +74,43 @@ struct pt_fs {
 
     pthread_mutex_t builds_mu;
     struct pt_build *builds;    /* in flight; protected by builds_mu */
+
+    struct fuse_session *se;    /* for kernel cache invalidation */
+    pthread_t evict_thread;
+    pthread_mutex_t evict_mu;
+    pthread_cond_t evict_cond;
+    bool evict_wake, evict_quit;/* protected by evict_mu */
+    bool evict_running;
+
+    pthread_t control_thread;
+    int control_fd;             /* listening socket, -1 if none */
+    bool control_running;
 };
 
 /* builds.c: make sure key is built. 0 ready (store dir complete); -ENOENT key
  * unknown; -EIO build failed (now or within failure_ttl). Concurrent callers
  * for one key share one build. */
 int pt_fs_ensure_built(struct pt_fs *fs, const char *key);
+
+/* builds.c: claim key for an eviction: NULL if a build or eviction of key is
+ * in flight. Readlinks of key wait until pt_fs_release, then look again. */
+struct pt_build *pt_fs_claim(struct pt_fs *fs, const char *key);
+void pt_fs_release(struct pt_fs *fs, struct pt_build *b, int rc);
+
+/* evict.c: the eviction thread, and evictions on request. */
+int pt_fs_evict_start(struct pt_fs *fs);
+void pt_fs_evict_stop(struct pt_fs *fs);
+void pt_fs_evict_soon(struct pt_fs *fs);     /* wake the eviction thread */
+/* Evict key now: -EBUSY (leased, unless force; or a build in flight),
+ * -ENOENT (not ready), 0 done. */
+int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, const char *reason);
+/* One eviction run with lim at now_ms; the victims (or, with dry_run, what
+ * would be evicted) are appended to report, a JSON array (may be NULL). */
+int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool dry_run, json_t *report);
+
+/* control.c: the control socket <cache_dir>/control.sock (gc, rm) */
+int pt_fs_control_start(struct pt_fs *fs);
+void pt_fs_control_stop(struct pt_fs *fs);
 
 /* builds.c: 0 if key's requirement set is registered, -ENOENT if not, -EIO
  * if the index cannot be read. */
@@ -87,6 +121,8 @@ int pt_fs_known(struct pt_fs *fs, const char *key);
 int pt_fs_recover(struct pt_fs *fs);
 
 /* nodes.c */
+/* The inode of (kind, name) if the kernel holds it, else 0; nlookup unchanged. */
+fuse_ino_t pt_node_find(struct pt_fs *fs, enum node_kind kind, const char *name);
 struct pt_node *pt_node_get(struct pt_fs *fs, enum node_kind kind, const char *name);
 void pt_node_forget(struct pt_fs *fs, struct pt_node *node, uint64_t n);
 void pt_node_drop_all(struct pt_fs *fs);

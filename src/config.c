@@ -33,6 +33,12 @@ static const struct setting settings[] = {
     S(failure_ttl, T_LONG, "60"),
     S(build_timeout, T_LONG, "1800"),
     S(entry_timeout, T_LONG, "3600"),
+    S(max_entries, T_LONG, "20"),
+    S(max_age_hours, T_LONG, "24"),
+    S(max_bytes, T_LONG, "0"),
+    S(min_idle_seconds, T_LONG, "300"),
+    S(evict_interval, T_LONG, "60"),
+    S(atime_throttle, T_LONG, "60"),
 };
 #undef S
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

@@ -14,11 +14,32 @@
 
 #include "pactown/clock.h"
 #include "pactown/fsutil.h"
+#include "pactown/proc.h"
 
 struct pt_index {
     MDB_env *env;
-    MDB_dbi spec, entry, service, meta;
+    MDB_dbi spec, entry, atime, lease, service, meta;
 };
+
+/* atime and lease keys: 8 + 32 bytes and 32 + 4 bytes, big-endian numbers so
+ * that LMDB's byte order is the numeric order */
+#define KEY_LEN 32
+struct atime_key { unsigned char ms[8]; char key[KEY_LEN]; };
+struct lease_key { char key[KEY_LEN]; unsigned char pid[4]; };
+
+static void put_be(unsigned char *out, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        out[i] = (unsigned char)(v & 0xff);
+}
+
+static uint64_t get_be(const unsigned char *in, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | in[i];
+    return v;
+}
 
 #define SCHEMA_VERSION "1"
 
@@ -75,6 +96,8 @@ int pt_index_open(const char *dir, pt_index **out, pt_error *err)
     what = "mdb_dbi_open";
     if ((rc = mdb_dbi_open(txn, "spec", MDB_CREATE, &idx->spec)) != 0 ||
         (rc = mdb_dbi_open(txn, "entry", MDB_CREATE, &idx->entry)) != 0 ||
+        (rc = mdb_dbi_open(txn, "atime", MDB_CREATE, &idx->atime)) != 0 ||
+        (rc = mdb_dbi_open(txn, "lease", MDB_CREATE, &idx->lease)) != 0 ||
         (rc = mdb_dbi_open(txn, "service", MDB_CREATE, &idx->service)) != 0 ||
         (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &idx->meta)) != 0)
         goto txn_abort;
@@ -227,17 +250,46 @@ static int counter_add_txn(pt_index *idx, MDB_txn *txn, const char *name, int64_
     return mdb_put(txn, idx->meta, &k, &v, 0);
 }
 
+/* Keep the atime row of key in step with its entry: a row for every ready
+ * entry, keyed by its access time. */
+static int atime_sync(pt_index *idx, MDB_txn *txn, const char *key, const pt_entry *old, const pt_entry *cur)
+{
+    bool had = old && old->state == PT_STATE_READY, has = cur->state == PT_STATE_READY;
+    if (had == has && (!has || old->last_access_ms == cur->last_access_ms))
+        return 0;
+    struct atime_key ak;
+    memcpy(ak.key, key, KEY_LEN);
+    MDB_val k = { .mv_size = sizeof ak, .mv_data = &ak }, v = { .mv_size = 0, .mv_data = "" };
+    int rc;
+    if (had) {
+        put_be(ak.ms, (uint64_t)old->last_access_ms, 8);
+        if ((rc = mdb_del(txn, idx->atime, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    if (has) {
+        put_be(ak.ms, (uint64_t)cur->last_access_ms, 8);
+        if ((rc = mdb_put(txn, idx->atime, &k, &v, 0)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
 int pt_index_update(pt_index *idx, const char *key, pt_entry_fn fn, void *arg, const char *const *counters)
 {
+    if (strlen(key) != KEY_LEN)
+        return -EINVAL;
     MDB_txn *txn;
     int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
     if (rc)
         return map_rc(rc);
     MDB_val k = sval(key), v;
-    pt_entry e;
+    pt_entry e, old;
+    bool existed = false;
     rc = mdb_get(txn, idx->entry, &k, &v);
     if (rc == 0) {
         load_record(&e, sizeof e, &v);
+        old = e;
+        existed = true;
     } else if (rc == MDB_NOTFOUND) {
         memset(&e, 0, sizeof e);
         e.version = PT_ENTRY_VERSION;
@@ -254,7 +306,8 @@ int pt_index_update(pt_index *idx, const char *key, pt_entry_fn fn, void *arg, c
     if (r == 0) {
         v.mv_size = sizeof e;
         v.mv_data = &e;
-        if ((rc = mdb_put(txn, idx->entry, &k, &v, 0)) != 0) {
+        if ((rc = mdb_put(txn, idx->entry, &k, &v, 0)) != 0 ||
+            (rc = atime_sync(idx, txn, key, existed ? &old : NULL, &e)) != 0) {
             mdb_txn_abort(txn);
             return map_rc(rc);
         }
@@ -343,6 +396,148 @@ int pt_index_each_entry(pt_index *idx, pt_each_entry_fn fn, void *arg)
 {
     struct entry_walk w = { fn, arg };
     return walk(idx, idx->entry, entry_step, &w);
+}
+
+/* LRU walk: atime rows in order, each with its entry (read in the same transaction) */
+struct lru_walk { pt_index *idx; MDB_txn *txn; pt_each_entry_fn fn; void *arg; };
+
+int pt_index_each_lru(pt_index *idx, pt_each_entry_fn fn, void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return map_rc(rc);
+    if ((rc = mdb_cursor_open(txn, idx->atime, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    MDB_val k, v;
+    int r = 0;
+    while (r == 0 && (rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+        if (k.mv_size != sizeof(struct atime_key))
+            continue;
+        char key[KEY_LEN + 1];
+        memcpy(key, ((const struct atime_key *)k.mv_data)->key, KEY_LEN);
+        key[KEY_LEN] = '\0';
+        MDB_val ek = sval(key), ev;
+        pt_entry e;
+        if (mdb_get(txn, idx->entry, &ek, &ev) != 0)
+            continue;
+        load_record(&e, sizeof e, &ev);
+        r = fn(key, &e, arg);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (r)
+        return r;
+    return rc == MDB_NOTFOUND ? 0 : map_rc(rc);
+}
+
+static MDB_val lease_key(struct lease_key *lk, const char *key, pid_t pid)
+{
+    memcpy(lk->key, key, KEY_LEN);
+    put_be(lk->pid, (uint32_t)pid, 4);
+    return (MDB_val){ .mv_size = sizeof *lk, .mv_data = lk };
+}
+
+int pt_index_lease_add(pt_index *idx, const char *key, pid_t pid, const pt_lease *lease)
+{
+    if (strlen(key) != KEY_LEN || pid <= 0)
+        return -EINVAL;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    struct lease_key lk;
+    MDB_val k = lease_key(&lk, key, pid), v = { .mv_size = sizeof *lease, .mv_data = (void *)lease };
+    if ((rc = mdb_put(txn, idx->lease, &k, &v, 0)) != 0) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    return map_rc(mdb_txn_commit(txn));
+}
+
+int pt_index_lease_del(pt_index *idx, const char *key, pid_t pid)
+{
+    if (strlen(key) != KEY_LEN)
+        return -EINVAL;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    struct lease_key lk;
+    MDB_val k = lease_key(&lk, key, pid);
+    if ((rc = mdb_del(txn, idx->lease, &k, NULL)) != 0) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    return map_rc(mdb_txn_commit(txn));
+}
+
+int pt_index_lease_live(pt_index *idx, const char *key, unsigned *live)
+{
+    *live = 0;
+    if (strlen(key) != KEY_LEN)
+        return -EINVAL;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    if ((rc = mdb_cursor_open(txn, idx->lease, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    struct lease_key lk;
+    MDB_val k = lease_key(&lk, key, 0), v;
+    bool dirty = false;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != sizeof lk || memcmp(k.mv_data, key, KEY_LEN) != 0)
+            break;
+        pt_lease l;
+        load_record(&l, sizeof l, &v);
+        pid_t pid = (pid_t)get_be(((const struct lease_key *)k.mv_data)->pid, 4);
+        if (pt_proc_alive(pid, l.pid_start)) {
+            (*live)++;
+        } else if ((rc = mdb_cursor_del(cur, 0)) != 0) {
+            break;
+        } else {
+            dirty = true;
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    if (!dirty) {
+        mdb_txn_abort(txn);
+        return 0;
+    }
+    return map_rc(mdb_txn_commit(txn));
+}
+
+struct lease_walk { pt_each_lease_fn fn; void *arg; };
+static int lease_step(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    struct lease_walk *w = arg;
+    if (k->mv_size != sizeof(struct lease_key))
+        return 0;
+    const struct lease_key *lk = k->mv_data;
+    char key[KEY_LEN + 1];
+    memcpy(key, lk->key, KEY_LEN);
+    key[KEY_LEN] = '\0';
+    pt_lease l;
+    load_record(&l, sizeof l, v);
+    l.holder[sizeof l.holder - 1] = '\0';
+    return w->fn(key, (pid_t)get_be(lk->pid, 4), &l, w->arg);
+}
+
+int pt_index_each_lease(pt_index *idx, pt_each_lease_fn fn, void *arg)
+{
+    struct lease_walk w = { fn, arg };
+    return walk(idx, idx->lease, lease_step, &w);
 }
 
 int pt_index_service_put(pt_index *idx, const pt_service *s)

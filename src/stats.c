@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "pactown/proc.h"
 
 static int add_entry(const char *key, const pt_entry *e, void *arg)
 {
@@ -15,8 +18,8 @@ static int add_entry(const char *key, const pt_entry *e, void *arg)
     case PT_STATE_READY:
         s->entries++;
         s->bytes += e->bytes;
-        if (s->oldest_access == 0 || e->last_access < s->oldest_access)
-            s->oldest_access = e->last_access;
+        if (e->last_access_ms > 0 && (s->oldest_access == 0 || e->last_access_ms / 1000 < s->oldest_access))
+            s->oldest_access = e->last_access_ms / 1000;
         break;
     case PT_STATE_BUILDING: s->building++; break;
     case PT_STATE_FAILED: s->failed++; break;
@@ -25,10 +28,25 @@ static int add_entry(const char *key, const pt_entry *e, void *arg)
     return 0;
 }
 
+/* leases come in key order: count each key with a live lease once */
+struct leased { pt_stats *s; char last[33]; };
+static int add_lease(const char *key, pid_t pid, const pt_lease *l, void *arg)
+{
+    struct leased *c = arg;
+    if (strcmp(c->last, key) != 0 && pt_proc_alive(pid, l->pid_start)) {
+        c->s->leased++;
+        snprintf(c->last, sizeof c->last, "%s", key);
+    }
+    return 0;
+}
+
 int pt_stats_collect(pt_index *idx, pt_stats *out)
 {
     memset(out, 0, sizeof *out);
     int rc = pt_index_each_entry(idx, add_entry, out);
+    struct leased c = { .s = out };
+    if (rc == 0)
+        rc = pt_index_each_lease(idx, add_lease, &c);
     if (rc)
         return rc;
     return pt_index_counters(idx, &out->counters);
@@ -37,7 +55,7 @@ int pt_stats_collect(pt_index *idx, pt_stats *out)
 char *pt_stats_json(const pt_stats *s, int64_t now)
 {
     uint64_t lookups = s->counters.hits + s->counters.misses;
-    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:o, s:o}",
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:o, s:o, s:I}",
         "entries", (json_int_t)s->entries,
         "building", (json_int_t)s->building,
         "failed", (json_int_t)s->failed,
@@ -50,7 +68,8 @@ char *pt_stats_json(const pt_stats *s, int64_t now)
         "build_failures", (json_int_t)s->counters.build_failures,
         "evictions", (json_int_t)s->counters.evictions,
         "oldest_access", s->oldest_access ? json_integer(s->oldest_access) : json_null(),
-        "oldest_age_s", s->oldest_access ? json_integer(now - s->oldest_access) : json_null());
+        "oldest_age_s", s->oldest_access ? json_integer(now - s->oldest_access) : json_null(),
+        "leased", (json_int_t)s->leased);
     if (!o)
         return NULL;
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

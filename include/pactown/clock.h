@@ -11,6 +11,10 @@
 /* Monotonic time in nanoseconds (for measuring durations). */
 uint64_t pt_mono_ns(void);
 
+/* Wall-clock milliseconds since the epoch (PACTOWN_FAKE_NOW, in seconds, is
+ * honoured as for pt_wall_s). */
+int64_t pt_wall_ms(void);
+
 /* Wall-clock seconds since the epoch. If PACTOWN_FAKE_NOW is set in the
  * environment (tests), its value (seconds) is returned instead. */
 int64_t pt_wall_s(void);

@@ -32,6 +32,12 @@ typedef struct pt_config {
     long failure_ttl;     /* seconds a failed build is remembered before a lookup retries; default 60 */
     long build_timeout;   /* seconds before a build is killed; default 1800 */
     long entry_timeout;   /* seconds the kernel caches a built by-deps entry; default 3600 */
+    long max_entries;     /* ready venvs kept at most; default 20; 0 = no limit */
+    long max_age_hours;   /* a venv unused this long is evicted; default 24; 0 = no limit */
+    long max_bytes;       /* total size of ready venvs kept at most; default 0 = no limit */
+    long min_idle_seconds;/* nothing used more recently is evicted; default 300 */
+    long evict_interval;  /* seconds between eviction runs of the daemon; default 60 */
+    long atime_throttle;  /* seconds between access-time writes for one venv on lookups; default 60 */
 } pt_config;
 
 /* Fill c with the defaults. Strings are malloc'd; free with pt_config_free. */

@@ -6,6 +6,10 @@
  *   spec     key (32 hex) -> canonical text; kept after eviction, so a known
  *            key can always be rebuilt
  *   entry    key -> struct pt_entry: state, sizes, times, counts
+ *   atime    (last_access_ms big-endian, key) -> nothing, for every ready
+ *            entry: the LRU order without a full scan; kept in step with
+ *            entry by pt_index_update
+ *   lease    (key, pid big-endian) -> struct pt_lease: processes using a venv
  *   service  service id -> struct pt_service (sandboxes and their services)
  *   meta     name -> value: schema version, counters, interpreter probes
  *
@@ -40,7 +44,7 @@ typedef struct pt_entry {
     uint64_t files;         /* regular files in the venv */
     int64_t created;        /* first registration, epoch seconds */
     int64_t built_at;       /* last successful build, epoch seconds */
-    int64_t last_access;    /* last lookup or service start, epoch seconds */
+    int64_t last_access_ms; /* last lookup or service start, epoch milliseconds (the LRU order) */
     int64_t failed_at;      /* last failed build, epoch seconds */
     uint64_t build_ms;      /* duration of the last build, ms */
     uint64_t hits;          /* lookups answered from the cache */
@@ -92,6 +96,26 @@ int pt_index_entry(pt_index *idx, const char *key, pt_entry *out);
 typedef int (*pt_entry_fn)(pt_entry *e, void *arg);
 int pt_index_update(pt_index *idx, const char *key, pt_entry_fn fn, void *arg, const char *const *counters);
 
+/* Leases: a process that uses a venv holds one, and a venv with a live lease
+ * is never evicted. A lease names the process by pid and start time
+ * (pt_proc_start_time), so a reused pid does not keep it. */
+typedef struct pt_lease {
+    uint64_t pid_start;     /* start time of pid, clock ticks after boot */
+    int64_t since;          /* epoch seconds */
+    char holder[65];        /* who took it: a service id, or "" */
+} pt_lease;
+
+/* Add (or refresh) the lease of pid on key. */
+int pt_index_lease_add(pt_index *idx, const char *key, pid_t pid, const pt_lease *lease);
+/* Drop the lease of pid on key; -ENOENT if there is none. */
+int pt_index_lease_del(pt_index *idx, const char *key, pid_t pid);
+/* Count the live leases on key (*live), deleting stale ones (dead or reused
+ * pids) in the same write transaction. */
+int pt_index_lease_live(pt_index *idx, const char *key, unsigned *live);
+/* Call fn for every lease (all keys, key order). */
+typedef int (*pt_each_lease_fn)(const char *key, pid_t pid, const pt_lease *l, void *arg);
+int pt_index_each_lease(pt_index *idx, pt_each_lease_fn fn, void *arg);
+
 /* Add delta to a named counter in its own transaction. */
 int pt_index_count(pt_index *idx, const char *name, int64_t delta);
 int pt_index_counters(pt_index *idx, pt_counters *out);
@@ -100,6 +124,10 @@ int pt_index_counters(pt_index *idx, pt_counters *out);
  * non-zero to stop (that value is returned). */
 typedef int (*pt_each_entry_fn)(const char *key, const pt_entry *e, void *arg);
 int pt_index_each_entry(pt_index *idx, pt_each_entry_fn fn, void *arg);
+
+/* Call fn for every ready entry, least recently used first (atime order). */
+int pt_index_each_lru(pt_index *idx, pt_each_entry_fn fn, void *arg);
+
 
 /* Services. put overwrites; get returns -ENOENT if unknown. */
 int pt_index_service_put(pt_index *idx, const pt_service *s);

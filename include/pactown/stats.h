@@ -15,6 +15,7 @@ typedef struct pt_stats {
     uint64_t bytes;          /* total apparent size of ready venvs */
     pt_counters counters;    /* hits, misses, builds, build_failures, evictions */
     int64_t oldest_access;   /* epoch seconds of the least recently used ready venv, 0 if none */
+    uint64_t leased;         /* venvs with at least one live lease */
 } pt_stats;
 
 /* Gather the figures from the index. Returns 0 or -errno. */
@@ -25,7 +26,7 @@ int pt_stats_collect(pt_index *idx, pt_stats *out);
  * out-of-memory. Fields: entries, building, failed, registered, size (bytes
  * of the ready venvs), hits,
  * misses, hit_rate (0..1, null before any lookup), builds, build_failures,
- * evictions, oldest_access (epoch s or null), oldest_age_s (or null). */
+ * evictions, oldest_access (epoch s or null), oldest_age_s (or null), leased. */
 char *pt_stats_json(const pt_stats *s, int64_t now);
 
 #endif

@@ -4,7 +4,6 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,17 +11,12 @@
 #include <unistd.h>
 
 #include "pactown/config.h"
+#include "testutil.h"
 
 static char tmpdir[PATH_MAX];
 static char conf[PATH_MAX];
 static pt_config cfg;
 static pt_error err;
-
-#define FMT(buf, ...)                                                          \
-    do {                                                                       \
-        int n_ = snprintf((buf), sizeof(buf), __VA_ARGS__);                    \
-        cr_assert(n_ >= 0 && (size_t)n_ < sizeof(buf), "path too long");      \
-    } while (0)
 
 static const char *const setting_envs[] = {
     "PACTOWN_MOUNTPOINT", "PACTOWN_CACHE_DIR", "PACTOWN_SANDBOX_ROOT", "PACTOWN_PYTHON",
@@ -31,20 +25,11 @@ static const char *const setting_envs[] = {
     "PACTOWN_BUILD_TIMEOUT", "PACTOWN_ENTRY_TIMEOUT", "PACTOWN_CONFIG",
 };
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
 static void setup(void)
 {
     for (size_t i = 0; i < sizeof setting_envs / sizeof setting_envs[0]; i++)
         unsetenv(setting_envs[i]);
-    FMT(tmpdir, "/tmp/pt-config-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
+    tu_tmpdir(tmpdir, "config");
     FMT(conf, "%s/pactown.conf", tmpdir);
     memset(&cfg, 0, sizeof cfg);
     pt_error_clear(&err);
@@ -53,8 +38,7 @@ static void setup(void)
 static void teardown(void)
 {
     pt_config_free(&cfg);
-    if (tmpdir[0])
-        nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(tmpdir);
 }
 
 TestSuite(config, .init = setup, .fini = teardown);

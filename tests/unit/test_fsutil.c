@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <signal.h>
@@ -17,50 +16,23 @@
 #include <unistd.h>
 
 #include "pactown/fsutil.h"
+#include "testutil.h"
 
 static char tmpdir[PATH_MAX];
 static pid_t kid;
-
-#define FMT(buf, ...)                                                          \
-    do {                                                                       \
-        int n_ = snprintf((buf), sizeof(buf), __VA_ARGS__);                    \
-        cr_assert(n_ >= 0 && (size_t)n_ < sizeof(buf), "path too long");      \
-    } while (0)
-
-static int unlock_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)f;
-    if ((flag == FTW_D || flag == FTW_DNR) && !S_ISLNK(st->st_mode))
-        chmod(p, 0700);
-    return 0;
-}
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
 
 static void setup(void)
 {
     umask(022);
     kid = 0;
-    FMT(tmpdir, "/tmp/pt-fsutil-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
+    tu_tmpdir(tmpdir, "fsutil");
 }
 
 static void teardown(void)
 {
-    if (kid > 0) {
-        kill(kid, SIGKILL);
-        waitpid(kid, NULL, 0);
-    }
-    if (tmpdir[0]) {
-        nftw(tmpdir, unlock_cb, 16, FTW_PHYS);
-        nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    }
+    if (kid > 0)
+        tu_kill_reap(kid);
+    tu_rmtree(tmpdir);
 }
 
 TestSuite(fsutil, .init = setup, .fini = teardown);

@@ -159,6 +159,15 @@ static void mark_reaped(pid_t pid)
             kids[i].reaped = 1;
 }
 
+/* Options for pt_health_wait on a child from spawn (its own group leader):
+ * probe 127.0.0.1:port (path NULL = TCP only) every 25 ms for timeout_ms. */
+static pt_health_opts service_opts(pid_t pid, int port, const char *path, int timeout_ms)
+{
+    pt_health_opts o = { .pid = pid, .pgid = pid, .host = "127.0.0.1", .port = port, .path = path,
+                         .timeout_ms = timeout_ms, .poll_ms = 25 };
+    return o;
+}
+
 static const char OK200[] = "HTTP/1.0 200 OK\r\n\r\nok";
 static const char ERR500[] = "HTTP/1.0 500 Internal Server Error\r\n\r\nboom";
 
@@ -234,8 +243,7 @@ Test(health, wait_ok_http_200)
 {
     int port;
     pid_t pid = spawn(CHILD_HTTP, OK200, &port);
-    pt_health_opts o = { .pid = pid, .pgid = pid, .host = "127.0.0.1", .port = port, .path = "/",
-                         .timeout_ms = 5000, .poll_ms = 25 };
+    pt_health_opts o = service_opts(pid, port, "/", 5000);
     pt_health_result r;
     cr_assert_eq(pt_health_wait(&o, &r), 0);
     cr_assert_eq(r.status, PT_HEALTH_OK);
@@ -249,8 +257,7 @@ Test(health, wait_ok_tcp_only)
 {
     int port;
     pid_t pid = spawn(CHILD_LISTEN_ONLY, NULL, &port);
-    pt_health_opts o = { .pid = pid, .pgid = pid, .host = "127.0.0.1", .port = port, .path = NULL,
-                         .timeout_ms = 5000, .poll_ms = 25 };
+    pt_health_opts o = service_opts(pid, port, NULL, 5000);
     pt_health_result r;
     cr_assert_eq(pt_health_wait(&o, &r), 0);
     cr_assert_eq(r.status, PT_HEALTH_OK);
@@ -264,8 +271,7 @@ Test(health, wait_finds_other_port)
     int asked = closed_port();
     pid_t pid = spawn(CHILD_HTTP, OK200, &port);
     cr_assert_neq(port, asked);
-    pt_health_opts o = { .pid = pid, .pgid = pid, .host = "127.0.0.1", .port = asked, .path = "/",
-                         .timeout_ms = 5000, .poll_ms = 25 };
+    pt_health_opts o = service_opts(pid, asked, "/", 5000);
     pt_health_result r;
     cr_assert_eq(pt_health_wait(&o, &r), 0);
     cr_assert_eq(r.status, PT_HEALTH_OK);
@@ -276,8 +282,7 @@ Test(health, wait_finds_other_port)
 Test(health, wait_exited_with_code)
 {
     pid_t pid = spawn(CHILD_EXIT7, NULL, NULL);
-    pt_health_opts o = { .pid = pid, .pgid = pid, .host = "127.0.0.1", .port = closed_port(), .path = "/",
-                         .timeout_ms = 5000, .poll_ms = 25 };
+    pt_health_opts o = service_opts(pid, closed_port(), "/", 5000);
     pt_health_result r;
     int rc = pt_health_wait(&o, &r);
     if (rc == 0 && r.status == PT_HEALTH_EXITED)
@@ -293,8 +298,7 @@ Test(health, wait_timeout_when_never_listening)
 {
     int none;
     pid_t pid = spawn(CHILD_IDLE, NULL, &none);
-    pt_health_opts o = { .pid = pid, .pgid = pid, .host = "127.0.0.1", .port = closed_port(), .path = "/",
-                         .timeout_ms = 300, .poll_ms = 25 };
+    pt_health_opts o = service_opts(pid, closed_port(), "/", 300);
     pt_health_result r;
     long t0 = mono_ms();
     cr_assert_eq(pt_health_wait(&o, &r), 0);
@@ -313,8 +317,7 @@ Test(health, wait_timeout_on_http_500)
 {
     int port;
     pid_t pid = spawn(CHILD_HTTP, ERR500, &port);
-    pt_health_opts o = { .pid = pid, .pgid = pid, .host = "127.0.0.1", .port = port, .path = "/",
-                         .timeout_ms = 300, .poll_ms = 25 };
+    pt_health_opts o = service_opts(pid, port, "/", 300);
     pt_health_result r;
     cr_assert_eq(pt_health_wait(&o, &r), 0);
     cr_assert_eq(r.status, PT_HEALTH_TIMEOUT);

@@ -3,19 +3,17 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "pactown/index.h"
+#include "testutil.h"
 
 static char tmpdir[PATH_MAX];
 static char idxdir[PATH_MAX]; /* tmpdir/a/b/index: created by pt_index_open */
@@ -23,23 +21,9 @@ static pt_index *idx;
 static pid_t kids[4];
 static int nkids;
 
-#define FMT(buf, ...)                                                          \
-    do {                                                                       \
-        int n_ = snprintf((buf), sizeof(buf), __VA_ARGS__);                    \
-        cr_assert(n_ >= 0 && (size_t)n_ < sizeof(buf), "path too long");      \
-    } while (0)
-
 #define KEY_A "0000000000000000000000000000000a"
 #define KEY_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define KEY_C "5555555555555555555555555555555c"
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
 
 static void open_idx(void)
 {
@@ -52,8 +36,7 @@ static void open_idx(void)
 
 static void setup(void)
 {
-    FMT(tmpdir, "/tmp/pt-index-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
+    tu_tmpdir(tmpdir, "index");
     FMT(idxdir, "%s/a/b/index", tmpdir);
     idx = NULL;
     nkids = 0;
@@ -63,14 +46,11 @@ static void teardown(void)
 {
     /* children left by a failed assertion: kill and reap */
     for (int i = 0; i < nkids; i++)
-        if (kids[i] > 0) {
-            kill(kids[i], SIGKILL);
-            waitpid(kids[i], NULL, 0);
-        }
+        if (kids[i] > 0)
+            tu_kill_reap(kids[i]);
     pt_index_close(idx);
     idx = NULL;
-    if (tmpdir[0])
-        nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(tmpdir);
 }
 
 TestSuite(index, .init = setup, .fini = teardown);
@@ -414,17 +394,8 @@ Test(index, reopen_keeps_data)
  * *status, or -ETIMEDOUT (pid is then still ours to kill). */
 static int wait_deadline(pid_t pid, int timeout_ms, int *status)
 {
-    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pfd >= 0) {
-        struct pollfd p = { .fd = pfd, .events = POLLIN };
-        int r;
-        do
-            r = poll(&p, 1, timeout_ms);
-        while (r < 0 && errno == EINTR);
-        close(pfd);
-        if (r == 0)
-            return -ETIMEDOUT;
-    }
+    if (tu_pidfd_wait(pid, timeout_ms) == 0) /* on a pidfd error, just wait */
+        return -ETIMEDOUT;
     return waitpid(pid, status, 0) == pid ? 0 : -errno;
 }
 

@@ -4,7 +4,6 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,37 +15,22 @@
 #include "pactown/fsutil.h"
 #include "pactown/interp.h"
 #include "pactown/spawn.h"
+#include "testutil.h"
 
 static char tmpdir[PATH_MAX];
 static pt_index *idx;
 
-#define FMT(buf, ...)                                                          \
-    do {                                                                       \
-        int n_ = snprintf((buf), sizeof(buf), __VA_ARGS__);                    \
-        cr_assert(n_ >= 0 && (size_t)n_ < sizeof(buf), "path too long");      \
-    } while (0)
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
 static void setup(void)
 {
     idx = NULL;
-    FMT(tmpdir, "/tmp/pt-interp-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
+    tu_tmpdir(tmpdir, "interp");
 }
 
 static void teardown(void)
 {
     pt_index_close(idx);
     idx = NULL;
-    if (tmpdir[0])
-        nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(tmpdir);
 }
 
 TestSuite(interp, .init = setup, .fini = teardown);

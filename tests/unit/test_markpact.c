@@ -24,6 +24,16 @@ static int parse_n(const char *s, size_t n, pt_markpact *mp, pt_error *e)
 
 #define PARSE(lit, mp, e) parse_n((lit), sizeof(lit) - 1, (mp), (e))
 
+/* Parse s[0..n) (as parse_n) and assert it succeeds, failing with the
+ * parser's message otherwise. PARSE_OK does so for a string literal. */
+static void parse_ok(const char *s, size_t n, pt_markpact *mp)
+{
+    pt_error e;
+    cr_assert_eq(parse_n(s, n, mp, &e), 0, "%s", e.msg);
+}
+
+#define PARSE_OK(lit, mp) parse_ok((lit), sizeof(lit) - 1, (mp))
+
 static void assert_empty(const pt_markpact *mp)
 {
     cr_assert_null(mp->deps);
@@ -99,8 +109,7 @@ Test(markpact, realworld_fastapi_todo)
     size_t len;
     char *text = read_shared("markpact-fastapi-todo.md", &len);
     pt_markpact mp;
-    pt_error e;
-    cr_assert_eq(parse_n(text, len, &mp, &e), 0, "%s", e.msg);
+    parse_ok(text, len, &mp);
 
     cr_assert_eq(mp.n_deps, 1);
     cr_assert_str_eq(mp.deps[0].body, "fastapi\nuvicorn\nsqlalchemy\npydantic\n");
@@ -148,8 +157,7 @@ Test(markpact, realworld_flask_blog)
     size_t len;
     char *text = read_shared("markpact-flask-blog.md", &len);
     pt_markpact mp;
-    pt_error e;
-    cr_assert_eq(parse_n(text, len, &mp, &e), 0, "%s", e.msg);
+    parse_ok(text, len, &mp);
 
     cr_assert_eq(mp.n_deps, 1);
     cr_assert_str_eq(mp.deps[0].body, "flask\n");
@@ -184,21 +192,19 @@ Test(markpact, realworld_flask_blog)
 Test(markpact, deps_forms)
 {
     pt_markpact mp;
-    pt_error e;
-    cr_assert_eq(PARSE("# x\n"
-                       "```python markpact:deps\n"
-                       "requests==2.31.0\n"
-                       "```\n"
-                       "```markpact:deps\n"
-                       "flask\n"
-                       "```\n"
-                       "```markpact:deps python\n"
-                       "```\n"
-                       "```text markpact:deps python\n"
-                       "numpy\n"
-                       "```\n",
-                       &mp, &e),
-                 0, "%s", e.msg);
+    PARSE_OK("# x\n"
+             "```python markpact:deps\n"
+             "requests==2.31.0\n"
+             "```\n"
+             "```markpact:deps\n"
+             "flask\n"
+             "```\n"
+             "```markpact:deps python\n"
+             "```\n"
+             "```text markpact:deps python\n"
+             "numpy\n"
+             "```\n",
+             &mp);
     cr_assert_eq(mp.n_deps, 4);
     cr_assert_str_eq(mp.deps[0].body, "requests==2.31.0\n");
     cr_assert_str_eq(mp.deps[0].lang, "python");
@@ -223,17 +229,15 @@ Test(markpact, deps_other_ecosystem)
 Test(markpact, tests_and_unknown_kinds)
 {
     pt_markpact mp;
-    pt_error e;
-    cr_assert_eq(PARSE("```markpact:bootstrap python\n"
-                       "print(1)\n"
-                       "```\n"
-                       "```http markpact:test http\n"
-                       "GET /todos EXPECT 200\n"
-                       "```\n"
-                       "```markpact:whatever\n"
-                       "```\n",
-                       &mp, &e),
-                 0, "%s", e.msg);
+    PARSE_OK("```markpact:bootstrap python\n"
+             "print(1)\n"
+             "```\n"
+             "```http markpact:test http\n"
+             "GET /todos EXPECT 200\n"
+             "```\n"
+             "```markpact:whatever\n"
+             "```\n",
+             &mp);
     cr_assert_eq(mp.n_tests, 1);
     cr_assert_str_eq(mp.tests[0].body, "GET /todos EXPECT 200\n");
     cr_assert_str_eq(mp.tests[0].info, "http markpact:test http");
@@ -249,12 +253,10 @@ Test(markpact, tests_and_unknown_kinds)
 Test(markpact, quoted_paths)
 {
     pt_markpact mp;
-    pt_error e;
-    cr_assert_eq(PARSE("```python markpact:file path=\"a b.py\"\nx\n```\n"
-                       "```python markpact:file   path='c d/e.py'  \ny\n```\n"
-                       "```markpact:file path=\"plain.txt\" mode=0644\n```\n",
-                       &mp, &e),
-                 0, "%s", e.msg);
+    PARSE_OK("```python markpact:file path=\"a b.py\"\nx\n```\n"
+             "```python markpact:file   path='c d/e.py'  \ny\n```\n"
+             "```markpact:file path=\"plain.txt\" mode=0644\n```\n",
+             &mp);
     cr_assert_eq(mp.n_files, 3);
     cr_assert_str_eq(mp.files[0].path, "a b.py");
     cr_assert_str_eq(mp.files[1].path, "c d/e.py");
@@ -271,20 +273,18 @@ Test(markpact, quoted_paths)
 Test(markpact, tilde_fences)
 {
     pt_markpact mp;
-    pt_error e;
-    cr_assert_eq(PARSE("~~~ markpact:file path=doc.md\n"
-                       "```python\n"
-                       "x = 1\n"
-                       "```\n"
-                       "~~\n"
-                       "~~~\n"
-                       "~~~~ markpact:run\n"
-                       "```\n"
-                       "~~~\n"
-                       "run me\n"
-                       "~~~~~~   \n",
-                       &mp, &e),
-                 0, "%s", e.msg);
+    PARSE_OK("~~~ markpact:file path=doc.md\n"
+             "```python\n"
+             "x = 1\n"
+             "```\n"
+             "~~\n"
+             "~~~\n"
+             "~~~~ markpact:run\n"
+             "```\n"
+             "~~~\n"
+             "run me\n"
+             "~~~~~~   \n",
+             &mp);
     cr_assert_eq(mp.n_files, 1);
     cr_assert_str_eq(mp.files[0].body, "```python\nx = 1\n```\n~~\n");
     cr_assert_null(mp.files[0].lang);
@@ -297,19 +297,17 @@ Test(markpact, tilde_fences)
 Test(markpact, nested_longer_fences)
 {
     pt_markpact mp;
-    pt_error e;
-    cr_assert_eq(PARSE("````markdown markpact:file path=README.md\n"
-                       "# inner\n"
-                       "```python markpact:file path=inner.py\n"
-                       "print(1)\n"
-                       "```\n"
-                       "```` trailing words mean this is not a closing fence\n"
-                       "`````\n"
-                       "```markpact:run\n"
-                       "go\n"
-                       "```\n",
-                       &mp, &e),
-                 0, "%s", e.msg);
+    PARSE_OK("````markdown markpact:file path=README.md\n"
+             "# inner\n"
+             "```python markpact:file path=inner.py\n"
+             "print(1)\n"
+             "```\n"
+             "```` trailing words mean this is not a closing fence\n"
+             "`````\n"
+             "```markpact:run\n"
+             "go\n"
+             "```\n",
+             &mp);
     cr_assert_eq(mp.n_files, 1);
     cr_assert_str_eq(mp.files[0].path, "README.md");
     cr_assert_str_eq(mp.files[0].body,
@@ -324,28 +322,26 @@ Test(markpact, nested_longer_fences)
 Test(markpact, skipped_blocks_hide_their_content)
 {
     pt_markpact mp;
-    pt_error e;
     /* A ``` inside a ~~~~ block is content, including markpact-looking ones;
      * a plain ```bash block with "markpact" but no markpact: token is skipped. */
-    cr_assert_eq(PARSE("```bash\n"
-                       "markpact examples/fastapi-todo/README.md\n"
-                       "```\n"
-                       "~~~~\n"
-                       "```python markpact:file path=evil.py\n"
-                       "x\n"
-                       "```\n"
-                       "```markpact:run\n"
-                       "```\n"
-                       "~~~~\n"
-                       "````\n"
-                       "~~~~ markpact:run\n"
-                       "```\n"
-                       "````\n"
-                       "```markpact:run\n"
-                       "real\n"
-                       "```\n",
-                       &mp, &e),
-                 0, "%s", e.msg);
+    PARSE_OK("```bash\n"
+             "markpact examples/fastapi-todo/README.md\n"
+             "```\n"
+             "~~~~\n"
+             "```python markpact:file path=evil.py\n"
+             "x\n"
+             "```\n"
+             "```markpact:run\n"
+             "```\n"
+             "~~~~\n"
+             "````\n"
+             "~~~~ markpact:run\n"
+             "```\n"
+             "````\n"
+             "```markpact:run\n"
+             "real\n"
+             "```\n",
+             &mp);
     cr_assert_eq(mp.n_files, 0);
     cr_assert_not_null(mp.run);
     cr_assert_str_eq(mp.run->body, "real\n");
@@ -356,14 +352,12 @@ Test(markpact, skipped_blocks_hide_their_content)
 Test(markpact, unclosed_plain_fence_is_not_an_error)
 {
     pt_markpact mp;
-    pt_error e;
     /* CommonMark closes it at EOF, so the markpact-looking lines are content. */
-    cr_assert_eq(PARSE("```markpact:run\nok\n```\n"
-                       "```\n"
-                       "```python markpact:file path=a.py\n"
-                       "x\n",
-                       &mp, &e),
-                 0, "%s", e.msg);
+    PARSE_OK("```markpact:run\nok\n```\n"
+             "```\n"
+             "```python markpact:file path=a.py\n"
+             "x\n",
+             &mp);
     /* line 4 opens a plain block, line 5 (has an info string) cannot close it */
     cr_assert_eq(mp.n_files, 0);
     cr_assert_str_eq(mp.run->body, "ok\n");
@@ -373,20 +367,18 @@ Test(markpact, unclosed_plain_fence_is_not_an_error)
 Test(markpact, indentation)
 {
     pt_markpact mp;
-    pt_error e;
-    cr_assert_eq(PARSE("  ```markpact:file path=a.py\n"
-                       "    x = 1\n"
-                       " y\n"
-                       "z\n"
-                       "     ```\n"      /* 5 spaces: content, not a closing fence */
-                       "   ```\n"
-                       "    ```markpact:file path=b.py\n" /* 4 spaces: indented code */
-                       "\t```markpact:file path=c.py\n"   /* tab = 4 columns */
-                       "```markpact:run\n"
-                       "r\n"
-                       "```\n",
-                       &mp, &e),
-                 0, "%s", e.msg);
+    PARSE_OK("  ```markpact:file path=a.py\n"
+             "    x = 1\n"
+             " y\n"
+             "z\n"
+             "     ```\n"      /* 5 spaces: content, not a closing fence */
+             "   ```\n"
+             "    ```markpact:file path=b.py\n" /* 4 spaces: indented code */
+             "\t```markpact:file path=c.py\n"   /* tab = 4 columns */
+             "```markpact:run\n"
+             "r\n"
+             "```\n",
+             &mp);
     cr_assert_eq(mp.n_files, 1);
     cr_assert_str_eq(mp.files[0].path, "a.py");
     cr_assert_str_eq(mp.files[0].body, "  x = 1\ny\nz\n   ```\n");
@@ -397,11 +389,9 @@ Test(markpact, indentation)
 Test(markpact, backtick_in_info_is_not_a_fence)
 {
     pt_markpact mp;
-    pt_error e;
-    cr_assert_eq(PARSE("```markpact:file path=`x`\nnot code\n"
-                       "~~~markpact:file path=ok`.py\nbody\n~~~\n",
-                       &mp, &e),
-                 0, "%s", e.msg);
+    PARSE_OK("```markpact:file path=`x`\nnot code\n"
+             "~~~markpact:file path=ok`.py\nbody\n~~~\n",
+             &mp);
     cr_assert_eq(mp.n_files, 1);
     cr_assert_str_eq(mp.files[0].path, "ok`.py");
     cr_assert_str_eq(mp.files[0].body, "body\n");
@@ -411,22 +401,20 @@ Test(markpact, backtick_in_info_is_not_a_fence)
 Test(markpact, crlf_and_missing_final_newline)
 {
     pt_markpact mp;
-    pt_error e;
-    cr_assert_eq(PARSE("# t\r\n"
-                       "\r\n"
-                       "```text markpact:deps python\r\n"
-                       "flask\r\n"
-                       "requests\r\n"
-                       "```\r\n"
-                       "```python markpact:file path=app.py\r\n"
-                       "a = 'x\\r'\r\n"
-                       "\r\n"
-                       "```   \r\n"
-                       "```bash markpact:run\r\n"
-                       "python app.py\r\n"
-                       "```",
-                       &mp, &e),
-                 0, "%s", e.msg);
+    PARSE_OK("# t\r\n"
+             "\r\n"
+             "```text markpact:deps python\r\n"
+             "flask\r\n"
+             "requests\r\n"
+             "```\r\n"
+             "```python markpact:file path=app.py\r\n"
+             "a = 'x\\r'\r\n"
+             "\r\n"
+             "```   \r\n"
+             "```bash markpact:run\r\n"
+             "python app.py\r\n"
+             "```",
+             &mp);
     cr_assert_str_eq(mp.deps[0].body, "flask\nrequests\n");
     cr_assert_eq(mp.deps[0].line, 4);
     cr_assert_str_eq(mp.deps[0].lang, "text");
@@ -438,12 +426,12 @@ Test(markpact, crlf_and_missing_final_newline)
     pt_markpact_free(&mp);
 
     /* last body line without newline is still a line */
-    cr_assert_eq(PARSE("```markpact:run\npython x.py\n```\r", &mp, &e), 0, "%s", e.msg);
+    PARSE_OK("```markpact:run\npython x.py\n```\r", &mp);
     cr_assert_str_eq(mp.run->body, "python x.py\n");
     pt_markpact_free(&mp);
 
     /* a lone CR is content, not a line ending */
-    cr_assert_eq(PARSE("```markpact:file path=x\na\rb\r\r\n```\n", &mp, &e), 0, "%s", e.msg);
+    PARSE_OK("```markpact:file path=x\na\rb\r\r\n```\n", &mp);
     cr_assert_str_eq(mp.files[0].body, "a\rb\r\n");
     pt_markpact_free(&mp);
     /* ... so a CR in a path is a control character */
@@ -454,7 +442,7 @@ Test(markpact, bom_and_empty_input)
 {
     pt_markpact mp;
     pt_error e;
-    cr_assert_eq(PARSE("\xef\xbb\xbf```markpact:run\nx\n```\n", &mp, &e), 0, "%s", e.msg);
+    PARSE_OK("\xef\xbb\xbf```markpact:run\nx\n```\n", &mp);
     cr_assert_str_eq(mp.run->body, "x\n");
     cr_assert_eq(mp.run->fence_line, 1);
     pt_markpact_free(&mp);
@@ -475,11 +463,8 @@ Test(markpact, bom_and_empty_input)
 Test(markpact, invalid_bytes_and_nul)
 {
     pt_markpact mp;
-    pt_error e;
     /* invalid UTF-8 in a body is kept as is; NUL outside markpact blocks is fine */
-    cr_assert_eq(PARSE("a\0b\n```\nx\0y\n```\n```markpact:file path=bin.dat\n\xff\xfe\x80\n```\n",
-                       &mp, &e),
-                 0, "%s", e.msg);
+    PARSE_OK("a\0b\n```\nx\0y\n```\n```markpact:file path=bin.dat\n\xff\xfe\x80\n```\n", &mp);
     cr_assert_eq(mp.n_files, 1);
     cr_assert_str_eq(mp.files[0].body, "\xff\xfe\x80\n");
     pt_markpact_free(&mp);
@@ -670,9 +655,8 @@ Test(markpact, five_megabytes_many_blocks, .timeout = 60)
     }
     APPEND("```markpact:run\npython -m pkg0\n```\n");
     pt_markpact mp;
-    pt_error e;
     double t0 = now();
-    cr_assert_eq(parse_n(buf, len, &mp, &e), 0, "%s", e.msg);
+    parse_ok(buf, len, &mp);
     double dt = now() - t0;
     cr_assert_eq(mp.n_files, n_files);
     cr_assert_str_eq(mp.files[n_files - 1].body, "def f():\n    return 1\n");
@@ -695,7 +679,7 @@ Test(markpact, five_megabytes_many_blocks, .timeout = 60)
     }
     APPEND("````\n");
     t0 = now();
-    cr_assert_eq(parse_n(buf, len, &mp, &e), 0, "%s", e.msg);
+    parse_ok(buf, len, &mp);
     dt = now() - t0;
     cr_assert_eq(mp.files[0].len, body);
     cr_assert(dt < 10.0, "5 MB took %.2f s", dt);

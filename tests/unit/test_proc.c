@@ -5,17 +5,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "pactown/proc.h"
+#include "testutil.h"
 
 static char tmpdir[PATH_MAX];
 static pid_t kid;
@@ -25,20 +24,16 @@ static void setup(void)
 {
     kid = 0;
     hold = -1;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/pt-proc-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
+    tu_tmpdir(tmpdir, "proc");
 }
 
 static void teardown(void)
 {
-    if (kid > 0) {
-        kill(kid, SIGKILL);
-        waitpid(kid, NULL, 0);
-    }
+    if (kid > 0)
+        tu_kill_reap(kid);
     if (hold >= 0)
         close(hold);
-    if (tmpdir[0])
-        rmdir(tmpdir);
+    tu_rmtree(tmpdir);
 }
 
 TestSuite(proc, .init = setup, .fini = teardown);
@@ -85,14 +80,8 @@ static pid_t start_child(bool own_pgrp, const char *name)
 /* Wait until pid has ended, without reaping it (pidfd + poll + WNOWAIT). */
 static void wait_ended_unreaped(pid_t pid, int timeout_ms)
 {
-    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    cr_assert_geq(pfd, 0, "pidfd_open: %s", strerror(errno));
-    struct pollfd p = { .fd = pfd, .events = POLLIN };
-    int r;
-    do
-        r = poll(&p, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    close(pfd);
+    int r = tu_pidfd_wait(pid, timeout_ms);
+    cr_assert_geq(r, 0, "pidfd_open: %s", strerror(-r));
     cr_assert_eq(r, 1, "process %d did not end within %d ms", (int)pid, timeout_ms);
     siginfo_t si = { 0 };
     cr_assert_eq(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);

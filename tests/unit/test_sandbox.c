@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "pactown/sandbox.h"
+#include "testutil.h"
 
 static char tmpdir[PATH_MAX];
 static char root[PATH_MAX];    /* tmpdir/a/b/sandboxes (created by pt_sandbox_open) */
@@ -21,26 +21,10 @@ static char sbdir[PATH_MAX];   /* root/svc */
 static char outside[PATH_MAX]; /* tmpdir/outside, must stay untouched */
 static int sfd = -1;
 
-/* snprintf into an array, asserting nothing was cut off. */
-#define FMT(buf, ...)                                                          \
-    do {                                                                       \
-        int n_ = snprintf((buf), sizeof(buf), __VA_ARGS__);                    \
-        cr_assert(n_ >= 0 && (size_t)n_ < sizeof(buf), "path too long");      \
-    } while (0)
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
 static void setup(void)
 {
     umask(022);
-    FMT(tmpdir, "/tmp/pt-sandbox-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
+    tu_tmpdir(tmpdir, "sandbox");
     FMT(root, "%s/a/b/sandboxes", tmpdir);
     FMT(sbdir, "%s/svc", root);
     FMT(outside, "%s/outside", tmpdir);
@@ -57,8 +41,7 @@ static void teardown(void)
     if (sfd >= 0)
         close(sfd);
     sfd = -1;
-    if (tmpdir[0])
-        nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(tmpdir);
 }
 
 TestSuite(sandbox, .init = setup, .fini = teardown);

@@ -5,55 +5,35 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "pactown/spawn.h"
+#include "testutil.h"
 
 static char tmpdir[PATH_MAX];
 static pid_t kids[8];
 static int nkids;
 
-#define FMT(buf, ...)                                                          \
-    do {                                                                       \
-        int n_ = snprintf((buf), sizeof(buf), __VA_ARGS__);                    \
-        cr_assert(n_ >= 0 && (size_t)n_ < sizeof(buf), "path too long");      \
-    } while (0)
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
 static void setup(void)
 {
     nkids = 0;
-    FMT(tmpdir, "/tmp/pt-spawn-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
+    tu_tmpdir(tmpdir, "spawn");
 }
 
 static void teardown(void)
 {
     for (int i = 0; i < nkids; i++)
-        if (kids[i] > 0) {
-            kill(kids[i], SIGKILL);
-            waitpid(kids[i], NULL, 0);
-        }
-    if (tmpdir[0])
-        nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        if (kids[i] > 0)
+            tu_kill_reap(kids[i]);
+    tu_rmtree(tmpdir);
 }
 
 TestSuite(spawn, .init = setup, .fini = teardown);
@@ -74,14 +54,8 @@ static void untrack(pid_t pid)
 /* Wait for pid within timeout_ms (pidfd + poll, no sleeping) and reap it. */
 static void reap(pid_t pid, int timeout_ms, int *status)
 {
-    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    cr_assert_geq(pfd, 0, "pidfd_open(%d): %s", (int)pid, strerror(errno));
-    struct pollfd p = { .fd = pfd, .events = POLLIN };
-    int r;
-    do
-        r = poll(&p, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    close(pfd);
+    int r = tu_pidfd_wait(pid, timeout_ms);
+    cr_assert_geq(r, 0, "pidfd_open(%d): %s", (int)pid, strerror(-r));
     cr_assert_eq(r, 1, "process %d still running after %d ms", (int)pid, timeout_ms);
     cr_assert_eq(waitpid(pid, status, 0), pid);
     untrack(pid);

@@ -3,40 +3,28 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pactown/proc.h"
 #include "pactown/stats.h"
+#include "testutil.h"
 
 static char tmpdir[PATH_MAX];
 static pt_index *idx;
 static json_t *doc;
 static char *text;
 
-#define FMT(buf, ...)                                                          \
-    do {                                                                       \
-        int n_ = snprintf((buf), sizeof(buf), __VA_ARGS__);                    \
-        cr_assert(n_ >= 0 && (size_t)n_ < sizeof(buf), "path too long");      \
-    } while (0)
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
 static void setup(void)
 {
-    FMT(tmpdir, "/tmp/pt-stats-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
+    tu_tmpdir(tmpdir, "stats");
     char dir[PATH_MAX];
     FMT(dir, "%s/index", tmpdir);
     pt_error err;
@@ -53,8 +41,7 @@ static void teardown(void)
     text = NULL;
     pt_index_close(idx);
     idx = NULL;
-    if (tmpdir[0])
-        nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(tmpdir);
 }
 
 TestSuite(stats, .init = setup, .fini = teardown);
@@ -70,7 +57,7 @@ static int fill_fn(pt_entry *e, void *arg)
     const struct fill *f = arg;
     e->state = f->state;
     e->bytes = f->bytes;
-    e->last_access = f->last_access;
+    e->last_access_ms = f->last_access * 1000;
     return 0;
 }
 
@@ -92,7 +79,7 @@ static void render(const pt_stats *s, int64_t now)
     doc = json_loads(text, 0, &jerr);
     cr_assert_not_null(doc, "not JSON: %s (line %d)\n%s", jerr.text, jerr.line, text);
     cr_assert(json_is_object(doc));
-    cr_assert_eq(json_object_size(doc), 13, "fields: %s", text);
+    cr_assert_eq(json_object_size(doc), 14, "fields: %s", text);
 }
 
 static json_int_t int_field(const char *name)
@@ -122,8 +109,10 @@ Test(stats, empty_index)
     cr_assert_eq(s.bytes, 0);
     cr_assert_eq(s.oldest_access, 0);
     cr_assert_eq(s.counters.hits, 0);
+    cr_assert_eq(s.leased, 0);
     render(&s, 1700000000);
     cr_assert_eq(int_field("entries"), 0);
+    cr_assert_eq(int_field("leased"), 0);
     cr_assert_eq(int_field("registered"), 0);
     null_field("hit_rate");
     null_field("oldest_access");
@@ -175,6 +164,34 @@ Test(stats, collect_over_states_and_json)
     cr_assert_eq(int_field("evictions"), 4);
     cr_assert_eq(int_field("oldest_access"), 1700000100);
     cr_assert_eq(int_field("oldest_age_s"), 900);
+}
+
+/* leased counts venvs with a live lease once, whatever their number of
+ * leases; leases of dead processes do not count */
+Test(stats, leased_counts_live_leases_per_venv)
+{
+    put("00000000000000000000000000000001", PT_STATE_READY, 10, 1700000000);
+    put("00000000000000000000000000000002", PT_STATE_READY, 10, 1700000000);
+    pt_lease mine = { .since = 1700000000 };
+    cr_assert_eq(pt_proc_start_time(getpid(), &mine.pid_start), 0);
+    cr_assert_eq(pt_index_lease_add(idx, "00000000000000000000000000000001", getpid(), &mine), 0);
+    pt_lease parent = { .since = 1700000000 };
+    cr_assert_eq(pt_proc_start_time(getppid(), &parent.pid_start), 0);
+    cr_assert_eq(pt_index_lease_add(idx, "00000000000000000000000000000001", getppid(), &parent), 0);
+    pid_t kid = fork();
+    cr_assert_geq(kid, 0);
+    if (kid == 0)
+        _exit(0);
+    pt_lease dead = { .since = 1700000000 };
+    cr_assert_eq(pt_proc_start_time(kid, &dead.pid_start), 0);
+    int st;
+    cr_assert_eq(waitpid(kid, &st, 0), kid);
+    cr_assert_eq(pt_index_lease_add(idx, "00000000000000000000000000000002", kid, &dead), 0);
+    pt_stats s;
+    cr_assert_eq(pt_stats_collect(idx, &s), 0);
+    cr_assert_eq(s.leased, 1);
+    render(&s, 1700000000);
+    cr_assert_eq(int_field("leased"), 1);
 }
 
 Test(stats, hit_rate_null_without_lookups)

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pactown/clock.h"
+#include "pactown/fsutil.h"
+
 void cli_err(const struct cli *cli, const char *fmt, ...)
 {
     va_list ap;
@@ -115,4 +118,41 @@ void cli_input_err(const struct cli *cli, const char *file, const pt_error *err)
         cli_err(cli, "%s:%u: %s", file, err->line, msg);
     else
         cli_err(cli, "%s: %s", file, msg);
+}
+
+int cli_read_reqs(struct cli *cli, const char *file, char **args, int n, pt_reqset *set)
+{
+    pt_error err = { 0 };
+    if (file) {
+        char *text = NULL;
+        size_t len = 0;
+        int rc = pt_read_file(strcmp(file, "-") ? file : "/dev/stdin", 64u << 20, &text, &len);
+        if (rc) {
+            cli_err(cli, "%s: %s", file, strerror(-rc));
+            return EXIT_BAD_INPUT;
+        }
+        rc = pt_reqset_add_text(set, text, len, 1, &err);
+        free(text);
+        if (rc) {
+            cli_input_err(cli, file, &err);
+            return EXIT_BAD_INPUT;
+        }
+    } else {
+        for (int i = 0; i < n; i++)
+            if (pt_reqset_add_line(set, args[i], (unsigned)(i + 1), &err) != 0) {
+                err.line = 0;
+                cli_input_err(cli, "argument", &err);
+                return EXIT_BAD_INPUT;
+            }
+    }
+    pt_reqset_finish(set);
+    return 0;
+}
+
+int cli_count_use(pt_entry *e, void *arg)
+{
+    (void)arg;
+    e->hits++;
+    e->last_access_ms = pt_wall_ms();
+    return 0;
 }

@@ -3,6 +3,7 @@
 #define PACTOWN_CLI_H
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -80,11 +81,35 @@ void cli_err(const struct cli *cli, const char *fmt, ...) __attribute__((format(
 /* Report a parse error of file as "FILE:LINE: reason". */
 void cli_input_err(const struct cli *cli, const char *file, const pt_error *err);
 
+/* Send req to the daemon's control socket, *resp its answer (caller
+ * decrefs). Prints the error; returns 0 or an exit code. */
+int cli_control(struct cli *cli, json_t *req, json_t **resp);
+
+/* Take the requirement set from -r FILE (file non-NULL) or from args[0..n),
+ * finished. Prints the error; returns 0 or EXIT_BAD_INPUT. */
+int cli_read_reqs(struct cli *cli, const char *file, char **args, int n, pt_reqset *set);
+
+/* pt_index_update callback for a use of a built venv (a service start, a
+ * prewarm): one hit, and the access time. Count "hits" with it. */
+int cli_count_use(pt_entry *e, void *arg);
+
+/* venv.c: 0 if pactownfs answers at the mountpoint, else prints why and
+ * returns EXIT_NOT_MOUNTED. */
+int cli_check_mount(struct cli *cli);
+
+/* venv.c: resolve <mount>/by-deps/<key>; the daemon builds it on a miss
+ * (show_progress: copy the build log to stderr meanwhile). On success venv
+ * (size n) holds the store path. Prints the error; returns 0, EXIT_BUILD or
+ * EXIT_ERROR. */
+int cli_resolve_venv(struct cli *cli, const char *key, bool show_progress, char *venv, size_t n);
+
 /* The subcommands: argc/argv start at the subcommand's name. */
 int cmd_hash(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+int cmd_lease(int argc, char **argv);
 
 #endif

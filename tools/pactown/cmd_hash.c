@@ -57,33 +57,8 @@ int cmd_hash(int argc, char **argv)
         goto out;
     pt_reqset set;
     pt_reqset_init(&set);
-    pt_error err = { 0 };
-    if (file) {
-        char *text = NULL;
-        size_t len = 0;
-        int rc = pt_read_file(strcmp(file, "-") ? file : "/dev/stdin", 64u << 20, &text, &len);
-        if (rc) {
-            cli_err(&cli, "%s: %s", file, strerror(-rc));
-            ret = EXIT_BAD_INPUT;
-            goto out_set;
-        }
-        rc = pt_reqset_add_text(&set, text, len, 1, &err);
-        free(text);
-        if (rc) {
-            cli_input_err(&cli, file, &err);
-            ret = EXIT_BAD_INPUT;
-            goto out_set;
-        }
-    } else {
-        for (int i = optind; i < argc; i++)
-            if (pt_reqset_add_line(&set, argv[i], (unsigned)(i - optind + 1), &err) != 0) {
-                err.line = 0;
-                cli_input_err(&cli, "argument", &err);
-                ret = EXIT_BAD_INPUT;
-                goto out_set;
-            }
-    }
-    pt_reqset_finish(&set);
+    if ((ret = cli_read_reqs(&cli, file, argv + optind, argc - optind, &set)) != 0)
+        goto out_set;
     /* the index only caches the interpreter probe here: do without it if it cannot be opened */
     char dir[4096];
     if (reg) {

@@ -25,7 +25,6 @@
 #include "pactown/sandbox.h"
 #include "pactown/spawn.h"
 
-#define FUSE_SUPER_MAGIC 0x65735546
 #define README_MAX ((size_t)128 << 20)
 
 extern char **environ;
@@ -69,15 +68,6 @@ struct run_opts {
     char *envs[64];
     int n_envs;
 };
-
-/* a service starts on a built venv: one hit, and its access time */
-static int count_use(pt_entry *e, void *arg)
-{
-    (void)arg;
-    e->hits++;
-    e->last_access = pt_wall_s();
-    return 0;
-}
 
 static double ms_since(uint64_t t0)
 {
@@ -162,118 +152,6 @@ static int free_port(int from)
             return port;
     }
     return from;
-}
-
-/* ---- the mount ---- */
-
-static int check_mount(struct cli *cli)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/by-deps", cli->cfg.mountpoint);
-    struct statfs sf;
-    int rc = statfs(path, &sf) == 0 ? 0 : errno;
-    if (rc || sf.f_type != FUSE_SUPER_MAGIC) {
-        cli_err(cli, "pactownfs is not mounted at %s (%s); start it with: pactownfs %s (setting mountpoint)",
-                cli->cfg.mountpoint,
-                rc == ENOTCONN ? "the daemon is gone: Transport endpoint is not connected"
-                               : (rc && rc != ENOENT ? strerror(rc) : "no pactown tree there"),
-                cli->cfg.mountpoint);
-        return EXIT_NOT_MOUNTED;
-    }
-    return 0;
-}
-
-/* Progress while the daemon builds: copy new lines of the build log to stderr. */
-struct tail {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    bool stop;
-    char path[PATH_MAX];
-};
-
-static void tail_copy(int fd)
-{
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) {
-        for (ssize_t i = 0; i < n; i++) {
-            static bool bol = true;
-            if (bol)
-                fputs("  | ", stderr);
-            fputc(buf[i], stderr);
-            bol = buf[i] == '\n';
-        }
-    }
-}
-
-static void *tail_main(void *arg)
-{
-    struct tail *t = arg;
-    int fd = -1;
-    pthread_mutex_lock(&t->mu);
-    for (;;) {
-        if (fd < 0)
-            fd = open(t->path, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0)
-            tail_copy(fd);
-        if (t->stop)
-            break;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 200 * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&t->cond, &t->mu, &until);
-    }
-    pthread_mutex_unlock(&t->mu);
-    if (fd >= 0)
-        close(fd);
-    return NULL;
-}
-
-/* Resolve <mount>/by-deps/<key>: the daemon builds it on a miss. On success
- * venv holds the store path the symlink points to. */
-static int resolve_venv(struct cli *cli, const char *key, bool show_progress, char *venv, size_t n)
-{
-    char link[PATH_MAX], python[PATH_MAX];
-    if (snprintf(link, sizeof link, "%s/by-deps/%s", cli->cfg.mountpoint, key) >= (int)sizeof link ||
-        snprintf(python, sizeof python, "%s/bin/python", link) >= (int)sizeof python) {
-        cli_err(cli, "mountpoint %s: path too long", cli->cfg.mountpoint);
-        return EXIT_ERROR;
-    }
-    struct tail t = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-    snprintf(t.path, sizeof t.path, "%s/logs/%s.log", cli->cfg.mountpoint, key);
-    bool tailing = show_progress && pthread_create(&t.thread, NULL, tail_main, &t) == 0;
-    struct stat st;
-    int rc = stat(python, &st) == 0 ? 0 : -errno;
-    if (tailing) {
-        pthread_mutex_lock(&t.mu);
-        t.stop = true;
-        pthread_cond_signal(&t.cond);
-        pthread_mutex_unlock(&t.mu);
-        pthread_join(t.thread, NULL);
-    }
-    if (rc) {
-        if (rc == -EIO)
-            cli_err(cli, "building the venv %s failed; the build log is %s/logs/%s.log", key, cli->cfg.mountpoint, key);
-        else if (rc == -ENOENT && lstat(link, &st) != 0)
-            cli_err(cli, "pactownfs at %s does not know the requirement set %s that this command registered in %s:"
-                    " the daemon and the CLI use different cache_dir settings; give both the same one"
-                    " (e.g. PACTOWN_CACHE_DIR)", cli->cfg.mountpoint, key, cli->cfg.cache_dir);
-        else
-            cli_err(cli, "%s: %s", python, strerror(-rc));
-        return rc == -EIO ? EXIT_BUILD : EXIT_ERROR;
-    }
-    ssize_t len = readlink(link, venv, n - 1);
-    if (len <= 0) {
-        cli_err(cli, "%s: %s", link, strerror(errno));
-        return EXIT_ERROR;
-    }
-    venv[len] = '\0';
-    return 0;
 }
 
 /* ---- the sandbox ---- */
@@ -457,8 +335,9 @@ int cmd_run(int argc, char **argv)
     size_t clen = 0;
     char **env = NULL;
     int dirfd = -1;
+    bool leased_by_me = false;
     if ((ret = cli_setup(&cli)) != 0 || (ret = load_readme(&cli, o.readme, &mp, &set)) != 0 ||
-        (ret = check_mount(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0 ||
+        (ret = cli_check_mount(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0 ||
         (ret = cli_key_of(&cli, &set, key, &canonical, &clen)) != 0)
         goto out;
     pt_service old;
@@ -488,14 +367,21 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "pactown: cache miss %.12s (%s): building; log %s/logs/%s.log\n", key,
                 set.n ? summary : "no dependencies", cli.cfg.mountpoint, key);
     }
+    /* lease the venv for this process while it is resolved and the service
+     * starts, so that an eviction cannot remove it in between */
+    pt_lease lease = { .since = pt_wall_s() };
+    snprintf(lease.holder, sizeof lease.holder, "%s", o.service_id);
+    pt_proc_start_time(getpid(), &lease.pid_start);
+    pt_index_lease_add(cli.idx, key, getpid(), &lease);
+    leased_by_me = true;
     uint64_t tb = pt_mono_ns();
-    if ((ret = resolve_venv(&cli, key, !hit, venv, sizeof venv)) != 0)
+    if ((ret = cli_resolve_venv(&cli, key, !hit, venv, sizeof venv)) != 0)
         goto out;
     if (!hit)
         fprintf(stderr, "pactown: built %.12s in %.1f s\n", key, ms_since(tb) / 1000.0);
     fprintf(stderr, "pactown: sandbox ready in %.1f ms (%s)\n", ms_since(t0), sandbox);
     if (hit)
-        pt_index_update(cli.idx, key, count_use, NULL, (const char *const[]){ "hits", NULL });
+        pt_index_update(cli.idx, key, cli_count_use, NULL, (const char *const[]){ "hits", NULL });
 
     /* start the run command: /bin/sh -c, as markpact defines it */
     if (!o.port)
@@ -534,6 +420,9 @@ int cmd_run(int argc, char **argv)
     snprintf(svc.key, sizeof svc.key, "%s", key);
     snprintf(svc.id, sizeof svc.id, "%s", o.service_id);
     pt_index_service_put(cli.idx, &svc);
+    /* the service holds the lease from now on; it ends with the service */
+    lease.pid_start = svc.pid_start;
+    pt_index_lease_add(cli.idx, key, pid, &lease);
     fprintf(stderr, "pactown: started %s (pid %d, port %d)\n", o.service_id, (int)pid, o.port);
 
     if (!o.skip_health) {
@@ -587,6 +476,7 @@ int cmd_run(int argc, char **argv)
     /* foreground: wait for the service; Ctrl-C ends its whole process group */
     int status;
     pt_wait(pid, &status);
+    pt_index_lease_del(cli.idx, key, pid);
     pt_pgrp_stop(pid, 10000); /* the rest of its group (uvicorn's reloader and workers) */
     svc.pid = 0;
     pt_index_service_put(cli.idx, &svc);
@@ -600,6 +490,8 @@ int cmd_run(int argc, char **argv)
         ret = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? EXIT_OK : EXIT_EXITED;
     }
 out:
+    if (leased_by_me)
+        pt_index_lease_del(cli.idx, key, getpid());
     if (dirfd >= 0)
         close(dirfd);
     free_env(env);

@@ -15,6 +15,8 @@ static void usage(FILE *out)
             "  ps                list services started with `pactown run`\n"
             "  stop ID           stop a service (its whole process group)\n"
             "  hash              print the canonical requirement set and its cache key\n"
+            "  cache …           look at and manage the cache (ls, show, stats, gc, rm, prewarm)\n"
+            "  lease …           keep a venv from eviction while a process uses it\n"
             "  config            print the settings in effect\n"
             "\n"
             "`pactown COMMAND --help` describes each command.\n"
@@ -42,6 +44,7 @@ int main(int argc, char **argv)
     }
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         { "run", cmd_run }, { "ps", cmd_ps }, { "stop", cmd_stop }, { "hash", cmd_hash }, { "config", cmd_config },
+        { "cache", cmd_cache }, { "lease", cmd_lease },
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

@@ -1,0 +1,162 @@
+/* control.c — the daemon's control socket, <cache_dir>/control.sock (mode
+ * 0600, so root's or the daemon owner's): `pactown cache gc` and `pactown
+ * cache rm` ask the daemon to evict, because only the daemon can tell the
+ * kernel to drop what it caches of the mount.
+ *
+ * Protocol: one JSON object per connection, on one line; one JSON answer.
+ *   {"op":"gc", "dry_run":bool, "now":epoch_s?}  -> {"ok":true, "victims":[{key, reason, size, last_access}]}
+ *   {"op":"rm", "key":K, "force":bool}           -> {"ok":true} | {"ok":false, "error":"…", "errno":N}
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "pactown/clock.h"
+#include "pactown/key.h"
+#include "pactownfs.h"
+
+#define REQUEST_MAX 65536
+
+static json_t *error_reply(int err, const char *msg)
+{
+    return json_pack("{s:b, s:s, s:i}", "ok", 0, "error", msg, "errno", err);
+}
+
+static json_t *handle(struct pt_fs *fs, json_t *req)
+{
+    const char *op = json_string_value(json_object_get(req, "op"));
+    if (!op)
+        return error_reply(EINVAL, "request without \"op\"");
+    if (strcmp(op, "gc") == 0) {
+        pt_limits lim;
+        pt_limits_from_config(&fs->cfg, &lim);
+        json_t *now = json_object_get(req, "now");
+        int64_t now_ms = json_is_integer(now) ? (int64_t)json_integer_value(now) * 1000 : pt_wall_ms();
+        bool dry = json_is_true(json_object_get(req, "dry_run"));
+        json_t *victims = json_array();
+        int rc = pt_fs_evict_run(fs, &lim, now_ms, dry, victims);
+        if (rc) {
+            json_decref(victims);
+            return error_reply(-rc, strerror(-rc));
+        }
+        return json_pack("{s:b, s:b, s:o, s:{s:i, s:i, s:I, s:i}}", "ok", 1, "dry_run", dry, "victims", victims,
+                         "limits", "max_entries", (int)lim.max_entries, "max_age_hours", (int)lim.max_age_hours,
+                         "max_bytes", (json_int_t)lim.max_bytes, "min_idle_seconds", (int)lim.min_idle_seconds);
+    }
+    if (strcmp(op, "rm") == 0) {
+        const char *key = json_string_value(json_object_get(req, "key"));
+        if (!key || !pt_key_is_valid(key))
+            return error_reply(EINVAL, "\"key\" must be 32 lowercase hex digits");
+        int rc = pt_fs_evict_key(fs, key, json_is_true(json_object_get(req, "force")), "pactown cache rm");
+        if (rc == -EBUSY)
+            return error_reply(EBUSY, "the venv is leased by a running process, or being built (--force evicts a leased venv)");
+        if (rc == -ENOENT)
+            return error_reply(ENOENT, "the venv is not built (nothing to remove)");
+        if (rc)
+            return error_reply(-rc, strerror(-rc));
+        return json_pack("{s:b}", "ok", 1);
+    }
+    return error_reply(EINVAL, "unknown op");
+}
+
+static void serve(struct pt_fs *fs, int c)
+{
+    struct timeval tv = { .tv_sec = 5 };
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char *buf = malloc(REQUEST_MAX);
+    size_t n = 0;
+    if (!buf)
+        return;
+    while (n < REQUEST_MAX && !memchr(buf, '\n', n)) {
+        ssize_t r = read(c, buf + n, REQUEST_MAX - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    json_error_t jerr;
+    json_t *req = json_loadb(buf, n, JSON_DISABLE_EOF_CHECK, &jerr);
+    free(buf);
+    json_t *resp = req ? handle(fs, req) : error_reply(EINVAL, "the request is not JSON");
+    json_decref(req);
+    char *text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+    json_decref(resp);
+    if (text) {
+        size_t len = strlen(text), off = 0;
+        while (off < len) {
+            ssize_t w = write(c, text + off, len - off);
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+        ssize_t w = write(c, "\n", 1);
+        (void)w;
+        free(text);
+    }
+}
+
+static void *control_main(void *arg)
+{
+    struct pt_fs *fs = arg;
+    for (;;) {
+        int c = accept4(fs->control_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break; /* shut down */
+        }
+        serve(fs, c);
+        close(c);
+    }
+    return NULL;
+}
+
+int pt_fs_control_start(struct pt_fs *fs)
+{
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    if (snprintf(a.sun_path, sizeof a.sun_path, "%s/control.sock", fs->cache_dir) >= (int)sizeof a.sun_path) {
+        fprintf(stderr, "pactownfs: %s/control.sock: path too long for a socket; cache gc/rm will not work\n",
+                fs->cache_dir);
+        return -ENAMETOOLONG;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    unlink(a.sun_path); /* a socket left by a killed daemon: we hold daemon.lock */
+    mode_t old = umask(0177);
+    int rc = bind(fd, (struct sockaddr *)&a, sizeof a);
+    umask(old);
+    if (rc != 0 || listen(fd, 8) != 0) {
+        rc = -errno;
+        close(fd);
+        fprintf(stderr, "pactownfs: control socket %s: %s\n", a.sun_path, strerror(-rc));
+        return rc;
+    }
+    fs->control_fd = fd;
+    if ((rc = pthread_create(&fs->control_thread, NULL, control_main, fs)) != 0) {
+        close(fd);
+        fs->control_fd = -1;
+        return -rc;
+    }
+    fs->control_running = true;
+    return 0;
+}
+
+void pt_fs_control_stop(struct pt_fs *fs)
+{
+    if (!fs->control_running)
+        return;
+    shutdown(fs->control_fd, SHUT_RDWR);
+    pthread_join(fs->control_thread, NULL);
+    close(fs->control_fd);
+    fs->control_fd = -1;
+    fs->control_running = false;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/control.sock", fs->cache_dir);
+    unlink(path);
+}

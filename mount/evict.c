@@ -1,0 +1,166 @@
+/* evict.c — evicting venvs from the store, without pulling one from under a
+ * running service or a lookup.
+ *
+ * Evicting key K:
+ *   1. claim K (pt_fs_claim): a build of K cannot start, and readlinks of K
+ *      wait until the eviction is over, then look again (and rebuild);
+ *   2. refuse if a live process holds a lease on K (unless forced);
+ *   3. mark the entry `none` in the index (the commit point; the spec stays,
+ *      so K can always be rebuilt) and count the eviction;
+ *   4. tell the kernel to drop by-deps/K and its cached symlink target
+ *      (notify_inval_entry / notify_inval_inode), so the next path walk comes
+ *      to the daemon — and waits in step 1's claim or rebuilds;
+ *   5. after a grace of EVICT_GRACE_MS for path walks that read the symlink
+ *      just before step 4, remove the store directory: renamed aside first
+ *      (atomically gone from its path, never half there), then deleted, by
+ *      `pactown-build --remove` in the writable view of the store.
+ * Processes that use the venv hold leases and are never in the way.
+ * Kernel notifications are sent only from the eviction and control threads,
+ * never from inside a FUSE operation (fuse_lowlevel.h warns that this can
+ * deadlock).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "pactown/clock.h"
+#include "pactown/spawn.h"
+#include "pactownfs.h"
+
+/* between telling the kernel and renaming the directory away */
+#define EVICT_GRACE_MS 100
+
+struct evict_arg {
+    bool was_ready;
+};
+
+static int mark_evicted(pt_entry *e, void *arg)
+{
+    struct evict_arg *a = arg;
+    a->was_ready = e->state == PT_STATE_READY;
+    if (!a->was_ready)
+        return -ENOENT;
+    e->state = PT_STATE_NONE;
+    return 0;
+}
+
+static int remove_store_dir(struct pt_fs *fs, const char *key)
+{
+    const char *argv[] = { fs->builder, "--remove", "--store", fs->store, "--key", key, NULL };
+    pt_spawn_opts so = { .argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .death_signal = SIGTERM };
+    pid_t pid;
+    int status, rc = pt_spawn(&so, &pid);
+    if (rc == 0)
+        rc = pt_wait(pid, &status);
+    if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+        rc = -EIO;
+    return rc;
+}
+
+int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, const char *reason)
+{
+    struct pt_build *b = pt_fs_claim(fs, key);
+    if (!b)
+        return -EBUSY;
+    unsigned live = 0;
+    int rc = pt_index_lease_live(fs->idx, key, &live);
+    if (rc == 0 && live > 0 && !force)
+        rc = -EBUSY;
+    struct evict_arg a = { false };
+    static const char *const counters[] = { "evictions", NULL };
+    if (rc == 0)
+        rc = pt_index_update(fs->idx, key, mark_evicted, &a, counters);
+    if (rc == 0) {
+        fuse_ino_t ino = pt_node_find(fs, NODE_VENV, key);
+        if (ino && fs->se)
+            fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+        if (fs->se)
+            fuse_lowlevel_notify_inval_entry(fs->se, INO_BY_DEPS, key, strlen(key));
+        /* a path walk that read the symlink just before the invalidation is
+         * still on its way into the store: let it arrive */
+        struct timespec grace = { 0, EVICT_GRACE_MS * 1000000L };
+        nanosleep(&grace, NULL);
+        int rrc = remove_store_dir(fs, key);
+        fprintf(stderr, "pactownfs: evicted %s (%s)%s\n", key, reason ? reason : "by request",
+                rrc ? "; removing its directory failed, it goes at the next start" : "");
+    }
+    pt_fs_release(fs, b, rc == 0 ? -EAGAIN : rc);
+    return rc;
+}
+
+int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool dry_run, json_t *report)
+{
+    pt_candidate *c = NULL;
+    size_t n = 0;
+    int rc = pt_evict_candidates(fs->idx, &c, &n);
+    if (rc)
+        return rc;
+    pt_evict_plan(c, n, lim, now_ms);
+    for (size_t i = 0; i < n; i++) {
+        if (!c[i].victim)
+            continue;
+        int r = dry_run ? 0 : pt_fs_evict_key(fs, c[i].key, false, c[i].reason);
+        if (r == 0 && report)
+            json_array_append_new(report, json_pack("{s:s, s:s, s:I, s:I}", "key", c[i].key, "reason", c[i].reason,
+                                                    "size", (json_int_t)c[i].bytes,
+                                                    "last_access", (json_int_t)(c[i].last_access_ms / 1000)));
+    }
+    free(c);
+    return 0;
+}
+
+static void *evict_main(void *arg)
+{
+    struct pt_fs *fs = arg;
+    pt_limits lim;
+    pt_limits_from_config(&fs->cfg, &lim);
+    pthread_mutex_lock(&fs->evict_mu);
+    while (!fs->evict_quit) {
+        if (!fs->evict_wake) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += fs->cfg.evict_interval > 0 ? fs->cfg.evict_interval : 60;
+            pthread_cond_timedwait(&fs->evict_cond, &fs->evict_mu, &until);
+        }
+        if (fs->evict_quit)
+            break;
+        fs->evict_wake = false;
+        pthread_mutex_unlock(&fs->evict_mu);
+        int rc = pt_fs_evict_run(fs, &lim, pt_wall_ms(), false, NULL);
+        if (rc)
+            fprintf(stderr, "pactownfs: eviction run failed: %s\n", strerror(-rc));
+        pthread_mutex_lock(&fs->evict_mu);
+    }
+    pthread_mutex_unlock(&fs->evict_mu);
+    return NULL;
+}
+
+void pt_fs_evict_soon(struct pt_fs *fs)
+{
+    pthread_mutex_lock(&fs->evict_mu);
+    fs->evict_wake = true;
+    pthread_cond_signal(&fs->evict_cond);
+    pthread_mutex_unlock(&fs->evict_mu);
+}
+
+int pt_fs_evict_start(struct pt_fs *fs)
+{
+    int rc = pthread_create(&fs->evict_thread, NULL, evict_main, fs);
+    fs->evict_running = rc == 0;
+    return -rc;
+}
+
+void pt_fs_evict_stop(struct pt_fs *fs)
+{
+    if (!fs->evict_running)
+        return;
+    pthread_mutex_lock(&fs->evict_mu);
+    fs->evict_quit = true;
+    pthread_cond_signal(&fs->evict_cond);
+    pthread_mutex_unlock(&fs->evict_mu);
+    pthread_join(fs->evict_thread, NULL);
+    fs->evict_running = false;
+}

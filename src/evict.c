@@ -1,0 +1,85 @@
+/* evict.c — the eviction policy (pure) and the reading of its candidates. */
+#include "pactown/evict.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pt_limits_from_config(const pt_config *c, pt_limits *out)
+{
+    out->max_entries = c->max_entries;
+    out->max_age_hours = c->max_age_hours;
+    out->max_bytes = c->max_bytes > 0 ? (uint64_t)c->max_bytes : 0;
+    out->min_idle_seconds = c->min_idle_seconds;
+}
+
+size_t pt_evict_plan(pt_candidate *c, size_t n, const pt_limits *lim, int64_t now_ms)
+{
+    uint64_t kept_bytes = 0;
+    size_t kept = n, victims = 0;
+    for (size_t i = 0; i < n; i++) {
+        kept_bytes += c[i].bytes;
+        c[i].victim = false;
+        c[i].reason = NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int64_t idle_ms = now_ms - c[i].last_access_ms;
+        if (c[i].leases > 0 || idle_ms < (int64_t)lim->min_idle_seconds * 1000)
+            continue;
+        const char *reason = NULL;
+        if (lim->max_age_hours > 0 && idle_ms >= (int64_t)lim->max_age_hours * 3600 * 1000)
+            reason = "max_age_hours";
+        else if (lim->max_entries > 0 && kept > (size_t)lim->max_entries)
+            reason = "max_entries";
+        else if (lim->max_bytes > 0 && kept_bytes > lim->max_bytes)
+            reason = "max_bytes";
+        if (reason) {
+            c[i].victim = true;
+            c[i].reason = reason;
+            kept--;
+            kept_bytes -= c[i].bytes;
+            victims++;
+        }
+    }
+    return victims;
+}
+
+struct collect {
+    pt_candidate *c;
+    size_t n, cap;
+};
+
+static int collect_one(const char *key, const pt_entry *e, void *arg)
+{
+    struct collect *col = arg;
+    if (col->n == col->cap) {
+        size_t cap = col->cap ? col->cap * 2 : 32;
+        pt_candidate *p = realloc(col->c, cap * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        col->c = p;
+        col->cap = cap;
+    }
+    pt_candidate *c = &col->c[col->n++];
+    memset(c, 0, sizeof *c);
+    memcpy(c->key, key, sizeof c->key - 1);
+    c->last_access_ms = e->last_access_ms;
+    c->bytes = e->bytes;
+    return 0;
+}
+
+int pt_evict_candidates(pt_index *idx, pt_candidate **out, size_t *n)
+{
+    struct collect col = { 0 };
+    int rc = pt_index_each_lru(idx, collect_one, &col);
+    /* leases after the walk: counting them may write (stale leases go) */
+    for (size_t i = 0; rc == 0 && i < col.n; i++)
+        rc = pt_index_lease_live(idx, col.c[i].key, &col.c[i].leases);
+    if (rc) {
+        free(col.c);
+        return rc;
+    }
+    *out = col.c;
+    *n = col.n;
+    return 0;
+}

@@ -1,0 +1,471 @@
+/* pactown cache … and pactown lease … — look at and manage the cache. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "pactown/clock.h"
+#include "pactown/proc.h"
+#include "pactown/stats.h"
+
+static const char cache_help[] =
+    "usage: pactown cache COMMAND [options]\n"
+    "\n"
+    "  ls [--json]                 every venv: key, state, size, last access, hits, leases, deps\n"
+    "  show KEY                    one venv: requirement set, figures, leases, paths\n"
+    "  stats [--json]              entries, size, hits, misses, hit rate, oldest, leased, evictions\n"
+    "  gc [--dry-run] [--now T]    evict what the limits say (max_entries, max_age_hours, max_bytes,\n"
+    "                              min_idle_seconds of the daemon); --now: as if at epoch second T\n"
+    "  rm KEY [--force]            evict one venv; refused while a process holds a lease on it\n"
+    "  prewarm [-r FILE | REQ...]  register a requirement set and build it through the daemon\n"
+    "\n"
+    "gc and rm ask the daemon (<cache_dir>/control.sock); the others read the index.\n"
+    "exit codes: 0 ok, 1 error, 2 usage, 3 bad requirement, 4 build failed,\n"
+    "            7 pactownfs not reachable, 8 no such venv, 9 venv leased or busy\n";
+
+static const char lease_help[] =
+    "usage: pactown lease add KEY [--pid PID] [--holder NAME]\n"
+    "       pactown lease rm KEY [--pid PID]\n"
+    "       pactown lease ls [--json]\n"
+    "\n"
+    "A venv with a live lease is never evicted. `pactown run` takes one for each service\n"
+    "it starts. A process that uses a venv without `pactown run` (a cron job, a shell)\n"
+    "takes one by hand: `pactown lease add KEY` leases it for the calling shell (the\n"
+    "parent process; --pid for another). A lease ends with its process: leases of dead\n"
+    "(or reused) pids are cleared.\n";
+
+static void human_size(uint64_t b, char *out, size_t n)
+{
+    const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    double v = (double)b;
+    int i = 0;
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+static void human_age(int64_t secs, char *out, size_t n)
+{
+    if (secs < 0)
+        secs = 0;
+    if (secs < 120)
+        snprintf(out, n, "%llds ago", (long long)secs);
+    else if (secs < 7200)
+        snprintf(out, n, "%lldm ago", (long long)(secs / 60));
+    else if (secs < 172800)
+        snprintf(out, n, "%lldh ago", (long long)(secs / 3600));
+    else
+        snprintf(out, n, "%lldd ago", (long long)(secs / 86400));
+}
+
+/* The requirement lines of key's set, as a JSON array. */
+static json_t *deps_of(struct cli *cli, const char *key)
+{
+    json_t *a = json_array();
+    char *spec = NULL;
+    size_t len = 0;
+    const char *reqs = NULL;
+    if (pt_index_spec(cli->idx, key, &spec, &len) == 0 && pt_canonical_parse(spec, len, NULL, &reqs, NULL) == 0) {
+        for (const char *p = reqs; p < spec + len;) {
+            const char *nl = memchr(p, '\n', (size_t)(spec + len - p));
+            size_t l = nl ? (size_t)(nl - p) : (size_t)(spec + len - p);
+            json_array_append_new(a, json_stringn(p, l));
+            p += l + 1;
+        }
+    }
+    free(spec);
+    return a;
+}
+
+static json_t *entry_json(struct cli *cli, const char *key, const pt_entry *e)
+{
+    unsigned leases = 0;
+    pt_index_lease_live(cli->idx, key, &leases);
+    return json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:i, s:o}", "key", key, "state",
+                     pt_state_name(e->state), "size", (json_int_t)e->bytes, "files", (json_int_t)e->files,
+                     "last_access", e->last_access_ms ? json_integer(e->last_access_ms / 1000) : json_null(),
+                     "built_at", e->built_at ? json_integer(e->built_at) : json_null(), "build_ms",
+                     (json_int_t)e->build_ms, "hits", (json_int_t)e->hits, "builds", (json_int_t)e->builds,
+                     "failures", (json_int_t)e->failures, "leases", (int)leases, "deps", deps_of(cli, key));
+}
+
+struct ls_ctx {
+    struct cli *cli;
+    json_t *list;
+};
+
+static int ls_one(const char *key, const pt_entry *e, void *arg)
+{
+    struct ls_ctx *c = arg;
+    json_t *o = entry_json(c->cli, key, e);
+    if (!o)
+        return -ENOMEM;
+    json_array_append_new(c->list, o);
+    return 0;
+}
+
+static void print_json(json_t *o)
+{
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s)
+        printf("%s\n", s);
+    free(s);
+}
+
+static int cache_ls(struct cli *cli, bool json)
+{
+    struct ls_ctx c = { cli, json_array() };
+    int rc = pt_index_each_entry(cli->idx, ls_one, &c);
+    if (rc) {
+        cli_err(cli, "index: %s", strerror(-rc));
+        json_decref(c.list);
+        return EXIT_ERROR;
+    }
+    if (json) {
+        print_json(c.list);
+    } else {
+        printf("%-12s %-8s %10s %-10s %5s %6s  %s\n", "KEY", "STATE", "SIZE", "ACCESS", "HITS", "LEASED", "DEPS");
+        int64_t now = pt_wall_s();
+        size_t i;
+        json_t *o;
+        json_array_foreach(c.list, i, o) {
+            char size[32], age[32] = "-", deps[80] = "";
+            human_size((uint64_t)json_integer_value(json_object_get(o, "size")), size, sizeof size);
+            json_t *la = json_object_get(o, "last_access");
+            if (json_is_integer(la))
+                human_age(now - json_integer_value(la), age, sizeof age);
+            size_t k = 0, j;
+            json_t *d;
+            json_array_foreach(json_object_get(o, "deps"), j, d) {
+                if (k + 4 >= sizeof deps)
+                    break;
+                k += (size_t)snprintf(deps + k, sizeof deps - k, "%s%s", j ? ", " : "", json_string_value(d));
+            }
+            if (k >= sizeof deps - 1)
+                memcpy(deps + sizeof deps - 4, "...", 4);
+            printf("%-12.12s %-8s %10s %-10s %5lld %6lld  %s\n", json_string_value(json_object_get(o, "key")),
+                   json_string_value(json_object_get(o, "state")), size, age,
+                   (long long)json_integer_value(json_object_get(o, "hits")),
+                   (long long)json_integer_value(json_object_get(o, "leases")), deps);
+        }
+    }
+    json_decref(c.list);
+    return 0;
+}
+
+static int print_lease(const char *key, pid_t pid, const pt_lease *l, void *arg)
+{
+    json_t *list = arg;
+    if (list) {
+        json_array_append_new(list, json_pack("{s:s, s:i, s:s, s:I, s:b}", "key", key, "pid", (int)pid, "holder",
+                                              l->holder, "since", (json_int_t)l->since, "alive",
+                                              pt_proc_alive(pid, l->pid_start)));
+    } else {
+        printf("%-32s %8d %-8s %s\n", key, (int)pid, pt_proc_alive(pid, l->pid_start) ? "alive" : "stale",
+               l->holder);
+    }
+    return 0;
+}
+
+struct show_ctx { const char *key; };
+static int show_lease(const char *key, pid_t pid, const pt_lease *l, void *arg)
+{
+    struct show_ctx *c = arg;
+    if (strcmp(key, c->key) == 0)
+        printf("  lease: pid %d (%s)%s%s\n", (int)pid, pt_proc_alive(pid, l->pid_start) ? "alive" : "stale",
+               *l->holder ? ", " : "", l->holder);
+    return 0;
+}
+
+static int cache_show(struct cli *cli, const char *key)
+{
+    char *spec = NULL;
+    size_t len;
+    if (!pt_key_is_valid(key) || pt_index_spec(cli->idx, key, &spec, &len) != 0) {
+        cli_err(cli, "no requirement set with key '%s' (see `pactown cache ls`)", key);
+        return EXIT_NOT_FOUND;
+    }
+    pt_entry e = { 0 };
+    pt_index_entry(cli->idx, key, &e);
+    char size[32], age[32] = "never";
+    human_size(e.bytes, size, sizeof size);
+    if (e.last_access_ms)
+        human_age(pt_wall_s() - e.last_access_ms / 1000, age, sizeof age);
+    printf("key %s\nstate %s\nsize %s (%llu bytes, %llu files)\nlast access %s\nhits %llu, builds %llu, failures %llu, "
+           "last build %llu ms\nvenv %s/by-deps/%s\nlog %s/logs/%s.log\n",
+           key, pt_state_name(e.state), size, (unsigned long long)e.bytes, (unsigned long long)e.files, age,
+           (unsigned long long)e.hits, (unsigned long long)e.builds, (unsigned long long)e.failures,
+           (unsigned long long)e.build_ms, cli->cfg.mountpoint, key, cli->cfg.mountpoint, key);
+    struct show_ctx c = { key };
+    pt_index_each_lease(cli->idx, show_lease, &c);
+    printf("requirement set:\n%s", spec);
+    free(spec);
+    return 0;
+}
+
+static int cache_stats(struct cli *cli, bool json)
+{
+    pt_stats s;
+    int rc = pt_stats_collect(cli->idx, &s);
+    if (rc) {
+        cli_err(cli, "index: %s", strerror(-rc));
+        return EXIT_ERROR;
+    }
+    if (json) {
+        char *text = pt_stats_json(&s, pt_wall_s());
+        fputs(text ? text : "", stdout);
+        free(text);
+        return 0;
+    }
+    char size[32], age[32] = "-";
+    human_size(s.bytes, size, sizeof size);
+    if (s.oldest_access)
+        human_age(pt_wall_s() - s.oldest_access, age, sizeof age);
+    uint64_t lookups = s.counters.hits + s.counters.misses;
+    printf("entries        %llu ready, %llu building, %llu failed, %llu registered\n", (unsigned long long)s.entries,
+           (unsigned long long)s.building, (unsigned long long)s.failed, (unsigned long long)s.registered);
+    printf("size           %s\n", size);
+    printf("hits           %llu\nmisses         %llu\n", (unsigned long long)s.counters.hits,
+           (unsigned long long)s.counters.misses);
+    if (lookups)
+        printf("hit rate       %.1f%%\n", 100.0 * (double)s.counters.hits / (double)lookups);
+    else
+        printf("hit rate       -\n");
+    printf("oldest access  %s\nleased         %llu\nbuilds         %llu (%llu failed)\nevictions      %llu\n", age,
+           (unsigned long long)s.leased, (unsigned long long)s.counters.builds,
+           (unsigned long long)s.counters.build_failures, (unsigned long long)s.counters.evictions);
+    return 0;
+}
+
+static int cache_gc(struct cli *cli, bool dry_run, long long now, bool json)
+{
+    json_t *req = json_pack("{s:s, s:b}", "op", "gc", "dry_run", dry_run), *resp = NULL;
+    if (now > 0)
+        json_object_set_new(req, "now", json_integer(now));
+    int ret = cli_control(cli, req, &resp);
+    json_decref(req);
+    if (ret)
+        return ret;
+    if (!json_is_true(json_object_get(resp, "ok"))) {
+        cli_err(cli, "%s", json_string_value(json_object_get(resp, "error")));
+        json_decref(resp);
+        return EXIT_ERROR;
+    }
+    if (json) {
+        print_json(resp);
+    } else {
+        size_t i;
+        json_t *v;
+        json_t *victims = json_object_get(resp, "victims");
+        json_array_foreach(victims, i, v) {
+            char size[32];
+            human_size((uint64_t)json_integer_value(json_object_get(v, "size")), size, sizeof size);
+            printf("%s %s (%s, %s)\n", dry_run ? "would evict" : "evicted", json_string_value(json_object_get(v, "key")),
+                   json_string_value(json_object_get(v, "reason")), size);
+        }
+        printf("%zu venv%s %s\n", json_array_size(victims), json_array_size(victims) == 1 ? "" : "s",
+               dry_run ? "would be evicted" : "evicted");
+    }
+    json_decref(resp);
+    return 0;
+}
+
+static int cache_rm(struct cli *cli, const char *key, bool force)
+{
+    if (!pt_key_is_valid(key)) {
+        cli_err(cli, "'%s' is not a key (32 lowercase hex digits; see `pactown cache ls`)", key);
+        return EXIT_USAGE;
+    }
+    json_t *req = json_pack("{s:s, s:s, s:b}", "op", "rm", "key", key, "force", force), *resp = NULL;
+    int ret = cli_control(cli, req, &resp);
+    json_decref(req);
+    if (ret)
+        return ret;
+    if (!json_is_true(json_object_get(resp, "ok"))) {
+        int e = (int)json_integer_value(json_object_get(resp, "errno"));
+        cli_err(cli, "%s: %s", key, json_string_value(json_object_get(resp, "error")));
+        json_decref(resp);
+        return e == EBUSY ? EXIT_RUNNING : e == ENOENT ? EXIT_NOT_FOUND : EXIT_ERROR;
+    }
+    json_decref(resp);
+    printf("evicted %s\n", key);
+    return 0;
+}
+
+static int cache_prewarm(struct cli *cli, const char *file, char **args, int n)
+{
+    pt_reqset set;
+    pt_reqset_init(&set);
+    char key[PT_KEY_HEX + 1], *canonical = NULL, venv[PATH_MAX];
+    size_t len;
+    uint64_t t0 = pt_mono_ns();
+    int ret = cli_read_reqs(cli, file, args, n, &set);
+    if (ret == 0 && (ret = cli_check_mount(cli)) == 0 && (ret = cli_key_of(cli, &set, key, &canonical, &len)) == 0) {
+        if (pt_index_register(cli->idx, key, canonical, len, NULL) != 0) {
+            cli_err(cli, "cannot register %s", key);
+            ret = EXIT_ERROR;
+        } else {
+            pt_entry e;
+            bool ready = pt_index_entry(cli->idx, key, &e) == 0 && e.state == PT_STATE_READY;
+            ret = cli_resolve_venv(cli, key, !ready, venv, sizeof venv);
+            if (ret == 0 && ready) /* a use of a built venv: a hit, and its access time */
+                pt_index_update(cli->idx, key, cli_count_use, NULL, (const char *const[]){ "hits", NULL });
+            if (ret == 0)
+                printf("%s %s in %.1f ms\n", key, ready ? "already built" : "built",
+                       (double)(pt_mono_ns() - t0) / 1e6);
+        }
+    }
+    free(canonical);
+    pt_reqset_free(&set);
+    return ret;
+}
+
+int cmd_cache(int argc, char **argv)
+{
+    struct cli cli = { .prog = "pactown cache" };
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        fputs(cache_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    const char *sub = argv[1];
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, OPT_JSON }, { "dry-run", no_argument, NULL, 'n' },
+        { "force", no_argument, NULL, 'f' }, { "now", required_argument, NULL, 'T' },
+        { "requirements", required_argument, NULL, 'r' }, CLI_COMMON_LONGOPTS, { 0 } };
+    bool json = false, dry = false, force = false;
+    long long now = 0;
+    const char *file = NULL;
+    int c, ret;
+    argc--;
+    argv++;
+    while ((c = getopt_long(argc, argv, "hr:", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_JSON: json = true; break;
+        case 'n': dry = true; break;
+        case 'f': force = true; break;
+        case 'r': file = optarg; break;
+        case 'T': now = strtoll(optarg, NULL, 10); break;
+        default:
+            if ((ret = cli_common_opt(&cli, c, optarg)) != 0) {
+                fputs(cache_help, ret == 1 ? stdout : stderr);
+                fputs("\n" CLI_COMMON_HELP, ret == 1 ? stdout : stderr);
+                cli_free(&cli);
+                return ret == 1 ? EXIT_OK : EXIT_USAGE;
+            }
+        }
+    }
+    int nargs = argc - optind;
+    bool need_key = !strcmp(sub, "show") || !strcmp(sub, "rm");
+    bool known = need_key || !strcmp(sub, "ls") || !strcmp(sub, "stats") || !strcmp(sub, "gc") ||
+                 !strcmp(sub, "prewarm");
+    if (!known || (need_key && nargs != 1) || (!need_key && strcmp(sub, "prewarm") && nargs != 0) ||
+        (!strcmp(sub, "prewarm") && ((file && nargs) || (!file && !nargs)))) {
+        if (!known)
+            cli_err(&cli, "unknown command '%s'", sub);
+        fputs(cache_help, stderr);
+        cli_free(&cli);
+        return EXIT_USAGE;
+    }
+    if ((ret = cli_setup(&cli)) == 0 && (ret = cli_open_index(&cli)) == 0) {
+        if (!strcmp(sub, "ls"))
+            ret = cache_ls(&cli, json);
+        else if (!strcmp(sub, "show"))
+            ret = cache_show(&cli, argv[optind]);
+        else if (!strcmp(sub, "stats"))
+            ret = cache_stats(&cli, json);
+        else if (!strcmp(sub, "gc"))
+            ret = cache_gc(&cli, dry, now, json);
+        else if (!strcmp(sub, "rm"))
+            ret = cache_rm(&cli, argv[optind], force);
+        else
+            ret = cache_prewarm(&cli, file, argv + optind, nargs);
+    }
+    cli_free(&cli);
+    return ret;
+}
+
+int cmd_lease(int argc, char **argv)
+{
+    struct cli cli = { .prog = "pactown lease" };
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        fputs(lease_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    const char *sub = argv[1];
+    static const struct option opts[] = {
+        { "pid", required_argument, NULL, 'p' }, { "holder", required_argument, NULL, 'H' },
+        { "json", no_argument, NULL, OPT_JSON }, CLI_COMMON_LONGOPTS, { 0 } };
+    pid_t pid = getppid();
+    const char *holder = "";
+    bool json = false;
+    int c, ret;
+    argc--;
+    argv++;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'p')
+            pid = (pid_t)atoi(optarg);
+        else if (c == 'H')
+            holder = optarg;
+        else if (c == OPT_JSON)
+            json = true;
+        else if ((ret = cli_common_opt(&cli, c, optarg)) != 0) {
+            fputs(lease_help, ret == 1 ? stdout : stderr);
+            cli_free(&cli);
+            return ret == 1 ? EXIT_OK : EXIT_USAGE;
+        }
+    }
+    bool is_ls = !strcmp(sub, "ls");
+    if ((!is_ls && strcmp(sub, "add") && strcmp(sub, "rm")) || argc - optind != (is_ls ? 0 : 1) || pid <= 0) {
+        fputs(lease_help, stderr);
+        cli_free(&cli);
+        return EXIT_USAGE;
+    }
+    if ((ret = cli_setup(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0)
+        goto out;
+    if (is_ls) {
+        json_t *list = json ? json_array() : NULL;
+        pt_index_each_lease(cli.idx, print_lease, list);
+        if (list) {
+            print_json(list);
+            json_decref(list);
+        }
+        goto out;
+    }
+    const char *key = argv[optind];
+    char *spec = NULL;
+    size_t len;
+    if (!pt_key_is_valid(key) || pt_index_spec(cli.idx, key, &spec, &len) != 0) {
+        cli_err(&cli, "no requirement set with key '%s' (see `pactown cache ls`)", key);
+        ret = EXIT_NOT_FOUND;
+        goto out;
+    }
+    free(spec);
+    if (!strcmp(sub, "add")) {
+        pt_lease l = { .since = pt_wall_s() };
+        snprintf(l.holder, sizeof l.holder, "%s", holder);
+        if (pt_proc_start_time(pid, &l.pid_start) != 0) {
+            cli_err(&cli, "no process %d", (int)pid);
+            ret = EXIT_USAGE;
+            goto out;
+        }
+        int rc = pt_index_lease_add(cli.idx, key, pid, &l);
+        if (rc) {
+            cli_err(&cli, "index: %s", strerror(-rc));
+            ret = EXIT_ERROR;
+        }
+    } else {
+        int rc = pt_index_lease_del(cli.idx, key, pid);
+        if (rc) {
+            cli_err(&cli, "no lease of pid %d on %s", (int)pid, key);
+            ret = EXIT_NOT_FOUND;
+        }
+    }
+out:
+    cli_free(&cli);
+    return ret;
+}

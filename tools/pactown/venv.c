@@ -1,0 +1,127 @@
+/* venv.c — reaching a venv through the mount: is pactownfs there, and
+ * resolve <mount>/by-deps/<key> (the daemon builds it on a miss), showing
+ * the build log while it builds. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define FUSE_SUPER_MAGIC 0x65735546
+
+
+int cli_check_mount(struct cli *cli)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/by-deps", cli->cfg.mountpoint);
+    struct statfs sf;
+    int rc = statfs(path, &sf) == 0 ? 0 : errno;
+    if (rc || sf.f_type != FUSE_SUPER_MAGIC) {
+        cli_err(cli, "pactownfs is not mounted at %s (%s); start it with: pactownfs %s (setting mountpoint)",
+                cli->cfg.mountpoint,
+                rc == ENOTCONN ? "the daemon is gone: Transport endpoint is not connected"
+                               : (rc && rc != ENOENT ? strerror(rc) : "no pactown tree there"),
+                cli->cfg.mountpoint);
+        return EXIT_NOT_MOUNTED;
+    }
+    return 0;
+}
+
+/* Progress while the daemon builds: copy new lines of the build log to stderr. */
+struct tail {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool stop;
+    char path[PATH_MAX];
+};
+
+static void tail_copy(int fd)
+{
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            static bool bol = true;
+            if (bol)
+                fputs("  | ", stderr);
+            fputc(buf[i], stderr);
+            bol = buf[i] == '\n';
+        }
+    }
+}
+
+static void *tail_main(void *arg)
+{
+    struct tail *t = arg;
+    int fd = -1;
+    pthread_mutex_lock(&t->mu);
+    for (;;) {
+        if (fd < 0)
+            fd = open(t->path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0)
+            tail_copy(fd);
+        if (t->stop)
+            break;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 200 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&t->cond, &t->mu, &until);
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+int cli_resolve_venv(struct cli *cli, const char *key, bool show_progress, char *venv, size_t n)
+{
+    char link[PATH_MAX], python[PATH_MAX];
+    if (snprintf(link, sizeof link, "%s/by-deps/%s", cli->cfg.mountpoint, key) >= (int)sizeof link ||
+        snprintf(python, sizeof python, "%s/bin/python", link) >= (int)sizeof python) {
+        cli_err(cli, "mountpoint %s: path too long", cli->cfg.mountpoint);
+        return EXIT_ERROR;
+    }
+    struct tail t = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+    snprintf(t.path, sizeof t.path, "%s/logs/%s.log", cli->cfg.mountpoint, key);
+    bool tailing = show_progress && pthread_create(&t.thread, NULL, tail_main, &t) == 0;
+    struct stat st;
+    int rc = stat(python, &st) == 0 ? 0 : -errno;
+    if (tailing) {
+        pthread_mutex_lock(&t.mu);
+        t.stop = true;
+        pthread_cond_signal(&t.cond);
+        pthread_mutex_unlock(&t.mu);
+        pthread_join(t.thread, NULL);
+    }
+    if (rc) {
+        if (rc == -EIO)
+            cli_err(cli, "building the venv %s failed; the build log is %s/logs/%s.log", key, cli->cfg.mountpoint, key);
+        else if (rc == -ENOENT && lstat(link, &st) != 0)
+            cli_err(cli, "pactownfs at %s does not know the requirement set %s that this command registered in %s:"
+                    " the daemon and the CLI use different cache_dir settings; give both the same one"
+                    " (e.g. PACTOWN_CACHE_DIR)", cli->cfg.mountpoint, key, cli->cfg.cache_dir);
+        else
+            cli_err(cli, "%s: %s", python, strerror(-rc));
+        return rc == -EIO ? EXIT_BUILD : EXIT_ERROR;
+    }
+    ssize_t len = readlink(link, venv, n - 1);
+    if (len <= 0) {
+        cli_err(cli, "%s: %s", link, strerror(errno));
+        return EXIT_ERROR;
+    }
+    venv[len] = '\0';
+    return 0;
+}
+
