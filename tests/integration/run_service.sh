@@ -26,6 +26,14 @@ assert_eq "$(stat_json hits)" 1 "hits after two services"
 key=$(basename "$(readlink "$WORK/sandboxes/a/.venv")")
 assert_eq "$(readlink "$MNT/by-service/b")" "../by-deps/$key" "by-service/b"
 
+# --prepare: sandbox and venv only, the venv's path printed, nothing started
+venv=$("$PACTOWN" run "$WORK/b.md" --service-id prep --prepare 2>/dev/null) || fail "run --prepare"
+assert_eq "$venv" "$WORK/cache/store/$key" "venv printed by --prepare"
+assert_eq "$(cat "$WORK/sandboxes/prep/data/hello.txt")" "hello" "file written by --prepare"
+"$PACTOWN" ps --json | python3 -c "
+import json, sys
+assert 'prep' not in {x['id'] for x in json.load(sys.stdin)}" || fail "--prepare registered a service"
+
 # the environment of the run command
 cat >"$WORK/env.md" <<'MD'
 ```text markpact:deps python

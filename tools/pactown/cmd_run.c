@@ -49,6 +49,8 @@ static void usage(FILE *out)
             "  --timeout S            seconds to wait for health (default 60)\n"
             "  --detach               leave the service running in the background and exit\n"
             "                         (its output goes to <sandbox>/.pactown/service.log)\n"
+            "  --prepare              write the sandbox and resolve (build) the venv, print the\n"
+            "                         venv's path, and start nothing\n"
             "\n" CLI_COMMON_HELP
             "\n"
             "exit codes: 0 healthy (or stopped cleanly), 3 bad README, 4 build failed,\n"
@@ -65,6 +67,7 @@ struct run_opts {
     int timeout_s;
     bool skip_health;
     bool detach;
+    bool prepare;       /* sandbox and venv only: print the venv path, start nothing */
     char *envs[64];
     int n_envs;
 };
@@ -260,12 +263,13 @@ int cmd_run(int argc, char **argv)
     uint64_t t0 = pt_mono_ns();
     struct cli cli = { .prog = "pactown run" };
     struct run_opts o = { .host = "127.0.0.1", .health_path = "/", .timeout_s = 60 };
-    enum { O_ID = 1, O_PORT, O_HOST, O_ENV, O_SKIP, O_HPATH, O_TIMEOUT, O_DETACH };
+    enum { O_ID = 1, O_PORT, O_HOST, O_ENV, O_SKIP, O_HPATH, O_TIMEOUT, O_DETACH, O_PREPARE };
     static const struct option opts[] = {
         { "service-id", required_argument, NULL, O_ID }, { "port", required_argument, NULL, O_PORT },
         { "host", required_argument, NULL, O_HOST }, { "env", required_argument, NULL, O_ENV },
         { "skip-health-check", no_argument, NULL, O_SKIP }, { "health-path", required_argument, NULL, O_HPATH },
         { "timeout", required_argument, NULL, O_TIMEOUT }, { "detach", no_argument, NULL, O_DETACH },
+        { "prepare", no_argument, NULL, O_PREPARE },
         CLI_COMMON_LONGOPTS, { 0 } };
     int c, ret = 0;
     char *end;
@@ -297,6 +301,7 @@ int cmd_run(int argc, char **argv)
             }
             break;
         case O_DETACH: o.detach = true; break;
+        case O_PREPARE: o.prepare = true; break;
         default:
             if ((ret = cli_common_opt(&cli, c, optarg)) != 0) {
                 usage(ret == 1 ? stdout : stderr);
@@ -382,6 +387,11 @@ int cmd_run(int argc, char **argv)
     fprintf(stderr, "pactown: sandbox ready in %.1f ms (%s)\n", ms_since(t0), sandbox);
     if (hit)
         pt_index_update(cli.idx, key, cli_count_use, NULL, (const char *const[]){ "hits", NULL });
+    if (o.prepare) {
+        printf("%s\n", venv);
+        ret = EXIT_OK;
+        goto out;
+    }
 
     /* start the run command: /bin/sh -c, as markpact defines it */
     if (!o.port)
