@@ -118,8 +118,10 @@ static void log_line(int fd, const char *fmt, ...)
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     if (n > 0) {
-        ssize_t w = write(fd, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
-        (void)w;
+        size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+        /* the log may be unwritable (cache_dir full): keep the reason in the daemon's log */
+        if (write(fd, buf, len) != (ssize_t)len)
+            fprintf(stderr, "pactownfs: (build log unwritable: %s) %.*s", strerror(errno), (int)len, buf);
     }
 }
 

@@ -165,6 +165,24 @@ int pt_read_file(const char *path, size_t max, char **out, size_t *len)
     return 0;
 }
 
+int pt_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (w == 0)
+            return -EIO;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
 int pt_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
     char tmp[PATH_MAX];
@@ -173,19 +191,11 @@ int pt_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
         return -errno;
-    const char *p = data;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            int rc = -errno;
-            close(fd);
-            unlink(tmp);
-            return rc;
-        }
-        p += w;
-        len -= (size_t)w;
+    int rc = pt_write_all(fd, data, len);
+    if (rc) {
+        close(fd);
+        unlink(tmp);
+        return rc;
     }
     if (close(fd) != 0 || rename(tmp, path) != 0) {
         int rc = -errno;

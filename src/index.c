@@ -220,17 +220,23 @@ static void load_record(void *out, size_t size, const MDB_val *v)
     memcpy(out, v->mv_data, v->mv_size < size ? v->mv_size : size);
 }
 
-int pt_index_entry(pt_index *idx, const char *key, pt_entry *out)
+/* Read the fixed-size record stored under name in dbi. */
+static int get_record(pt_index *idx, MDB_dbi dbi, const char *name, void *out, size_t size)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return map_rc(rc);
-    MDB_val k = sval(key), v;
-    if ((rc = mdb_get(txn, idx->entry, &k, &v)) == 0)
-        load_record(out, sizeof *out, &v);
+    MDB_val k = sval(name), v;
+    if ((rc = mdb_get(txn, dbi, &k, &v)) == 0)
+        load_record(out, size, &v);
     mdb_txn_abort(txn);
     return map_rc(rc);
+}
+
+int pt_index_entry(pt_index *idx, const char *key, pt_entry *out)
+{
+    return get_record(idx, idx->entry, key, out, sizeof *out);
 }
 
 static int counter_add_txn(pt_index *idx, MDB_txn *txn, const char *name, int64_t delta)
@@ -558,15 +564,12 @@ int pt_index_service_put(pt_index *idx, const pt_service *s)
 
 int pt_index_service_get(pt_index *idx, const char *id, pt_service *out)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return map_rc(rc);
-    MDB_val k = sval(id), v;
-    if ((rc = mdb_get(txn, idx->service, &k, &v)) == 0)
-        load_record(out, sizeof *out, &v);
-    mdb_txn_abort(txn);
-    return map_rc(rc);
+    int rc = get_record(idx, idx->service, id, out, sizeof *out);
+    if (rc == 0) {
+        out->id[sizeof out->id - 1] = '\0';
+        out->key[sizeof out->key - 1] = '\0';
+    }
+    return rc;
 }
 
 int pt_index_service_del(pt_index *idx, const char *id)

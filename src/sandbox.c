@@ -2,6 +2,8 @@
  * never following symlinks planted by README content. */
 #include "pactown/sandbox.h"
 
+#include "pactown/fsutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -181,24 +183,6 @@ static int check_relpath(const char *relpath, pt_error *err)
     return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (w == 0)
-            return -EIO;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 int pt_sandbox_write_file(int dirfd, const char *relpath, const void *data, size_t len,
                           mode_t mode, pt_error *err)
 {
@@ -270,7 +254,7 @@ int pt_sandbox_write_file(int dirfd, const char *relpath, const void *data, size
         pt_error_set(err, rc, 0, "sandbox: cannot create temp file for '%s': %s", relpath, strerror(-rc));
         goto out;
     }
-    rc = write_all(fd, data, len);
+    rc = pt_write_all(fd, data, len);
     if (rc == 0 && fchmod(fd, mode & 0777) < 0)
         rc = -errno;
     if (close(fd) < 0 && rc == 0 && errno != EINTR)

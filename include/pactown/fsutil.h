@@ -27,6 +27,10 @@ int pt_make_readonly(const char *path);
  * NUL-terminated buffer; *len excludes the NUL. Caller frees *out. */
 int pt_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* write(2) all len bytes to fd, retrying short writes and EINTR. Returns 0,
+ * -errno, or -EIO if write returns 0. */
+int pt_write_all(int fd, const void *data, size_t len);
+
 /* Write data to path atomically (temp file in the same dir + rename(2)). */
 int pt_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 

@@ -90,7 +90,8 @@ int pt_index_entry(pt_index *idx, const char *key, pt_entry *out);
 
 /* Read-modify-write an entry in one write transaction. fn gets the current
  * entry (zeroed, version set, if none) and returns 0 to store it, 1 to leave
- * the index unchanged, or -errno to abort. counters (may be NULL) is a
+ * the entry unchanged (counters are still added), or -errno to abort
+ * (nothing is written). counters (may be NULL) is a
  * NULL-terminated list of counter names ("hits", "misses", "builds",
  * "build_failures", "evictions") each added 1 in the same transaction. */
 typedef int (*pt_entry_fn)(pt_entry *e, void *arg);
