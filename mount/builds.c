@@ -120,8 +120,10 @@ static void log_line(int fd, const char *fmt, ...)
     if (n > 0) {
         size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
         /* the log may be unwritable (cache_dir full): keep the reason in the daemon's log */
-        if (write(fd, buf, len) != (ssize_t)len)
-            fprintf(stderr, "pactownfs: (build log unwritable: %s) %.*s", strerror(errno), (int)len, buf);
+        ssize_t w = write(fd, buf, len);
+        if (w != (ssize_t)len)
+            fprintf(stderr, "pactownfs: (build log unwritable: %s) %.*s", w < 0 ? strerror(errno) : "short write",
+                    (int)len, buf);
     }
 }
 
@@ -213,7 +215,8 @@ static int run_build(struct pt_fs *fs, const char *key)
     struct build_result res = { 0 };
     rc = write_requirements(fs, key, spec, len, reqpath, sizeof reqpath, logfd);
     if (rc == 0) {
-        log_line(logfd, "pactown: requirement set %s:\n%s", key, spec);
+        log_line(logfd, "pactown: requirement set %s:\n", key);
+        pt_write_all(logfd, spec, len); /* whole: log_line cuts at 1 KiB */
         const char *argv[32];
         size_t n = 0;
         argv[n++] = fs->builder;

@@ -115,6 +115,11 @@ int pt_read_file(const char *path, size_t max, char **out, size_t *len)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+        close(fd); /* refuse before reading: a regular file says its size */
+        return -EFBIG;
+    }
     size_t cap = max < 4096 ? max : 4096, n = 0;
     char *buf = malloc(cap + 1);
     int rc = 0;

@@ -50,8 +50,9 @@ static char *span_dup(span s)
     return d;
 }
 
-/* Quote p[0..n) for an error message: '"' ... '"', control bytes, '\\' and
- * '"' escaped, cut with "..." after about 60 visible bytes. */
+/* Quote p[0..n) for an error message: '"' ... '"', control bytes, bytes >= 0x7f
+ * (invalid UTF-8, C1 controls, lookalikes), '\\' and '"' escaped, cut with "..."
+ * after about 60 visible bytes. */
 static const char *quote(char *buf, size_t cap, const char *p, size_t n)
 {
     size_t o = 0;
@@ -64,7 +65,7 @@ static const char *quote(char *buf, size_t cap, const char *p, size_t n)
             o += 3;
             break;
         }
-        if (c < 0x20 || c == 0x7f || c == '\\' || c == '"')
+        if (c < 0x20 || c >= 0x7f || c == '\\' || c == '"')
             o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
         else
             buf[o++] = (char)c;

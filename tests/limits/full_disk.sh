@@ -18,7 +18,8 @@ python3 "$SRC/tests/fixtures/make_big_wheel.py" "$WHEELS" 5 >/dev/null
 export PACTOWN_FIND_LINKS=$WHEELS
 
 tmpfs_cache "$TMPFS_SIZE"
-mount_start
+# failure_ttl=0: section 5 retries a failed key once there is room again
+mount_start -o failure_ttl=0
 
 used() { df --output=used -B1 "$WORK/cache" | tail -n 1 | tr -d ' '; }
 state_of() { "$PACTOWN" cache ls --json | python3 -c "
@@ -48,7 +49,7 @@ figure "failed build took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 log=$WORK/cache/logs/$big.log
 grep -qiE "No space left on device|os error 28|ENOSPC|disk quota|out of space" "$log" \
     || fail "the build log does not say the disk is full: $(tail -n 30 "$log")"
-figure "log says: $(grep -m1 -iE "No space left on device|os error 28" "$log" | cut -c1-160)"
+figure "log says: ...$(grep -m1 -oiE ".{0,60}(No space left on device|os error 28).{0,30}" "$log")"
 grep -q "FAILED" "$log" || fail "the build log does not say FAILED: $(tail -n 30 "$log")"
 assert_eq "$(state_of "$big")" failed "state of the big set"
 "$PACTOWN" cache ls --json | python3 -c "
@@ -87,4 +88,22 @@ slack=$(( $(stat -c %s "$WORK/cache/logs/$runkey.log") + 64 * 1024 ))
 [ "$(( after - before ))" -le "$slack" ] || fail "space not given back after the run: $before -> $after"
 "$MNT/by-deps/$small/bin/python" -c 'import ptdemo_core' || fail "the small venv after the failed run"
 daemon_alive
+
+# 5. the cache is already full when a build starts (not even its log can be
+# written): EIO, the reason in the daemon's log, and the build succeeds once
+# there is room again (an ordinary failure otherwise: remembered for failure_ttl)
+pending=$(register ptdemo-core==2.0)
+dd if=/dev/zero of="$WORK/cache/filler" bs=64k 2>/dev/null || true
+[ "$(df --output=avail -B1 "$WORK/cache" | tail -n 1 | tr -d ' ')" = 0 ] || fail "could not fill the cache filesystem"
+out=$(stat "$MNT/by-deps/$pending/bin/python" 2>&1) && fail "a build succeeded on a full cache"
+case "$out" in *"Input/output error"*) ;; *) fail "expected EIO on a full cache, got: $out" ;; esac
+grep -q "build log unwritable: No space left on device" "$DAEMON_LOG" \
+    || fail "the daemon's log does not say why the build on a full cache failed"
+"$MNT/by-deps/$small/bin/python" -c 'import ptdemo_core' || fail "the small venv while the cache is full"
+daemon_alive
+[ "$(state_of "$pending")" != ready ] || fail "a build on a full cache is marked ready"
+rm -f "$WORK/cache/filler"
+"$MNT/by-deps/$pending/bin/python" -c 'import ptdemo_core; assert ptdemo_core.VERSION == "2.0"' \
+    || fail "the build did not succeed once there was room again: $(tail -n 20 "$WORK/cache/logs/$pending.log")"
+assert_eq "$(state_of "$pending")" ready "state after the retry"
 pass

@@ -1,6 +1,6 @@
 # lib_limits.sh — helpers of the limits tests (sourced after tests/integration/lib.sh).
 #
-# expect_exit CODE PATTERN CMD...   CMD exits CODE and its output matches PATTERN (grep -E)
+# expect_exit CODE PATTERN CMD...   CMD exits CODE and its output matches PATTERN (grep -E, bytes)
 # measure OUT CMD...                run CMD under /usr/bin/time -v; sets M_RC, M_RSS_KB, M_SECS;
 #                                   CMD's stdout+stderr go to OUT
 # tmpfs_cache SIZE                  a tmpfs of SIZE at $WORK/cache (before mount_start); the EXIT
@@ -13,7 +13,7 @@ expect_exit() {
     local want=$1 pattern=$2 rc=0; shift 2
     "$@" >"$WORK/out" 2>&1 || rc=$?
     [ "$rc" = "$want" ] || fail "$(printf '%q ' "$@" | cut -c1-200): exit $rc, expected $want: $(head -c 2000 "$WORK/out")"
-    grep -qE -- "$pattern" "$WORK/out" || fail "$(printf '%q ' "$@" | cut -c1-200): message does not match '$pattern': $(head -c 2000 "$WORK/out")"
+    LC_ALL=C grep -qE -- "$pattern" "$WORK/out" || fail "$(printf '%q ' "$@" | cut -c1-200): message does not match '$pattern': $(head -c 2000 "$WORK/out")"
 }
 
 TIME_BIN=/usr/bin/time
