@@ -708,18 +708,27 @@ static void m_emit(mp *m, const char *s, size_t n)
     sb_putn(&m->out, s, n);
 }
 
-static void m_emit_value(mp *m, const tok *t, bool normalize)
+/* Emit a value; a string compared with `extra` is normalized like a name.
+ * Returns 0 or -EINVAL (reported). */
+static int m_emit_value(mp *m, const tok *t, bool normalize)
 {
     if (t->kind == T_VAR) {
         m_emit(m, t->text, strlen(t->text));
-        return;
+        return 0;
     }
     m_emit(m, "\"", 1);
     if (normalize) {
         char *v = normalize_name(t->str, t->len);
         if (!v) {
             m->out.oom = true;
-            return;
+            return 0;
+        }
+        /* lex_string refused ' -' in the text, but normalizing turns ' _' and
+         * ' .' into ' -' too, which pip would read as an option */
+        if (strstr(v, " -")) {
+            free(v);
+            return rp_fail(m->p, "' -', ' _' and ' .' are not allowed in an extra name in a marker "
+                                 "(normalized, pip would read ' -' as an option)");
         }
         sb_puts(&m->out, v);
         free(v);
@@ -727,6 +736,7 @@ static void m_emit_value(mp *m, const tok *t, bool normalize)
         sb_putn(&m->out, t->str, t->len);
     }
     sb_putc(&m->out, '"');
+    return 0;
 }
 
 static int m_or(mp *m);
@@ -763,9 +773,11 @@ static int m_atom(mp *m)
     /* PEP 685 / packaging: the value compared with `extra` is a normalized name */
     bool lhs_extra = lhs.kind == T_VAR && strcmp(lhs.text, "extra") == 0;
     bool rhs_extra = rhs.kind == T_VAR && strcmp(rhs.text, "extra") == 0;
-    m_emit_value(m, &lhs, rhs_extra && lhs.kind == T_STR);
+    if ((rc = m_emit_value(m, &lhs, rhs_extra && lhs.kind == T_STR)))
+        return rc;
     m_emit(m, op.text, strlen(op.text));
-    m_emit_value(m, &rhs, lhs_extra && rhs.kind == T_STR);
+    if ((rc = m_emit_value(m, &rhs, lhs_extra && rhs.kind == T_STR)))
+        return rc;
     return lex(m);
 }
 
@@ -852,7 +864,7 @@ int pt_req_parse(const char *line, size_t len, unsigned lineno, pt_req *out, pt_
     rp p = { .s = line, .n = len, .i = 0, .lineno = lineno, .err = err };
     if (len > PT_REQ_MAX_LINE)
         return rp_fail(&p, "line is longer than %d bytes", PT_REQ_MAX_LINE);
-    if (memchr(line, '\0', len))
+    if (len && memchr(line, '\0', len))
         return rp_fail(&p, "NUL byte in the line");
     while (p.n && (is_wsp((unsigned char)p.s[p.n - 1]) || p.s[p.n - 1] == '\r'))
         p.n--;
