@@ -147,20 +147,40 @@ int pt_index_register(pt_index *idx, const char *key, const char *canonical, siz
         return map_rc(rc);
     MDB_val k = sval(key), v = { .mv_size = len, .mv_data = (void *)canonical };
     rc = mdb_put(txn, idx->spec, &k, &v, MDB_NOOVERWRITE);
+    bool is_new = rc == 0;
     if (rc == MDB_KEYEXIST) {
         /* v now holds the stored text */
         bool same = v.mv_size == len && memcmp(v.mv_data, canonical, len) == 0;
-        mdb_txn_abort(txn);
-        if (created)
-            *created = false;
-        return same ? 0 : -EEXIST;
+        if (!same) {
+            mdb_txn_abort(txn);
+            if (created)
+                *created = false;
+            return -EEXIST;
+        }
+        rc = 0;
+    }
+    if (created)
+        *created = is_new;
+    /* a registered set is an entry in state `none` (listed by `cache ls`,
+     * counted as registered) until it is built; an existing entry is kept */
+    if (rc == 0 && strlen(key) == KEY_LEN) {
+        pt_entry e;
+        memset(&e, 0, sizeof e);
+        e.version = PT_ENTRY_VERSION;
+        e.created = pt_wall_s();
+        MDB_val ev = { .mv_size = sizeof e, .mv_data = &e };
+        rc = mdb_put(txn, idx->entry, &k, &ev, MDB_NOOVERWRITE);
+        if (rc == MDB_KEYEXIST && !is_new) {
+            mdb_txn_abort(txn); /* nothing new: no write */
+            return 0;
+        }
+        if (rc == MDB_KEYEXIST)
+            rc = 0;
     }
     if (rc) {
         mdb_txn_abort(txn);
         return map_rc(rc);
     }
-    if (created)
-        *created = true;
     return map_rc(mdb_txn_commit(txn));
 }
 

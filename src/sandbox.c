@@ -4,10 +4,12 @@
 
 #include "pactown/fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +87,52 @@ bool pt_service_id_valid(const char *id)
     return i > 0;
 }
 
+/* A temp name "<name>.pactown-tmp.<pid>" whose writer no longer runs: a
+ * `pactown run` killed between creating it and renaming it. */
+static bool stale_tmp(const char *name)
+{
+    const char *m = NULL;
+    for (const char *s = name; (s = strstr(s, PT_TMP_SUFFIX)) != NULL; s++)
+        m = s;
+    if (!m || !m[sizeof PT_TMP_SUFFIX - 1])
+        return false;
+    long pid = 0;
+    for (const char *d = m + sizeof PT_TMP_SUFFIX - 1; *d; d++) {
+        if (*d < '0' || *d > '9' || pid > 99999999)
+            return false;
+        pid = pid * 10 + (*d - '0');
+    }
+    return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Remove the stale temp files beneath dfd (best effort): never follows a
+ * symlink, at most 32 directories deep. */
+static void sweep_stale_tmp(int dfd, int depth)
+{
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (stale_tmp(de->d_name)) {
+            unlinkat(fd, de->d_name, 0);
+        } else if (depth < 32 && (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN)) {
+            int sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) {
+                sweep_stale_tmp(sub, depth + 1);
+                close(sub);
+            }
+        }
+    }
+    closedir(d);
+}
+
 int pt_sandbox_open(const char *root, const char *service_id, int *dirfd, pt_error *err)
 {
     char eb[256];
@@ -140,6 +188,7 @@ int pt_sandbox_open(const char *root, const char *service_id, int *dirfd, pt_err
         return pt_error_set(err, fd, 0, "sandbox: cannot open '%s/%s': %s", esc(root, eb, sizeof eb),
                             service_id, why);
     }
+    sweep_stale_tmp(fd, 0); /* left by a writer that was killed */
     *dirfd = fd;
     return 0;
 }
