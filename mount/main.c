@@ -324,6 +324,11 @@ int main(int argc, char *argv[])
     pt_fs_control_stop(&fs);
     pt_index_close(fs.idx);
 out_unmount:
+    /* MNT_EXPIRE fails with EBUSY, and changes nothing, if a process still
+     * uses the mount (umount2(2)); libfuse then detaches it lazily */
+    if (umount2(opts.mountpoint, MNT_EXPIRE) != 0 && errno == EBUSY)
+        fprintf(stderr, "pactownfs: %s is busy (a process still has a file or its working directory there); "
+                        "unmounting lazily: it goes when they let go\n", opts.mountpoint);
     fuse_session_unmount(se);
 out_signals:
     fuse_remove_signal_handlers(se);

@@ -60,6 +60,19 @@ for sig in TERM INT; do
     is_mounted "$MNT" && fail "still mounted after SIG$sig"
     grep -q " $WORK/cache/store " /proc/mounts && fail "the store bind is still mounted after SIG$sig"
 done
+# a busy mount (a process has its cwd there) is unmounted lazily, with a message
+mount_start
+( cd "$MNT/by-deps" && exec sleep 300 ) &
+sleeper=$!
+wait_until 10 sh -c "readlink /proc/$sleeper/cwd | grep -q by-deps" || fail "the busy process did not start"
+kill -TERM "$DAEMON_PID"
+rc=0; wait "$DAEMON_PID" || rc=$?
+DAEMON_PID=
+assert_eq "$rc" 0 "exit status of pactownfs after SIGTERM on a busy mount"
+grep -q "is busy" "$DAEMON_LOG" || fail "no message about the busy mount"
+is_mounted "$MNT" && fail "the busy mount was not detached"
+kill "$sleeper"; wait "$sleeper" 2>/dev/null || true
+
 mount_start
 assert_eq "$(ls "$MNT/by-deps")" "$key" "by-deps after two restarts"
 assert_eq "$(stat_json builds)" 1 "builds after two restarts"
