@@ -50,11 +50,52 @@ static int store_dir_ok(struct pt_fs *fs, const char *key)
 
 /* ---- index updates (each one short write transaction) ---- */
 
+/* the access time seen on a lookup, unless a newer one is stored already */
 static int mark_access(pt_entry *e, void *arg)
 {
-    (void)arg;
-    e->last_access_ms = pt_wall_ms();
+    int64_t ms = *(const int64_t *)arg;
+    if (e->state != PT_STATE_READY || e->last_access_ms >= ms)
+        return 1;
+    e->last_access_ms = ms;
     return 0;
+}
+
+static void note_access(struct pt_fs *fs, const char *key, int64_t ms)
+{
+    pthread_mutex_lock(&fs->atime_mu);
+    size_t i;
+    for (i = 0; i < fs->n_atimes; i++)
+        if (strcmp(fs->atimes[i].key, key) == 0)
+            break;
+    if (i == fs->n_atimes && fs->n_atimes == fs->cap_atimes) {
+        size_t cap = fs->cap_atimes ? fs->cap_atimes * 2 : 64;
+        struct pt_atime *p = realloc(fs->atimes, cap * sizeof *p);
+        if (!p) {
+            pthread_mutex_unlock(&fs->atime_mu);
+            return; /* an access time is a hint for eviction: losing one is fine */
+        }
+        fs->atimes = p;
+        fs->cap_atimes = cap;
+    }
+    if (i == fs->n_atimes) {
+        snprintf(fs->atimes[i].key, sizeof fs->atimes[i].key, "%s", key);
+        fs->n_atimes++;
+    }
+    fs->atimes[i].ms = ms;
+    pthread_mutex_unlock(&fs->atime_mu);
+}
+
+void pt_fs_flush_atimes(struct pt_fs *fs)
+{
+    pthread_mutex_lock(&fs->atime_mu);
+    struct pt_atime *list = fs->atimes;
+    size_t n = fs->n_atimes;
+    fs->atimes = NULL;
+    fs->n_atimes = fs->cap_atimes = 0;
+    pthread_mutex_unlock(&fs->atime_mu);
+    for (size_t i = 0; i < n; i++)
+        pt_index_update(fs->idx, list[i].key, mark_access, &list[i].ms, NULL);
+    free(list);
 }
 
 static int mark_building(pt_entry *e, void *arg)
@@ -379,8 +420,9 @@ int pt_fs_ensure_built(struct pt_fs *fs, const char *key)
         if (st == 0) {
             /* access time, throttled: a busy venv is not a stream of writes.
              * Hits are counted by whoever uses the venv (pactown run). */
-            if (pt_wall_ms() - e.last_access_ms >= fs->cfg.atime_throttle * 1000)
-                pt_index_update(fs->idx, key, mark_access, NULL, NULL);
+            int64_t now = pt_wall_ms();
+            if (now - e.last_access_ms >= fs->cfg.atime_throttle * 1000)
+                note_access(fs, key, now);
             return 0;
         }
         if (st < 0)

@@ -95,6 +95,7 @@ int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool
 {
     pt_candidate *c = NULL;
     size_t n = 0;
+    pt_fs_flush_atimes(fs); /* the LRU order must include the lookups seen */
     int rc = pt_evict_candidates(fs->idx, &c, &n);
     if (rc)
         return rc;

@@ -279,6 +279,7 @@ int main(int argc, char *argv[])
     pthread_mutex_init(&fs.nodes_mu, NULL);
     pthread_mutex_init(&fs.builds_mu, NULL);
     pthread_mutex_init(&fs.evict_mu, NULL);
+    pthread_mutex_init(&fs.atime_mu, NULL);
     pthread_cond_init(&fs.evict_cond, NULL);
     fs.control_fd = -1;
     se = fuse_session_new(&args, &pt_fs_ops, sizeof pt_fs_ops, &fs);
@@ -322,6 +323,7 @@ int main(int argc, char *argv[])
     ret = ret < 0 ? 1 : 0;
     pt_fs_evict_stop(&fs);
     pt_fs_control_stop(&fs);
+    pt_fs_flush_atimes(&fs);
     pt_index_close(fs.idx);
 out_unmount:
     /* MNT_EXPIRE fails with EBUSY, and changes nothing, if a process still

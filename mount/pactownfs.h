@@ -12,7 +12,7 @@
  * destroyed then.
  *
  * Locking (lock order: builds_mu before nodes_mu; never hold either while
- * replying, building or in an LMDB transaction):
+ * replying, building or in an LMDB transaction; atime_mu is a leaf):
  *   nodes_mu  protects the node tree and every node's nlookup
  *   builds_mu protects the list of builds in flight and their fields
  * The LMDB environment is shared by all threads (MDB_NOTLS); each call is its
@@ -82,6 +82,10 @@ struct pt_fs {
     bool evict_wake, evict_quit;/* protected by evict_mu */
     bool evict_running;
 
+    pthread_mutex_t atime_mu;
+    struct pt_atime { char key[33]; int64_t ms; } *atimes; /* seen, not yet written; protected by atime_mu */
+    size_t n_atimes, cap_atimes;
+
     pthread_t control_thread;
     int control_fd;             /* listening socket, -1 if none */
     bool control_running;
@@ -96,6 +100,11 @@ int pt_fs_ensure_built(struct pt_fs *fs, const char *key);
  * in flight. Readlinks of key wait until pt_fs_release, then look again. */
 struct pt_build *pt_fs_claim(struct pt_fs *fs, const char *key);
 void pt_fs_release(struct pt_fs *fs, struct pt_build *b, int rc);
+
+/* builds.c: access times seen on lookups are kept in memory and written in
+ * one go by the eviction thread (before it picks victims) and at unmount, so a
+ * lookup never waits for a disk sync. */
+void pt_fs_flush_atimes(struct pt_fs *fs);
 
 /* evict.c: the eviction thread, and evictions on request. */
 int pt_fs_evict_start(struct pt_fs *fs);

@@ -75,10 +75,11 @@ typedef struct pt_health_result {
 
 /* Wait until the service is healthy: a TCP connect to opts->port succeeds,
  * then (if opts->path) an HTTP GET gets a response with status < 500 (any
- * 2xx-4xx counts as up; the status is reported).  If opts->port does not
- * accept but the process group opts->pgid listens on other TCP ports
- * (pt_listening_ports), those are probed in ascending order and the first
- * that accepts is used and reported in res->port.
+ * 2xx-4xx counts as up; the status is reported).  If opts->port has not
+ * accepted for 1 s, the process group opts->pgid's other listening TCP ports
+ * (pt_listening_ports; looked up every 250 ms, since reading /proc/net/tcp
+ * is costly) are probed in ascending order and the first that accepts is
+ * used and reported in res->port.
  *
  * Returns as soon as the leader exits (EXITED: it is reaped with
  * waitpid(WNOHANG), res->wait_status holds the status for WIFEXITED etc.;

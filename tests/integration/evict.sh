@@ -4,7 +4,7 @@
 # counters across restarts, max_age_hours and max_bytes, cache rm refusals,
 # and lookups during evictions that see the whole venv or a rebuild.
 . "$(dirname "$0")/lib.sh"
-LIMITS=(-o min_idle_seconds=0 -o evict_interval=3600)
+LIMITS=(-o min_idle_seconds=0 -o evict_interval=3600 -o atime_throttle=0)
 mount_start -o max_entries=3 "${LIMITS[@]}"
 
 # set N: ptdemo-extra with a marker that is always true, so each N is its own key
@@ -66,6 +66,17 @@ after=$("$PACTOWN" cache ls --json | python3 -c 'import json,sys; print(sorted((
 assert_eq "$after" "$before" "cache ls after a restart"
 assert_eq "$(python3 -c "import json; d = json.load(open('$MNT/stats')); print(d['hits'], d['misses'], d['builds'], d['evictions'])")" \
     "$stats_before" "stats counters after a restart"
+
+# a lookup the daemon sees updates the access time (kept in memory, written
+# before the next eviction run: cache gc)
+last_access() { "$PACTOWN" cache ls --json | python3 -c "import json,sys; print({e['key']: e['last_access'] for e in json.load(sys.stdin)}['$1'])"; }
+kr=$(ready_keys | cut -d' ' -f1)
+t0=$(last_access "$kr")
+wait_until 5 sh -c "[ \$(date +%s) -gt $t0 ]" || fail "the clock did not move"
+stat "$MNT/by-deps/$kr/bin/python" >/dev/null || fail "lookup of $kr"
+"$PACTOWN" cache gc >/dev/null
+t1=$(last_access "$kr")
+[ "$t1" -gt "$t0" ] || fail "a lookup did not update the access time ($t0 -> $t1)"
 
 # max_age_hours: two hours from now, everything unleased is too old
 mount_stop

@@ -437,7 +437,7 @@ int cmd_run(int argc, char **argv)
 
     if (!o.skip_health) {
         pt_health_opts ho = { .pid = pid, .pgid = pid, .host = o.host, .port = o.port, .path = o.health_path,
-                              .timeout_ms = o.timeout_s * 1000, .poll_ms = 20 };
+                              .timeout_ms = o.timeout_s * 1000, .poll_ms = 10 };
         pt_health_result hr;
         if (pt_health_wait(&ho, &hr) != 0) {
             cli_err(&cli, "health check: %s", strerror(errno));
