@@ -59,9 +59,9 @@ export PACTOWN_UV_CACHE_DIR=$WORK/uv-cache
 [ -n "$UV_BIN" ] && export PACTOWN_UV=$UV_BIN
 mkdir -p "$MNT"
 
-cleanup() {
-    local rc=$?
-    set +e
+# stop_all: end the services started by pactown run (their process groups),
+# the daemon, and every mount of this test (FUSE mount, store bind)
+stop_all() {
     # services started by pactown run: end their process groups
     if [ -d "$WORK/cache/index" ] && [ -x "$PACTOWN" ]; then
         "$PACTOWN" ps --json 2>/dev/null | python3 -c '
@@ -77,6 +77,12 @@ for s in json.load(sys.stdin):
     fi
     is_mounted "$MNT" && { fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT"; }
     grep -q " $WORK/cache/store " /proc/mounts && umount -l "$WORK/cache/store"
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    stop_all
     chmod -R u+w "$WORK" 2>/dev/null
     rm -rf "$WORK"
     exit $rc

@@ -53,20 +53,7 @@ limits_cleanup() {
     if [ -n "$LIMITS_TMPFS" ]; then
         # what lib.sh's cleanup does, in the order a filesystem under $WORK needs:
         # services and the daemon first, then the store bind, then the tmpfs
-        if [ -d "$WORK/cache/index" ] && [ -x "$PACTOWN" ]; then
-            "$PACTOWN" ps --json 2>/dev/null | python3 -c '
-import json, sys
-for s in json.load(sys.stdin):
-    if s["running"]:
-        print(s["pid"])' 2>/dev/null | while read -r pid; do kill -KILL -- "-$pid" 2>/dev/null; done
-        fi
-        if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-            fusermount3 -u "$MNT" 2>/dev/null
-            for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.05; done
-            kill -KILL "$DAEMON_PID" 2>/dev/null
-        fi
-        is_mounted "$MNT" && { fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT"; }
-        grep -q " $WORK/cache/store " /proc/mounts && umount -l "$WORK/cache/store"
+        stop_all
         grep -q " $LIMITS_TMPFS tmpfs " /proc/mounts && { umount "$LIMITS_TMPFS" 2>/dev/null || umount -l "$LIMITS_TMPFS"; }
     fi
     (exit "$rc")
