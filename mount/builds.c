@@ -1,13 +1,12 @@
-/* builds.c — build on miss, single-flight, and start-up recovery.
+/* builds.c — build on miss, and start-up recovery.
  *
- * A lookup of a registered key that is not built calls pt_fs_ensure_built.
- * The first caller for a key becomes the builder: it marks the entry
- * `building`, starts one pactown-build process (its output to
- * logs/<key>.log), waits for it, and records `ready` or `failed` — the index
- * is the commit point. Every other caller for the same key waits on the
- * build's condition variable and gets the same result: exactly one build
- * however many lookups wait on it. Other keys are served meanwhile (FUSE
- * worker threads, parallel dirops).
+ * A readlink of a registered key that is not built calls pt_fs_resolve. The
+ * first caller for a key takes the key's claim (claims.c) and starts a build
+ * thread: it marks the entry `building`, runs one pactown-build process (its
+ * output to logs/<key>.log), waits for it, records `ready` or `failed` — the
+ * index is the commit point — and releases the claim, which answers every
+ * request that waited on it: exactly one build however many lookups wait,
+ * and no FUSE worker thread waits with them. Other keys are served meanwhile.
  */
 #include <dirent.h>
 #include <stdarg.h>
@@ -29,16 +28,6 @@
 #include "pactown/spawn.h"
 #include "pactown/store.h"
 #include "pactownfs.h"
-
-struct pt_build {
-    char key[PT_KEY_HEX + 1];
-    bool evict;             /* an eviction, not a build: waiters look again */
-    bool done;              /* protected by builds_mu */
-    int rc;                 /* result once done */
-    unsigned waiters;       /* callers waiting besides the builder */
-    pthread_cond_t cond;
-    struct pt_build *next;
-};
 
 static int store_dir_ok(struct pt_fs *fs, const char *key)
 {
@@ -115,6 +104,7 @@ static int mark_pid(pt_entry *e, void *arg)
 
 struct build_result {
     int rc;
+    bool interrupted;       /* the daemon stopped the build: not a failure */
     uint64_t ms, bytes, files;
 };
 
@@ -124,7 +114,9 @@ static int mark_done(pt_entry *e, void *arg)
     int64_t now = pt_wall_s();
     e->builder_pid = 0;
     e->build_ms = r->ms;
-    if (r->rc == 0) {
+    if (r->interrupted) {
+        e->state = PT_STATE_NONE; /* built again on its next lookup */
+    } else if (r->rc == 0) {
         e->state = PT_STATE_READY;
         e->bytes = r->bytes;
         e->files = r->files;
@@ -232,7 +224,7 @@ static int write_requirements(struct pt_fs *fs, const char *key, const char *spe
     return rc ? -EIO : 0;
 }
 
-static int run_build(struct pt_fs *fs, const char *key)
+static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
 {
     char logpath[PATH_MAX], reqpath[PATH_MAX];
     snprintf(logpath, sizeof logpath, "%s/%.64s.log", fs->logs, key);
@@ -278,10 +270,11 @@ static int run_build(struct pt_fs *fs, const char *key)
         pt_spawn_opts so = { .argv = argv, .stdin_fd = -1, .stdout_fd = logfd, .stderr_fd = logfd,
                              .new_pgrp = true, .death_signal = SIGTERM };
         pid_t pid;
-        rc = pt_spawn(&so, &pid);
+        rc = pt_claims_stopping(fs) ? -ESHUTDOWN : pt_spawn(&so, &pid);
         if (rc) {
             log_line(logfd, "pactown: cannot start %s: %s\n", fs->builder, strerror(-rc));
         } else {
+            pt_claim_set_pid(fs, claim, pid);
             pt_index_update(fs->idx, key, mark_pid, &pid, NULL);
             int status;
             bool timed_out;
@@ -309,13 +302,21 @@ static int run_build(struct pt_fs *fs, const char *key)
         pt_du(dir, &res.bytes, &res.files);
     }
     res.rc = rc ? -EIO : 0;
+    res.interrupted = rc && pt_claims_stopping(fs);
+    if (res.interrupted) {
+        res.rc = -ENOTCONN;
+        log_line(logfd, "pactown: build interrupted: the daemon is stopping; it is built again on its next lookup\n");
+        fprintf(stderr, "pactownfs: stopped the build of %s (the daemon is stopping); it is built again on its next lookup\n",
+                key);
+    }
     static const char *const fail_counters[] = { "build_failures", NULL };
-    int irc = pt_index_update(fs->idx, key, mark_done, &res, rc ? fail_counters : NULL);
+    int irc = pt_index_update(fs->idx, key, mark_done, &res, rc && !res.interrupted ? fail_counters : NULL);
     if (irc) {
         log_line(logfd, "pactown: cannot record the result in the index: %s\n", strerror(-irc));
         res.rc = -EIO;
     }
-    log_line(logfd, "pactown: %s %s in %llu ms\n", key, res.rc ? "FAILED" : "ready", (unsigned long long)res.ms);
+    log_line(logfd, "pactown: %s %s in %llu ms\n", key,
+             res.interrupted ? "interrupted" : res.rc ? "FAILED" : "ready", (unsigned long long)res.ms);
     close(logfd);
     free(spec);
     return res.rc;
@@ -324,7 +325,8 @@ static int run_build(struct pt_fs *fs, const char *key)
 /* ---- single flight ---- */
 
 /* What the index says without building: 0 ready, -ENOENT unknown, -EIO failed
- * recently, 1 must build. *e gets the entry when there is one. */
+ * recently, 1 must build. *e gets the entry when there is one. Reads the
+ * index and the store: never called with a lock held. */
 static int current_state(struct pt_fs *fs, const char *key, pt_entry *e)
 {
     int rc = pt_index_entry(fs->idx, key, e);
@@ -337,6 +339,12 @@ static int current_state(struct pt_fs *fs, const char *key, pt_entry *e)
     return -EIO;
 }
 
+bool pt_fs_ready(struct pt_fs *fs, const char *key)
+{
+    pt_entry e;
+    return pt_index_entry(fs->idx, key, &e) == 0 && e.state == PT_STATE_READY && store_dir_ok(fs, key);
+}
+
 int pt_fs_known(struct pt_fs *fs, const char *key)
 {
     char *spec = NULL;
@@ -346,111 +354,95 @@ int pt_fs_known(struct pt_fs *fs, const char *key)
     return rc == 0 ? 0 : (rc == -ENOENT ? -ENOENT : -EIO);
 }
 
-/* Claim key for an exclusive operation (a build or an eviction). Called
- * with builds_mu held. Returns the new record, or NULL if one is in flight
- * (then *inflight points at it) or on out-of-memory. */
-static struct pt_build *claim_locked(struct pt_fs *fs, const char *key, bool evict, struct pt_build **inflight)
+static void reply_target(struct pt_fs *fs, fuse_req_t req, const char *key)
 {
-    struct pt_build *b;
-    for (b = fs->builds; b; b = b->next)
-        if (strcmp(b->key, key) == 0)
-            break;
-    *inflight = b;
-    if (b)
-        return NULL;
-    b = calloc(1, sizeof *b);
-    if (!b)
-        return NULL;
-    memcpy(b->key, key, PT_KEY_HEX + 1);
-    b->evict = evict;
-    pthread_cond_init(&b->cond, NULL);
-    b->next = fs->builds;
-    fs->builds = b;
-    return b;
+    char target[PATH_MAX];
+    int len = pt_fs_venv_target(fs, key, target, sizeof target);
+    if (len < 0)
+        fuse_reply_err(req, -len);
+    else
+        fuse_reply_readlink(req, target);
 }
 
-struct pt_build *pt_fs_claim(struct pt_fs *fs, const char *key)
+/* a request that waited on key's claim */
+static void answer_waiter(struct pt_fs *fs, fuse_req_t req, const char *key, int rc, bool again)
 {
-    struct pt_build *inflight;
-    pthread_mutex_lock(&fs->builds_mu);
-    struct pt_build *b = claim_locked(fs, key, true, &inflight);
-    pthread_mutex_unlock(&fs->builds_mu);
-    return b;
+    if (again)
+        pt_fs_resolve(fs, req, key); /* an eviction ended: look again (and rebuild) */
+    else if (rc)
+        fuse_reply_err(req, -rc);
+    else
+        reply_target(fs, req, key);
 }
 
-void pt_fs_release(struct pt_fs *fs, struct pt_build *b, int rc)
+struct build_job {
+    struct pt_fs *fs;
+    struct pt_claim *claim;
+    char key[PT_KEY_HEX + 1];
+};
+
+static void *build_thread(void *arg)
 {
-    pthread_mutex_lock(&fs->builds_mu);
-    for (struct pt_build **pp = &fs->builds; *pp; pp = &(*pp)->next)
-        if (*pp == b) {
-            *pp = b->next;
-            break;
-        }
-    b->done = true;
-    b->rc = rc;
-    pthread_cond_broadcast(&b->cond);
-    if (b->waiters == 0) {
-        pthread_cond_destroy(&b->cond);
-        free(b);
+    struct build_job *job = arg;
+    struct pt_fs *fs = job->fs;
+    int rc = run_build(fs, job->claim, job->key);
+    pt_claim_release(fs, job->claim, rc);
+    if (rc == 0)
+        pt_fs_evict_soon(fs); /* a new venv may push the cache over its limits */
+    free(job);
+    pt_claims_thread_done(fs);
+    return NULL;
+}
+
+static int start_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
+{
+    struct build_job *job = malloc(sizeof *job);
+    if (!job)
+        return -ENOMEM;
+    job->fs = fs;
+    job->claim = claim;
+    memcpy(job->key, key, sizeof job->key);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    pt_claims_thread_started(fs);
+    int rc = pthread_create(&t, &attr, build_thread, job);
+    pthread_attr_destroy(&attr);
+    if (rc) {
+        pt_claims_thread_done(fs);
+        free(job);
+        fprintf(stderr, "pactownfs: cannot start a build thread for %s: %s\n", key, strerror(rc));
+        return -rc;
     }
-    pthread_mutex_unlock(&fs->builds_mu);
+    return 0;
 }
 
-/* Wait for the operation in flight on b (builds_mu held). Returns its result
- * and whether it was an eviction (then the caller looks again). */
-static int wait_locked(struct pt_fs *fs, struct pt_build *b, bool *was_evict)
+void pt_fs_resolve(struct pt_fs *fs, fuse_req_t req, const char *key)
 {
-    b->waiters++;
-    while (!b->done)
-        pthread_cond_wait(&b->cond, &fs->builds_mu);
-    int rc = b->rc;
-    *was_evict = b->evict;
-    if (--b->waiters == 0) {
-        pthread_cond_destroy(&b->cond);
-        free(b);
+    pt_entry e;
+    int st = current_state(fs, key, &e);
+    if (st == 0) {
+        /* access time, throttled: a busy venv is not a stream of writes.
+         * Hits are counted by whoever uses the venv (pactown run). */
+        int64_t now = pt_wall_ms();
+        if (now - e.last_access_ms >= fs->cfg.atime_throttle * 1000)
+            note_access(fs, key, now);
+        reply_target(fs, req, key);
+        return;
     }
-    return rc;
-}
-
-int pt_fs_ensure_built(struct pt_fs *fs, const char *key)
-{
-    for (;;) {
-        pt_entry e;
-        int st = current_state(fs, key, &e);
-        if (st == 0) {
-            /* access time, throttled: a busy venv is not a stream of writes.
-             * Hits are counted by whoever uses the venv (pactown run). */
-            int64_t now = pt_wall_ms();
-            if (now - e.last_access_ms >= fs->cfg.atime_throttle * 1000)
-                note_access(fs, key, now);
-            return 0;
-        }
-        if (st < 0)
-            return st;
-
-        pthread_mutex_lock(&fs->builds_mu);
-        struct pt_build *inflight, *b = claim_locked(fs, key, false, &inflight);
-        if (inflight) {
-            bool was_evict;
-            int rc = wait_locked(fs, inflight, &was_evict);
-            pthread_mutex_unlock(&fs->builds_mu);
-            if (was_evict)
-                continue; /* removed under us: look again, and build */
-            return rc;
-        }
-        if (!b) {
-            pthread_mutex_unlock(&fs->builds_mu);
-            return -EIO;
-        }
-        /* Nothing in flight: check again, a build may have finished since. */
-        st = current_state(fs, key, &e);
-        pthread_mutex_unlock(&fs->builds_mu);
-        int rc = st <= 0 ? st : run_build(fs, key);
-        pt_fs_release(fs, b, rc);
-        if (rc == 0)
-            pt_fs_evict_soon(fs); /* a new venv may push the cache over its limits */
-        return rc;
+    if (st < 0) {
+        fuse_reply_err(req, -st);
+        return;
     }
+    struct pt_claim *c = pt_claim_or_wait(fs, req, key, answer_waiter);
+    if (!c)
+        return; /* req waits on the build or eviction in flight, or was answered */
+    /* Ours: look again without a lock, a build may have finished since. */
+    st = current_state(fs, key, &e);
+    if (st > 0 && (st = start_build(fs, c, key)) == 0)
+        return; /* the build thread releases c, which answers req */
+    pt_claim_release(fs, c, st < 0 ? st : 0);
 }
 
 /* ---- recovery ---- */

@@ -2,15 +2,16 @@
  * running service or a lookup.
  *
  * Evicting key K:
- *   1. claim K (pt_fs_claim): a build of K cannot start, and readlinks of K
- *      wait until the eviction is over, then look again (and rebuild);
+ *   1. claim K (pt_claim_take): a build of K cannot start, and readlinks of K
+ *      wait until the eviction is over (holding no worker thread), then look
+ *      again (and rebuild);
  *   2. refuse if a live process holds a lease on K (unless forced);
  *   3. mark the entry `none` in the index (the commit point; the spec stays,
  *      so K can always be rebuilt) and count the eviction;
  *   4. tell the kernel to drop by-deps/K and its cached symlink target
  *      (notify_inval_entry / notify_inval_inode), so the next path walk comes
  *      to the daemon — and waits in step 1's claim or rebuilds;
- *   5. after a grace of EVICT_GRACE_MS for path walks that read the symlink
+ *   5. after a grace of evict_grace_ms for path walks that read the symlink
  *      just before step 4, remove the store directory: renamed aside first
  *      (atomically gone from its path, never half there), then deleted, by
  *      `pactown-build --remove` in the writable view of the store.
@@ -29,9 +30,6 @@
 #include "pactown/clock.h"
 #include "pactown/spawn.h"
 #include "pactownfs.h"
-
-/* between telling the kernel and renaming the directory away */
-#define EVICT_GRACE_MS 100
 
 struct evict_arg {
     bool was_ready;
@@ -62,8 +60,8 @@ static int remove_store_dir(struct pt_fs *fs, const char *key)
 
 int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, const char *reason)
 {
-    struct pt_build *b = pt_fs_claim(fs, key);
-    if (!b)
+    struct pt_claim *claim = pt_claim_take(fs, key, PT_CLAIM_EVICT);
+    if (!claim)
         return -EBUSY;
     unsigned live = 0;
     int rc = pt_index_lease_live(fs->idx, key, &live);
@@ -81,13 +79,14 @@ int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, const char *r
             fuse_lowlevel_notify_inval_entry(fs->se, INO_BY_DEPS, key, strlen(key));
         /* a path walk that read the symlink just before the invalidation is
          * still on its way into the store: let it arrive */
-        struct timespec grace = { 0, EVICT_GRACE_MS * 1000000L };
+        long ms = fs->cfg.evict_grace_ms > 0 ? fs->cfg.evict_grace_ms : 0;
+        struct timespec grace = { ms / 1000, (ms % 1000) * 1000000L };
         nanosleep(&grace, NULL);
         int rrc = remove_store_dir(fs, key);
         fprintf(stderr, "pactownfs: evicted %s (%s)%s\n", key, reason ? reason : "by request",
                 rrc ? "; removing its directory failed, it goes at the next start" : "");
     }
-    pt_fs_release(fs, b, rc == 0 ? -EAGAIN : rc);
+    pt_claim_release(fs, claim, rc);
     return rc;
 }
 

@@ -6,20 +6,34 @@
  *
  * Caching policy (one place):
  *   root, by-deps, by-service, logs, stats names    entry 86400 s (never change)
- *   by-deps/<key> (registered)                      entry/attr cfg.entry_timeout
+ *   by-deps/<key> (built)                           entry/attr cfg.entry_timeout
  *                                                    (its target never changes;
- *                                                    the target is cached too once
- *                                                    readlink succeeded, i.e. once
- *                                                    built: FUSE_CAP_CACHE_SYMLINKS)
+ *                                                    the kernel caches the target
+ *                                                    too: FUSE_CAP_CACHE_SYMLINKS)
+ *   by-deps/<key> (registered, not built)           0 s, and a new inode for every
+ *                                                    lookup (a transient node): the
+ *                                                    kernel reads a cached symlink
+ *                                                    under the page lock of its
+ *                                                    inode, so every follower of one
+ *                                                    inode but the first would wait
+ *                                                    for the build in D state, out
+ *                                                    of reach of signals; with an
+ *                                                    inode each, each sends its own
+ *                                                    readlink, which an interrupt
+ *                                                    answers (claims.c)
  *   by-deps/<unknown key>                            not cached (a key can be
  *                                                    registered any moment)
  *   by-service/<id>                                  1 s (a service may move)
  *   logs/<key>.log, stats                            0 s, direct_io (they grow)
  *   directory listings                               never cached
+ *
+ * st_ino of a dynamic node is a hash of its kind and name, the same in lookup
+ * and readdir (the node's address is its FUSE nodeid, not its st_ino).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +57,16 @@ static struct pt_fs *fs_of(fuse_req_t req)
 
 /* ---- attributes ---- */
 
+/* st_ino of a dynamic node: stable, the same in lookup and readdir, never
+ * one of the fixed inodes */
+static ino_t node_st_ino(enum node_kind kind, const char *name)
+{
+    char buf[NAME_MAX + 2];
+    int n = snprintf(buf, sizeof buf, "%c%s", '0' + (int)kind, name);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+    return (ino_t)(XXH3_64bits(buf, len) | 0x8000000000000000ull);
+}
+
 static void fill_dir(struct stat *st, fuse_ino_t ino)
 {
     memset(st, 0, sizeof *st);
@@ -56,10 +80,11 @@ static char *stats_text(struct pt_fs *fs)
     pt_stats s;
     if (pt_stats_collect(fs->idx, &s) != 0)
         return NULL;
+    s.waiting = pt_claims_waiting(fs);
     return pt_stats_json(&s, pt_wall_s());
 }
 
-static int venv_target(struct pt_fs *fs, const char *key, char *buf, size_t n)
+int pt_fs_venv_target(struct pt_fs *fs, const char *key, char *buf, size_t n)
 {
     int len = snprintf(buf, n, "%s/%s", fs->store, key);
     return (len < 0 || (size_t)len >= n) ? -ENAMETOOLONG : len;
@@ -80,7 +105,7 @@ static int service_target(struct pt_fs *fs, const char *id, char *buf, size_t n)
 static int node_target(struct pt_fs *fs, const struct pt_node *node, char *buf, size_t n)
 {
     if (node->kind == NODE_VENV)
-        return venv_target(fs, node->name, buf, n);
+        return pt_fs_venv_target(fs, node->name, buf, n);
     if (node->kind == NODE_SERVICE)
         return service_target(fs, node->name, buf, n);
     return -EINVAL;
@@ -114,7 +139,7 @@ static int do_getattr(struct pt_fs *fs, fuse_ino_t ino, struct stat *st)
     char target[PATH_MAX];
     int len;
     memset(st, 0, sizeof *st);
-    st->st_ino = ino;
+    st->st_ino = node_st_ino(node->kind, node->name);
     st->st_nlink = 1;
     switch (node->kind) {
     case NODE_VENV:
@@ -180,6 +205,7 @@ static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, s
     }
     enum node_kind kind;
     double timeout;
+    bool transient = false;
     if (parent == INO_BY_DEPS) {
         /* a registered key answers at once; the build happens in readlink */
         if (!pt_key_is_valid(name))
@@ -188,7 +214,8 @@ static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, s
         if (rc)
             return rc;
         kind = NODE_VENV;
-        timeout = (double)fs->cfg.entry_timeout;
+        transient = !pt_fs_ready(fs, name);
+        timeout = transient ? 0 : (double)fs->cfg.entry_timeout;
     } else if (parent == INO_BY_SERVICE) {
         char target[PATH_MAX];
         if (!pt_service_id_valid(name))
@@ -206,7 +233,7 @@ static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, s
     } else {
         return -ENOTDIR;
     }
-    struct pt_node *node = pt_node_get(fs, kind, name);
+    struct pt_node *node = transient ? pt_node_new_transient(fs, kind, name) : pt_node_get(fs, kind, name);
     if (!node)
         return -ENOMEM;
     e->ino = (fuse_ino_t)(uintptr_t)node;
@@ -259,7 +286,7 @@ static void pt_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
     double timeout = 0;
     if (ino <= INO_LOGS)
         timeout = FIXED_TIMEOUT;
-    else if (ino != INO_STATS && pt_node_of(ino)->kind == NODE_VENV)
+    else if (ino != INO_STATS && pt_node_of(ino)->kind == NODE_VENV && !pt_node_of(ino)->transient)
         timeout = (double)fs_of(req)->cfg.entry_timeout;
     fuse_reply_attr(req, &st, timeout);
 }
@@ -267,15 +294,19 @@ static void pt_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static void pt_op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
     struct pt_fs *fs = fs_of(req);
-    char target[PATH_MAX];
-    int len = -EINVAL;
-    if (ino > INO_STATS) {
-        struct pt_node *node = pt_node_of(ino);
-        /* build on miss: following by-deps/<key> waits here for the venv */
-        len = node->kind == NODE_VENV ? pt_fs_ensure_built(fs, node->name) : 0;
-        if (len == 0)
-            len = node_target(fs, node, target, sizeof target);
+    if (ino <= INO_STATS) {
+        fuse_reply_err(req, EINVAL);
+        return;
     }
+    struct pt_node *node = pt_node_of(ino);
+    if (node->kind == NODE_VENV) {
+        /* build on miss: answered now, or once the venv is built (the
+         * request waits without holding this thread) */
+        pt_fs_resolve(fs, req, node->name);
+        return;
+    }
+    char target[PATH_MAX];
+    int len = node_target(fs, node, target, sizeof target);
     if (len < 0)
         fuse_reply_err(req, -len);
     else
@@ -317,22 +348,16 @@ static void listing_free(struct listing *l)
     free(l);
 }
 
-/* readdir inode numbers for names not looked up: any stable non-zero value */
-static fuse_ino_t name_ino(const char *name)
-{
-    return (fuse_ino_t)(XXH3_64bits(name, strlen(name)) | 0x8000000000000000ull);
-}
-
 static int list_ready(const char *key, const pt_entry *e, void *arg)
 {
     if (e->state == PT_STATE_READY)
-        return listing_add(arg, key, S_IFLNK, name_ino(key));
+        return listing_add(arg, key, S_IFLNK, node_st_ino(NODE_VENV, key));
     return 0;
 }
 
 static int list_service(const pt_service *s, void *arg)
 {
-    return listing_add(arg, s->id, S_IFLNK, name_ino(s->id));
+    return listing_add(arg, s->id, S_IFLNK, node_st_ino(NODE_SERVICE, s->id));
 }
 
 static int list_logs(struct pt_fs *fs, struct listing *l)
@@ -344,7 +369,7 @@ static int list_logs(struct pt_fs *fs, struct listing *l)
     int rc = 0;
     while (rc == 0 && (de = readdir(d)) != NULL)
         if (log_name_valid(de->d_name))
-            rc = listing_add(l, de->d_name, S_IFREG, name_ino(de->d_name));
+            rc = listing_add(l, de->d_name, S_IFREG, node_st_ino(NODE_LOG, de->d_name));
     closedir(d);
     return rc;
 }

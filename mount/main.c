@@ -18,6 +18,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pactown/fsutil.h"
@@ -39,7 +40,7 @@ static void usage(const char *prog)
            "  -o index_url=URL -o find_links=DIR|URL -o no_index=yes|no -o offline=yes|no\n"
            "  -o failure_ttl=S -o build_timeout=S -o entry_timeout=S\n"
            "  -o max_entries=N -o max_age_hours=H -o max_bytes=B -o min_idle_seconds=S\n"
-           "  -o evict_interval=S -o atime_throttle=S\n"
+           "  -o evict_interval=S -o atime_throttle=S -o evict_grace_ms=MS\n"
            "\n"
            "libfuse options:\n", prog);
     fuse_cmdline_help();
@@ -277,7 +278,12 @@ int main(int argc, char *argv[])
         fprintf(stderr, "pactownfs: not root: mounting without allow_other, so only this user can read the mount\n");
     }
     pthread_mutex_init(&fs.nodes_mu, NULL);
-    pthread_mutex_init(&fs.builds_mu, NULL);
+    pthread_mutex_init(&fs.claims_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&fs.claims_cond, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_mutex_init(&fs.evict_mu, NULL);
     pthread_mutex_init(&fs.atime_mu, NULL);
     pthread_cond_init(&fs.evict_cond, NULL);
@@ -321,8 +327,13 @@ int main(int argc, char *argv[])
         fuse_loop_cfg_destroy(loop);
     }
     ret = ret < 0 ? 1 : 0;
+    /* Stop while still mounted, so that every waiting request gets its
+     * answer: no new builds; evictions in flight end; builders are stopped
+     * and their waiters answered (ENOTCONN). */
+    pt_claims_begin_stop(&fs);
     pt_fs_evict_stop(&fs);
     pt_fs_control_stop(&fs);
+    pt_claims_stop(&fs);
     pt_fs_flush_atimes(&fs);
     pt_index_close(fs.idx);
 out_unmount:

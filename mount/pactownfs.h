@@ -11,10 +11,16 @@
  * brings it to zero. Forgets are not guaranteed at unmount: the tree is
  * destroyed then.
  *
- * Locking (lock order: builds_mu before nodes_mu; never hold either while
- * replying, building or in an LMDB transaction; atime_mu is a leaf):
- *   nodes_mu  protects the node tree and every node's nlookup
- *   builds_mu protects the list of builds in flight and their fields
+ * Locking. Lock order: claims_mu, then nodes_mu; evict_mu and atime_mu are
+ * leaves (nothing is locked while holding them). No lock is held while
+ * replying to a request, sending a kernel notification, building, waiting
+ * for a process, or in an LMDB transaction; none is held across file I/O.
+ *   claims_mu protects the per-key claims (builds and evictions in flight),
+ *             their waiting requests, n_waiting, build_threads, stopping
+ *             (claims.c)
+ *   nodes_mu  protects the node tree and every node's nlookup (nodes.c)
+ *   evict_mu  protects evict_wake/evict_quit (evict.c)
+ *   atime_mu  protects the access times seen on lookups (builds.c)
  * The LMDB environment is shared by all threads (MDB_NOTLS); each call is its
  * own transaction.
  */
@@ -50,10 +56,17 @@ enum node_kind { NODE_VENV = 1, NODE_SERVICE = 2, NODE_LOG = 3 };
 struct pt_node {
     uint64_t nlookup;       /* protected by nodes_mu */
     enum node_kind kind;
+    bool transient;         /* by-deps/<key> of a venv not built yet: one inode per
+                             * lookup, never in the tree (see fs.c, lookup) */
     char name[];            /* key, service id, or "<key>.log" */
 };
 
-struct pt_build;            /* a build in flight (builds.c) */
+struct pt_claim;            /* a build or eviction in flight (claims.c) */
+struct pt_fs;
+
+/* How a request waiting on a claim is answered once the claim is released
+ * with rc: again = the claim was an eviction, so the request looks again. */
+typedef void (*pt_answer_fn)(struct pt_fs *fs, fuse_req_t req, const char *key, int rc, bool again);
 
 struct pt_fs {
     pt_config cfg;
@@ -71,9 +84,14 @@ struct pt_fs {
 
     pthread_mutex_t nodes_mu;
     void *nodes;                /* tsearch root; protected by nodes_mu */
+    void *transients;           /* tsearch root of transient nodes, by address; nodes_mu */
 
-    pthread_mutex_t builds_mu;
-    struct pt_build *builds;    /* in flight; protected by builds_mu */
+    pthread_mutex_t claims_mu;
+    pthread_cond_t claims_cond; /* CLOCK_MONOTONIC; a claim released, a build thread ended */
+    struct pt_claim *claims;    /* in flight; protected by claims_mu */
+    unsigned n_waiting;         /* requests waiting on claims */
+    unsigned build_threads;     /* build threads running */
+    bool stopping;              /* the daemon is stopping: no new builds */
 
     struct fuse_session *se;    /* for kernel cache invalidation */
     pthread_t evict_thread;
@@ -91,15 +109,39 @@ struct pt_fs {
     bool control_running;
 };
 
-/* builds.c: make sure key is built. 0 ready (store dir complete); -ENOENT key
- * unknown; -EIO build failed (now or within failure_ttl). Concurrent callers
- * for one key share one build. */
-int pt_fs_ensure_built(struct pt_fs *fs, const char *key);
+/* builds.c: answer req, a readlink of by-deps/<key>, now or once the venv
+ * is built: the target (<store>/<key>) when ready; ENOENT key unknown; EIO
+ * build failed (now or within failure_ttl); EINTR the caller was interrupted;
+ * ENOTCONN the daemon is stopping. Concurrent callers for one key share one
+ * build, and none of them holds a FUSE worker thread while it waits. */
+void pt_fs_resolve(struct pt_fs *fs, fuse_req_t req, const char *key);
 
-/* builds.c: claim key for an eviction: NULL if a build or eviction of key is
- * in flight. Readlinks of key wait until pt_fs_release, then look again. */
-struct pt_build *pt_fs_claim(struct pt_fs *fs, const char *key);
-void pt_fs_release(struct pt_fs *fs, struct pt_build *b, int rc);
+/* fs.c: the symlink target of by-deps/<key> into buf: its length, or -ENAMETOOLONG. */
+int pt_fs_venv_target(struct pt_fs *fs, const char *key, char *buf, size_t n);
+
+/* claims.c: claim key for an exclusive operation: NULL if one is in flight
+ * on key, the daemon is stopping, or out of memory. */
+enum pt_claim_kind { PT_CLAIM_BUILD, PT_CLAIM_EVICT };
+struct pt_claim *pt_claim_take(struct pt_fs *fs, const char *key, enum pt_claim_kind kind);
+/* claims.c: claim key for a build, or wait on its claim in flight. req is
+ * answered through answer() when the claim is released, or EINTR when
+ * interrupted, or at once (ENOMEM; ENOTCONN when stopping). Returns the new
+ * claim, which the caller must release, or NULL (req waits or was answered). */
+struct pt_claim *pt_claim_or_wait(struct pt_fs *fs, fuse_req_t req, const char *key, pt_answer_fn answer);
+/* claims.c: end the claim: every waiting request is answered with rc (after
+ * an eviction: told to look again). c is freed. */
+void pt_claim_release(struct pt_fs *fs, struct pt_claim *c, int rc);
+/* claims.c: the builder process of a build claim (killed at shutdown). */
+void pt_claim_set_pid(struct pt_fs *fs, struct pt_claim *c, pid_t pid);
+unsigned pt_claims_waiting(struct pt_fs *fs);
+bool pt_claims_stopping(struct pt_fs *fs);
+void pt_claims_thread_started(struct pt_fs *fs);
+void pt_claims_thread_done(struct pt_fs *fs);
+/* claims.c: shutdown: refuse new claims, then SIGTERM the builders in
+ * flight (their process groups), SIGKILL after 1 s, and wait (at most 3 s)
+ * until every build thread has recorded its build and answered its waiters. */
+void pt_claims_begin_stop(struct pt_fs *fs);
+void pt_claims_stop(struct pt_fs *fs);
 
 /* builds.c: access times seen on lookups are kept in memory and written in
  * one go by the eviction thread (before it picks victims) and at unmount, so a
@@ -121,6 +163,9 @@ int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool
 int pt_fs_control_start(struct pt_fs *fs);
 void pt_fs_control_stop(struct pt_fs *fs);
 
+/* builds.c: true if key's venv is built and complete in the store. */
+bool pt_fs_ready(struct pt_fs *fs, const char *key);
+
 /* builds.c: 0 if key's requirement set is registered, -ENOENT if not, -EIO
  * if the index cannot be read. */
 int pt_fs_known(struct pt_fs *fs, const char *key);
@@ -132,7 +177,10 @@ int pt_fs_recover(struct pt_fs *fs);
 /* nodes.c */
 /* The inode of (kind, name) if the kernel holds it, else 0; nlookup unchanged. */
 fuse_ino_t pt_node_find(struct pt_fs *fs, enum node_kind kind, const char *name);
+/* The node of (kind, name), nlookup + 1; NULL on out-of-memory. */
 struct pt_node *pt_node_get(struct pt_fs *fs, enum node_kind kind, const char *name);
+/* A new node of (kind, name) that is not in the tree, nlookup 1. */
+struct pt_node *pt_node_new_transient(struct pt_fs *fs, enum node_kind kind, const char *name);
 void pt_node_forget(struct pt_fs *fs, struct pt_node *node, uint64_t n);
 void pt_node_drop_all(struct pt_fs *fs);
 static inline struct pt_node *pt_node_of(fuse_ino_t ino)

@@ -39,6 +39,7 @@ static const struct setting settings[] = {
     S(min_idle_seconds, T_LONG, "300"),
     S(evict_interval, T_LONG, "60"),
     S(atime_throttle, T_LONG, "60"),
+    S(evict_grace_ms, T_LONG, "100"),
 };
 #undef S
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

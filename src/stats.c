@@ -43,6 +43,7 @@ static int add_lease(const char *key, pid_t pid, const pt_lease *l, void *arg)
 int pt_stats_collect(pt_index *idx, pt_stats *out)
 {
     memset(out, 0, sizeof *out);
+    out->waiting = -1;
     int rc = pt_index_each_entry(idx, add_entry, out);
     struct leased c = { .s = out };
     if (rc == 0)
@@ -55,7 +56,7 @@ int pt_stats_collect(pt_index *idx, pt_stats *out)
 char *pt_stats_json(const pt_stats *s, int64_t now)
 {
     uint64_t lookups = s->counters.hits + s->counters.misses;
-    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:o, s:o, s:I}",
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:o, s:o, s:I, s:o}",
         "entries", (json_int_t)s->entries,
         "building", (json_int_t)s->building,
         "failed", (json_int_t)s->failed,
@@ -69,7 +70,8 @@ char *pt_stats_json(const pt_stats *s, int64_t now)
         "evictions", (json_int_t)s->counters.evictions,
         "oldest_access", s->oldest_access ? json_integer(s->oldest_access) : json_null(),
         "oldest_age_s", s->oldest_access ? json_integer(now - s->oldest_access) : json_null(),
-        "leased", (json_int_t)s->leased);
+        "leased", (json_int_t)s->leased,
+        "waiting", s->waiting >= 0 ? json_integer(s->waiting) : json_null());
     if (!o)
         return NULL;
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

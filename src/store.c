@@ -89,6 +89,56 @@ int pt_store_bind_readonly(const char *path, pt_error *err)
     return 0;
 }
 
+int pt_detach_fstype(const char *fstype)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return -errno;
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0, rc = 0;
+    /* collect first: unmounting while reading mountinfo may skip lines */
+    char **points = NULL;
+    size_t np = 0;
+    while (getline(&line, &cap, f) > 0) {
+        /* id parent maj:min root mountpoint options... - fstype source superoptions */
+        char *sep = strstr(line, " - ");
+        if (!sep)
+            continue;
+        char *type = sep + 3, *end = strchr(type, ' ');
+        if (!end || (size_t)(end - type) != strlen(fstype) || strncmp(type, fstype, (size_t)(end - type)) != 0)
+            continue;
+        *sep = '\0';
+        char *save = NULL, *tok = strtok_r(line, " ", &save);
+        for (int i = 0; tok && i < 4; i++)
+            tok = strtok_r(NULL, " ", &save);
+        if (!tok)
+            continue;
+        unescape(tok);
+        char **p = realloc(points, (np + 1) * sizeof *p);
+        char *dup = p ? strdup(tok) : NULL;
+        if (!dup) {
+            if (p)
+                points = p;
+            rc = -ENOMEM;
+            break;
+        }
+        points = p;
+        points[np++] = dup;
+    }
+    free(line);
+    fclose(f);
+    for (size_t i = np; i-- > 0;) {
+        if (rc == 0 && umount2(points[i], MNT_DETACH) == 0)
+            n++;
+        else if (rc == 0 && errno != EINVAL && errno != ENOENT)
+            rc = -errno;
+        free(points[i]);
+    }
+    free(points);
+    return rc ? rc : n;
+}
+
 int pt_store_enter_writable(const char *path, pt_error *err)
 {
     struct statvfs sv;
@@ -100,6 +150,13 @@ int pt_store_enter_writable(const char *path, pt_error *err)
         return pt_error_set(err, -errno, 0, "unshare(CLONE_NEWNS): %s", strerror(errno));
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
         return pt_error_set(err, -errno, 0, "make mounts private: %s", strerror(errno));
+    /* The new namespace holds a copy of every mount, pactownfs's own among
+     * them: a copy keeps the FUSE connection alive after the daemon's mount
+     * is unmounted, so the daemon would not learn of the unmount until the
+     * build ends. Builders never need it: drop the copies. */
+    int rc = pt_detach_fstype("fuse.pactown");
+    if (rc < 0)
+        return pt_error_set(err, rc, 0, "detach pactownfs mounts in the builder's namespace: %s", strerror(-rc));
     unsigned long flags = kept_flags(path);
     if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | flags, NULL) != 0)
         return pt_error_set(err, -errno, 0, "%s: remount writable: %s", path, strerror(errno));

@@ -38,6 +38,8 @@ typedef struct pt_config {
     long min_idle_seconds;/* nothing used more recently is evicted; default 300 */
     long evict_interval;  /* seconds between eviction runs of the daemon; default 60 */
     long atime_throttle;  /* seconds between access-time writes for one venv on lookups; default 60 */
+    long evict_grace_ms;  /* milliseconds between telling the kernel to drop an evicted venv and
+                           * removing it, for path walks already on their way in; default 100 */
 } pt_config;
 
 /* Fill c with the defaults. Strings are malloc'd; free with pt_config_free. */

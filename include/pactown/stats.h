@@ -16,9 +16,11 @@ typedef struct pt_stats {
     pt_counters counters;    /* hits, misses, builds, build_failures, evictions */
     int64_t oldest_access;   /* epoch seconds of the least recently used ready venv, 0 if none */
     uint64_t leased;         /* venvs with at least one live lease */
+    int64_t waiting;         /* requests waiting in the daemon on a build or an
+                              * eviction: the mount's stats only, -1 elsewhere */
 } pt_stats;
 
-/* Gather the figures from the index. Returns 0 or -errno. */
+/* Gather the figures from the index (waiting is -1). Returns 0 or -errno. */
 int pt_stats_collect(pt_index *idx, pt_stats *out);
 
 /* The figures as a JSON object (jansson), malloc'd, NUL-terminated, ending in
@@ -26,7 +28,7 @@ int pt_stats_collect(pt_index *idx, pt_stats *out);
  * out-of-memory. Fields: entries, building, failed, registered, size (bytes
  * of the ready venvs), hits,
  * misses, hit_rate (0..1, null before any lookup), builds, build_failures,
- * evictions, oldest_access (epoch s or null), oldest_age_s (or null), leased. */
+ * evictions, oldest_access (epoch s or null), oldest_age_s (or null), leased, waiting (null when -1). */
 char *pt_stats_json(const pt_stats *s, int64_t now);
 
 #endif

@@ -23,13 +23,20 @@ bool pt_is_mountpoint(const char *path);
  * bind left by a daemon that was killed. Returns the number detached, or -errno. */
 int pt_unmount_all(const char *path);
 
+/* Detach (umount2(MNT_DETACH)) every mount of type fstype ("fuse.pactown":
+ * a FUSE mount with subtype pactown) in this process's mount namespace, as
+ * listed in /proc/self/mountinfo (proc(5)). Returns the number detached, or
+ * -errno. */
+int pt_detach_fstype(const char *fstype);
+
 /* Bind-mount path read-only over itself. Returns 0 or -errno (-EPERM when not
  * privileged); err says which step failed. */
 int pt_store_bind_readonly(const char *path, pt_error *err);
 
 /* In the calling (single-threaded) process: enter a private mount namespace
- * and, if path is a read-only bind mount, remount it writable there. Other
- * processes keep seeing it read-only. Returns 0 or -errno. */
+ * and, if path is a read-only bind mount, remount it writable there, and
+ * detach the namespace's copies of pactownfs mounts (pt_detach_fstype). Other
+ * processes keep seeing the store read-only. Returns 0 or -errno. */
 int pt_store_enter_writable(const char *path, pt_error *err);
 
 /* Remove <store>/<key>: rename it aside to <store>/.trash-<key>-<pid>, then

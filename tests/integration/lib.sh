@@ -33,6 +33,24 @@ wait_until() {
     done
 }
 
+# proc_gone PID: the process has ended (no such process, or a zombie)
+proc_gone() {
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 0
+    [ -z "$st" ] || [ "$st" = Z ]
+}
+
+# block_builds_on REQ: builds of sets that contain the line REQ wait (after
+# creating $PT_BLOCK_MARK) until release_builds; use with
+# mount_start -o uv="$BLOCKING_UV"
+BLOCKING_UV=$SRC/tests/fixtures/blocking-uv
+block_builds_on() {
+    [ -n "$UV_BIN" ] || skip "uv is not installed"
+    export PT_REAL_UV=$UV_BIN PT_BLOCK_MARK=$WORK/blocked PT_BLOCK_ON=$1 PT_BLOCK_UNTIL=$WORK/release
+    rm -f "$PT_BLOCK_MARK" "$PT_BLOCK_UNTIL"
+}
+release_builds() { : > "$PT_BLOCK_UNTIL"; }
+
 assert_eq() { [ "$1" = "$2" ] || fail "${3:-value}: expected '$2', got '$1'"; }
 
 is_mounted() { grep -q " $1 fuse" /proc/mounts; }
@@ -114,6 +132,8 @@ mount_stop() {
 register() { "$PACTOWN" hash --register "$@" | sed -n 's/^key //p'; }
 
 stat_json() { python3 -c "import json,sys; print(json.load(open('$MNT/stats'))['$1'])"; }
+# stat_is FIELD VALUE: the mount's stats say so (for wait_until)
+stat_is() { [ "$(stat_json "$1")" = "$2" ]; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 

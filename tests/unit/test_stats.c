@@ -79,7 +79,7 @@ static void render(const pt_stats *s, int64_t now)
     doc = json_loads(text, 0, &jerr);
     cr_assert_not_null(doc, "not JSON: %s (line %d)\n%s", jerr.text, jerr.line, text);
     cr_assert(json_is_object(doc));
-    cr_assert_eq(json_object_size(doc), 14, "fields: %s", text);
+    cr_assert_eq(json_object_size(doc), 15, "fields: %s", text);
 }
 
 static json_int_t int_field(const char *name)
@@ -110,13 +110,25 @@ Test(stats, empty_index)
     cr_assert_eq(s.oldest_access, 0);
     cr_assert_eq(s.counters.hits, 0);
     cr_assert_eq(s.leased, 0);
+    cr_assert_eq(s.waiting, -1, "the index does not know the daemon's waiting requests");
     render(&s, 1700000000);
+    null_field("waiting");
     cr_assert_eq(int_field("entries"), 0);
     cr_assert_eq(int_field("leased"), 0);
     cr_assert_eq(int_field("registered"), 0);
     null_field("hit_rate");
     null_field("oldest_access");
     null_field("oldest_age_s");
+}
+
+/* the daemon fills in its waiting requests; the mount's stats show them */
+Test(stats, waiting_from_the_daemon)
+{
+    pt_stats s;
+    cr_assert_eq(pt_stats_collect(idx, &s), 0);
+    s.waiting = 7;
+    render(&s, 1700000000);
+    cr_assert_eq(int_field("waiting"), 7);
 }
 
 Test(stats, collect_over_states_and_json)
