@@ -3,8 +3,10 @@
  * takes the daemon with it and vice versa).
  *
  * usage: pactown-build --store DIR --key KEY --python PY --requirements FILE
- *          [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--index-url U]
- *          [--find-links F] [--no-index] [--offline]
+ *          [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--no-index] [--offline]
+ *        with the index URL and find-links, which may carry credentials, in
+ *        the environment (PACTOWN_BUILD_INDEX_URL, PACTOWN_BUILD_FIND_LINKS),
+ *        never in the argument vector
  *        pactown-build --remove --store DIR --key KEY      (eviction)
  * Exit: 0 built; 1 the build failed (reason on stderr, i.e. in the log); 2 usage.
  */
@@ -23,23 +25,22 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: pactown-build --store DIR --key KEY --python PY --requirements FILE\n"
-            "         [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--index-url U]\n"
-            "         [--find-links F] [--no-index] [--offline]\n"
+            "         [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--no-index] [--offline]\n"
             "       pactown-build --remove --store DIR --key KEY\n"
-            "Builds one venv into DIR/KEY. Started by pactownfs; not meant to be run by hand.\n");
+            "Builds one venv into DIR/KEY. Started by pactownfs; not meant to be run by hand.\n"
+            "Environment: PACTOWN_BUILD_INDEX_URL, PACTOWN_BUILD_FIND_LINKS (they may carry credentials).\n");
 }
 
 int main(int argc, char **argv)
 {
     pt_build_opts o = { .installer = "uv", .uv = "uv" };
-    enum { O_STORE = 256, O_KEY, O_PY, O_REQ, O_INST, O_UV, O_UVC, O_INDEX, O_FL, O_NOINDEX, O_OFFLINE, O_HELP, O_REMOVE };
+    enum { O_STORE = 256, O_KEY, O_PY, O_REQ, O_INST, O_UV, O_UVC, O_NOINDEX, O_OFFLINE, O_HELP, O_REMOVE };
     bool remove = false;
     static const struct option opts[] = {
         { "store", required_argument, NULL, O_STORE }, { "key", required_argument, NULL, O_KEY },
         { "python", required_argument, NULL, O_PY }, { "requirements", required_argument, NULL, O_REQ },
         { "installer", required_argument, NULL, O_INST }, { "uv", required_argument, NULL, O_UV },
-        { "uv-cache-dir", required_argument, NULL, O_UVC }, { "index-url", required_argument, NULL, O_INDEX },
-        { "find-links", required_argument, NULL, O_FL }, { "no-index", no_argument, NULL, O_NOINDEX },
+        { "uv-cache-dir", required_argument, NULL, O_UVC }, { "no-index", no_argument, NULL, O_NOINDEX },
         { "offline", no_argument, NULL, O_OFFLINE }, { "help", no_argument, NULL, O_HELP },
         { "remove", no_argument, NULL, O_REMOVE }, { 0 } };
     int c;
@@ -52,8 +53,6 @@ int main(int argc, char **argv)
         case O_INST: o.installer = optarg; break;
         case O_UV: o.uv = optarg; break;
         case O_UVC: o.uv_cache_dir = optarg; break;
-        case O_INDEX: o.index_url = optarg; break;
-        case O_FL: o.find_links = optarg; break;
         case O_NOINDEX: o.no_index = true; break;
         case O_OFFLINE: o.offline = true; break;
         case O_HELP: usage(stdout); return 0;
@@ -80,6 +79,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    o.index_url = getenv("PACTOWN_BUILD_INDEX_URL");
+    o.find_links = getenv("PACTOWN_BUILD_FIND_LINKS");
     pt_error err = { 0 };
     uint64_t t0 = pt_mono_ns();
     printf("pactown-build: building %s with %s (python %s)\n", o.key, o.installer, o.python);

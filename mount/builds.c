@@ -224,6 +224,24 @@ static int write_requirements(struct pt_fs *fs, const char *key, const char *spe
     return rc ? -EIO : 0;
 }
 
+static char **builder_env(struct pt_fs *fs)
+{
+    char *add[3] = { NULL, NULL, NULL };
+    size_t n = 0;
+    bool bad = false;
+    if (*fs->cfg.index_url)
+        bad |= asprintf(&add[n++], "PACTOWN_BUILD_INDEX_URL=%s", fs->cfg.index_url) < 0;
+    if (!bad && *fs->cfg.find_links)
+        bad |= asprintf(&add[n++], "PACTOWN_BUILD_FIND_LINKS=%s", fs->cfg.find_links) < 0;
+    if (bad)
+        add[n - 1] = NULL; /* asprintf leaves it undefined */
+    static const char *const drop[] = { "PACTOWN_BUILD_", NULL };
+    char **env = bad ? NULL : pt_env_new(NULL, drop, NULL, (const char *const *)add);
+    free(add[0]);
+    free(add[1]);
+    return env;
+}
+
 static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
 {
     char logpath[PATH_MAX], reqpath[PATH_MAX];
@@ -262,15 +280,16 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
             argv[n++] = "--uv"; argv[n++] = fs->uv;
         }
         if (*fs->cfg.uv_cache_dir) { argv[n++] = "--uv-cache-dir"; argv[n++] = fs->cfg.uv_cache_dir; }
-        if (*fs->cfg.index_url) { argv[n++] = "--index-url"; argv[n++] = fs->cfg.index_url; }
-        if (*fs->cfg.find_links) { argv[n++] = "--find-links"; argv[n++] = fs->cfg.find_links; }
         if (fs->cfg.no_index) argv[n++] = "--no-index";
         if (fs->cfg.offline) argv[n++] = "--offline";
         argv[n] = NULL;
-        pt_spawn_opts so = { .argv = argv, .stdin_fd = -1, .stdout_fd = logfd, .stderr_fd = logfd,
-                             .new_pgrp = true, .death_signal = SIGTERM };
+        /* the index URL and find-links may carry credentials: environment only */
+        char **env = builder_env(fs);
+        pt_spawn_opts so = { .argv = argv, .envp = (const char *const *)env, .stdin_fd = -1, .stdout_fd = logfd,
+                             .stderr_fd = logfd, .new_pgrp = true, .death_signal = SIGTERM };
         pid_t pid;
-        rc = pt_claims_stopping(fs) ? -ESHUTDOWN : pt_spawn(&so, &pid);
+        rc = !env ? -ENOMEM : pt_claims_stopping(fs) ? -ESHUTDOWN : pt_spawn(&so, &pid);
+        pt_env_free(env);
         if (rc) {
             log_line(logfd, "pactown: cannot start %s: %s\n", fs->builder, strerror(-rc));
         } else {

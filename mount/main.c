@@ -23,6 +23,7 @@
 
 #include "pactown/fsutil.h"
 #include "pactown/store.h"
+#include "pactown/url.h"
 #include "pactownfs.h"
 
 static void usage(const char *prog)
@@ -68,6 +69,10 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
     if (!pt_config_has_key(name))
         return 1;
     pt_error err = { 0 };
+    if (pt_url_has_userinfo(eq + 1))
+        fprintf(stderr, "pactownfs: warning: -o %s carries credentials, and every user can read a command line (ps);"
+                        " set it in the config file (mode 0600) or in PACTOWN_%s instead\n",
+                name, strcmp(name, "index_url") == 0 ? "INDEX_URL" : "FIND_LINKS");
     if (pt_config_set(ctx->cfg, name, eq + 1, &err) != 0) {
         fprintf(stderr, "pactownfs: -o %s: %s\n", arg, err.msg);
         ctx->bad = 1;

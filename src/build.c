@@ -15,9 +15,9 @@
 #include "pactown/clock.h"
 #include "pactown/fsutil.h"
 #include "pactown/spawn.h"
+#include "pactown/redact.h"
 #include "pactown/store.h"
-
-extern char **environ;
+#include "pactown/url.h"
 
 static volatile sig_atomic_t step_pgid;
 
@@ -30,38 +30,48 @@ static void on_term(int sig)
     raise(sig);
 }
 
-/* environ without variables that would redirect the installer into another
- * environment, plus the ones we set; malloc'd array of borrowed/allocated strings */
-static char **build_env(const pt_build_opts *o)
+/* The daemon's environment must not change what a build installs: every
+ * installer variable goes (tox-uv#325: an ambient UV_FIND_LINKS or
+ * PIP_FIND_LINKS changed a venv without changing its key), as do variables
+ * that would point the interpreter elsewhere; transport settings that cannot
+ * change what is installed (certificates, time-outs, retries, proxy) stay. */
+static const char *const build_drop[] = { "UV_", "PIP_", "PACTOWN_", "VIRTUAL_ENV=", "PYTHONHOME=", "PYTHONPATH=",
+                                          "PYTHONUSERBASE=", "CONDA_PREFIX=", "PYTHONDONTWRITEBYTECODE=", NULL };
+static const char *const build_keep[] = { "PIP_CERT=", "PIP_CLIENT_CERT=", "PIP_DEFAULT_TIMEOUT=", "PIP_TIMEOUT=",
+                                          "PIP_RETRIES=", "PIP_PROXY=", "UV_NATIVE_TLS=", "UV_HTTP_TIMEOUT=",
+                                          "UV_HTTP_RETRIES=", "UV_REQUEST_TIMEOUT=", NULL };
+
+/* The environment of a step. With sources, the installer also gets the
+ * key's index URL and find-links through it (never through its argument
+ * vector: they may carry credentials). Config files are off: uv
+ * --no-config/UV_NO_CONFIG, pip PIP_CONFIG_FILE=/dev/null (pip loads no
+ * config file at all then, "Configuration" in pip's user guide). */
+static char *var(const char *name, const char *value)
 {
-    static const char *const drop[] = { "VIRTUAL_ENV=", "PYTHONHOME=", "PYTHONPATH=", "CONDA_PREFIX=",
-                                        "UV_CACHE_DIR=", "PYTHONDONTWRITEBYTECODE=", NULL };
+    char *s;
+    return asprintf(&s, "%s=%s", name, value) < 0 ? NULL : s;
+}
+
+static char **build_env(const pt_build_opts *o, bool uv, bool sources)
+{
+    char *add[8];
     size_t n = 0;
-    while (environ[n])
-        n++;
-    char **env = calloc(n + 8, sizeof *env);
-    if (!env)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        bool skip = false;
-        for (const char *const *d = drop; *d && !skip; d++)
-            skip = strncmp(environ[i], *d, strlen(*d)) == 0;
-        if (!skip)
-            env[k++] = environ[i];
-    }
-    if (o->uv_cache_dir && *o->uv_cache_dir) {
-        size_t len = strlen(o->uv_cache_dir) + sizeof "UV_CACHE_DIR=";
-        char *v = malloc(len);
-        if (v) {
-            snprintf(v, len, "UV_CACHE_DIR=%s", o->uv_cache_dir);
-            env[k++] = v;
-        }
-    }
-    env[k++] = "PIP_DISABLE_PIP_VERSION_CHECK=1";
-    env[k++] = "PYTHONNOUSERSITE=1";
-    env[k++] = "UV_NO_PROGRESS=1";
-    env[k] = NULL;
+    add[n++] = var("PYTHONNOUSERSITE", "1");
+    add[n++] = uv ? var("UV_NO_CONFIG", "1") : var("PIP_CONFIG_FILE", "/dev/null");
+    add[n++] = uv ? var("UV_NO_PROGRESS", "1") : var("PIP_DISABLE_PIP_VERSION_CHECK", "1");
+    if (uv && o->uv_cache_dir && *o->uv_cache_dir)
+        add[n++] = var("UV_CACHE_DIR", o->uv_cache_dir);
+    if (sources && o->index_url && *o->index_url)
+        add[n++] = var(uv ? "UV_INDEX_URL" : "PIP_INDEX_URL", o->index_url);
+    if (sources && o->find_links && *o->find_links)
+        add[n++] = var(uv ? "UV_FIND_LINKS" : "PIP_FIND_LINKS", o->find_links);
+    add[n] = NULL;
+    bool bad = false;
+    for (size_t i = 0; i < n; i++)
+        bad |= add[i] == NULL;
+    char **env = bad ? NULL : pt_env_new(NULL, build_drop, build_keep, (const char *const *)add);
+    for (size_t i = 0; i < n; i++)
+        free(add[i]);
     return env;
 }
 
@@ -74,17 +84,35 @@ static void log_argv(const char *const *argv)
     fflush(stdout);
 }
 
-static int run_step(const char *what, const char *const *argv, char **env, pt_error *err)
+/* Run one step. With secrets, its output goes through a pipe and every
+ * secret is written as "***" (pactown/redact.h) on its way to the log. */
+static int run_step(const char *what, const char *const *argv, char **env, const char *const *secrets,
+                    pt_error *err)
 {
     log_argv(argv);
     uint64_t t0 = pt_mono_ns();
+    int pipefd[2] = { -1, -1 };
+    if (secrets && secrets[0] && pipe2(pipefd, O_CLOEXEC) != 0)
+        return pt_error_set(err, -errno, 0, "%s: pipe: %s", what, strerror(errno));
     pt_spawn_opts so = { .argv = argv, .envp = (const char *const *)env, .stdin_fd = -1,
-                         .stdout_fd = -1, .stderr_fd = -1, .new_pgrp = true, .death_signal = SIGKILL };
+                         .stdout_fd = pipefd[1], .stderr_fd = pipefd[1], .new_pgrp = true, .death_signal = SIGKILL };
     pid_t pid;
     int rc = pt_spawn(&so, &pid);
-    if (rc)
+    if (pipefd[1] >= 0)
+        close(pipefd[1]);
+    if (rc) {
+        if (pipefd[0] >= 0)
+            close(pipefd[0]);
         return pt_error_set(err, rc, 0, "%s: cannot start %s: %s", what, argv[0], strerror(-rc));
+    }
     step_pgid = pid;
+    if (pipefd[0] >= 0) {
+        fflush(stdout);
+        int crc = pt_redact_copy(pipefd[0], STDOUT_FILENO, secrets);
+        if (crc)
+            fprintf(stderr, "pactown-build: %s: copying its output: %s\n", what, strerror(-crc));
+        close(pipefd[0]);
+    }
     int status;
     rc = pt_wait(pid, &status);
     step_pgid = 0;
@@ -100,17 +128,10 @@ static int run_step(const char *what, const char *const *argv, char **env, pt_er
     return 0;
 }
 
-/* Append the installer's source options to argv at *n. */
+/* Append the installer's source flags to argv at *n: only those without a
+ * value; the index URL and find-links go through the environment. */
 static void add_source_args(const pt_build_opts *o, const char **argv, size_t *n, bool uv)
 {
-    if (o->index_url && *o->index_url) {
-        argv[(*n)++] = "--index-url";
-        argv[(*n)++] = o->index_url;
-    }
-    if (o->find_links && *o->find_links) {
-        argv[(*n)++] = "--find-links";
-        argv[(*n)++] = o->find_links;
-    }
     if (o->no_index)
         argv[(*n)++] = "--no-index";
     if (o->offline && uv)
@@ -130,18 +151,26 @@ int pt_build_venv(const pt_build_opts *o, pt_error *err)
     int rc = pt_store_remove(o->store, o->key); /* leftovers of an interrupted build */
     if (rc)
         return pt_error_set(err, rc, 0, "%s: cannot remove the leftover directory: %s", dir, strerror(-rc));
-    char **env = build_env(o);
-    if (!env)
+    bool uv = strcmp(o->installer, "uv") == 0;
+    char *secrets[8] = { 0 };
+    size_t n_secrets = 0;
+    char **env = build_env(o, uv, false), **install_env = build_env(o, uv, true);
+    if (!env || !install_env || pt_url_secrets(o->index_url, secrets, 7, &n_secrets) != 0 ||
+        pt_url_secrets(o->find_links, secrets, 7, &n_secrets) != 0) {
+        pt_env_free(env);
+        pt_env_free(install_env);
+        for (size_t i = 0; i < n_secrets; i++)
+            free(secrets[i]);
         return pt_error_set(err, -ENOMEM, 0, "out of memory");
+    }
     const char *argv[24];
     size_t n = 0;
-    bool uv = strcmp(o->installer, "uv") == 0;
     if (uv) {
         const char *a[] = { o->uv, "venv", "--no-config", "--no-python-downloads", "--python", o->python, dir, NULL };
-        rc = run_step("create venv (uv)", a, env, err);
+        rc = run_step("create venv (uv)", a, env, NULL, err);
     } else {
         const char *a[] = { o->python, "-m", "venv", dir, NULL };
-        rc = run_step("create venv (python -m venv)", a, env, err);
+        rc = run_step("create venv (python -m venv)", a, env, NULL, err);
     }
     if (rc == 0) {
         if (uv) {
@@ -156,12 +185,13 @@ int pt_build_venv(const pt_build_opts *o, pt_error *err)
         }
         add_source_args(o, argv, &n, uv);
         argv[n] = NULL;
-        rc = run_step(uv ? "install (uv pip)" : "install (pip)", argv, env, err);
+        rc = run_step(uv ? "install (uv pip)" : "install (pip)", argv, install_env,
+                      (const char *const *)secrets, err);
     }
-    for (size_t i = 0; env[i]; i++)
-        if (strncmp(env[i], "UV_CACHE_DIR=", 13) == 0)
-            free(env[i]);
-    free(env);
+    pt_env_free(env);
+    pt_env_free(install_env);
+    for (size_t i = 0; i < n_secrets; i++)
+        free(secrets[i]);
     if (rc == 0) {
         char marker[PATH_MAX + 16];
         snprintf(marker, sizeof marker, "%s/.pactown-key", dir);

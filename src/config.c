@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pactown/redact.h"
+#include "pactown/url.h"
+
 enum setting_type { T_STR, T_BOOL, T_LONG };
 
 struct setting {
@@ -189,7 +192,19 @@ void pt_config_print(const pt_config *c, FILE *out)
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const void *field = (const char *)c + settings[i].offset;
         switch (settings[i].type) {
-        case T_STR: fprintf(out, "%s = %s\n", settings[i].name, *(char *const *)field); break;
+        case T_STR: {
+            /* credentials in index_url or find_links are never shown (pactown/url.h) */
+            const char *v = *(char *const *)field;
+            char *secrets[8] = { 0 }, *shown = NULL;
+            size_t n = 0;
+            if (pt_url_secrets(v, secrets, 7, &n) == 0 && n > 0)
+                shown = pt_redact(v, (const char *const *)secrets);
+            fprintf(out, "%s = %s\n", settings[i].name, shown ? shown : n > 0 ? "(hidden: it holds credentials)" : v);
+            free(shown);
+            for (size_t j = 0; j < n; j++)
+                free(secrets[j]);
+            break;
+        }
         case T_BOOL: fprintf(out, "%s = %s\n", settings[i].name, *(const bool *)field ? "yes" : "no"); break;
         case T_LONG: fprintf(out, "%s = %ld\n", settings[i].name, *(const long *)field); break;
         }

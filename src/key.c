@@ -8,6 +8,8 @@
 
 #include <xxhash.h>
 
+#include "pactown/url.h"
+
 /* A non-empty, NUL-terminated word of printable ASCII without spaces, within
  * a field of size cap. */
 static bool valid_word(const char *s, size_t cap)
@@ -44,12 +46,6 @@ int pt_canonical_text(const pt_reqset *set, const pt_python_tag *py, const pt_so
         !valid_word(py->platform, sizeof py->platform))
         return -EINVAL;
 
-    const char *index_url = src && src->index_url && *src->index_url ? src->index_url : "default";
-    const char *find_links = src && src->find_links && *src->find_links ? src->find_links : "none";
-    const char *no_index = src && src->no_index ? "yes" : "no";
-    if (!valid_setting(index_url) || !valid_setting(find_links))
-        return -EINVAL;
-
     size_t reqs_len = 0;
     for (size_t i = 0; i < set->n; i++) {
         const char *l = set->lines[i];
@@ -60,22 +56,41 @@ int pt_canonical_text(const pt_reqset *set, const pt_python_tag *py, const pt_so
         reqs_len += strlen(l) + 1;
     }
 
+    /* credentials never enter the canonical text (pactown/url.h) */
+    char *index_pub = NULL, *links_pub = NULL;
+    if ((src && src->index_url && *src->index_url && pt_url_split_userinfo(src->index_url, &index_pub, NULL)) ||
+        (src && src->find_links && *src->find_links && pt_url_split_userinfo(src->find_links, &links_pub, NULL))) {
+        free(index_pub);
+        return -ENOMEM;
+    }
+    const char *index_url = index_pub ? index_pub : "default";
+    const char *find_links = links_pub ? links_pub : "none";
+    const char *no_index = src && src->no_index ? "yes" : "no";
+    if (!valid_setting(index_url) || !valid_setting(find_links)) {
+        free(index_pub);
+        free(links_pub);
+        return -EINVAL;
+    }
+
     int head = snprintf(NULL, 0,
                         PT_CANONICAL_MAGIC "\n"
                         "python %s %s %s\n"
                         "installer index-url=%s find-links=%s no-index=%s\n",
                         py->impl, py->version, py->platform, index_url, find_links, no_index);
-    if (head < 0)
-        return -EINVAL;
-    size_t total = (size_t)head + reqs_len;
-    char *buf = malloc(total + 1);
-    if (!buf)
-        return -ENOMEM;
+    size_t total = (size_t)(head < 0 ? 0 : head) + reqs_len;
+    char *buf = head < 0 ? NULL : malloc(total + 1);
+    if (!buf) {
+        free(index_pub);
+        free(links_pub);
+        return head < 0 ? -EINVAL : -ENOMEM;
+    }
     snprintf(buf, (size_t)head + 1,
              PT_CANONICAL_MAGIC "\n"
              "python %s %s %s\n"
              "installer index-url=%s find-links=%s no-index=%s\n",
              py->impl, py->version, py->platform, index_url, find_links, no_index);
+    free(index_pub);
+    free(links_pub);
     char *p = buf + head;
     for (size_t i = 0; i < set->n; i++) {
         size_t n = strlen(set->lines[i]);

@@ -169,3 +169,61 @@ void pt_describe_status(int status, char *buf, size_t n)
     else
         snprintf(buf, n, "ended with status 0x%x", status);
 }
+
+static bool starts_with_any(const char *s, const char *const *prefixes)
+{
+    for (const char *const *p = prefixes; p && *p; p++)
+        if (strncmp(s, *p, strlen(*p)) == 0)
+            return true;
+    return false;
+}
+
+/* "NAME=" of a variable s is the same as of t */
+static bool same_name(const char *s, const char *t)
+{
+    size_t n = strcspn(s, "=");
+    return strncmp(s, t, n) == 0 && t[n] == '=';
+}
+
+char **pt_env_new(const char *const *base, const char *const *drop, const char *const *keep,
+                  const char *const *add)
+{
+    if (!base)
+        base = (const char *const *)environ;
+    size_t nb = 0, na = 0;
+    while (base[nb])
+        nb++;
+    while (add && add[na])
+        na++;
+    char **env = calloc(nb + na + 1, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < nb; i++) {
+        if (starts_with_any(base[i], drop) && !starts_with_any(base[i], keep))
+            continue;
+        bool replaced = false;
+        for (size_t j = 0; j < na && !replaced; j++)
+            replaced = same_name(base[i], add[j]);
+        if (replaced)
+            continue;
+        if (!(env[k++] = strdup(base[i]))) {
+            pt_env_free(env);
+            return NULL;
+        }
+    }
+    for (size_t j = 0; j < na; j++)
+        if (!(env[k++] = strdup(add[j]))) {
+            pt_env_free(env);
+            return NULL;
+        }
+    env[k] = NULL;
+    return env;
+}
+
+void pt_env_free(char **env)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
+    free(env);
+}

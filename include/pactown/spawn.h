@@ -39,6 +39,17 @@ int pt_wait(pid_t pid, int *status);
 int pt_run_capture(const char *const *argv, const char *const *envp, int stderr_fd,
                    char **out, size_t max, int *status);
 
+/* The one environment filter. A new environment: every variable of base
+ * (NULL = environ) except those whose "NAME=value" text starts with one of
+ * drop (prefixes: "UV_" drops every UV_* variable, "HOME=" just HOME), unless
+ * it starts with one of keep; then each of add ("NAME=value"), which also
+ * replaces a variable of the same name that was kept. drop, keep and add
+ * are NULL-terminated and may be NULL. Every string is copied. Returns the
+ * NULL-terminated array, or NULL on out-of-memory; free with pt_env_free. */
+char **pt_env_new(const char *const *base, const char *const *drop, const char *const *keep,
+                  const char *const *add);
+void pt_env_free(char **env);
+
 /* Describe a waitpid status: "exited with 2", "killed by signal 9". */
 void pt_describe_status(int status, char *buf, size_t n);
 

@@ -323,3 +323,30 @@ Test(key, canonical_parse_rejects)
     pt_error err = { 0 };
     cr_expect_eq(pt_canonical_parse(nul, sizeof nul - 1, NULL, NULL, &err), -EINVAL);
 }
+
+/* Credentials in index_url/find_links never enter the canonical text: the key
+ * is the one of the same URL without them (pactown/url.h). */
+Test(key, credentials_are_not_in_the_key)
+{
+    pt_source with = { .index_url = "https://bob:t0ken@pypi.example.org/simple/",
+                       .find_links = "https://__token__:abc%40def@files.example.org/wheels/" };
+    pt_source without = { .index_url = "https://pypi.example.org/simple/", .find_links = "https://files.example.org/wheels/" };
+    size_t len;
+    char *c = canonical_of("flask\n", &PY311, &with, &len);
+    cr_assert_str_eq(c, "pactown-venv/1\n"
+                        "python cpython 3.11.7 linux-x86_64\n"
+                        "installer index-url=https://pypi.example.org/simple/ find-links=https://files.example.org/wheels/"
+                        " no-index=no\n"
+                        "flask\n");
+    cr_assert_null(strstr(c, "t0ken"));
+    free(c);
+    char k1[PT_KEY_HEX + 1], k2[PT_KEY_HEX + 1];
+    key_of("flask\n", &PY311, &with, k1);
+    key_of("flask\n", &PY311, &without, k2);
+    cr_assert_str_eq(k1, k2);
+    /* a URL without credentials and a directory are kept as written */
+    pt_source plain = { .index_url = "HTTPS://Example.org:443/simple", .find_links = "/opt/wheels" };
+    c = canonical_of("flask\n", &PY311, &plain, &len);
+    cr_assert(strstr(c, "index-url=HTTPS://Example.org:443/simple find-links=/opt/wheels no-index=no\n"), "%s", c);
+    free(c);
+}

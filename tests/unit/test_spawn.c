@@ -380,3 +380,23 @@ Test(spawn, describe_status)
     pt_describe_status(status, tiny, sizeof tiny);
     cr_assert_str_eq(tiny, "kille");
 }
+
+/* the one environment filter: drop by prefix, keep exceptions, add/replace */
+Test(spawn, env_new_filters_and_adds)
+{
+    const char *base[] = { "HOME=/root", "UV_FIND_LINKS=/x", "UV_NATIVE_TLS=1", "PIP_INDEX_URL=y", "PATH=/bin",
+                           "PYTHONPATH=/p", NULL };
+    const char *drop[] = { "UV_", "PIP_", "PYTHONPATH=", NULL };
+    const char *keep[] = { "UV_NATIVE_TLS=", NULL };
+    const char *add[] = { "PATH=/venv/bin:/bin", "UV_CACHE_DIR=/c", NULL };
+    char **env = pt_env_new(base, drop, keep, add);
+    cr_assert_not_null(env);
+    const char *want[] = { "HOME=/root", "UV_NATIVE_TLS=1", "PATH=/venv/bin:/bin", "UV_CACHE_DIR=/c", NULL };
+    size_t i = 0;
+    for (; env[i]; i++) {
+        cr_assert_not_null(want[i], "extra variable %s", env[i]);
+        cr_assert_str_eq(env[i], want[i]);
+    }
+    cr_assert_null(want[i], "missing %s", want[i]);
+    pt_env_free(env);
+}

@@ -9,6 +9,7 @@
 
 #include "pactown/clock.h"
 #include "pactown/fsutil.h"
+#include "pactown/url.h"
 
 void cli_err(const struct cli *cli, const char *fmt, ...)
 {
@@ -55,11 +56,17 @@ int cli_setup(struct cli *cli)
         cli_err(cli, "%s", err.msg);
         return EXIT_ERROR;
     }
-    for (int i = 0; i < cli->n_sets; i++)
+    for (int i = 0; i < cli->n_sets; i++) {
         if (pt_config_set_kv(&cli->cfg, cli->sets[i], &err) != 0) {
             cli_err(cli, "%s", err.msg);
             return EXIT_USAGE;
         }
+        const char *eq = strchr(cli->sets[i], '=');
+        if (eq && pt_url_has_userinfo(eq + 1))
+            cli_err(cli, "warning: --set %.*s carries credentials, and every user can read a command line (ps); "
+                         "set it in the config file (mode 0600) or in the environment instead",
+                    (int)(eq - cli->sets[i]), cli->sets[i]);
+    }
     return 0;
 }
 

@@ -188,39 +188,26 @@ static int write_sandbox(struct cli *cli, const struct run_opts *o, const pt_mar
 
 static char **service_env(const struct run_opts *o, const char *venv, const char *sandbox)
 {
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    char **env = calloc(n + (size_t)o->n_envs + 8, sizeof *env);
-    if (!env)
-        return NULL;
-    size_t k = 0;
     static const char *const ours[] = { "PORT=", "MARKPACT_PORT=", "HOST=", "VIRTUAL_ENV=", "PATH=", "PYTHONHOME=",
                                         "PWD=", NULL };
-    for (size_t i = 0; i < n; i++) {
-        bool skip = false;
-        for (const char *const *p = ours; *p && !skip; p++)
-            skip = strncmp(environ[i], *p, strlen(*p)) == 0;
-        if (!skip)
-            env[k++] = strdup(environ[i]);
-    }
     const char *path = getenv("PATH");
-    if (asprintf(&env[k++], "PORT=%d", o->port) < 0 || asprintf(&env[k++], "MARKPACT_PORT=%d", o->port) < 0 ||
-        asprintf(&env[k++], "HOST=%s", o->host) < 0 || asprintf(&env[k++], "VIRTUAL_ENV=%s", venv) < 0 ||
-        asprintf(&env[k++], "PATH=%s/bin:%s", venv, path ? path : "/usr/local/bin:/usr/bin:/bin") < 0 ||
-        asprintf(&env[k++], "PWD=%s", sandbox) < 0)
+    char **add = calloc((size_t)o->n_envs + 7, sizeof *add);
+    if (!add)
         return NULL;
-    for (int i = 0; i < o->n_envs; i++)
-        env[k++] = strdup(o->envs[i]); /* later entries win for getenv in most shells: put ours last */
-    env[k] = NULL;
+    size_t k = 0;
+    bool bad = asprintf(&add[k++], "PORT=%d", o->port) < 0 || asprintf(&add[k++], "MARKPACT_PORT=%d", o->port) < 0 ||
+               asprintf(&add[k++], "HOST=%s", o->host) < 0 || asprintf(&add[k++], "VIRTUAL_ENV=%s", venv) < 0 ||
+               asprintf(&add[k++], "PATH=%s/bin:%s", venv, path ? path : "/usr/local/bin:/usr/bin:/bin") < 0 ||
+               asprintf(&add[k++], "PWD=%s", sandbox) < 0;
+    if (bad)
+        add[k - 1] = NULL; /* asprintf leaves it undefined */
+    for (int i = 0; !bad && i < o->n_envs; i++)
+        add[k++] = (char *)o->envs[i]; /* --env: last, so they win for getenv in most shells */
+    char **env = bad ? NULL : pt_env_new(NULL, ours, NULL, (const char *const *)add);
+    for (size_t i = 0; i < 6; i++)
+        free(add[i]);
+    free(add);
     return env;
-}
-
-static void free_env(char **env)
-{
-    for (size_t i = 0; env && env[i]; i++)
-        free(env[i]);
-    free(env);
 }
 
 static volatile sig_atomic_t forward_pgid, got_signal;
@@ -504,7 +491,7 @@ out:
         pt_index_lease_del(cli.idx, key, getpid());
     if (dirfd >= 0)
         close(dirfd);
-    free_env(env);
+    pt_env_free(env);
     free(canonical);
     pt_reqset_free(&set);
     pt_markpact_free(&mp);
