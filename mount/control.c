@@ -1,13 +1,10 @@
-/* control.c — the daemon's control socket, <cache_dir>/control.sock (mode
- * 0600, so root's or the daemon owner's): `pactown cache gc` and `pactown
- * cache rm` ask the daemon to evict, because only the daemon can tell the
- * kernel to drop what it caches of the mount.
- *
- * Protocol: one JSON object per connection, on one line; one JSON answer.
- *   {"op":"gc", "dry_run":bool, "now":epoch_s?}  -> {"ok":true, "victims":[{key, reason, size, last_access}]}
- *   {"op":"rm", "key":K, "force":bool}           -> {"ok":true} | {"ok":false, "error":"…", "errno":N}
+/* control.c — the daemon's control socket, <cache_dir>/control.sock: `pactown
+ * cache gc` and `pactown cache rm` ask the daemon to evict, because only the
+ * daemon can tell the kernel to drop what it caches of the mount. Address,
+ * modes and protocol: pactown/control.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +15,9 @@
 #include <unistd.h>
 
 #include "pactown/clock.h"
+#include "pactown/control.h"
 #include "pactown/key.h"
 #include "pactownfs.h"
-
-#define REQUEST_MAX 65536
 
 static json_t *error_reply(int err, const char *msg)
 {
@@ -69,12 +65,12 @@ static void serve(struct pt_fs *fs, int c)
 {
     struct timeval tv = { .tv_sec = 5 };
     setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    char *buf = malloc(REQUEST_MAX);
+    char *buf = malloc(PT_CONTROL_REQUEST_MAX);
     size_t n = 0;
     if (!buf)
         return;
-    while (n < REQUEST_MAX && !memchr(buf, '\n', n)) {
-        ssize_t r = read(c, buf + n, REQUEST_MAX - n);
+    while (n < PT_CONTROL_REQUEST_MAX && !memchr(buf, '\n', n)) {
+        ssize_t r = read(c, buf + n, PT_CONTROL_REQUEST_MAX - n);
         if (r <= 0)
             break;
         n += (size_t)r;
@@ -118,25 +114,31 @@ static void *control_main(void *arg)
 
 int pt_fs_control_start(struct pt_fs *fs)
 {
-    struct sockaddr_un a = { .sun_family = AF_UNIX };
-    if (snprintf(a.sun_path, sizeof a.sun_path, "%s/control.sock", fs->cache_dir) >= (int)sizeof a.sun_path) {
-        fprintf(stderr, "pactownfs: %s/control.sock: path too long for a socket; cache gc/rm will not work\n",
-                fs->cache_dir);
-        return -ENAMETOOLONG;
+    int dirfd = open(fs->cache_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        int e = errno;
+        fprintf(stderr, "pactownfs: control socket: %s: %s\n", fs->cache_dir, strerror(e));
+        return -e;
     }
+    struct sockaddr_un a;
+    socklen_t alen = pt_control_addr(dirfd, &a);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    if (fd < 0) {
+        close(dirfd);
         return -errno;
-    unlink(a.sun_path); /* a socket left by a killed daemon: we hold daemon.lock */
+    }
+    unlinkat(dirfd, PT_CONTROL_SOCKET, 0); /* a socket left by a killed daemon: we hold daemon.lock */
     mode_t old = umask(0177);
-    int rc = bind(fd, (struct sockaddr *)&a, sizeof a);
+    int rc = bind(fd, (struct sockaddr *)&a, alen);
     umask(old);
     if (rc != 0 || listen(fd, 8) != 0) {
         rc = -errno;
         close(fd);
-        fprintf(stderr, "pactownfs: control socket %s: %s\n", a.sun_path, strerror(-rc));
+        close(dirfd);
+        fprintf(stderr, "pactownfs: control socket %s/%s: %s\n", fs->cache_dir, PT_CONTROL_SOCKET, strerror(-rc));
         return rc;
     }
+    close(dirfd);
     fs->control_fd = fd;
     if ((rc = pthread_create(&fs->control_thread, NULL, control_main, fs)) != 0) {
         close(fd);
@@ -157,6 +159,6 @@ void pt_fs_control_stop(struct pt_fs *fs)
     fs->control_fd = -1;
     fs->control_running = false;
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/control.sock", fs->cache_dir);
+    snprintf(path, sizeof path, "%s/%s", fs->cache_dir, PT_CONTROL_SOCKET);
     unlink(path);
 }

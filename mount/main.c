@@ -20,8 +20,11 @@
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "pactown/fsutil.h"
+#include "pactown/key.h"
+#include "pactown/scripts.h"
 #include "pactown/store.h"
 #include "pactown/url.h"
 #include "pactownfs.h"
@@ -51,6 +54,7 @@ static void usage(const char *prog)
 struct opt_ctx {
     pt_config *cfg;
     int bad;
+    bool saw_mountpoint;
 };
 
 /* -o key=value pairs that name a pactown setting are ours; the rest go to libfuse */
@@ -58,6 +62,14 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 {
     (void)outargs;
     struct opt_ctx *ctx = data;
+    if (key == FUSE_OPT_KEY_NONOPT && !ctx->saw_mountpoint) {
+        /* the mountpoint: libfuse resolves it with realpath(3) before we see
+         * it again, so a missing one is created here */
+        ctx->saw_mountpoint = true;
+        if (access(arg, F_OK) != 0 && errno == ENOENT && pt_mkdir_p(arg, 0755) != 0)
+            fprintf(stderr, "pactownfs: cannot create the mountpoint %s: %s\n", arg, strerror(errno));
+        return 1;
+    }
     if (key != FUSE_OPT_KEY_OPT)
         return 1;
     const char *eq = strchr(arg, '=');
@@ -116,8 +128,20 @@ static int resolve_paths(struct pt_fs *fs, const char *argv0)
         fprintf(stderr, "pactownfs: cache_dir %s: %s\n", fs->cfg.cache_dir, strerror(errno));
         return -1;
     }
-    if (strlen(real) > PT_DIR_MAX - 16) {
-        fprintf(stderr, "pactownfs: cache_dir %s: longer than %d bytes\n", real, PT_DIR_MAX - 16);
+    /* every script of a venv starts with "#!<store>/<key>/bin/python3.NN":
+     * it must fit the kernel's shebang line (pactown/scripts.h) and hold no
+     * whitespace, which the kernel would take for the end of the path */
+    size_t longest = strlen(real) + strlen("/store/") + PT_KEY_HEX + PT_VENV_PYTHON_SUFFIX_MAX;
+    if (longest > PT_SHEBANG_PATH_MAX) {
+        fprintf(stderr, "pactownfs: cache_dir %s is too long: the scripts of its venvs would start with a shebang"
+                        " line of up to %zu bytes, and Linux reads at most 255 (BINPRM_BUF_SIZE); choose a"
+                        " cache_dir of at most %zu bytes\n",
+                real, longest + 3, strlen(real) - (longest - PT_SHEBANG_PATH_MAX));
+        return -1;
+    }
+    if (strpbrk(real, " \t\n\"'\\")) {
+        fprintf(stderr, "pactownfs: cache_dir '%s' holds whitespace, a quote or a backslash: the shebang lines of its"
+                        " venvs' scripts cannot; choose another cache_dir\n", real);
         return -1;
     }
     snprintf(fs->cache_dir, sizeof fs->cache_dir, "%s", real);
@@ -180,6 +204,81 @@ static void prefer_real_uv(struct pt_fs *fs)
         memcpy(fs->uv, beside, sizeof beside);
 }
 
+/* The mountpoint's canonical path without touching the mount on it (a dead
+ * FUSE mount answers ENOTCONN): realpath of its parent, then its name. */
+static int canonical_mountpoint(const char *mnt, char *out, size_t n)
+{
+    char copy[PATH_MAX], parent[PATH_MAX];
+    if (snprintf(copy, sizeof copy, "%s", mnt) >= (int)sizeof copy)
+        return -ENAMETOOLONG;
+    size_t len = strlen(copy);
+    while (len > 1 && copy[len - 1] == '/')
+        copy[--len] = '\0';
+    char *slash = strrchr(copy, '/');
+    const char *name = slash ? slash + 1 : copy;
+    const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
+    if (slash)
+        *slash = '\0';
+    if (!realpath(dir, parent))
+        return -errno;
+    int w = snprintf(out, n, "%s/%s", strcmp(parent, "/") == 0 ? "" : parent, name);
+    return w < 0 || (size_t)w >= n ? -ENAMETOOLONG : 0;
+}
+
+/* Lock the mountpoint for the daemon's life, before the long start-up, so two
+ * daemons started together never stack on one directory (cvmfs#3392). The
+ * lock file is named by a hash of the canonical mountpoint, under /run/pactown
+ * (root) or $XDG_RUNTIME_DIR/pactown, and says who holds it. Returns its fd
+ * (write_lock_owner() fills it in), or -1 after saying who holds it. */
+static int lock_mountpoint(const char *mnt, char *lockpath, size_t n)
+{
+    char canon[PATH_MAX], dir[PATH_MAX];
+    int rc = canonical_mountpoint(mnt, canon, sizeof canon);
+    if (rc) {
+        fprintf(stderr, "pactownfs: mountpoint %s: %s\n", mnt, strerror(-rc));
+        return -1;
+    }
+    const char *runtime = getenv("XDG_RUNTIME_DIR");
+    if (geteuid() == 0 || !runtime || !*runtime)
+        snprintf(dir, sizeof dir, geteuid() == 0 ? "/run/pactown" : "/tmp/pactown-%d", (int)geteuid());
+    else
+        snprintf(dir, sizeof dir, "%.4000s/pactown", runtime);
+    if ((rc = pt_mkdir_p(dir, geteuid() == 0 ? 0755 : 0700)) != 0) {
+        fprintf(stderr, "pactownfs: %s: %s\n", dir, strerror(-rc));
+        return -1;
+    }
+    int w = snprintf(lockpath, n, "%s/mount-%016llx.lock", dir, (unsigned long long)XXH3_64bits(canon, strlen(canon)));
+    if (w < 0 || (size_t)w >= n) {
+        fprintf(stderr, "pactownfs: %s: path too long\n", dir);
+        return -1;
+    }
+    int fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "pactownfs: %s: %s\n", lockpath, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char who[512] = "";
+        ssize_t r = pread(fd, who, sizeof who - 1, 0);
+        who[r > 0 ? r : 0] = '\0';
+        who[strcspn(who, "\n")] = '\0';
+        fprintf(stderr, "pactownfs: %s is taken by another pactownfs (%s); stop it first or choose another mountpoint"
+                        " (lock %s)\n", canon, *who ? who : "starting up", lockpath);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* say in the mountpoint lock who holds it: pid and cache_dir */
+static void write_lock_owner(int fd, const struct pt_fs *fs)
+{
+    char who[PT_DIR_MAX + 64];
+    int len = snprintf(who, sizeof who, "pid %d, cache_dir %s\n", (int)getpid(), fs->cache_dir);
+    if (ftruncate(fd, 0) == 0 && len > 0)
+        (void)!pwrite(fd, who, (size_t)len, 0);
+}
+
 static int lock_cache(struct pt_fs *fs)
 {
     char path[PATH_MAX];
@@ -203,13 +302,13 @@ int main(int argc, char *argv[])
     struct fuse_session *se = NULL;
     static struct pt_fs fs;
     pt_error err = { 0 };
-    int ret = 1, lockfd = -1;
+    int ret = 1, lockfd = -1, mntlockfd = -1;
 
     if (pt_config_load(&fs.cfg, &err) != 0) {
         fprintf(stderr, "pactownfs: %s\n", err.msg);
         return 1;
     }
-    struct opt_ctx ctx = { &fs.cfg, 0 };
+    struct opt_ctx ctx = { &fs.cfg, 0, false };
     if (fuse_opt_parse(&args, &ctx, NULL, opt_proc) != 0 || ctx.bad)
         goto out_args;
     if (fuse_parse_cmdline(&args, &opts) != 0)
@@ -229,12 +328,16 @@ int main(int argc, char *argv[])
         opts.mountpoint = strdup(fs.cfg.mountpoint);
     if (access(opts.mountpoint, F_OK) != 0 && errno == ENOENT && pt_mkdir_p(opts.mountpoint, 0755) != 0)
         fprintf(stderr, "pactownfs: cannot create the mountpoint %s: %s\n", opts.mountpoint, strerror(errno));
-    if (clear_stale_mount(opts.mountpoint) != 0)
+    if (resolve_paths(&fs, argv[0]) != 0)
         goto out_opts;
-    if (resolve_paths(&fs, argv[0]) != 0 || choose_installer(&fs) != 0)
+    char mntlock[PATH_MAX];
+    if ((mntlockfd = lock_mountpoint(opts.mountpoint, mntlock, sizeof mntlock)) < 0)
         goto out_opts;
+    write_lock_owner(mntlockfd, &fs);
+    if (clear_stale_mount(opts.mountpoint) != 0 || choose_installer(&fs) != 0)
+        goto out_lock;
     if ((lockfd = lock_cache(&fs)) < 0)
-        goto out_opts;
+        goto out_lock;
 
     /* Recovery and probes before the store is sealed and before daemonizing
      * (the LMDB environment is opened again after fork; lmdb.h Caveats). */
@@ -273,9 +376,19 @@ int main(int argc, char *argv[])
             strcmp(fs.installer, "uv") == 0 ? " " : "", strcmp(fs.installer, "uv") == 0 ? fs.uv : "",
             fs.interp.path, fs.interp.tag.impl, fs.interp.tag.version, fs.interp.tag.platform);
 
-    /* mount options: read-only, permissions checked by the kernel, readable by other users */
+    /* mount options: read-only, permissions checked by the kernel, readable
+     * by other users; fsname names the cache: `pactown` compares it with its own cache_dir
+     * (/proc/self/mountinfo shows it as the mount's source) */
+    char *mopts = NULL, fsname[PT_DIR_MAX + 32];
+    snprintf(fsname, sizeof fsname, "fsname=pactownfs@%s", fs.cache_dir);
+    if (fuse_opt_add_opt(&mopts, "ro,default_permissions,subtype=pactown") != 0 ||
+        fuse_opt_add_opt_escaped(&mopts, fsname) != 0) {
+        fprintf(stderr, "pactownfs: out of memory\n");
+        goto out_unbind;
+    }
     fuse_opt_add_arg(&args, "-o");
-    fuse_opt_add_arg(&args, "ro,default_permissions,fsname=pactownfs,subtype=pactown");
+    fuse_opt_add_arg(&args, mopts);
+    free(mopts);
     if (geteuid() == 0) {
         fuse_opt_add_arg(&args, "-o");
         fuse_opt_add_arg(&args, "allow_other");
@@ -307,6 +420,7 @@ int main(int argc, char *argv[])
     if (fuse_session_mount(se, opts.mountpoint) != 0)
         goto out_signals;
     fuse_daemonize(opts.foreground);
+    write_lock_owner(mntlockfd, &fs); /* the pid after daemonizing */
     if (pt_index_open(idxdir, &fs.idx, &err) != 0) {
         fprintf(stderr, "pactownfs: %s\n", err.msg);
         goto out_unmount;
@@ -356,7 +470,10 @@ out_unbind:
     if (fs.store_bound)
         umount2(fs.store, MNT_DETACH);
 out_lock:
-    close(lockfd);
+    if (lockfd >= 0)
+        close(lockfd);
+    if (mntlockfd >= 0)
+        close(mntlockfd);
 out_opts:
     free(opts.mountpoint);
 out_args:

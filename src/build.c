@@ -16,6 +16,7 @@
 #include "pactown/fsutil.h"
 #include "pactown/spawn.h"
 #include "pactown/redact.h"
+#include "pactown/scripts.h"
 #include "pactown/store.h"
 #include "pactown/url.h"
 
@@ -192,6 +193,15 @@ int pt_build_venv(const pt_build_opts *o, pt_error *err)
     pt_env_free(install_env);
     for (size_t i = 0; i < n_secrets; i++)
         free(secrets[i]);
+    if (rc == 0) {
+        /* long store paths: launchers back to plain shebangs (pactown/scripts.h) */
+        int fixed = pt_venv_fix_launchers(dir);
+        if (fixed < 0)
+            rc = pt_error_set(err, fixed, 0, "%s/bin: rewriting the script launchers: %s", dir, strerror(-fixed));
+        else if (fixed > 0)
+            printf("pactown-build: %d script(s) given a plain shebang line (the store path is over 127 bytes)\n", fixed);
+        fflush(stdout);
+    }
     if (rc == 0) {
         char marker[PATH_MAX + 16];
         snprintf(marker, sizeof marker, "%s/.pactown-key", dir);

@@ -28,27 +28,74 @@ static void unescape(char *s)
     *w = '\0';
 }
 
-bool pt_is_mountpoint(const char *path)
+/* Call fn for each mount of this namespace (proc(5) mountinfo: "id parent
+ * maj:min root mountpoint options... - fstype source superoptions"), with
+ * the escapes undone, until fn returns non-zero (that value is returned). */
+static int each_mount(int (*fn)(const char *mnt, const char *fstype, const char *source, void *arg), void *arg)
 {
     FILE *f = fopen("/proc/self/mountinfo", "re");
     if (!f)
-        return false;
+        return -errno;
     char *line = NULL;
     size_t cap = 0;
-    bool found = false;
-    while (!found && getline(&line, &cap, f) > 0) {
-        /* id parent maj:min root mountpoint ... */
-        char *save = NULL, *tok = strtok_r(line, " ", &save);
-        for (int i = 0; tok && i < 4; i++)
-            tok = strtok_r(NULL, " ", &save);
-        if (tok) {
-            unescape(tok);
-            found = strcmp(tok, path) == 0;
-        }
+    int rc = 0;
+    while (rc == 0 && getline(&line, &cap, f) > 0) {
+        line[strcspn(line, "\n")] = '\0';
+        char *sep = strstr(line, " - ");
+        if (!sep)
+            continue;
+        *sep = '\0';
+        char *save = NULL, *mnt = strtok_r(line, " ", &save);
+        for (int i = 0; mnt && i < 4; i++)
+            mnt = strtok_r(NULL, " ", &save);
+        char *save2 = NULL, *type = strtok_r(sep + 3, " ", &save2), *source = type ? strtok_r(NULL, " ", &save2) : NULL;
+        if (!mnt || !type)
+            continue;
+        unescape(mnt);
+        if (source)
+            unescape(source);
+        rc = fn(mnt, type, source ? source : "", arg);
     }
     free(line);
     fclose(f);
-    return found;
+    return rc;
+}
+
+static int is_at(const char *mnt, const char *fstype, const char *source, void *arg)
+{
+    (void)fstype;
+    (void)source;
+    return strcmp(mnt, arg) == 0;
+}
+
+bool pt_is_mountpoint(const char *path)
+{
+    return each_mount(is_at, (void *)path) == 1;
+}
+
+struct source_of {
+    const char *mnt, *fstype;
+    char *out;
+    size_t n;
+};
+
+/* the last match wins: it is the mount on top */
+static int find_source(const char *mnt, const char *fstype, const char *source, void *arg)
+{
+    struct source_of *q = arg;
+    if (strcmp(mnt, q->mnt) == 0 && strcmp(fstype, q->fstype) == 0)
+        snprintf(q->out, q->n, "%s", source);
+    return 0;
+}
+
+int pt_mount_source(const char *path, const char *fstype, char *out, size_t n)
+{
+    if (n == 0)
+        return -EINVAL;
+    out[0] = '\0';
+    struct source_of q = { path, fstype, out, n };
+    int rc = each_mount(find_source, &q);
+    return rc < 0 ? rc : out[0] ? 0 : -ENOENT;
 }
 
 int pt_unmount_all(const char *path)
@@ -89,53 +136,41 @@ int pt_store_bind_readonly(const char *path, pt_error *err)
     return 0;
 }
 
+struct points {
+    const char *fstype;
+    char **v;
+    size_t n;
+};
+
+static int collect_points(const char *mnt, const char *fstype, const char *source, void *arg)
+{
+    (void)source;
+    struct points *p = arg;
+    if (strcmp(fstype, p->fstype) != 0)
+        return 0;
+    char **v = realloc(p->v, (p->n + 1) * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    p->v = v;
+    if (!(v[p->n] = strdup(mnt)))
+        return -ENOMEM;
+    p->n++;
+    return 0;
+}
+
 int pt_detach_fstype(const char *fstype)
 {
-    FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (!f)
-        return -errno;
-    char *line = NULL;
-    size_t cap = 0;
-    int n = 0, rc = 0;
     /* collect first: unmounting while reading mountinfo may skip lines */
-    char **points = NULL;
-    size_t np = 0;
-    while (getline(&line, &cap, f) > 0) {
-        /* id parent maj:min root mountpoint options... - fstype source superoptions */
-        char *sep = strstr(line, " - ");
-        if (!sep)
-            continue;
-        char *type = sep + 3, *end = strchr(type, ' ');
-        if (!end || (size_t)(end - type) != strlen(fstype) || strncmp(type, fstype, (size_t)(end - type)) != 0)
-            continue;
-        *sep = '\0';
-        char *save = NULL, *tok = strtok_r(line, " ", &save);
-        for (int i = 0; tok && i < 4; i++)
-            tok = strtok_r(NULL, " ", &save);
-        if (!tok)
-            continue;
-        unescape(tok);
-        char **p = realloc(points, (np + 1) * sizeof *p);
-        char *dup = p ? strdup(tok) : NULL;
-        if (!dup) {
-            if (p)
-                points = p;
-            rc = -ENOMEM;
-            break;
-        }
-        points = p;
-        points[np++] = dup;
-    }
-    free(line);
-    fclose(f);
-    for (size_t i = np; i-- > 0;) {
-        if (rc == 0 && umount2(points[i], MNT_DETACH) == 0)
+    struct points p = { fstype, NULL, 0 };
+    int rc = each_mount(collect_points, &p), n = 0;
+    for (size_t i = p.n; i-- > 0;) {
+        if (rc == 0 && umount2(p.v[i], MNT_DETACH) == 0)
             n++;
         else if (rc == 0 && errno != EINVAL && errno != ENOENT)
             rc = -errno;
-        free(points[i]);
+        free(p.v[i]);
     }
-    free(points);
+    free(p.v);
     return rc ? rc : n;
 }
 

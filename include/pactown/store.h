@@ -19,6 +19,11 @@
 /* true if path is a mount point in this process's namespace (proc(5) mountinfo). */
 bool pt_is_mountpoint(const char *path);
 
+/* The source field of the topmost mount of type fstype at path (proc(5)
+ * mountinfo, escapes undone) into out (n bytes). Returns 0, -ENOENT (none
+ * there) or -errno. pactownfs's source is "pactownfs@<cache_dir>". */
+int pt_mount_source(const char *path, const char *fstype, char *out, size_t n);
+
 /* Detach every mount stacked on path (umount2(MNT_DETACH)), e.g. a read-only
  * bind left by a daemon that was killed. Returns the number detached, or -errno. */
 int pt_unmount_all(const char *path);

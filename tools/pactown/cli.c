@@ -2,10 +2,12 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "pactown/clock.h"
 #include "pactown/fsutil.h"
@@ -78,7 +80,16 @@ int cli_open_index(struct cli *cli)
         cli_err(cli, "cache_dir is too long");
         return EXIT_ERROR;
     }
-    if (pt_index_open(dir, &cli->idx, &err) != 0) {
+    int rc = pt_index_open(dir, &cli->idx, &err);
+    if (rc == -EACCES || rc == -EPERM) {
+        struct stat st;
+        struct passwd *pw = stat(dir, &st) == 0 ? getpwuid(st.st_uid) : NULL;
+        cli_err(cli, "cannot open the index %s: %s. The cache belongs to %s: run this command as that user (or"
+                     " root), or use a cache of your own (--cache-dir DIR, served by a pactownfs of your own)",
+                dir, strerror(-rc), pw ? pw->pw_name : "another user");
+        return EXIT_ERROR;
+    }
+    if (rc != 0) {
         cli_err(cli, "%s", err.msg);
         return EXIT_ERROR;
     }

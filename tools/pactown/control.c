@@ -1,30 +1,33 @@
 /* control.c — the client side of the daemon's control socket
- * (<cache_dir>/control.sock; protocol in mount/control.c). */
+ * (<cache_dir>/control.sock; address and protocol in pactown/control.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "pactown/control.h"
 #include "cli.h"
 
 int cli_control(struct cli *cli, json_t *req, json_t **resp)
 {
-    struct sockaddr_un a = { .sun_family = AF_UNIX };
-    if (snprintf(a.sun_path, sizeof a.sun_path, "%s/control.sock", cli->cfg.cache_dir) >= (int)sizeof a.sun_path) {
-        cli_err(cli, "%s/control.sock: path too long for a socket", cli->cfg.cache_dir);
-        return EXIT_ERROR;
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    int dirfd = open(cli->cfg.cache_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    struct sockaddr_un a;
+    socklen_t alen = dirfd >= 0 ? pt_control_addr(dirfd, &a) : 0;
+    int fd = dirfd >= 0 ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, alen) != 0) {
         int e = errno;
         if (fd >= 0)
             close(fd);
-        cli_err(cli, "cannot reach pactownfs through %s: %s (is the daemon running with cache_dir %s?)", a.sun_path,
-                strerror(e), cli->cfg.cache_dir);
+        if (dirfd >= 0)
+            close(dirfd);
+        cli_err(cli, "cannot reach pactownfs through %s/%s: %s (is the daemon running with cache_dir %s?)",
+                cli->cfg.cache_dir, PT_CONTROL_SOCKET, strerror(e), cli->cfg.cache_dir);
         return EXIT_NOT_MOUNTED;
     }
+    close(dirfd);
     char *text = json_dumps(req, JSON_COMPACT);
     size_t len = text ? strlen(text) : 0, off = 0;
     while (text && off < len) {

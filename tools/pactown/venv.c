@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pactown/store.h"
 #include "cli.h"
 
 #define FUSE_SUPER_MAGIC 0x65735546
@@ -30,6 +31,20 @@ int cli_check_mount(struct cli *cli)
                                : (rc && rc != ENOENT ? strerror(rc) : "no pactown tree there"),
                 cli->cfg.mountpoint);
         return EXIT_NOT_MOUNTED;
+    }
+    /* the daemon names its cache in the mount's source, pactownfs@<cache_dir>:
+     * a CLI with another cache_dir would register sets the daemon never sees,
+     * or read another cache's state, logs and leases */
+    char mnt[PATH_MAX], src[PATH_MAX + 16], mine[PATH_MAX];
+    if (realpath(cli->cfg.mountpoint, mnt) && pt_mount_source(mnt, "fuse.pactown", src, sizeof src) == 0 &&
+        strncmp(src, "pactownfs@", 10) == 0) {
+        const char *theirs = src + 10;
+        if (!realpath(cli->cfg.cache_dir, mine) || strcmp(mine, theirs) != 0) {
+            cli_err(cli, "pactownfs at %s serves cache_dir %s, but this command uses cache_dir %s: give both the same"
+                         " one (the cache_dir setting, e.g. PACTOWN_CACHE_DIR or --cache-dir)",
+                    cli->cfg.mountpoint, theirs, cli->cfg.cache_dir);
+            return EXIT_ERROR;
+        }
     }
     return 0;
 }
