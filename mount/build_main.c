@@ -8,8 +8,10 @@
  *        the environment (PACTOWN_BUILD_INDEX_URL, PACTOWN_BUILD_FIND_LINKS),
  *        never in the argument vector
  *        pactown-build --remove --store DIR --key KEY      (eviction)
- * Exit: 0 built; 1 the build failed (reason on stderr, i.e. in the log); 2 usage.
+ * Exit: 0 built; 1 the build failed (reason on stderr, i.e. in the log); 2 usage;
+ *       3 the disk is full (ENOSPC, EDQUOT): a failure of the environment.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdbool.h>
@@ -91,7 +93,7 @@ int main(int argc, char **argv)
     if (rc) {
         printf("pactown-build: build FAILED: %s\n", err.msg);
         fflush(stdout);
-        return 1;
+        return rc == -ENOSPC || rc == -EDQUOT ? 3 : 1;
     }
     printf("pactown-build: built %s in %.1f s\n", o.key, (double)(pt_mono_ns() - t0) / 1e9);
     return 0;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,14 +28,21 @@
 #include "pactown/key.h"
 #include "pactown/spawn.h"
 #include "pactown/store.h"
+#include "pactown/venv.h"
 #include "pactownfs.h"
 
-static int store_dir_ok(struct pt_fs *fs, const char *key)
+/* the venv of key is complete and its base interpreter is there (pactown/venv.h) */
+static int venv_check(struct pt_fs *fs, const char *key, char *why, size_t n)
 {
-    char path[PATH_MAX];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/%.64s/.pactown-key", fs->store, key);
-    return stat(path, &st) == 0;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%.64s", fs->store, key);
+    return pt_venv_check(dir, why, n);
+}
+
+static bool store_dir_ok(struct pt_fs *fs, const char *key)
+{
+    char why[8];
+    return venv_check(fs, key, why, sizeof why) == 0;
 }
 
 /* ---- index updates (each one short write transaction) ---- */
@@ -105,6 +113,7 @@ static int mark_pid(pt_entry *e, void *arg)
 struct build_result {
     int rc;
     bool interrupted;       /* the daemon stopped the build: not a failure */
+    bool environment;       /* it failed for a cause of the environment (pt_fail_cause) */
     uint64_t ms, bytes, files;
 };
 
@@ -126,6 +135,7 @@ static int mark_done(pt_entry *e, void *arg)
         e->state = PT_STATE_FAILED;
         e->failed_at = now;
         e->failures++;
+        e->fail_cause = r->environment ? PT_FAIL_ENVIRONMENT : PT_FAIL_BUILD;
     }
     return 0;
 }
@@ -188,8 +198,29 @@ static int wait_builder(pid_t pid, long timeout_s, int *status, bool *timed_out)
     return pt_wait(pid, status);
 }
 
-static int write_requirements(struct pt_fs *fs, const char *key, const char *spec, size_t len,
-                              char *path, size_t n, int logfd)
+/* the line of a canonical text that starts with prefix, as "%.*s" length and start */
+static int line_of(const char *text, size_t len, const char *prefix, const char **start)
+{
+    size_t pl = strlen(prefix);
+    for (const char *p = text; p < text + len;) {
+        const char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        size_t l = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
+        if (l >= pl && memcmp(p, prefix, pl) == 0) {
+            *start = p;
+            return (int)l;
+        }
+        p += l + 1;
+    }
+    *start = "";
+    return 0;
+}
+
+/* Write key's requirements for the builder. The key covers the interpreter
+ * and the installer sources: build only what this daemon would build for it
+ * now. Returns 0, -EIO (the stored set is unreadable or the index failed) or
+ * -ESTALE (registered for another interpreter or sources: the environment). */
+static int write_requirements(struct pt_fs *fs, const pt_interp *interp, const char *key, const char *spec,
+                              size_t len, char *path, size_t n, int logfd)
 {
     pt_python_tag tag;
     const char *reqs = NULL;
@@ -199,29 +230,45 @@ static int write_requirements(struct pt_fs *fs, const char *key, const char *spe
         log_line(logfd, "pactown: the stored requirement set of %s is unreadable: %s\n", key, err.msg);
         return -EIO;
     }
-    /* the key covers the interpreter and the installer sources: build only
-     * what this daemon would build for it */
     char *mine = NULL;
     size_t mine_len = 0;
     pt_reqset none;
     pt_reqset_init(&none);
     pt_source src = { .index_url = fs->cfg.index_url, .find_links = fs->cfg.find_links, .no_index = fs->cfg.no_index };
-    rc = pt_canonical_text(&none, &fs->interp.tag, &src, &mine, &mine_len);
+    rc = pt_canonical_text(&none, &interp->tag, &src, &mine, &mine_len);
     if (rc || mine_len != (size_t)(reqs - spec) || memcmp(mine, spec, mine_len) != 0) {
-        log_line(logfd,
-                 "pactown: %s was registered for another interpreter or installer settings than this daemon"
-                 " builds with.\nregistered:\n%.*sthis daemon:\n%s"
-                 "set `python`, `index_url`, `find_links` and `no_index` alike for the CLI and the daemon\n",
-                 key, (int)(reqs - spec), spec, mine ? mine : "?\n");
+        const char *theirs_py, *mine_py;
+        int tl = line_of(spec, (size_t)(reqs - spec), "python ", &theirs_py);
+        int ml = mine ? line_of(mine, mine_len, "python ", &mine_py) : 0;
+        if (ml && (tl != ml || memcmp(theirs_py, mine_py, (size_t)tl) != 0))
+            log_line(logfd,
+                     "pactown: %s was registered for '%.*s', but the interpreter the setting `python` (%s) finds"
+                     " now is '%.*s' (%s): it changed since the set was registered. Run the command again"
+                     " (pactown run, pactown hash --register): it gives the key of the interpreter that will"
+                     " really run.\n",
+                     key, tl, theirs_py, fs->cfg.python, ml, mine_py, interp->path);
+        else
+            log_line(logfd,
+                     "pactown: %s was registered for other installer settings than this daemon builds with."
+                     "\nregistered:\n%.*sthis daemon:\n%s"
+                     "set `index_url`, `find_links` and `no_index` alike for the CLI and the daemon\n",
+                     key, (int)(reqs - spec), spec, mine ? mine : "?\n");
         free(mine);
-        return -EIO;
+        return -ESTALE;
     }
     free(mine);
     snprintf(path, n, "%s/%.64s.requirements.txt", fs->tmp, key);
     rc = pt_write_file_atomic(path, reqs, len - (size_t)(reqs - spec), 0644);
     if (rc)
         log_line(logfd, "pactown: %s: %s\n", path, strerror(-rc));
-    return rc ? -EIO : 0;
+    return rc ? -ESTALE : 0;
+}
+
+/* less than 16 MiB left where venvs are built: a failure there is the disk's */
+static bool disk_nearly_full(const char *dir)
+{
+    struct statvfs sv;
+    return statvfs(dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < (16u << 20);
 }
 
 static char **builder_env(struct pt_fs *fs)
@@ -251,6 +298,13 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
         fprintf(stderr, "pactownfs: %s: %s\n", logpath, strerror(errno));
         return -EIO;
     }
+    char was_broken[PATH_MAX] = "";
+    pt_entry old;
+    if (pt_index_entry(fs->idx, key, &old) == 0 && old.state == PT_STATE_READY &&
+        venv_check(fs, key, was_broken, sizeof was_broken) == -ESTALE)
+        fprintf(stderr, "pactownfs: %s: %s; it is built again\n", key, was_broken);
+    else
+        was_broken[0] = '\0';
     static const char *const miss_counters[] = { "misses", "builds", NULL };
     int rc = pt_index_update(fs->idx, key, mark_building, NULL, miss_counters);
     char *spec = NULL;
@@ -264,7 +318,28 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
     }
     uint64_t t0 = pt_mono_ns();
     struct build_result res = { 0 };
-    rc = write_requirements(fs, key, spec, len, reqpath, sizeof reqpath, logfd);
+    if (was_broken[0])
+        log_line(logfd, "pactown: the venv %s was built but %s: building it again\n", key, was_broken);
+    /* the interpreter, checked again: a re-pointed link or an upgraded binary
+     * is seen now, not at the next restart (pactown/interp.h) */
+    pt_interp interp;
+    pt_error ierr = { 0 };
+    rc = pt_interp_resolve(fs->cfg.python, fs->idx, PT_INTERP_DAEMON, &interp, &ierr);
+    if (rc) {
+        log_line(logfd, "pactown: the interpreter: %s\n", ierr.msg);
+        rc = -ESTALE;
+    } else {
+        pthread_mutex_lock(&fs->interp_mu);
+        bool changed = strcmp(interp.path, fs->interp.path) != 0 || memcmp(&interp.tag, &fs->interp.tag, sizeof interp.tag);
+        if (changed)
+            fs->interp = interp;
+        pthread_mutex_unlock(&fs->interp_mu);
+        if (changed)
+            fprintf(stderr, "pactownfs: python %s is now %s (%s %s %s)\n", fs->cfg.python, interp.path,
+                    interp.tag.impl, interp.tag.version, interp.tag.platform);
+    }
+    if (rc == 0)
+        rc = write_requirements(fs, &interp, key, spec, len, reqpath, sizeof reqpath, logfd);
     if (rc == 0) {
         log_line(logfd, "pactown: requirement set %s:\n", key);
         pt_write_all(logfd, spec, len); /* whole: log_line cuts at 1 KiB */
@@ -273,7 +348,7 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
         argv[n++] = fs->builder;
         argv[n++] = "--store"; argv[n++] = fs->store;
         argv[n++] = "--key"; argv[n++] = key;
-        argv[n++] = "--python"; argv[n++] = fs->interp.path;
+        argv[n++] = "--python"; argv[n++] = interp.path;
         argv[n++] = "--requirements"; argv[n++] = reqpath;
         argv[n++] = "--installer"; argv[n++] = fs->installer;
         if (strcmp(fs->installer, "uv") == 0) {
@@ -305,7 +380,8 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
                     log_line(logfd, "pactown: build timed out after %ld s (setting build_timeout)\n",
                              fs->cfg.build_timeout);
                 log_line(logfd, "pactown: builder %s\n", how);
-                rc = -EIO;
+                /* pactown-build exits 3 when the disk is full */
+                rc = WIFEXITED(status) && WEXITSTATUS(status) == 3 ? -ENOSPC : -EIO;
             }
         }
         unlink(reqpath);
@@ -322,6 +398,7 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
     }
     res.rc = rc ? -EIO : 0;
     res.interrupted = rc && pt_claims_stopping(fs);
+    res.environment = rc == -ESTALE || rc == -ENOSPC || (rc && disk_nearly_full(fs->store));
     if (res.interrupted) {
         res.rc = -ENOTCONN;
         log_line(logfd, "pactown: build interrupted: the daemon is stopping; it is built again on its next lookup\n");
@@ -489,13 +566,20 @@ static void end_stale_builder(pid_t pid)
 static int recover_entry(const char *key, const pt_entry *e, void *arg)
 {
     struct pt_fs *fs = arg;
+    char why[PATH_MAX];
     if (e->state == PT_STATE_BUILDING) {
         if (e->builder_pid > 0)
             end_stale_builder(e->builder_pid);
         pt_index_update(fs->idx, key, mark_none, NULL, NULL);
         fprintf(stderr, "pactownfs: %s was being built when the daemon stopped; it will be built again on its next lookup\n", key);
-    } else if (e->state == PT_STATE_READY && !store_dir_ok(fs, key)) {
+    } else if (e->state == PT_STATE_READY && venv_check(fs, key, why, sizeof why) != 0) {
         pt_index_update(fs->idx, key, mark_none, NULL, NULL);
+        if (*why)
+            fprintf(stderr, "pactownfs: %s: %s; it is built again on its next lookup\n", key, why);
+    } else if (e->state == PT_STATE_FAILED && e->fail_cause == PT_FAIL_ENVIRONMENT) {
+        pt_index_update(fs->idx, key, mark_none, NULL, NULL);
+        fprintf(stderr, "pactownfs: %s: its last build failed for a cause of the environment (interpreter, disk);"
+                        " it is built again on its next lookup\n", key);
     }
     return 0;
 }

@@ -4,6 +4,7 @@
  * modes and protocol: pactown/control.h.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "pactown/clock.h"
 #include "pactown/control.h"
 #include "pactown/key.h"
+#include "pactown/venv.h"
 #include "pactownfs.h"
 
 static json_t *error_reply(int err, const char *msg)
@@ -49,7 +51,9 @@ static json_t *handle(struct pt_fs *fs, json_t *req)
         const char *key = json_string_value(json_object_get(req, "key"));
         if (!key || !pt_key_is_valid(key))
             return error_reply(EINVAL, "\"key\" must be 32 lowercase hex digits");
-        int rc = pt_fs_evict_key(fs, key, json_is_true(json_object_get(req, "force")), "pactown cache rm");
+        int rc = pt_fs_evict_key(fs, key, json_is_true(json_object_get(req, "force")), 0, "pactown cache rm");
+        if (rc == PT_EVICT_CLEARED)
+            return json_pack("{s:b, s:b}", "ok", 1, "cleared", 1);
         if (rc == -EBUSY)
             return error_reply(EBUSY, "the venv is leased by a running process, or being built (--force evicts a leased venv)");
         if (rc == -ENOENT)
@@ -57,6 +61,24 @@ static json_t *handle(struct pt_fs *fs, json_t *req)
         if (rc)
             return error_reply(-rc, strerror(-rc));
         return json_pack("{s:b}", "ok", 1);
+    }
+    if (strcmp(op, "stale") == 0) {
+        /* a client found the venv unusable: the daemon checks for itself */
+        const char *key = json_string_value(json_object_get(req, "key"));
+        json_t *pid = json_object_get(req, "pid");
+        if (!key || !pt_key_is_valid(key) || (pid && !json_is_integer(pid)))
+            return error_reply(EINVAL, "\"key\" must be 32 lowercase hex digits, \"pid\" an integer");
+        char dir[PATH_MAX], why[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/%s", fs->store, key);
+        if (pt_venv_check(dir, why, sizeof why) != -ESTALE)
+            return json_pack("{s:b, s:b}", "ok", 1, "stale", 0);
+        fprintf(stderr, "pactownfs: %s: %s; it is evicted and built again on its next use\n", key, why);
+        int rc = pt_fs_evict_key(fs, key, false, pid ? (pid_t)json_integer_value(pid) : 0, why);
+        if (rc == -EBUSY)
+            return error_reply(EBUSY, "the venv is broken but leased by a running process: stop it first");
+        if (rc && rc != PT_EVICT_CLEARED)
+            return error_reply(-rc, strerror(-rc));
+        return json_pack("{s:b, s:b}", "ok", 1, "stale", 1);
     }
     return error_reply(EINVAL, "unknown op");
 }

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "pactown/clock.h"
+#include "pactown/proc.h"
 #include "pactown/spawn.h"
 #include "pactownfs.h"
 
@@ -58,13 +59,57 @@ static int remove_store_dir(struct pt_fs *fs, const char *key)
     return rc;
 }
 
-int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, const char *reason)
+static int mark_cleared(pt_entry *e, void *arg)
+{
+    (void)arg;
+    if (e->state != PT_STATE_FAILED)
+        return -ENOENT;
+    e->state = PT_STATE_NONE;
+    return 0;
+}
+
+struct live_except {
+    const char *key;
+    pid_t except;
+    unsigned live;
+};
+
+static int count_live(const char *key, pid_t pid, const pt_lease *l, void *arg)
+{
+    struct live_except *q = arg;
+    if (strcmp(key, q->key) == 0 && pid != q->except && pt_proc_alive(pid, l->pid_start))
+        q->live++;
+    return 0;
+}
+
+/* live leases on key, not counting those of pid except (0: count all) */
+static int leases_except(struct pt_fs *fs, const char *key, pid_t except, unsigned *live)
+{
+    int rc = pt_index_lease_live(fs->idx, key, live); /* also clears stale leases */
+    if (rc || except <= 0 || *live == 0)
+        return rc;
+    struct live_except q = { key, except, 0 };
+    rc = pt_index_each_lease(fs->idx, count_live, &q);
+    *live = q.live;
+    return rc;
+}
+
+int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, pid_t except, const char *reason)
 {
     struct pt_claim *claim = pt_claim_take(fs, key, PT_CLAIM_EVICT);
     if (!claim)
         return -EBUSY;
+    pt_entry e;
+    if (pt_index_entry(fs->idx, key, &e) == 0 && e.state == PT_STATE_FAILED) {
+        /* nothing in the store: forget the failure, the next lookup builds again */
+        int rc = pt_index_update(fs->idx, key, mark_cleared, NULL, NULL);
+        if (rc == 0)
+            fprintf(stderr, "pactownfs: cleared the failed build of %s (%s)\n", key, reason ? reason : "by request");
+        pt_claim_release(fs, claim, rc);
+        return rc ? rc : PT_EVICT_CLEARED;
+    }
     unsigned live = 0;
-    int rc = pt_index_lease_live(fs->idx, key, &live);
+    int rc = leases_except(fs, key, except, &live);
     if (rc == 0 && live > 0 && !force)
         rc = -EBUSY;
     struct evict_arg a = { false };
@@ -102,7 +147,7 @@ int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool
     for (size_t i = 0; i < n; i++) {
         if (!c[i].victim)
             continue;
-        int r = dry_run ? 0 : pt_fs_evict_key(fs, c[i].key, false, c[i].reason);
+        int r = dry_run ? 0 : pt_fs_evict_key(fs, c[i].key, false, 0, c[i].reason);
         if (r == 0 && report)
             json_array_append_new(report, json_pack("{s:s, s:s, s:I, s:I}", "key", c[i].key, "reason", c[i].reason,
                                                     "size", (json_int_t)c[i].bytes,

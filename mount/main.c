@@ -351,7 +351,7 @@ int main(int argc, char *argv[])
         goto out_lock;
     }
     int rc = pt_fs_recover(&fs);
-    if (rc == 0 && pt_interp_resolve(fs.cfg.python, fs.idx, true, &fs.interp, &err) != 0) {
+    if (rc == 0 && pt_interp_resolve(fs.cfg.python, fs.idx, PT_INTERP_DAEMON | PT_INTERP_FRESH, &fs.interp, &err) != 0) {
         fprintf(stderr, "pactownfs: %s\n", err.msg);
         rc = -1;
     }
@@ -359,6 +359,16 @@ int main(int argc, char *argv[])
     fs.idx = NULL;
     if (rc == 0)
         prefer_real_uv(&fs);
+    if (rc == 0 && geteuid() == 0) {
+        /* allow_other: services of every user run the venvs, and so this interpreter */
+        char why[PATH_MAX + 64];
+        if (!pt_others_can_exec(fs.interp.path, why, sizeof why) ||
+            !pt_others_can_exec(fs.interp.found, why, sizeof why))
+            fprintf(stderr, "pactownfs: warning: the interpreter %s (setting `python` = %s) is not executable by"
+                            " other users (%s): services that run as another user cannot start these venvs;"
+                            " set `python` to an interpreter every user can run (e.g. /usr/bin/python3)\n",
+                    fs.interp.path, fs.cfg.python, why);
+    }
     if (rc) {
         if (rc != -1)
             fprintf(stderr, "pactownfs: recovery failed: %s\n", strerror(-rc));
@@ -397,6 +407,7 @@ int main(int argc, char *argv[])
     }
     pthread_mutex_init(&fs.nodes_mu, NULL);
     pthread_mutex_init(&fs.claims_mu, NULL);
+    pthread_mutex_init(&fs.interp_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -11,8 +11,8 @@
  * brings it to zero. Forgets are not guaranteed at unmount: the tree is
  * destroyed then.
  *
- * Locking. Lock order: claims_mu, then nodes_mu; evict_mu and atime_mu are
- * leaves (nothing is locked while holding them). No lock is held while
+ * Locking. Lock order: claims_mu, then nodes_mu; evict_mu, atime_mu and
+ * interp_mu are leaves (nothing is locked while holding them). No lock is held while
  * replying to a request, sending a kernel notification, building, waiting
  * for a process, or in an LMDB transaction; none is held across file I/O.
  *   claims_mu protects the per-key claims (builds and evictions in flight),
@@ -21,6 +21,7 @@
  *   nodes_mu  protects the node tree and every node's nlookup (nodes.c)
  *   evict_mu  protects evict_wake/evict_quit (evict.c)
  *   atime_mu  protects the access times seen on lookups (builds.c)
+ *   interp_mu protects interp after start-up (builds.c)
  * The LMDB environment is shared by all threads (MDB_NOTLS); each call is its
  * own transaction.
  */
@@ -78,7 +79,9 @@ struct pt_fs {
     char builder[PATH_MAX];     /* pactown-build executable */
     char uv[PATH_MAX];          /* resolved uv, when installer is uv */
     const char *installer;      /* "uv" or "pip" */
-    pt_interp interp;           /* resolved once at start-up */
+    pt_interp interp;           /* the interpreter builds last used; interp_mu (builds.c checks it
+                                 * again for every build) */
+    pthread_mutex_t interp_mu;
     bool store_bound;           /* store is a read-only bind mount */
     pt_index *idx;
 
@@ -152,9 +155,12 @@ void pt_fs_flush_atimes(struct pt_fs *fs);
 int pt_fs_evict_start(struct pt_fs *fs);
 void pt_fs_evict_stop(struct pt_fs *fs);
 void pt_fs_evict_soon(struct pt_fs *fs);     /* wake the eviction thread */
-/* Evict key now: -EBUSY (leased, unless force; or a build in flight),
- * -ENOENT (not ready), 0 done. */
-int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, const char *reason);
+/* Evict key now: -EBUSY (leased by a live process other than except, unless
+ * force; or a build in flight), -ENOENT (not built), 0 done; a failed build
+ * is cleared instead (state none, so the next lookup builds it):
+ * PT_EVICT_CLEARED. */
+#define PT_EVICT_CLEARED 1
+int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, pid_t except, const char *reason);
 /* One eviction run with lim at now_ms; the victims (or, with dry_run, what
  * would be evicted) are appended to report, a JSON array (may be NULL). */
 int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool dry_run, json_t *report);

@@ -12,7 +12,10 @@
  *   {"op":"gc", "dry_run":bool, "now":epoch_s?}
  *        -> {"ok":true, "dry_run":bool, "victims":[{key, reason, size, last_access}], "limits":{...}}
  *   {"op":"rm", "key":K, "force":bool}
- *        -> {"ok":true} | {"ok":false, "error":"...", "errno":N}
+ *        -> {"ok":true} | {"ok":true, "cleared":true} (a failed build forgotten)
+ *   {"op":"stale", "key":K, "pid":P?}  the venv looked unusable to the client
+ *        (pactown/venv.h): the daemon checks, and evicts it if so (leases of
+ *        P, the client, do not count) -> {"ok":true, "stale":bool}
  * Errors: {"ok":false, "error":text, "errno":N} with N an errno value
  * (EINVAL bad request, EBUSY leased or being built, ENOENT not built).
  */

@@ -51,8 +51,13 @@ typedef struct pt_entry {
     uint64_t builds;        /* builds started */
     uint64_t failures;      /* builds failed */
     int32_t builder_pid;    /* pid of the running build, 0 if none */
-    uint32_t reserved;
+    uint32_t fail_cause;    /* pt_fail_cause of the last failed build */
 } pt_entry;
+
+/* Why the last build failed: the build itself (the installer failed on this
+ * set: remembered for failure_ttl, across restarts), or the environment (the
+ * interpreter changed or is gone, the disk was full): a restart clears it. */
+typedef enum pt_fail_cause { PT_FAIL_BUILD = 0, PT_FAIL_ENVIRONMENT = 1 } pt_fail_cause;
 
 typedef struct pt_counters {
     uint64_t hits, misses, builds, build_failures, evictions;

@@ -26,7 +26,7 @@ PACTOWNFS="ambient $PACTOWNFS_REAL"
 mount_start_ambient() {
     local before
     before=$(grep -c "ready at $MNT" "$DAEMON_LOG" 2>/dev/null || true)
-    ambient "$PACTOWNFS_REAL" -f "$MNT" "$@" >>"$DAEMON_LOG" 2>&1 &
+    ambient "$PACTOWNFS_REAL" -f ${PACTOWN_FUSE_OPTS:-} "$MNT" "$@" >>"$DAEMON_LOG" 2>&1 &
     DAEMON_PID=$!
     wait_until 20 sh -c "[ \$(grep -c 'ready at $MNT' '$DAEMON_LOG') -gt ${before:-0} ]" || fail "pactownfs did not mount"
 }

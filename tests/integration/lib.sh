@@ -22,7 +22,20 @@ DAEMON_LOG=$WORK/daemon.log
 say() { printf '%s: %s\n' "$T_NAME" "$*"; }
 fail() { printf 'FAIL: %s: %s\n' "$T_NAME" "$*"; [ -f "$DAEMON_LOG" ] && { echo "--- daemon log ---"; tail -n 40 "$DAEMON_LOG"; }; exit 1; }
 skip() { printf 'SKIP: %s: %s\n' "$T_NAME" "$*"; exit 77; }
-pass() { printf 'PASS: %s\n' "$T_NAME"; exit 0; }
+pass() { check_daemon_log; printf 'PASS: %s\n' "$T_NAME"; exit 0; }
+
+# check_daemon_log: the daemon's stderr holds no error or warning (nor a
+# libfuse or sanitizer complaint) but those the test expects: EXPECT_DAEMON,
+# an extended regular expression of the lines it provokes on purpose
+check_daemon_log() {
+    local log bad
+    for log in "$DAEMON_LOG" ${EXTRA_DAEMON_LOGS:-}; do
+        [ -f "$log" ] || continue
+        bad=$(grep -Ei 'warning|error|fail|fuse:|assert|sanitizer|runtime error|leak|abort' "$log" \
+              | grep -Ev "${EXPECT_DAEMON:-^\$}" || true)
+        [ -z "$bad" ] || fail "the daemon's stderr has errors or warnings: $bad"
+    done
+}
 
 # wait_until SECONDS CMD...: run CMD every 50 ms until it succeeds or the deadline passes
 wait_until() {
@@ -74,6 +87,9 @@ export PACTOWN_FIND_LINKS=$WHEELHOUSE
 export PACTOWN_NO_INDEX=yes
 export PACTOWN_OFFLINE=yes
 export PACTOWN_UV_CACHE_DIR=$WORK/uv-cache
+# an interpreter every user can run (the daemon mounts with allow_other and
+# warns otherwise); tests that are about the interpreter set their own
+[ -x /usr/bin/python3 ] && export PACTOWN_PYTHON=/usr/bin/python3
 [ -n "$UV_BIN" ] && export PACTOWN_UV=$UV_BIN
 mkdir -p "$MNT"
 
@@ -111,7 +127,9 @@ trap cleanup EXIT
 mount_start() {
     local before
     before=$(grep -c "ready at $MNT" "$DAEMON_LOG" 2>/dev/null || true)
-    "$PACTOWNFS" -f "$MNT" "$@" >>"$DAEMON_LOG" 2>&1 &
+    # PACTOWN_FUSE_OPTS: libfuse options for every daemon of the suite (tools/test runs it once with -s)
+    # shellcheck disable=SC2086
+    "$PACTOWNFS" -f ${PACTOWN_FUSE_OPTS:-} "$MNT" "$@" >>"$DAEMON_LOG" 2>&1 &
     DAEMON_PID=$!
     wait_until 20 sh -c "[ \$(grep -c 'ready at $MNT' '$DAEMON_LOG') -gt ${before:-0} ] || ! kill -0 $DAEMON_PID" \
         || fail "pactownfs did not mount $MNT within 20 s"

@@ -28,7 +28,7 @@ wait_until 20 sh -c "grep -q 'ready at' '$WORK/a.log' '$WORK/b.log' && { ! kill 
     || fail "expected one daemon mounted and one gone: a=$(cat "$WORK/a.log") b=$(cat "$WORK/b.log")"
 if grep -q "ready at" "$WORK/a.log"; then win=$a winlog=$WORK/a.log winc=$WORK/cache-a lose=$b loselog=$WORK/b.log
 else win=$b winlog=$WORK/b.log winc=$WORK/cache-b lose=$a loselog=$WORK/a.log; fi
-DAEMON_PID=$win DAEMON_LOG=$winlog
+DAEMON_PID=$win DAEMON_LOG=$winlog EXTRA_DAEMON_LOGS="$WORK/new.log $loselog"
 rc=0; wait "$lose" || rc=$?
 assert_eq "$rc" 1 "exit code of the daemon that lost the mountpoint"
 grep -q "is taken by another pactownfs (pid $win, cache_dir $winc)" "$loselog" \

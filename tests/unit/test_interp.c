@@ -83,7 +83,7 @@ Test(interp, resolve_python3_without_index, .timeout = 60)
     pt_interp in;
     pt_error err;
     pt_error_clear(&err);
-    int rc = pt_interp_resolve("python3", NULL, false, &in, &err);
+    int rc = pt_interp_resolve("python3", NULL, 0, &in, &err);
     cr_assert_eq(rc, 0, "resolve: %d %s", rc, err.msg);
     check_interp(&in, version);
 }
@@ -95,15 +95,15 @@ Test(interp, resolve_by_path_of_the_binary, .timeout = 60)
     pt_interp first, again;
     pt_error err;
     pt_error_clear(&err);
-    cr_assert_eq(pt_interp_resolve("python3", NULL, false, &first, &err), 0, "%s", err.msg);
+    cr_assert_eq(pt_interp_resolve("python3", NULL, 0, &first, &err), 0, "%s", err.msg);
     /* the resolved binary given as a path resolves to itself */
-    int rc = pt_interp_resolve(first.path, NULL, false, &again, &err);
+    int rc = pt_interp_resolve(first.path, NULL, 0, &again, &err);
     cr_assert_eq(rc, 0, "resolve %s: %s", first.path, err.msg);
     check_interp(&again, version);
     cr_assert_str_eq(again.path, first.path);
 }
 
-Test(interp, cached_probe_reused_without_path, .timeout = 60)
+Test(interp, daemon_record_used_by_clients_whatever_their_path, .timeout = 60)
 {
     char version[64];
     expected_version(version, sizeof version);
@@ -111,56 +111,134 @@ Test(interp, cached_probe_reused_without_path, .timeout = 60)
     pt_interp a, b;
     pt_error err;
     pt_error_clear(&err);
-    int rc = pt_interp_resolve("python3", idx, false, &a, &err);
+    int rc = pt_interp_resolve("python3", idx, PT_INTERP_DAEMON | PT_INTERP_FRESH, &a, &err);
     cr_assert_eq(rc, 0, "resolve: %d %s", rc, err.msg);
     check_interp(&a, version);
+    cr_assert(a.probed);
 
-    /* the probe is stored under the configured string */
+    /* the daemon's record names what it found and where that led */
     char *rec = NULL;
-    cr_assert_eq(pt_index_meta_get(idx, "interp:python3", &rec, NULL), 0);
+    cr_assert_eq(pt_index_meta_get(idx, "interp:daemon", &rec, NULL), 0);
+    cr_assert_not_null(strstr(rec, "configured python3\n"), "record: %s", rec);
     cr_assert_not_null(strstr(rec, a.path), "record: %s", rec);
     free(rec);
 
-    /* no python3 anywhere in PATH now: only the cache can answer */
+    /* a client whose PATH has no python3 at all gets the daemon's resolution, without running Python */
     char empty[PATH_MAX];
     FMT(empty, "%s/empty-bin", tmpdir);
     cr_assert_eq(mkdir(empty, 0755), 0);
     cr_assert_eq(setenv("PATH", empty, 1), 0);
     pt_error_clear(&err);
-    rc = pt_interp_resolve("python3", idx, false, &b, &err);
-    cr_assert_eq(rc, 0, "cached resolve: %d %s", rc, err.msg);
+    rc = pt_interp_resolve("python3", idx, 0, &b, &err);
+    cr_assert_eq(rc, 0, "client resolve: %d %s", rc, err.msg);
     cr_assert_str_eq(b.path, a.path);
-    cr_assert_str_eq(b.tag.impl, a.tag.impl);
+    cr_assert_str_eq(b.found, a.found);
     cr_assert_str_eq(b.tag.version, a.tag.version);
-    cr_assert_str_eq(b.tag.platform, a.tag.platform);
+    cr_assert(!b.probed, "the record was valid: no probe expected");
 
-    /* fresh = true ignores the cache and must look python3 up again */
+    /* the daemon itself looks python3 up in its own PATH */
     pt_error_clear(&err);
-    rc = pt_interp_resolve("python3", idx, true, &b, &err);
-    cr_assert_eq(rc, -ENOENT, "fresh resolve with empty PATH: %d %s", rc, err.msg);
+    rc = pt_interp_resolve("python3", idx, PT_INTERP_DAEMON, &b, &err);
+    cr_assert_eq(rc, -ENOENT, "daemon resolve with an empty PATH: %d %s", rc, err.msg);
     cr_assert_not_null(strstr(err.msg, "python3"), "msg: %s", err.msg);
 }
 
-Test(interp, stale_cache_record_is_not_used, .timeout = 60)
+/* two interpreters of different versions: this machine's pyenv one and Debian's */
+static bool two_pythons(char a[PATH_MAX], char b[PATH_MAX])
+{
+    pt_interp x;
+    pt_error err;
+    pt_error_clear(&err);
+    if (pt_interp_resolve("python3", NULL, 0, &x, &err) != 0)
+        return false;
+    snprintf(a, PATH_MAX, "%s", x.path);
+    const char *other = "/usr/bin/python3.11";
+    pt_interp y;
+    pt_error_clear(&err);
+    if (access(other, X_OK) != 0 || pt_interp_resolve(other, NULL, 0, &y, &err) != 0 ||
+        strcmp(x.tag.version, y.tag.version) == 0)
+        return false;
+    snprintf(b, PATH_MAX, "%s", y.path);
+    return true;
+}
+
+/* uv#12000: python=/path/link re-pointed to another interpreter gives the new one's tag */
+Test(interp, relinked_interpreter_is_probed_again, .timeout = 60)
+{
+    char a[PATH_MAX], b[PATH_MAX], link[PATH_MAX];
+    if (!two_pythons(a, b))
+        cr_skip_test("needs two interpreters of different versions");
+    open_idx();
+    FMT(link, "%s/python-link", tmpdir);
+    cr_assert_eq(symlink(a, link), 0);
+    pt_interp first, second;
+    pt_error err;
+    pt_error_clear(&err);
+    cr_assert_eq(pt_interp_resolve(link, idx, PT_INTERP_DAEMON, &first, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(first.path, a);
+    cr_assert_eq(unlink(link), 0);
+    cr_assert_eq(symlink(b, link), 0);
+    pt_error_clear(&err);
+    cr_assert_eq(pt_interp_resolve(link, idx, 0, &second, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(second.path, b);
+    cr_assert(second.probed);
+    cr_assert_str_neq(second.tag.version, first.tag.version);
+}
+
+/* an interpreter upgraded in place (same path, new binary) gives the new version */
+Test(interp, binary_replaced_in_place_is_probed_again, .timeout = 60)
+{
+    char a[PATH_MAX], b[PATH_MAX], bin[PATH_MAX], cmd[3 * PATH_MAX];
+    if (!two_pythons(a, b))
+        cr_skip_test("needs two interpreters of different versions");
+    open_idx();
+    FMT(bin, "%s/python3.11", tmpdir);
+    FMT(cmd, "cp '%s' '%s'", b, bin);
+    cr_assert_eq(system(cmd), 0);
+    pt_interp first, second;
+    pt_error err;
+    pt_error_clear(&err);
+    cr_assert_eq(pt_interp_resolve(bin, idx, PT_INTERP_DAEMON, &first, &err), 0, "%s", err.msg);
+    FMT(cmd, "cp '%s' '%s'", a, bin); /* cp writes into the same inode */
+    cr_assert_eq(system(cmd), 0);
+    pt_error_clear(&err);
+    cr_assert_eq(pt_interp_resolve(bin, idx, 0, &second, &err), 0, "%s", err.msg);
+    cr_assert(second.probed, "the binary changed: a new probe expected");
+    cr_assert_str_neq(second.tag.version, first.tag.version);
+    cr_assert_str_eq(second.path, bin);
+}
+
+Test(interp, malformed_record_is_not_used, .timeout = 60)
 {
     open_idx();
-    /* a record whose binary stamp does not match the file on disk */
-    char fake[PATH_MAX], rec[PATH_MAX + 128];
-    FMT(fake, "%s/python-fake", tmpdir);
-    FILE *f = fopen(fake, "w");
-    cr_assert_not_null(f);
-    fputs("not python", f);
-    fclose(f);
-    int n = snprintf(rec, sizeof rec, "%s\ncpython\n9.9.9\nfake-plat\n1 2 3 4\n", fake);
-    cr_assert_eq(pt_index_meta_put(idx, "interp:python3", rec, (size_t)n), 0);
+    const char *rec = "pactown-interp/2\nconfigured python3\nfound /nonexistent/python3\ntag cpython 9.9.9 x\n";
+    cr_assert_eq(pt_index_meta_put(idx, "interp:daemon", rec, strlen(rec)), 0);
     char version[64];
     expected_version(version, sizeof version);
     pt_interp in;
     pt_error err;
     pt_error_clear(&err);
-    int rc = pt_interp_resolve("python3", idx, false, &in, &err);
+    int rc = pt_interp_resolve("python3", idx, 0, &in, &err);
     cr_assert_eq(rc, 0, "resolve: %d %s", rc, err.msg);
-    check_interp(&in, version); /* re-probed, not 9.9.9 */
+    check_interp(&in, version); /* probed through this PATH, not 9.9.9 */
+}
+
+Test(interp, others_can_exec)
+{
+    char why[PATH_MAX + 64], dir[PATH_MAX], file[PATH_MAX];
+    cr_assert(pt_others_can_exec("/bin/sh", why, sizeof why), "%s", why);
+    FMT(dir, "%s/private", tmpdir);
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    FMT(file, "%s/python", dir);
+    FILE *f = fopen(file, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    cr_assert_eq(chmod(file, 0755), 0);
+    cr_assert_eq(chmod(tmpdir, 0755), 0);
+    cr_assert(!pt_others_can_exec(file, why, sizeof why));
+    char want[PATH_MAX + 32];
+    FMT(want, "%s is mode 0700", dir);
+    cr_assert_str_eq(why, want);
 }
 
 Test(interp, missing_interpreter)
@@ -168,7 +246,7 @@ Test(interp, missing_interpreter)
     pt_interp in;
     pt_error err;
     pt_error_clear(&err);
-    int rc = pt_interp_resolve("pactown-no-such-python", NULL, false, &in, &err);
+    int rc = pt_interp_resolve("pactown-no-such-python", NULL, 0, &in, &err);
     cr_assert_eq(rc, -ENOENT);
     cr_assert_eq(err.code, -ENOENT);
     cr_assert_not_null(strstr(err.msg, "pactown-no-such-python"), "msg: %s", err.msg);
@@ -177,13 +255,11 @@ Test(interp, missing_interpreter)
     FMT(missing, "%s/bin/python3", tmpdir);
     open_idx();
     pt_error_clear(&err);
-    rc = pt_interp_resolve(missing, idx, false, &in, &err);
+    rc = pt_interp_resolve(missing, idx, PT_INTERP_DAEMON, &in, &err);
     cr_assert_eq(rc, -ENOENT);
     cr_assert_not_null(strstr(err.msg, missing), "msg: %s", err.msg);
     char *rec = NULL;
-    char name[PATH_MAX + 16];
-    FMT(name, "interp:%s", missing);
-    cr_assert_eq(pt_index_meta_get(idx, name, &rec, NULL), -ENOENT, "a failed probe was cached");
+    cr_assert_eq(pt_index_meta_get(idx, "interp:daemon", &rec, NULL), -ENOENT, "a failed probe was recorded");
 }
 
 Test(interp, non_python_program_is_einval, .timeout = 60)
@@ -192,11 +268,11 @@ Test(interp, non_python_program_is_einval, .timeout = 60)
     pt_interp in;
     pt_error err;
     pt_error_clear(&err);
-    int rc = pt_interp_resolve("/bin/true", NULL, false, &in, &err);
+    int rc = pt_interp_resolve("/bin/true", NULL, 0, &in, &err);
     cr_assert_eq(rc, -EINVAL, "rc %d: %s", rc, err.msg);
     cr_assert_not_null(strstr(err.msg, "/bin/true"), "msg: %s", err.msg);
     pt_error_clear(&err);
-    rc = pt_interp_resolve("/bin/false", NULL, false, &in, &err);
+    rc = pt_interp_resolve("/bin/false", NULL, 0, &in, &err);
     cr_assert_eq(rc, -EINVAL, "rc %d: %s", rc, err.msg);
     cr_assert_not_null(strstr(err.msg, "exited with 1"), "msg: %s", err.msg);
 }

@@ -100,7 +100,7 @@ int cli_key_of(struct cli *cli, const pt_reqset *set, char key[PT_KEY_HEX + 1], 
 {
     pt_interp interp;
     pt_error err = { 0 };
-    if (pt_interp_resolve(cli->cfg.python, cli->idx, false, &interp, &err) != 0) {
+    if (pt_interp_resolve(cli->cfg.python, cli->idx, 0, &interp, &err) != 0) {
         cli_err(cli, "%s", err.msg);
         return EXIT_ERROR;
     }
@@ -167,10 +167,19 @@ int cli_read_reqs(struct cli *cli, const char *file, char **args, int n, pt_reqs
     return 0;
 }
 
-int cli_count_use(pt_entry *e, void *arg)
+static int count_use(pt_entry *e, void *arg)
 {
     (void)arg;
     e->hits++;
     e->last_access_ms = pt_wall_ms();
     return 0;
+}
+
+void cli_note_use(struct cli *cli, const char *key)
+{
+    static const char *const counters[] = { "hits", NULL };
+    int rc = pt_index_update(cli->idx, key, count_use, NULL, counters);
+    if (rc)
+        cli_err(cli, "warning: cannot count the use of %s in the index: %s (its access time is not updated)", key,
+                strerror(-rc));
 }

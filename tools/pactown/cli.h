@@ -89,9 +89,10 @@ int cli_control(struct cli *cli, json_t *req, json_t **resp);
  * finished. Prints the error; returns 0 or EXIT_BAD_INPUT. */
 int cli_read_reqs(struct cli *cli, const char *file, char **args, int n, pt_reqset *set);
 
-/* pt_index_update callback for a use of a built venv (a service start, a
- * prewarm): one hit, and the access time. Count "hits" with it. */
-int cli_count_use(pt_entry *e, void *arg);
+/* A use of a built venv (a service started on it, a prewarm that found it
+ * built): one hit, and its access time (the LRU order). The one definition
+ * of a use; a failure to record it is said, and costs only the figure. */
+void cli_note_use(struct cli *cli, const char *key);
 
 /* venv.c: 0 if pactownfs answers at the mountpoint, else prints why and
  * returns EXIT_NOT_MOUNTED. */

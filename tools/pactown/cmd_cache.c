@@ -19,10 +19,12 @@ static const char cache_help[] =
     "  stats [--json]              entries, size, hits, misses, hit rate, oldest, leased, evictions\n"
     "  gc [--dry-run] [--now T]    evict what the limits say (max_entries, max_age_hours, max_bytes,\n"
     "                              min_idle_seconds of the daemon); --now: as if at epoch second T\n"
-    "  rm KEY [--force]            evict one venv; refused while a process holds a lease on it\n"
+    "  rm KEY [--force]            evict one venv; refused while a process holds a lease on it;\n"
+    "                              for a failed build: forget the failure (the next lookup builds)\n"
+    "  rebuild KEY [--force]       rm, then build it again through the daemon (with progress)\n"
     "  prewarm [-r FILE | REQ...]  register a requirement set and build it through the daemon\n"
     "\n"
-    "gc and rm ask the daemon (<cache_dir>/control.sock); the others read the index.\n"
+    "gc, rm and rebuild ask the daemon (<cache_dir>/control.sock); the others read the index.\n"
     "exit codes: 0 ok, 1 error, 2 usage, 3 bad requirement, 4 build failed,\n"
     "            7 pactownfs not reachable, 8 no such venv, 9 venv leased or busy\n";
 
@@ -275,7 +277,7 @@ static int cache_gc(struct cli *cli, bool dry_run, long long now, bool json)
     return 0;
 }
 
-static int cache_rm(struct cli *cli, const char *key, bool force)
+static int cache_rm(struct cli *cli, const char *key, bool force, bool quiet_if_none)
 {
     if (!pt_key_is_valid(key)) {
         cli_err(cli, "'%s' is not a key (32 lowercase hex digits; see `pactown cache ls`)", key);
@@ -288,12 +290,35 @@ static int cache_rm(struct cli *cli, const char *key, bool force)
         return ret;
     if (!json_is_true(json_object_get(resp, "ok"))) {
         int e = (int)json_integer_value(json_object_get(resp, "errno"));
-        cli_err(cli, "%s: %s", key, json_string_value(json_object_get(resp, "error")));
+        if (!(quiet_if_none && e == ENOENT))
+            cli_err(cli, "%s: %s", key, json_string_value(json_object_get(resp, "error")));
         json_decref(resp);
         return e == EBUSY ? EXIT_RUNNING : e == ENOENT ? EXIT_NOT_FOUND : EXIT_ERROR;
     }
+    printf("%s %s\n", json_is_true(json_object_get(resp, "cleared")) ? "cleared the failed build of" : "evicted", key);
     json_decref(resp);
-    printf("evicted %s\n", key);
+    return 0;
+}
+
+/* rebuild: forget or evict what is there, then build it through the mount */
+static int cache_rebuild(struct cli *cli, const char *key, bool force)
+{
+    int ret = cache_rm(cli, key, force, true);
+    if (ret && ret != EXIT_NOT_FOUND)
+        return ret;
+    char *spec = NULL;
+    size_t len = 0;
+    int rc = pt_index_spec(cli->idx, key, &spec, &len);
+    free(spec);
+    if (rc == -ENOENT) {
+        cli_err(cli, "no requirement set %s in the index (see `pactown cache ls`)", key);
+        return EXIT_NOT_FOUND;
+    }
+    char venv[PATH_MAX];
+    uint64_t t0 = pt_mono_ns();
+    if ((ret = cli_check_mount(cli)) != 0 || (ret = cli_resolve_venv(cli, key, true, venv, sizeof venv)) != 0)
+        return ret;
+    printf("%s built in %.1f ms\n", key, (double)(pt_mono_ns() - t0) / 1e6);
     return 0;
 }
 
@@ -314,7 +339,7 @@ static int cache_prewarm(struct cli *cli, const char *file, char **args, int n)
             bool ready = pt_index_entry(cli->idx, key, &e) == 0 && e.state == PT_STATE_READY;
             ret = cli_resolve_venv(cli, key, !ready, venv, sizeof venv);
             if (ret == 0 && ready) /* a use of a built venv: a hit, and its access time */
-                pt_index_update(cli->idx, key, cli_count_use, NULL, (const char *const[]){ "hits", NULL });
+                cli_note_use(cli, key);
             if (ret == 0)
                 printf("%s %s in %.1f ms\n", key, ready ? "already built" : "built",
                        (double)(pt_mono_ns() - t0) / 1e6);
@@ -360,7 +385,7 @@ int cmd_cache(int argc, char **argv)
         }
     }
     int nargs = argc - optind;
-    bool need_key = !strcmp(sub, "show") || !strcmp(sub, "rm");
+    bool need_key = !strcmp(sub, "show") || !strcmp(sub, "rm") || !strcmp(sub, "rebuild");
     bool known = need_key || !strcmp(sub, "ls") || !strcmp(sub, "stats") || !strcmp(sub, "gc") ||
                  !strcmp(sub, "prewarm");
     if (!known || (need_key && nargs != 1) || (!need_key && strcmp(sub, "prewarm") && nargs != 0) ||
@@ -381,7 +406,9 @@ int cmd_cache(int argc, char **argv)
         else if (!strcmp(sub, "gc"))
             ret = cache_gc(&cli, dry, now, json);
         else if (!strcmp(sub, "rm"))
-            ret = cache_rm(&cli, argv[optind], force);
+            ret = cache_rm(&cli, argv[optind], force, false);
+        else if (!strcmp(sub, "rebuild"))
+            ret = pt_key_is_valid(argv[optind]) ? cache_rebuild(&cli, argv[optind], force) : cache_rm(&cli, argv[optind], force, false);
         else
             ret = cache_prewarm(&cli, file, argv + optind, nargs);
     }

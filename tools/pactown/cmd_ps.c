@@ -123,14 +123,16 @@ int cmd_stop(int argc, char **argv)
     if (s.pid <= 0 || !pt_proc_alive(s.pid, s.pid_start)) {
         printf("%s is not running\n", id);
         s.pid = 0;
-        pt_index_service_put(cli.idx, &s);
+        if (pt_index_service_put(cli.idx, &s) != 0)
+            cli_err(&cli, "warning: cannot update the record of %s in the index", id);
         ret = EXIT_OK;
         goto out;
     }
     if (!pt_pgrp_stop(s.pid, timeout_s * 1000))
         fprintf(stderr, "pactown stop: %s did not stop within %d s; killed it\n", id, timeout_s);
     s.pid = 0;
-    pt_index_service_put(cli.idx, &s);
+    if (pt_index_service_put(cli.idx, &s) != 0)
+        cli_err(&cli, "warning: cannot update the record of %s in the index", id);
     printf("stopped %s\n", id);
     ret = EXIT_OK;
 out:

@@ -210,6 +210,15 @@ static char **service_env(const struct run_opts *o, const char *venv, const char
     return env;
 }
 
+/* a later update of a running or ended service's record: a failure is said */
+static void note_service(struct cli *cli, const pt_service *svc)
+{
+    int rc = pt_index_service_put(cli->idx, svc);
+    if (rc)
+        cli_err(cli, "warning: cannot update the record of %s in the index: %s (`pactown ps` may be out of date)",
+                svc->id, strerror(-rc));
+}
+
 static volatile sig_atomic_t forward_pgid, got_signal;
 
 static void on_signal(int sig)
@@ -364,7 +373,13 @@ int cmd_run(int argc, char **argv)
     pt_lease lease = { .since = pt_wall_s() };
     snprintf(lease.holder, sizeof lease.holder, "%s", o.service_id);
     pt_proc_start_time(getpid(), &lease.pid_start);
-    pt_index_lease_add(cli.idx, key, getpid(), &lease);
+    int lrc = pt_index_lease_add(cli.idx, key, getpid(), &lease);
+    if (lrc) {
+        cli_err(&cli, "cannot lease the venv %s in the index: %s (without a lease it could be evicted under the"
+                      " service)", key, strerror(-lrc));
+        ret = EXIT_ERROR;
+        goto out;
+    }
     leased_by_me = true;
     uint64_t tb = pt_mono_ns();
     if ((ret = cli_resolve_venv(&cli, key, !hit, venv, sizeof venv)) != 0)
@@ -373,7 +388,7 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "pactown: built %.12s in %.1f s\n", key, ms_since(tb) / 1000.0);
     fprintf(stderr, "pactown: sandbox ready in %.1f ms (%s)\n", ms_since(t0), sandbox);
     if (hit)
-        pt_index_update(cli.idx, key, cli_count_use, NULL, (const char *const[]){ "hits", NULL });
+        cli_note_use(&cli, key);
     if (o.prepare) {
         printf("%s\n", venv);
         ret = EXIT_OK;
@@ -416,10 +431,16 @@ int cmd_run(int argc, char **argv)
     pt_proc_start_time(pid, &svc.pid_start);
     snprintf(svc.key, sizeof svc.key, "%s", key);
     snprintf(svc.id, sizeof svc.id, "%s", o.service_id);
-    pt_index_service_put(cli.idx, &svc);
     /* the service holds the lease from now on; it ends with the service */
     lease.pid_start = svc.pid_start;
-    pt_index_lease_add(cli.idx, key, pid, &lease);
+    if ((lrc = pt_index_service_put(cli.idx, &svc)) != 0 || (lrc = pt_index_lease_add(cli.idx, key, pid, &lease)) != 0) {
+        cli_err(&cli, "cannot record the service %s in the index: %s; stopping it (it would run unseen by"
+                      " `pactown ps` and unleased)", o.service_id, strerror(-lrc));
+        pt_pgrp_stop(pid, 10000);
+        pt_index_lease_del(cli.idx, key, pid);
+        ret = EXIT_ERROR;
+        goto out;
+    }
     fprintf(stderr, "pactown: started %s (pid %d, port %d)\n", o.service_id, (int)pid, o.port);
 
     if (!o.skip_health) {
@@ -441,7 +462,7 @@ int cmd_run(int argc, char **argv)
                 print_log_tail(lp);
             }
             svc.pid = 0;
-            pt_index_service_put(cli.idx, &svc);
+            note_service(&cli, &svc);
             ret = EXIT_EXITED;
             goto out;
         }
@@ -449,7 +470,7 @@ int cmd_run(int argc, char **argv)
             cli_err(&cli, "the service did not answer on %s:%d within %d s; stopping it", o.host, o.port, o.timeout_s);
             kill(-pid, SIGTERM);
             svc.pid = 0;
-            pt_index_service_put(cli.idx, &svc);
+            note_service(&cli, &svc);
             ret = EXIT_TIMEOUT;
             goto out;
         }
@@ -457,7 +478,7 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "pactown: note: the service listens on port %d, not on PORT=%d (its run command ignores $PORT)\n",
                     hr.port, o.port);
             svc.port = hr.port;
-            pt_index_service_put(cli.idx, &svc);
+            note_service(&cli, &svc);
         }
         fprintf(stderr, "pactown: running in %.1f ms (pid %d, http://%s:%d%s -> %ld)\n", ms_since(t0), (int)pid,
                 o.host, hr.port, o.health_path, hr.http_status);
@@ -473,10 +494,11 @@ int cmd_run(int argc, char **argv)
     /* foreground: wait for the service; Ctrl-C ends its whole process group */
     int status;
     pt_wait(pid, &status);
-    pt_index_lease_del(cli.idx, key, pid);
     pt_pgrp_stop(pid, 10000); /* the rest of its group (uvicorn's reloader and workers) */
+    /* its lease goes only now that the whole group is gone */
+    pt_index_lease_del(cli.idx, key, pid);
     svc.pid = 0;
-    pt_index_service_put(cli.idx, &svc);
+    note_service(&cli, &svc);
     if (got_signal) {
         fprintf(stderr, "pactown: stopped %s\n", o.service_id);
         ret = EXIT_OK;

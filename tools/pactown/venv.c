@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "pactown/store.h"
+#include "pactown/venv.h"
 #include "cli.h"
 
 #define FUSE_SUPER_MAGIC 0x65735546
@@ -100,6 +101,29 @@ static void *tail_main(void *arg)
     return NULL;
 }
 
+/* The venv behind link is built but unusable (its base interpreter is gone,
+ * pactown/venv.h): ask the daemon to evict it so that it is built again.
+ * True if it did. This process's own lease on it does not count. */
+static bool venv_gone_stale(struct cli *cli, const char *key, const char *link)
+{
+    char target[PATH_MAX], why[PATH_MAX];
+    ssize_t len = readlink(link, target, sizeof target - 1);
+    if (len <= 0)
+        return false;
+    target[len] = '\0';
+    if (pt_venv_check(target, why, sizeof why) != -ESTALE)
+        return false;
+    fprintf(stderr, "pactown: the venv %.12s is unusable: %s; asking pactownfs to build it again\n", key, why);
+    json_t *req = json_pack("{s:s, s:s, s:I}", "op", "stale", "key", key, "pid", (json_int_t)getpid()), *resp = NULL;
+    int ret = req ? cli_control(cli, req, &resp) : EXIT_ERROR;
+    json_decref(req);
+    bool evicted = ret == 0 && json_is_true(json_object_get(resp, "stale"));
+    if (ret == 0 && !json_is_true(json_object_get(resp, "ok")))
+        cli_err(cli, "%s: %s", key, json_string_value(json_object_get(resp, "error")));
+    json_decref(resp);
+    return evicted;
+}
+
 int cli_resolve_venv(struct cli *cli, const char *key, bool show_progress, char *venv, size_t n)
 {
     char link[PATH_MAX], python[PATH_MAX];
@@ -113,6 +137,8 @@ int cli_resolve_venv(struct cli *cli, const char *key, bool show_progress, char 
     bool tailing = show_progress && pthread_create(&t.thread, NULL, tail_main, &t) == 0;
     struct stat st;
     int rc = stat(python, &st) == 0 ? 0 : -errno;
+    if (rc == -ENOENT && lstat(link, &st) == 0 && venv_gone_stale(cli, key, link))
+        rc = stat(python, &st) == 0 ? 0 : -errno; /* evicted: this walk rebuilds it */
     if (tailing) {
         pthread_mutex_lock(&t.mu);
         t.stop = true;
