@@ -90,8 +90,13 @@ void pt_fs_flush_atimes(struct pt_fs *fs)
     fs->atimes = NULL;
     fs->n_atimes = fs->cap_atimes = 0;
     pthread_mutex_unlock(&fs->atime_mu);
-    for (size_t i = 0; i < n; i++)
-        pt_index_update(fs->idx, list[i].key, mark_access, &list[i].ms, NULL);
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = pt_index_update(fs->idx, list[i].key, mark_access, &list[i].ms, NULL);
+        failed += rc != 0 && rc != -ENOENT;
+    }
+    if (failed)
+        fprintf(stderr, "pactownfs: warning: %d access time(s) could not be written to the index\n", failed);
     free(list);
 }
 
@@ -369,7 +374,10 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
             log_line(logfd, "pactown: cannot start %s: %s\n", fs->builder, strerror(-rc));
         } else {
             pt_claim_set_pid(fs, claim, pid);
-            pt_index_update(fs->idx, key, mark_pid, &pid, NULL);
+            /* the pid lets a restart end a builder a killed daemon left: without it one may linger */
+            int prc = pt_index_update(fs->idx, key, mark_pid, &pid, NULL);
+            if (prc)
+                log_line(logfd, "pactown: warning: cannot record the builder's pid in the index: %s\n", strerror(-prc));
             int status;
             bool timed_out;
             rc = wait_builder(pid, fs->cfg.build_timeout, &status, &timed_out);
@@ -570,7 +578,8 @@ static int recover_entry(const char *key, const pt_entry *e, void *arg)
     if (e->state == PT_STATE_BUILDING) {
         if (e->builder_pid > 0)
             end_stale_builder(e->builder_pid);
-        pt_index_update(fs->idx, key, mark_none, NULL, NULL);
+        if (pt_index_update(fs->idx, key, mark_none, NULL, NULL) != 0)
+            return -EIO;
         fprintf(stderr, "pactownfs: %s was being built when the daemon stopped; it will be built again on its next lookup\n", key);
     } else if (e->state == PT_STATE_READY && venv_check(fs, key, why, sizeof why) != 0) {
         pt_index_update(fs->idx, key, mark_none, NULL, NULL);

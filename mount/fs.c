@@ -50,6 +50,23 @@
 #define FIXED_TIMEOUT 86400.0
 #define SERVICE_TIMEOUT 1.0
 
+/* How long the kernel may cache the entry and attributes of inode ino: the
+ * caching policy above, in one place (lookup and getattr both ask here). */
+static double cache_timeout(const struct pt_fs *fs, fuse_ino_t ino)
+{
+    if (ino == INO_STATS)
+        return 0; /* its size changes */
+    if (ino <= INO_LOGS)
+        return FIXED_TIMEOUT;
+    const struct pt_node *node = (const struct pt_node *)(uintptr_t)ino;
+    switch (node->kind) {
+    case NODE_VENV: return node->transient ? 0 : (double)fs->cfg.entry_timeout;
+    case NODE_SERVICE: return SERVICE_TIMEOUT;
+    case NODE_LOG: return 0;
+    }
+    return 0;
+}
+
 static struct pt_fs *fs_of(fuse_req_t req)
 {
     return fuse_req_userdata(req);
@@ -197,14 +214,13 @@ static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, s
         for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
             if (strcmp(name, top[i].name) == 0) {
                 e->ino = top[i].ino;
-                e->entry_timeout = FIXED_TIMEOUT;
-                e->attr_timeout = top[i].ino == INO_STATS ? 0 : FIXED_TIMEOUT;
+                e->entry_timeout = FIXED_TIMEOUT; /* the name never goes */
+                e->attr_timeout = cache_timeout(fs, e->ino);
                 return do_getattr(fs, e->ino, &e->attr);
             }
         return -ENOENT;
     }
     enum node_kind kind;
-    double timeout;
     bool transient = false;
     if (parent == INO_BY_DEPS) {
         /* a registered key answers at once; the build happens in readlink */
@@ -215,7 +231,6 @@ static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, s
             return rc;
         kind = NODE_VENV;
         transient = !pt_fs_ready(fs, name);
-        timeout = transient ? 0 : (double)fs->cfg.entry_timeout;
     } else if (parent == INO_BY_SERVICE) {
         char target[PATH_MAX];
         if (!pt_service_id_valid(name))
@@ -224,12 +239,10 @@ static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, s
         if (rc < 0)
             return rc;
         kind = NODE_SERVICE;
-        timeout = SERVICE_TIMEOUT;
     } else if (parent == INO_LOGS) {
         if (!log_name_valid(name))
             return -ENOENT;
         kind = NODE_LOG;
-        timeout = 0;
     } else {
         return -ENOTDIR;
     }
@@ -242,8 +255,7 @@ static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, s
         pt_node_forget(fs, node, 1);
         return rc;
     }
-    e->entry_timeout = timeout;
-    e->attr_timeout = timeout;
+    e->entry_timeout = e->attr_timeout = cache_timeout(fs, e->ino);
     return 0;
 }
 
@@ -283,12 +295,7 @@ static void pt_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
         fuse_reply_err(req, -rc);
         return;
     }
-    double timeout = 0;
-    if (ino <= INO_LOGS)
-        timeout = FIXED_TIMEOUT;
-    else if (ino != INO_STATS && pt_node_of(ino)->kind == NODE_VENV && !pt_node_of(ino)->transient)
-        timeout = (double)fs_of(req)->cfg.entry_timeout;
-    fuse_reply_attr(req, &st, timeout);
+    fuse_reply_attr(req, &st, cache_timeout(fs_of(req), ino));
 }
 
 static void pt_op_readlink(fuse_req_t req, fuse_ino_t ino)

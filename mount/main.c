@@ -438,8 +438,13 @@ int main(int argc, char *argv[])
     }
     fs.mountpoint = opts.mountpoint;
     fs.se = se;
-    pt_fs_control_start(&fs);
-    pt_fs_evict_start(&fs);
+    if ((rc = pt_fs_control_start(&fs)) != 0 || (rc = pt_fs_evict_start(&fs)) != 0) {
+        fprintf(stderr, "pactownfs: cannot start the %s: %s\n", fs.control_running ? "eviction thread" : "control socket",
+                strerror(-rc));
+        pt_fs_control_stop(&fs);
+        pt_index_close(fs.idx);
+        goto out_unmount;
+    }
     if (opts.singlethread) {
         ret = fuse_session_loop(se);
     } else {

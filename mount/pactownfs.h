@@ -189,6 +189,8 @@ struct pt_node *pt_node_get(struct pt_fs *fs, enum node_kind kind, const char *n
 struct pt_node *pt_node_new_transient(struct pt_fs *fs, enum node_kind kind, const char *name);
 void pt_node_forget(struct pt_fs *fs, struct pt_node *node, uint64_t n);
 void pt_node_drop_all(struct pt_fs *fs);
+/* a node's address is its inode number (nodeid) */
+_Static_assert(sizeof(uintptr_t) <= sizeof(fuse_ino_t), "a pointer must fit fuse_ino_t");
 static inline struct pt_node *pt_node_of(fuse_ino_t ino)
 {
     return (struct pt_node *)(uintptr_t)ino;

@@ -28,6 +28,9 @@ key=$(register ptdemo-app)
     || fail "the venv of ptdemo-app does not import ptdemo_app with ptdemo-core 2.0"
 assert_eq "$(ls "$MNT/by-deps")" "$key" "by-deps listing"
 assert_eq "$(readlink "$MNT/by-deps/$key")" "$WORK/cache/store/$key" "symlink target"
+# readdir's d_ino is lookup's st_ino (find, du and rsync pair them)
+assert_eq "$(ls -i "$MNT/by-deps" | awk '{print $1}')" "$(stat -c %i "$MNT/by-deps/$key")" "readdir d_ino vs stat st_ino"
+assert_eq "$(ls -i "$MNT/logs" | awk '{print $1}')" "$(stat -c %i "$MNT/logs/$key.log")" "logs: readdir d_ino vs st_ino"
 assert_eq "$(ls "$MNT/logs")" "$key.log" "logs listing"
 grep -q "pactown: $key ready" "$MNT/logs/$key.log" || fail "the build log does not end with 'ready'"
 assert_eq "$(stat_json entries)" 1 "stats entries"
