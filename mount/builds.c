@@ -461,11 +461,7 @@ int pt_fs_known(struct pt_fs *fs, const char *key)
 static void reply_target(struct pt_fs *fs, fuse_req_t req, const char *key)
 {
     char target[PATH_MAX];
-    int len = pt_fs_venv_target(fs, key, target, sizeof target);
-    if (len < 0)
-        fuse_reply_err(req, -len);
-    else
-        fuse_reply_readlink(req, target);
+    pt_reply_link(req, pt_fs_venv_target(fs, key, target, sizeof target), target);
 }
 
 /* a request that waited on key's claim */

@@ -313,11 +313,7 @@ static void pt_op_readlink(fuse_req_t req, fuse_ino_t ino)
         return;
     }
     char target[PATH_MAX];
-    int len = node_target(fs, node, target, sizeof target);
-    if (len < 0)
-        fuse_reply_err(req, -len);
-    else
-        fuse_reply_readlink(req, target);
+    pt_reply_link(req, node_target(fs, node, target, sizeof target), target);
 }
 
 /* ---- directories: a snapshot of names taken at opendir ---- */

@@ -122,6 +122,15 @@ void pt_fs_resolve(struct pt_fs *fs, fuse_req_t req, const char *key);
 /* fs.c: the symlink target of by-deps/<key> into buf: its length, or -ENAMETOOLONG. */
 int pt_fs_venv_target(struct pt_fs *fs, const char *key, char *buf, size_t n);
 
+/* Answer a readlink: target when len (its length, or -errno) is not an error. */
+static inline void pt_reply_link(fuse_req_t req, int len, const char *target)
+{
+    if (len < 0)
+        fuse_reply_err(req, -len);
+    else
+        fuse_reply_readlink(req, target);
+}
+
 /* claims.c: claim key for an exclusive operation: NULL if one is in flight
  * on key, the daemon is stopping, or out of memory. */
 enum pt_claim_kind { PT_CLAIM_BUILD, PT_CLAIM_EVICT };
