@@ -77,7 +77,7 @@ struct live_except {
 static int count_live(const char *key, pid_t pid, const pt_lease *l, void *arg)
 {
     struct live_except *q = arg;
-    if (strcmp(key, q->key) == 0 && pid != q->except && pt_proc_alive(pid, l->pid_start))
+    if (strcmp(key, q->key) == 0 && pid != q->except && pt_holder_alive(pid, l->pid_start))
         q->live++;
     return 0;
 }

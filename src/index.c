@@ -524,7 +524,7 @@ int pt_index_lease_live(pt_index *idx, const char *key, unsigned *live)
         pt_lease l;
         load_record(&l, sizeof l, &v);
         pid_t pid = (pid_t)get_be(((const struct lease_key *)k.mv_data)->pid, 4);
-        if (pt_proc_alive(pid, l.pid_start)) {
+        if (pt_holder_alive(pid, l.pid_start)) {
             (*live)++;
         } else if ((rc = mdb_cursor_del(cur, 0)) != 0) {
             break;

@@ -56,6 +56,16 @@ bool pt_pgrp_alive(pid_t pgid)
     return pgid > 0 && (kill(-pgid, 0) == 0 || errno == EPERM);
 }
 
+bool pt_holder_alive(pid_t pid, uint64_t ticks)
+{
+    uint64_t now;
+    if (pid <= 0)
+        return false;
+    if (pt_proc_start_time(pid, &now) == 0)
+        return ticks == 0 || now == ticks;
+    return pt_pgrp_alive(pid);
+}
+
 /* Wait until no process is left in group pgid, up to timeout_ms. */
 static bool wait_group_gone(pid_t pgid, int timeout_ms)
 {

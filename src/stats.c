@@ -33,7 +33,7 @@ struct leased { pt_stats *s; char last[33]; };
 static int add_lease(const char *key, pid_t pid, const pt_lease *l, void *arg)
 {
     struct leased *c = arg;
-    if (strcmp(c->last, key) != 0 && pt_proc_alive(pid, l->pid_start)) {
+    if (strcmp(c->last, key) != 0 && pt_holder_alive(pid, l->pid_start)) {
         c->s->leased++;
         snprintf(c->last, sizeof c->last, "%s", key);
     }

@@ -14,6 +14,13 @@ int pt_proc_start_time(pid_t pid, uint64_t *ticks);
 /* true if pid runs and started at `ticks` (0 = do not check the start time). */
 bool pt_proc_alive(pid_t pid, uint64_t ticks);
 
+/* true while the holder of a lease or a service record lives: pid runs and
+ * started at `ticks` (0 = any start time), or pid has exited but its process
+ * group still has members (a service's workers outlive its leader; Linux
+ * gives no process a pid that is still a live process group's id, so the
+ * group is the holder's own). */
+bool pt_holder_alive(pid_t pid, uint64_t ticks);
+
 /* true if any process is in process group pgid (kill(2) with signal 0). */
 bool pt_pgrp_alive(pid_t pgid);
 

@@ -203,3 +203,46 @@ Test(proc, pgrp_alive)
     reap(pid);
     cr_assert_eq(pt_pgrp_alive(pid), false);
 }
+
+/* A lease lasts while its holder's process group does: a service's workers
+ * outlive its leader. */
+Test(proc, holder_alive_while_its_group_lives, .timeout = 30)
+{
+    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0); /* the orphaned worker comes back to us */
+    int blk[2], ready[2];
+    cr_assert_eq(pipe2(blk, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+    pid_t leader = fork();
+    cr_assert_geq(leader, 0);
+    if (leader == 0) {
+        if (setpgid(0, 0) != 0)
+            _exit(1);
+        pid_t worker = fork();
+        if (worker == 0) {
+            char c = 'w';
+            close(blk[1]);
+            if (write(ready[1], &c, 1) != 1)
+                _exit(2);
+            while (read(blk[0], &c, 1) < 0 && errno == EINTR)
+                ;
+            _exit(0);
+        }
+        _exit(worker > 0 ? 0 : 3); /* the leader goes; its worker stays */
+    }
+    close(blk[0]);
+    close(ready[1]);
+    char c;
+    cr_assert_eq(read(ready[0], &c, 1), 1, "the worker did not start");
+    close(ready[0]);
+    uint64_t start;
+    int st;
+    cr_assert_eq(waitpid(leader, &st, 0), leader);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cr_assert_neq(pt_proc_start_time(leader, &start), 0, "the leader is gone");
+    cr_assert(pt_holder_alive(leader, 12345), "the leader's group still has its worker");
+    close(blk[1]); /* the worker ends */
+    pid_t w = wait(&st);
+    cr_assert_gt(w, 0);
+    cr_assert(!pt_holder_alive(leader, 12345), "the whole group is gone");
+    cr_assert(!pt_holder_alive(0, 0));
+}

@@ -166,9 +166,9 @@ static int print_lease(const char *key, pid_t pid, const pt_lease *l, void *arg)
     if (list) {
         json_array_append_new(list, json_pack("{s:s, s:i, s:s, s:I, s:b}", "key", key, "pid", (int)pid, "holder",
                                               l->holder, "since", (json_int_t)l->since, "alive",
-                                              pt_proc_alive(pid, l->pid_start)));
+                                              pt_holder_alive(pid, l->pid_start)));
     } else {
-        printf("%-32s %8d %-8s %s\n", key, (int)pid, pt_proc_alive(pid, l->pid_start) ? "alive" : "stale",
+        printf("%-32s %8d %-8s %s\n", key, (int)pid, pt_holder_alive(pid, l->pid_start) ? "alive" : "stale",
                l->holder);
     }
     return 0;
@@ -179,7 +179,7 @@ static int show_lease(const char *key, pid_t pid, const pt_lease *l, void *arg)
 {
     struct show_ctx *c = arg;
     if (strcmp(key, c->key) == 0)
-        printf("  lease: pid %d (%s)%s%s\n", (int)pid, pt_proc_alive(pid, l->pid_start) ? "alive" : "stale",
+        printf("  lease: pid %d (%s)%s%s\n", (int)pid, pt_holder_alive(pid, l->pid_start) ? "alive" : "stale",
                *l->holder ? ", " : "", l->holder);
     return 0;
 }
