@@ -176,7 +176,8 @@ static void log_line(int fd, const char *fmt, ...)
 }
 
 /* Wait for the builder with a deadline; on timeout SIGTERM its group, then SIGKILL. */
-static int wait_builder(pid_t pid, long timeout_s, int *status, bool *timed_out)
+static int wait_builder(struct pt_fs *fs, struct pt_claim *claim, pid_t pid, long timeout_s, int *status,
+                        bool *timed_out)
 {
     *timed_out = false;
     int pfd = pidfd_open(pid, 0);
@@ -200,6 +201,8 @@ static int wait_builder(pid_t pid, long timeout_s, int *status, bool *timed_out)
         }
         close(pfd);
     }
+    /* it has exited: once reaped its pid may be reused, so the stop must not signal it */
+    pt_claim_set_pid(fs, claim, 0);
     return pt_wait(pid, status);
 }
 
@@ -380,7 +383,7 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
                 log_line(logfd, "pactown: warning: cannot record the builder's pid in the index: %s\n", strerror(-prc));
             int status;
             bool timed_out;
-            rc = wait_builder(pid, fs->cfg.build_timeout, &status, &timed_out);
+            rc = wait_builder(fs, claim, pid, fs->cfg.build_timeout, &status, &timed_out);
             if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
                 char how[96];
                 pt_describe_status(status, how, sizeof how);
@@ -468,7 +471,7 @@ static void reply_target(struct pt_fs *fs, fuse_req_t req, const char *key)
 static void answer_waiter(struct pt_fs *fs, fuse_req_t req, const char *key, int rc, bool again)
 {
     if (again)
-        pt_fs_resolve(fs, req, key); /* an eviction ended: look again (and rebuild) */
+        pt_fs_resolve(fs, req, key, true); /* an eviction ended: look again (and rebuild) */
     else if (rc)
         fuse_reply_err(req, -rc);
     else
@@ -518,9 +521,22 @@ static int start_build(struct pt_fs *fs, struct pt_claim *claim, const char *key
     return 0;
 }
 
-void pt_fs_resolve(struct pt_fs *fs, fuse_req_t req, const char *key)
+void pt_fs_resolve(struct pt_fs *fs, fuse_req_t req, const char *name, bool wait)
 {
+    /* a copy: name is the node's, which a forget may free once req is answered */
+    char key[PT_KEY_HEX + 1];
+    snprintf(key, sizeof key, "%s", name);
     pt_entry e;
+    if (!wait) {
+        /* a built key's own inode: its target never changes, and the kernel
+         * reads it under that inode's page lock, which an eviction's
+         * notify_inval_inode must take: answer at once, never wait */
+        if (pt_index_entry(fs->idx, key, &e) == 0 && e.state == PT_STATE_READY &&
+            pt_wall_ms() - e.last_access_ms >= fs->cfg.atime_throttle * 1000)
+            note_access(fs, key, pt_wall_ms());
+        reply_target(fs, req, key);
+        return;
+    }
     int st = current_state(fs, key, &e);
     if (st == 0) {
         /* access time, throttled: a busy venv is not a stream of writes.

@@ -283,14 +283,16 @@ static bool wait_threads(struct pt_fs *fs, long ms)
     return none;
 }
 
-void pt_claims_stop(struct pt_fs *fs)
+bool pt_claims_stop(struct pt_fs *fs)
 {
     pt_claims_begin_stop(fs);
     if (signal_builders(fs, SIGTERM) > 0)
         fprintf(stderr, "pactownfs: stopping the builds in flight\n");
-    if (!wait_threads(fs, 1000)) {
-        signal_builders(fs, SIGKILL);
-        if (!wait_threads(fs, 2000))
-            fprintf(stderr, "pactownfs: warning: a build thread did not end within 3 s of the stop\n");
-    }
+    if (wait_threads(fs, 1000))
+        return true;
+    signal_builders(fs, SIGKILL);
+    if (wait_threads(fs, 2000))
+        return true;
+    fprintf(stderr, "pactownfs: warning: a build thread did not end within 3 s of the stop\n");
+    return false;
 }

@@ -261,14 +261,15 @@ static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, s
 
 static void pt_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    struct pt_fs *fs = fs_of(req); /* req is freed by the reply */
     struct fuse_entry_param e;
-    int rc = lookup_child(fs_of(req), parent, name, &e);
+    int rc = lookup_child(fs, parent, name, &e);
     if (rc) {
         fuse_reply_err(req, -rc);
         return;
     }
     if (fuse_reply_entry(req, &e) == -ENOENT && e.ino > INO_STATS)
-        pt_node_forget(fs_of(req), pt_node_of(e.ino), 1); /* the request was interrupted: undo */
+        pt_node_forget(fs, pt_node_of(e.ino), 1); /* the request was interrupted: undo */
 }
 
 static void pt_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -309,7 +310,7 @@ static void pt_op_readlink(fuse_req_t req, fuse_ino_t ino)
     if (node->kind == NODE_VENV) {
         /* build on miss: answered now, or once the venv is built (the
          * request waits without holding this thread) */
-        pt_fs_resolve(fs, req, node->name);
+        pt_fs_resolve(fs, req, node->name, node->transient);
         return;
     }
     char target[PATH_MAX];

@@ -408,6 +408,7 @@ int main(int argc, char *argv[])
     pthread_mutex_init(&fs.nodes_mu, NULL);
     pthread_mutex_init(&fs.claims_mu, NULL);
     pthread_mutex_init(&fs.interp_mu, NULL);
+    pthread_mutex_init(&fs.stop_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -420,14 +421,13 @@ int main(int argc, char *argv[])
     se = fuse_session_new(&args, &pt_fs_ops, sizeof pt_fs_ops, &fs);
     if (!se)
         goto out_unbind;
-    /* libfuse only takes over signals that are at their default: a shell
-     * starts background jobs with SIGINT ignored, and SIGINT/SIGTERM/SIGHUP
-     * must unmount whatever started us */
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    if (fuse_set_signal_handlers(se) != 0)
-        goto out_session;
+    /* SIGINT/SIGTERM/SIGHUP stop the daemon through mount/stop.c, not
+     * libfuse's handlers: what is in flight must end while requests are
+     * still answered */
+    if (pt_fs_signals_install() != 0) {
+        fprintf(stderr, "pactownfs: cannot install the signal handlers: %s\n", strerror(errno));
+        goto out_signals;
+    }
     if (fuse_session_mount(se, opts.mountpoint) != 0)
         goto out_signals;
     fuse_daemonize(opts.foreground);
@@ -438,8 +438,10 @@ int main(int argc, char *argv[])
     }
     fs.mountpoint = opts.mountpoint;
     fs.se = se;
-    if ((rc = pt_fs_control_start(&fs)) != 0 || (rc = pt_fs_evict_start(&fs)) != 0) {
-        fprintf(stderr, "pactownfs: cannot start the %s: %s\n", fs.control_running ? "eviction thread" : "control socket",
+    if ((rc = pt_fs_stopper_start(&fs)) != 0 || (rc = pt_fs_control_start(&fs)) != 0 ||
+        (rc = pt_fs_evict_start(&fs)) != 0) {
+        fprintf(stderr, "pactownfs: cannot start the %s: %s\n",
+                !fs.stopper_running ? "stopper thread" : fs.control_running ? "eviction thread" : "control socket",
                 strerror(-rc));
         pt_fs_control_stop(&fs);
         pt_index_close(fs.idx);
@@ -462,15 +464,14 @@ int main(int argc, char *argv[])
         fuse_loop_cfg_destroy(loop);
     }
     ret = ret < 0 ? 1 : 0;
-    /* Stop while still mounted, so that every waiting request gets its
-     * answer: no new builds; evictions in flight end; builders are stopped
-     * and their waiters answered (ENOTCONN). */
-    pt_claims_begin_stop(&fs);
-    pt_fs_evict_stop(&fs);
-    pt_fs_control_stop(&fs);
-    pt_claims_stop(&fs);
+    /* After a signal the stopper ran this before ending the loop; after an
+     * unmount it runs here (idempotent): no new builds, evictions in flight
+     * end, builders are stopped and their waiters answered (ENOTCONN). */
+    pt_fs_stop(&fs);
+    pt_fs_stopper_end(&fs);
     pt_fs_flush_atimes(&fs);
-    pt_index_close(fs.idx);
+    if (!fs.threads_left)
+        pt_index_close(fs.idx); /* else a build thread may still use it: the exit closes it */
 out_unmount:
     /* MNT_EXPIRE fails with EBUSY, and changes nothing, if a process still
      * uses the mount (umount2(2)); libfuse then detaches it lazily */
@@ -479,9 +480,9 @@ out_unmount:
                         "unmounting lazily: it goes when they let go\n", opts.mountpoint);
     fuse_session_unmount(se);
 out_signals:
-    fuse_remove_signal_handlers(se);
-out_session:
-    fuse_session_destroy(se);
+    pt_fs_stopper_end(&fs);
+    if (!fs.threads_left)
+        fuse_session_destroy(se);
 out_unbind:
     if (fs.store_bound)
         umount2(fs.store, MNT_DETACH);
@@ -494,6 +495,7 @@ out_opts:
     free(opts.mountpoint);
 out_args:
     fuse_opt_free_args(&args);
-    pt_config_free(&fs.cfg);
+    if (!fs.threads_left)
+        pt_config_free(&fs.cfg);
     return ret;
 }

@@ -11,7 +11,7 @@
  * brings it to zero. Forgets are not guaranteed at unmount: the tree is
  * destroyed then.
  *
- * Locking. Lock order: claims_mu, then nodes_mu; evict_mu, atime_mu and
+ * Locking. Lock order: stop_mu, then claims_mu, then nodes_mu; evict_mu, atime_mu and
  * interp_mu are leaves (nothing is locked while holding them). No lock is held while
  * replying to a request, sending a kernel notification, building, waiting
  * for a process, or in an LMDB transaction; none is held across file I/O.
@@ -22,6 +22,8 @@
  *   evict_mu  protects evict_wake/evict_quit (evict.c)
  *   atime_mu  protects the access times seen on lookups (builds.c)
  *   interp_mu protects interp after start-up (builds.c)
+ *   stop_mu   makes the stop sequence one at a time (stop.c); held while the
+ *             eviction and control threads are joined
  * The LMDB environment is shared by all threads (MDB_NOTLS); each call is its
  * own transaction.
  */
@@ -110,14 +112,21 @@ struct pt_fs {
     pthread_t control_thread;
     int control_fd;             /* listening socket, -1 if none */
     bool control_running;
+
+    pthread_t main_thread, stopper_thread; /* stop.c */
+    bool stopper_running;
+    pthread_mutex_t stop_mu;    /* one stop sequence at a time (stop.c) */
+    bool threads_left;          /* a build thread outlived the stop: keep what it uses */
 };
 
 /* builds.c: answer req, a readlink of by-deps/<key>, now or once the venv
  * is built: the target (<store>/<key>) when ready; ENOENT key unknown; EIO
  * build failed (now or within failure_ttl); EINTR the caller was interrupted;
  * ENOTCONN the daemon is stopping. Concurrent callers for one key share one
- * build, and none of them holds a FUSE worker thread while it waits. */
-void pt_fs_resolve(struct pt_fs *fs, fuse_req_t req, const char *key);
+ * build, and none of them holds a FUSE worker thread while it waits. wait =
+ * false (the stable inode of a built key): the target at once, whatever the
+ * state. key is copied before req can be answered. */
+void pt_fs_resolve(struct pt_fs *fs, fuse_req_t req, const char *key, bool wait);
 
 /* fs.c: the symlink target of by-deps/<key> into buf: its length, or -ENAMETOOLONG. */
 int pt_fs_venv_target(struct pt_fs *fs, const char *key, char *buf, size_t n);
@@ -153,7 +162,17 @@ void pt_claims_thread_done(struct pt_fs *fs);
  * flight (their process groups), SIGKILL after 1 s, and wait (at most 3 s)
  * until every build thread has recorded its build and answered its waiters. */
 void pt_claims_begin_stop(struct pt_fs *fs);
-void pt_claims_stop(struct pt_fs *fs);
+/* Returns false if a build thread still runs after the 3 s. */
+bool pt_claims_stop(struct pt_fs *fs);
+
+/* stop.c: SIGINT/SIGTERM/SIGHUP handlers and the stopper thread (see there);
+ * pt_fs_stop runs the stop sequence (idempotent): no new claims; the
+ * eviction and control threads stopped; builders stopped and their waiters
+ * answered. */
+int pt_fs_signals_install(void);             /* before mounting */
+int pt_fs_stopper_start(struct pt_fs *fs);   /* after daemonizing, from the main thread */
+void pt_fs_stopper_end(struct pt_fs *fs);
+void pt_fs_stop(struct pt_fs *fs);
 
 /* builds.c: access times seen on lookups are kept in memory and written in
  * one go by the eviction thread (before it picks victims) and at unmount, so a

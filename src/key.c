@@ -34,6 +34,15 @@ static bool valid_setting(const char *s)
     return true;
 }
 
+/* a canonical text never holds credentials (pt_canonical_text drops them) */
+static bool value_has_userinfo(const char *v, size_t n)
+{
+    char *buf = strndup(v, n);
+    bool has = !buf || pt_url_has_userinfo(buf); /* out of memory: refuse */
+    free(buf);
+    return has;
+}
+
 int pt_canonical_text(const pt_reqset *set, const pt_python_tag *py, const pt_source *src, char **out, size_t *out_len)
 {
     if (out)
@@ -222,8 +231,8 @@ int pt_canonical_parse(const char *text, size_t len, pt_python_tag *py, const ch
             size_t vn;
             if (ok) {
                 p += sizeof pre - 1;
-                ok = take_setting(&p, nl, "index-url=", false, &v, &vn) &&
-                     take_setting(&p, nl, "find-links=", false, &v, &vn) &&
+                ok = take_setting(&p, nl, "index-url=", false, &v, &vn) && !value_has_userinfo(v, vn) &&
+                     take_setting(&p, nl, "find-links=", false, &v, &vn) && !value_has_userinfo(v, vn) &&
                      take_setting(&p, nl, "no-index=", true, &v, &vn) &&
                      ((vn == 3 && memcmp(v, "yes", 3) == 0) || (vn == 2 && memcmp(v, "no", 2) == 0));
             }

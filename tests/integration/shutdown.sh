@@ -47,7 +47,23 @@ done
 grep -q "was being built when the daemon stopped" "$DAEMON_LOG" && fail "a build was left 'building' in the index"
 
 # a daemon without the blocking installer builds it on the next lookup
-mount_start
+mount_start -o evict_grace_ms=1500 -o min_idle_seconds=0
 "$MNT/by-deps/$key/bin/python" -c 'import ptdemo_app' || fail "the venv did not build after the stops"
 assert_eq "$(stat_json build_failures)" 0 "interrupted builds counted as failures"
+
+# SIGTERM during an eviction, with a lookup waiting on it: the eviction's
+# kernel notifications still get through (the stop ends it while requests are
+# answered), the waiter is answered, the daemon is gone
+"$PACTOWN" cache rm "$key" >/dev/null 2>&1 &
+rm_pid=$!
+wait_until 10 stat_is entries 0 || fail "the eviction did not commit"
+stat -L "$MNT/by-deps/$key" >/dev/null 2>&1 &
+waiter=$!
+wait_until 10 stat_is waiting 1 || fail "the lookup does not wait on the eviction"
+kill -TERM "$DAEMON_PID"
+wait_until 5 proc_gone "$DAEMON_PID" || fail "pactownfs still runs 5 s after SIGTERM during an eviction"
+wait_until 2 proc_gone "$waiter" || fail "the lookup waiting on the eviction was not answered"
+wait "$rm_pid" || fail "pactown cache rm did not finish"
+DAEMON_PID=
+is_mounted "$MNT" && fail "still mounted after SIGTERM during an eviction"
 pass

@@ -344,6 +344,14 @@ Test(key, credentials_are_not_in_the_key)
     key_of("flask\n", &PY311, &with, k1);
     key_of("flask\n", &PY311, &without, k2);
     cr_assert_str_eq(k1, k2);
+    /* and a canonical text that holds some is not one (found by fuzz_canon) */
+    static const char with_userinfo[] = "pactown-venv/1\npython cpython 3.11.7 linux-x86_64\n"
+                                        "installer index-url=https://u@host/simple find-links=none no-index=no\nflask\n";
+    pt_python_tag tag;
+    const char *reqs = NULL;
+    pt_error err = { 0 };
+    cr_assert_eq(pt_canonical_parse(with_userinfo, strlen(with_userinfo), &tag, &reqs, &err), -EINVAL);
+    cr_assert_eq(err.line, 3, "%s", err.msg);
     /* a URL without credentials and a directory are kept as written */
     pt_source plain = { .index_url = "HTTPS://Example.org:443/simple", .find_links = "/opt/wheels" };
     c = canonical_of("flask\n", &PY311, &plain, &len);
