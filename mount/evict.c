@@ -21,6 +21,7 @@
  * deadlock).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include "pactown/clock.h"
 #include "pactown/proc.h"
 #include "pactown/spawn.h"
+#include "pactown/venv.h"
 #include "pactownfs.h"
 
 struct evict_arg {
@@ -157,6 +159,27 @@ int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool
     return 0;
 }
 
+/* Built venvs whose base interpreter went away (pactown/venv.h): evicted, so
+ * that the kernel forgets them and the next use rebuilds them, even when
+ * every use of them is answered from the kernel's cache (by-deps/<key>/bin/python
+ * run directly). Leased ones stay: a running service holds them. */
+static void evict_broken(struct pt_fs *fs)
+{
+    pt_candidate *c = NULL;
+    size_t n = 0;
+    if (pt_evict_candidates(fs->idx, &c, &n) != 0)
+        return;
+    for (size_t i = 0; i < n && !pt_claims_stopping(fs); i++) {
+        char dir[PATH_MAX], why[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/%s", fs->store, c[i].key);
+        if (c[i].leases == 0 && pt_venv_check(dir, why, sizeof why) == -ESTALE) {
+            fprintf(stderr, "pactownfs: %s: %s; it is evicted and built again on its next use\n", c[i].key, why);
+            pt_fs_evict_key(fs, c[i].key, false, 0, why);
+        }
+    }
+    free(c);
+}
+
 static void *evict_main(void *arg)
 {
     struct pt_fs *fs = arg;
@@ -174,6 +197,7 @@ static void *evict_main(void *arg)
             break;
         fs->evict_wake = false;
         pthread_mutex_unlock(&fs->evict_mu);
+        evict_broken(fs);
         int rc = pt_fs_evict_run(fs, &lim, pt_wall_ms(), false, NULL);
         if (rc)
             fprintf(stderr, "pactownfs: eviction run failed: %s\n", strerror(-rc));

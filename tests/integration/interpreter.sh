@@ -79,6 +79,17 @@ grep -q "^home = $WORK/home3" "$WORK/cache/store/$k5/pyvenv.cfg" || fail "not re
 grep -q "$k5: its base interpreter's directory $WORK/home2 (pyvenv.cfg home) is gone; it is built again" "$DAEMON_LOG" \
     || fail "no log line for the rebuild at a lookup"
 mount_stop
+# used only through the kernel's cache (by-deps/KEY/bin/python run directly):
+# the daemon's periodic check finds it and has it rebuilt
+mkdir -p "$WORK/home4"; cp "$B" "$WORK/home4/python3.11"
+mount_start -o evict_interval=1
+"$MNT/by-deps/$k5/bin/python" -c pass || fail "before the base moved"
+ln -sfn "$WORK/home4/python3.11" "$WORK/py/python"; rm -rf "$WORK/home3"
+wait_until 15 grep -q "$k5: its base interpreter's directory $WORK/home3 (pyvenv.cfg home) is gone; it is evicted" "$DAEMON_LOG" \
+    || fail "the daemon did not find the broken venv by itself"
+assert_eq "$(py_of "$k5")" "$vb" "run directly after the periodic check"
+grep -q "^home = $WORK/home4" "$WORK/cache/store/$k5/pyvenv.cfg" || fail "not rebuilt on home4"
+mount_stop
 
 # --- one resolution for every client, whatever its PATH ---
 mkdir -p "$WORK/path-daemon" "$WORK/path-cli"
