@@ -37,7 +37,11 @@ static bool valid_setting(const char *s)
 /* a canonical text never holds credentials (pt_canonical_text drops them) */
 static bool value_has_userinfo(const char *v, size_t n)
 {
-    char *buf = strndup(v, n);
+    char *buf = malloc(n + 1); /* v is not NUL-terminated (strndup may read past n) */
+    if (buf) {
+        memcpy(buf, v, n);
+        buf[n] = '\0';
+    }
     bool has = !buf || pt_url_has_userinfo(buf); /* out of memory: refuse */
     free(buf);
     return has;
