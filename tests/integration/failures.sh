@@ -47,4 +47,16 @@ echo "$out" | grep -q "^$envkey built in" || fail "rebuild output: $out"
 assert_eq "$(stat_json builds)" "$((builds + 3))" "builds after rebuild"
 rc=0; "$PACTOWN" cache rebuild 0123456789abcdef0123456789abcdef >/dev/null 2>&1 || rc=$?
 assert_eq "$rc" 8 "rebuild of an unknown key"
+
+# keys as people type them: a unique prefix of 8+ hex digits, any case
+"$PACTOWN" cache show "${envkey:0:8}" | grep -q "$envkey" || fail "cache show with an 8-digit prefix"
+"$PACTOWN" cache show "$(echo "${envkey:0:12}" | tr a-f A-F)" >/dev/null || fail "cache show with an upper-case prefix"
+"$PACTOWN" lease add "${envkey:0:10}" --pid $$ >/dev/null || fail "lease add with a prefix"
+"$PACTOWN" lease rm "${envkey:0:10}" --pid $$ >/dev/null || fail "lease rm with a prefix"
+rc=0; "$PACTOWN" cache show "${envkey:0:7}" >/dev/null 2>&1 || rc=$?
+assert_eq "$rc" 2 "a prefix of 7 digits"
+rc=0; "$PACTOWN" cache show ffffffff0 >/dev/null 2>&1 || rc=$?
+assert_eq "$rc" 8 "a prefix nothing has"
+rc=0; "$PACTOWN" lease add 0123456789abcdef0123456789abcdef --pid $$ >/dev/null 2>&1 || rc=$?
+assert_eq "$rc" 8 "lease add of an unknown key"
 pass

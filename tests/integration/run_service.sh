@@ -34,6 +34,17 @@ assert_eq "$(cat "$WORK/sandboxes/prep/data/hello.txt")" "hello" "file written b
 import json, sys
 assert 'prep' not in {x['id'] for x in json.load(sys.stdin)}" || fail "--prepare registered a service"
 
+# --refresh: the venv built again on purpose; refused while services use it
+rc=0; "$PACTOWN" run "$WORK/b.md" --service-id prep --prepare --refresh >/dev/null 2>"$WORK/refresh.err" || rc=$?
+assert_eq "$rc" 9 "run --refresh of a venv that running services lease"
+grep -q "is in use (leased)" "$WORK/refresh.err" || fail "refresh refusal: $(cat "$WORK/refresh.err")"
+write_readme "$WORK/x.md" ptdemo-extra
+"$PACTOWN" run "$WORK/x.md" --service-id x --prepare >/dev/null 2>&1 || fail "prepare x"
+builds=$(stat_json builds)
+"$PACTOWN" run "$WORK/x.md" --service-id x --prepare --refresh >/dev/null 2>"$WORK/refresh.err" || fail "run --refresh: $(cat "$WORK/refresh.err")"
+grep -q "pactown: --refresh: evicted" "$WORK/refresh.err" || fail "refresh: $(cat "$WORK/refresh.err")"
+assert_eq "$(stat_json builds)" "$((builds + 1))" "builds after --refresh"
+
 # the environment of the run command
 cat >"$WORK/env.md" <<'MD'
 ```text markpact:deps python

@@ -1,6 +1,7 @@
 /* cli.c — settings, index and key helpers shared by the subcommands. */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pwd.h>
 #include <limits.h>
@@ -182,4 +183,67 @@ void cli_note_use(struct cli *cli, const char *key)
     if (rc)
         cli_err(cli, "warning: cannot count the use of %s in the index: %s (its access time is not updated)", key,
                 strerror(-rc));
+}
+
+#define SHOWN_MATCHES 10
+
+struct key_prefix {
+    const char *prefix;
+    size_t n;
+    char keys[SHOWN_MATCHES][PT_KEY_HEX + 1]; /* the first matches */
+    unsigned matches;
+};
+
+static int match_prefix(const char *key, const pt_entry *e, void *arg)
+{
+    (void)e;
+    struct key_prefix *q = arg;
+    if (strncmp(key, q->prefix, q->n) == 0 && q->matches++ < SHOWN_MATCHES)
+        snprintf(q->keys[q->matches - 1], sizeof q->keys[0], "%s", key);
+    return 0;
+}
+
+int cli_find_key(struct cli *cli, const char *arg, char key[PT_KEY_HEX + 1])
+{
+    char low[PT_KEY_HEX + 1];
+    size_t n = strlen(arg);
+    bool hex = n >= 8 && n <= PT_KEY_HEX;
+    for (size_t i = 0; hex && i < n; i++) {
+        low[i] = (char)tolower((unsigned char)arg[i]);
+        hex = isxdigit((unsigned char)low[i]);
+    }
+    if (!hex) {
+        cli_err(cli, "'%s' is not a key: 8 to 32 hex digits, a whole key or a unique prefix (see `pactown cache ls`)",
+                arg);
+        return EXIT_USAGE;
+    }
+    low[n] = '\0';
+    struct key_prefix q = { .prefix = low, .n = n };
+    if (n == PT_KEY_HEX) {
+        char *spec = NULL;
+        size_t len;
+        int rc = pt_index_spec(cli->idx, low, &spec, &len);
+        free(spec);
+        if (rc == 0) {
+            memcpy(key, low, sizeof low);
+            return 0;
+        }
+    } else if (pt_index_each_entry(cli->idx, match_prefix, &q) != 0) {
+        cli_err(cli, "cannot read the index");
+        return EXIT_ERROR;
+    }
+    if (q.matches == 1) {
+        memcpy(key, q.keys[0], PT_KEY_HEX + 1);
+        return 0;
+    }
+    if (q.matches > 1) {
+        cli_err(cli, "the key prefix '%s' is ambiguous: %u requirement sets match; give more digits:", low, q.matches);
+        for (unsigned i = 0; i < q.matches && i < SHOWN_MATCHES; i++)
+            fprintf(stderr, "  %s\n", q.keys[i]);
+        if (q.matches > SHOWN_MATCHES)
+            fprintf(stderr, "  (and %u more)\n", q.matches - SHOWN_MATCHES);
+        return EXIT_USAGE;
+    }
+    cli_err(cli, "no requirement set with key '%s' (see `pactown cache ls`)", arg);
+    return EXIT_NOT_FOUND;
 }

@@ -85,6 +85,12 @@ void cli_input_err(const struct cli *cli, const char *file, const pt_error *err)
  * decrefs). Prints the error; returns 0 or an exit code. */
 int cli_control(struct cli *cli, json_t *req, json_t **resp);
 
+/* control.c: have the daemon evict key (refused while leased unless force),
+ * or forget its failed build (*cleared). Returns 0, EXIT_RUNNING (leased or
+ * being built), EXIT_NOT_FOUND (not built; said unless quiet_if_none),
+ * EXIT_NOT_MOUNTED or EXIT_ERROR; the message is printed. */
+int cli_evict(struct cli *cli, const char *key, bool force, bool quiet_if_none, bool *cleared);
+
 /* Take the requirement set from -r FILE (file non-NULL) or from args[0..n),
  * finished. Prints the error; returns 0 or EXIT_BAD_INPUT. */
 int cli_read_reqs(struct cli *cli, const char *file, char **args, int n, pt_reqset *set);
@@ -93,6 +99,12 @@ int cli_read_reqs(struct cli *cli, const char *file, char **args, int n, pt_reqs
  * built): one hit, and its access time (the LRU order). The one definition
  * of a use; a failure to record it is said, and costs only the figure. */
 void cli_note_use(struct cli *cli, const char *key);
+
+/* The key that arg names: a whole key or a unique prefix of 8 or more hex
+ * digits (any case), as git takes commits. Returns 0 with key filled,
+ * EXIT_NOT_FOUND (no such requirement set), or EXIT_USAGE (not hex, too
+ * short, or ambiguous: the matches are listed); the message is printed. */
+int cli_find_key(struct cli *cli, const char *arg, char key[PT_KEY_HEX + 1]);
 
 /* venv.c: 0 if pactownfs answers at the mountpoint, else prints why and
  * returns EXIT_NOT_MOUNTED. */

@@ -16,6 +16,7 @@ static const char cache_help[] =
     "\n"
     "  ls [--json]                 every venv: key, state, size, last access, hits, leases, deps\n"
     "  show KEY                    one venv: requirement set, figures, leases, paths\n"
+    "                              (KEY: a whole key or a unique prefix of 8+ hex digits)\n"
     "  stats [--json]              entries, size, hits, misses, hit rate, oldest, leased, evictions\n"
     "  gc [--dry-run] [--now T]    evict what the limits say (max_entries, max_age_hours, max_bytes,\n"
     "                              min_idle_seconds of the daemon); --now: as if at epoch second T\n"
@@ -188,7 +189,7 @@ static int cache_show(struct cli *cli, const char *key)
 {
     char *spec = NULL;
     size_t len;
-    if (!pt_key_is_valid(key) || pt_index_spec(cli->idx, key, &spec, &len) != 0) {
+    if (pt_index_spec(cli->idx, key, &spec, &len) != 0) {
         cli_err(cli, "no requirement set with key '%s' (see `pactown cache ls`)", key);
         return EXIT_NOT_FOUND;
     }
@@ -279,25 +280,11 @@ static int cache_gc(struct cli *cli, bool dry_run, long long now, bool json)
 
 static int cache_rm(struct cli *cli, const char *key, bool force, bool quiet_if_none)
 {
-    if (!pt_key_is_valid(key)) {
-        cli_err(cli, "'%s' is not a key (32 lowercase hex digits; see `pactown cache ls`)", key);
-        return EXIT_USAGE;
-    }
-    json_t *req = json_pack("{s:s, s:s, s:b}", "op", "rm", "key", key, "force", force), *resp = NULL;
-    int ret = cli_control(cli, req, &resp);
-    json_decref(req);
-    if (ret)
-        return ret;
-    if (!json_is_true(json_object_get(resp, "ok"))) {
-        int e = (int)json_integer_value(json_object_get(resp, "errno"));
-        if (!(quiet_if_none && e == ENOENT))
-            cli_err(cli, "%s: %s", key, json_string_value(json_object_get(resp, "error")));
-        json_decref(resp);
-        return e == EBUSY ? EXIT_RUNNING : e == ENOENT ? EXIT_NOT_FOUND : EXIT_ERROR;
-    }
-    printf("%s %s\n", json_is_true(json_object_get(resp, "cleared")) ? "cleared the failed build of" : "evicted", key);
-    json_decref(resp);
-    return 0;
+    bool cleared = false;
+    int ret = cli_evict(cli, key, force, quiet_if_none, &cleared);
+    if (ret == 0)
+        printf("%s %s\n", cleared ? "cleared the failed build of" : "evicted", key);
+    return ret;
 }
 
 /* rebuild: forget or evict what is there, then build it through the mount */
@@ -396,19 +383,22 @@ int cmd_cache(int argc, char **argv)
         cli_free(&cli);
         return EXIT_USAGE;
     }
+    char key[PT_KEY_HEX + 1];
     if ((ret = cli_setup(&cli)) == 0 && (ret = cli_open_index(&cli)) == 0) {
         if (!strcmp(sub, "ls"))
             ret = cache_ls(&cli, json);
+        else if (need_key && (ret = cli_find_key(&cli, argv[optind], key)) != 0)
+            ;
         else if (!strcmp(sub, "show"))
-            ret = cache_show(&cli, argv[optind]);
+            ret = cache_show(&cli, key);
         else if (!strcmp(sub, "stats"))
             ret = cache_stats(&cli, json);
         else if (!strcmp(sub, "gc"))
             ret = cache_gc(&cli, dry, now, json);
         else if (!strcmp(sub, "rm"))
-            ret = cache_rm(&cli, argv[optind], force, false);
+            ret = cache_rm(&cli, key, force, false);
         else if (!strcmp(sub, "rebuild"))
-            ret = pt_key_is_valid(argv[optind]) ? cache_rebuild(&cli, argv[optind], force) : cache_rm(&cli, argv[optind], force, false);
+            ret = cache_rebuild(&cli, key, force);
         else
             ret = cache_prewarm(&cli, file, argv + optind, nargs);
     }
@@ -463,15 +453,9 @@ int cmd_lease(int argc, char **argv)
         }
         goto out;
     }
-    const char *key = argv[optind];
-    char *spec = NULL;
-    size_t len;
-    if (!pt_key_is_valid(key) || pt_index_spec(cli.idx, key, &spec, &len) != 0) {
-        cli_err(&cli, "no requirement set with key '%s' (see `pactown cache ls`)", key);
-        ret = EXIT_NOT_FOUND;
+    char key[PT_KEY_HEX + 1];
+    if ((ret = cli_find_key(&cli, argv[optind], key)) != 0)
         goto out;
-    }
-    free(spec);
     if (!strcmp(sub, "add")) {
         pt_lease l = { .since = pt_wall_s() };
         snprintf(l.holder, sizeof l.holder, "%s", holder);

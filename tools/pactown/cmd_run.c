@@ -51,6 +51,7 @@ static void usage(FILE *out)
             "                         (its output goes to <sandbox>/.pactown/service.log)\n"
             "  --prepare              write the sandbox and resolve (build) the venv, print the\n"
             "                         venv's path, and start nothing\n"
+            "  --refresh              build the venv again first (refused while other services use it)\n"
             "\n" CLI_COMMON_HELP
             "\n"
             "exit codes: 0 healthy (or stopped cleanly), 3 bad README, 4 build failed,\n"
@@ -68,6 +69,7 @@ struct run_opts {
     bool skip_health;
     bool detach;
     bool prepare;       /* sandbox and venv only: print the venv path, start nothing */
+    bool refresh;       /* build the venv again first */
     char *envs[64];
     int n_envs;
 };
@@ -259,13 +261,13 @@ int cmd_run(int argc, char **argv)
     uint64_t t0 = pt_mono_ns();
     struct cli cli = { .prog = "pactown run" };
     struct run_opts o = { .host = "127.0.0.1", .health_path = "/", .timeout_s = 60 };
-    enum { O_ID = 1, O_PORT, O_HOST, O_ENV, O_SKIP, O_HPATH, O_TIMEOUT, O_DETACH, O_PREPARE };
+    enum { O_ID = 1, O_PORT, O_HOST, O_ENV, O_SKIP, O_HPATH, O_TIMEOUT, O_DETACH, O_PREPARE, O_REFRESH };
     static const struct option opts[] = {
         { "service-id", required_argument, NULL, O_ID }, { "port", required_argument, NULL, O_PORT },
         { "host", required_argument, NULL, O_HOST }, { "env", required_argument, NULL, O_ENV },
         { "skip-health-check", no_argument, NULL, O_SKIP }, { "health-path", required_argument, NULL, O_HPATH },
         { "timeout", required_argument, NULL, O_TIMEOUT }, { "detach", no_argument, NULL, O_DETACH },
-        { "prepare", no_argument, NULL, O_PREPARE },
+        { "prepare", no_argument, NULL, O_PREPARE }, { "refresh", no_argument, NULL, O_REFRESH },
         CLI_COMMON_LONGOPTS, { 0 } };
     int c, ret = 0;
     char *end;
@@ -298,6 +300,7 @@ int cmd_run(int argc, char **argv)
             break;
         case O_DETACH: o.detach = true; break;
         case O_PREPARE: o.prepare = true; break;
+        case O_REFRESH: o.refresh = true; break;
         default:
             if ((ret = cli_common_opt(&cli, c, optarg)) != 0) {
                 usage(ret == 1 ? stdout : stderr);
@@ -354,8 +357,21 @@ int cmd_run(int argc, char **argv)
         ret = EXIT_ERROR;
         goto out;
     }
-    pt_entry e;
+    pt_entry e = { 0 };
     bool hit = pt_index_entry(cli.idx, key, &e) == 0 && e.state == PT_STATE_READY;
+    if (o.refresh && (hit || e.state == PT_STATE_FAILED)) {
+        bool cleared;
+        if ((ret = cli_evict(&cli, key, false, true, &cleared)) != 0 && ret != EXIT_NOT_FOUND) {
+            if (ret == EXIT_RUNNING)
+                cli_err(&cli, "--refresh: the venv %.12s is in use (leased) or being built; stop its services, or"
+                              " `pactown cache rebuild %.12s --force`", key, key);
+            goto out;
+        }
+        if (ret == 0)
+            fprintf(stderr, "pactown: --refresh: %s %.12s\n", cleared ? "forgot the failed build of" : "evicted", key);
+        ret = 0;
+        hit = false;
+    }
     char summary[256] = "";
     for (size_t i = 0, k = 0; i < set.n && k + 2 < sizeof summary; i++)
         k += (size_t)snprintf(summary + k, sizeof summary - k, "%s%s", i ? ", " : "", set.lines[i]);

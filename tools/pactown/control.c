@@ -51,3 +51,23 @@ int cli_control(struct cli *cli, json_t *req, json_t **resp)
     }
     return 0;
 }
+
+int cli_evict(struct cli *cli, const char *key, bool force, bool quiet_if_none, bool *cleared)
+{
+    *cleared = false;
+    json_t *req = json_pack("{s:s, s:s, s:b}", "op", "rm", "key", key, "force", force), *resp = NULL;
+    int ret = req ? cli_control(cli, req, &resp) : EXIT_ERROR;
+    json_decref(req);
+    if (ret)
+        return ret;
+    if (!json_is_true(json_object_get(resp, "ok"))) {
+        int e = (int)json_integer_value(json_object_get(resp, "errno"));
+        if (!(quiet_if_none && e == ENOENT))
+            cli_err(cli, "%s: %s", key, json_string_value(json_object_get(resp, "error")));
+        json_decref(resp);
+        return e == EBUSY ? EXIT_RUNNING : e == ENOENT ? EXIT_NOT_FOUND : EXIT_ERROR;
+    }
+    *cleared = json_is_true(json_object_get(resp, "cleared"));
+    json_decref(resp);
+    return 0;
+}
