@@ -225,8 +225,9 @@ static int line_of(const char *text, size_t len, const char *prefix, const char 
 
 /* Write key's requirements for the builder. The key covers the interpreter
  * and the installer sources: build only what this daemon would build for it
- * now. Returns 0, -EIO (the stored set is unreadable or the index failed) or
- * -ESTALE (registered for another interpreter or sources: the environment). */
+ * now. Returns 0, -EIO (the stored set is unreadable) or -ESTALE (a cause of
+ * the environment: registered for another interpreter or sources, or the
+ * requirements file could not be written). */
 static int write_requirements(struct pt_fs *fs, const pt_interp *interp, const char *key, const char *spec,
                               size_t len, char *path, size_t n, int logfd)
 {
@@ -431,6 +432,8 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
 
 /* ---- single flight ---- */
 
+static int known_set(struct pt_fs *fs, const char *key);
+
 /* What the index says without building: 0 ready, -ENOENT unknown, -EIO failed
  * recently, 1 must build. *e gets the entry when there is one. Reads the
  * index and the store: never called with a lock held. */
@@ -442,23 +445,39 @@ static int current_state(struct pt_fs *fs, const char *key, pt_entry *e)
     if (rc == 0 && e->state == PT_STATE_FAILED && pt_wall_s() - e->failed_at < fs->cfg.failure_ttl)
         return -EIO;
     if (rc == -ENOENT || rc == 0)
-        return pt_fs_known(fs, key) == 0 ? 1 : -ENOENT;
+        return known_set(fs, key) == 0 ? 1 : -ENOENT;
     return -EIO;
 }
 
-bool pt_fs_ready(struct pt_fs *fs, const char *key)
+int pt_fs_lookup_key(struct pt_fs *fs, const char *key)
 {
     pt_entry e;
-    return pt_index_entry(fs->idx, key, &e) == 0 && e.state == PT_STATE_READY && store_dir_ok(fs, key);
+    int rc = pt_index_entry(fs->idx, key, &e); /* one read: an entry means a registered set */
+    if (rc == 0)
+        return e.state == PT_STATE_READY && store_dir_ok(fs, key) ? 1 : 0;
+    if (rc == -ENOENT)
+        return known_set(fs, key);
+    return -EIO;
 }
 
-int pt_fs_known(struct pt_fs *fs, const char *key)
+/* 0 if key's requirement set is registered, -ENOENT if not, -EIO if the index cannot be read */
+static int known_set(struct pt_fs *fs, const char *key)
 {
     char *spec = NULL;
     size_t len;
     int rc = pt_index_spec(fs->idx, key, &spec, &len);
     free(spec);
     return rc == 0 ? 0 : (rc == -ENOENT ? -ENOENT : -EIO);
+}
+
+/* a use of a built key seen by the daemon: its access time, throttled (a
+ * busy venv is not a stream of writes). Hits are counted by whoever uses the
+ * venv (pactown run). */
+static void note_use(struct pt_fs *fs, const char *key, const pt_entry *e)
+{
+    int64_t now = pt_wall_ms();
+    if (e->state == PT_STATE_READY && now - e->last_access_ms >= fs->cfg.atime_throttle * 1000)
+        note_access(fs, key, now);
 }
 
 static void reply_target(struct pt_fs *fs, fuse_req_t req, const char *key)
@@ -531,19 +550,14 @@ void pt_fs_resolve(struct pt_fs *fs, fuse_req_t req, const char *name, bool wait
         /* a built key's own inode: its target never changes, and the kernel
          * reads it under that inode's page lock, which an eviction's
          * notify_inval_inode must take: answer at once, never wait */
-        if (pt_index_entry(fs->idx, key, &e) == 0 && e.state == PT_STATE_READY &&
-            pt_wall_ms() - e.last_access_ms >= fs->cfg.atime_throttle * 1000)
-            note_access(fs, key, pt_wall_ms());
+        if (pt_index_entry(fs->idx, key, &e) == 0)
+            note_use(fs, key, &e);
         reply_target(fs, req, key);
         return;
     }
     int st = current_state(fs, key, &e);
     if (st == 0) {
-        /* access time, throttled: a busy venv is not a stream of writes.
-         * Hits are counted by whoever uses the venv (pactown run). */
-        int64_t now = pt_wall_ms();
-        if (now - e.last_access_ms >= fs->cfg.atime_throttle * 1000)
-            note_access(fs, key, now);
+        note_use(fs, key, &e);
         reply_target(fs, req, key);
         return;
     }

@@ -226,11 +226,11 @@ static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, s
         /* a registered key answers at once; the build happens in readlink */
         if (!pt_key_is_valid(name))
             return -ENOENT;
-        int rc = pt_fs_known(fs, name);
-        if (rc)
+        int rc = pt_fs_lookup_key(fs, name);
+        if (rc < 0)
             return rc;
         kind = NODE_VENV;
-        transient = !pt_fs_ready(fs, name);
+        transient = rc == 0;
     } else if (parent == INO_BY_SERVICE) {
         char target[PATH_MAX];
         if (!pt_service_id_valid(name))

@@ -197,12 +197,11 @@ int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool
 int pt_fs_control_start(struct pt_fs *fs);
 void pt_fs_control_stop(struct pt_fs *fs);
 
-/* builds.c: true if key's venv is built and complete in the store. */
-bool pt_fs_ready(struct pt_fs *fs, const char *key);
+/* builds.c: what a lookup of by-deps/<key> answers: 1 built and usable, 0
+ * registered but not built (or not usable), -ENOENT not registered, -EIO
+ * the index cannot be read. */
+int pt_fs_lookup_key(struct pt_fs *fs, const char *key);
 
-/* builds.c: 0 if key's requirement set is registered, -ENOENT if not, -EIO
- * if the index cannot be read. */
-int pt_fs_known(struct pt_fs *fs, const char *key);
 
 /* builds.c: start-up recovery before the store is made read-only: reset
  * entries left `building`, remove store directories that are not `ready`. */
