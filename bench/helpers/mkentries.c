@@ -8,8 +8,9 @@
  * entry set READY through pt_index_update (which keeps the atime order in
  * step) with last_access AGE_S seconds ago (default 3600: built earlier, as
  * a venv that a lookup finds after the kernel forgot it); and the store
- * directory <CACHE_DIR>/store/<key>/ with its .pactown-key, which is what
- * pactownfs requires of a ready entry (mount/builds.c store_dir_ok).
+ * directory <CACHE_DIR>/store/<key>/ with what pactownfs requires of a ready
+ * venv (include/pactown/venv.h): its .pactown-key, a pyvenv.cfg whose home
+ * is the directory of this machine's python3, and bin/python linked to it.
  * Prints the keys, one a line. Run it while no daemon uses CACHE_DIR (the
  * daemon makes the store read-only while mounted). Run again on the same
  * CACHE_DIR, it resets the entries (state, access time) and keeps the
@@ -31,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pactown/fsutil.h"
 #include "pactown/index.h"
 #include "pactown/key.h"
 
@@ -55,6 +57,30 @@ static int make_ready(pt_entry *e, void *arg)
     return 0;
 }
 
+/* pyvenv.cfg and bin/python of a fake venv at dir (kept when there) */
+static int venv_files(const char *dir, const char *python)
+{
+    char path[PATH_MAX], home[PATH_MAX];
+    snprintf(home, sizeof home, "%s", python);
+    *strrchr(home, '/') = '\0';
+    snprintf(path, sizeof path, "%s/pyvenv.cfg", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd >= 0) {
+        char text[PATH_MAX + 16];
+        int tl = snprintf(text, sizeof text, "home = %s\n", home);
+        if (write(fd, text, (size_t)tl) != tl) { perror(path); return -1; }
+        close(fd);
+    } else if (errno != EEXIST) {
+        perror(path);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/bin", dir);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) { perror(path); return -1; }
+    snprintf(path, sizeof path, "%s/bin/python", dir);
+    if (symlink(python, path) != 0 && errno != EEXIST) { perror(path); return -1; }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -65,7 +91,11 @@ int main(int argc, char **argv)
     long n = strtol(argv[2], NULL, 10);
     long age = argc > 3 ? strtol(argv[3], NULL, 10) : 3600;
     const char *tag = argc > 4 ? argv[4] : "x";
-    char path[PATH_MAX];
+    char path[PATH_MAX], found[PATH_MAX], python[PATH_MAX];
+    if (pt_which("python3", found, sizeof found) != 0 || !realpath(found, python)) {
+        fprintf(stderr, "mkentries: no python3 in PATH (the fake venvs link to it)\n");
+        return 1;
+    }
     snprintf(path, sizeof path, "%s/store", cache);
     if (mkdir(cache, 0755) != 0 && errno != EEXIST) { perror(cache); return 1; }
     if (mkdir(path, 0755) != 0 && errno != EEXIST) { perror(path); return 1; }
@@ -94,6 +124,8 @@ int main(int argc, char **argv)
         }
         snprintf(path, sizeof path, "%s/store/%s", cache, key);
         if (mkdir(path, 0755) != 0 && errno != EEXIST) { perror(path); return 1; }
+        if (venv_files(path, python) != 0)
+            return 1;
         snprintf(path, sizeof path, "%s/store/%s/.pactown-key", cache, key);
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
         if (fd < 0 && errno == EEXIST) { /* made by an earlier run: only its index entry is reset */
