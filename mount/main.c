@@ -464,6 +464,7 @@ int main(int argc, char *argv[])
         fuse_loop_cfg_destroy(loop);
     }
     ret = ret < 0 ? 1 : 0;
+    atomic_store(&fs.loop_left, true);
     /* After a signal the stopper ran this before ending the loop; after an
      * unmount it runs here (idempotent): no new builds, evictions in flight
      * end, builders are stopped and their waiters answered (ENOTCONN). */

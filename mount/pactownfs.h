@@ -33,6 +33,7 @@
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -117,6 +118,7 @@ struct pt_fs {
     bool stopper_running;
     pthread_mutex_t stop_mu;    /* one stop sequence at a time (stop.c) */
     bool threads_left;          /* a build thread outlived the stop: keep what it uses */
+    atomic_bool loop_left;      /* the main thread has left the session loop (stop.c) */
 };
 
 /* builds.c: answer req, a readlink of by-deps/<key>, now or once the venv

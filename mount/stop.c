@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pactownfs.h"
@@ -62,7 +63,16 @@ static void *stopper_main(void *arg)
     fprintf(stderr, "pactownfs: %s: stopping\n", strsignal(b));
     pt_fs_stop(fs);
     fuse_session_exit(fs->se);
-    pthread_kill(fs->main_thread, SIGUSR1);
+    /* The main thread checks the exit flag, then waits: a SIGUSR1 that comes
+     * between the two is lost. So it is sent again every 20 ms until the
+     * main thread says it has left the loop. */
+    for (int i = 0; i < 500 && !atomic_load(&fs->loop_left); i++) {
+        pthread_kill(fs->main_thread, SIGUSR1);
+        struct timespec t = { 0, 20 * 1000000L };
+        nanosleep(&t, NULL);
+    }
+    if (!atomic_load(&fs->loop_left))
+        fprintf(stderr, "pactownfs: warning: the session loop did not end within 10 s of the stop\n");
     return NULL;
 }
 
