@@ -46,6 +46,16 @@ for how in TERM INT unmount; do
 done
 grep -q "was being built when the daemon stopped" "$DAEMON_LOG" && fail "a build was left 'building' in the index"
 
+# a signal right after start-up, 20 times: the stop never loses the main
+# thread's wake-up (once it did, between its check and its wait)
+for i in $(seq 20); do
+    mount_start
+    kill -INT "$DAEMON_PID"
+    wait_until 3 proc_gone "$DAEMON_PID" || fail "round $i: pactownfs still runs 3 s after SIGINT right after start"
+    wait "$DAEMON_PID" || fail "round $i: pactownfs exited with $?"
+    DAEMON_PID=
+done
+
 # a daemon without the blocking installer builds it on the next lookup
 mount_start -o evict_grace_ms=1500 -o min_idle_seconds=0
 "$MNT/by-deps/$key/bin/python" -c 'import ptdemo_app' || fail "the venv did not build after the stops"
