@@ -225,14 +225,20 @@ static void check_parsed(const pt_markpact *mp, size_t total)
     FUZZ_CHECK((mp->n_unknown == 0) == (mp->first_unknown_line == 0), "n_unknown %u, first %u", mp->n_unknown,
                mp->first_unknown_line);
     for (size_t i = 0; i < mp->n_deps; i++) {
-        /* the word after the token, if any, is "python" */
-        const char *t = info_word(mp->deps[i].info, "markpact:deps");
-        FUZZ_CHECK(t, "deps token");
-        t += strlen("markpact:deps");
-        while (*t == ' ' || *t == '\t')
-            t++;
-        FUZZ_CHECK(*t == '\0' || (strncmp(t, "python", 6) == 0 && strchr(" \t", t[6])), "deps for '%s' accepted",
-                   t);
+        /* the word after the token, if any, is "python".  The token may sit
+         * after a quoted key="..." value that holds another blank-separated
+         * "markpact:deps", so one of the occurrences must qualify. */
+        const char *info = mp->deps[i].info, *t = info, *first = NULL;
+        bool ok = false;
+        while (!ok && (t = info_word(t, "markpact:deps")) != NULL) {
+            if (!first)
+                first = t;
+            t += strlen("markpact:deps");
+            const char *a = t + strspn(t, " \t");
+            ok = *a == '\0' || (strncmp(a, "python", 6) == 0 && strchr(" \t", a[6]));
+        }
+        FUZZ_CHECK(first, "deps token");
+        FUZZ_CHECK(ok, "deps for '%s' accepted", first + strlen("markpact:deps"));
     }
     free(spans);
 }
