@@ -1,12 +1,11 @@
 /* health.c — TCP/HTTP probes, listening-port discovery via /proc, and the
  * wait-until-healthy loop used by the run helper. */
 #include "pactown/health.h"
+#include "pactown/ports.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -148,44 +147,81 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
     return size * nmemb;
 }
 
-int pt_http_probe(const char *host, int port, const char *path, int timeout_ms, long *status)
+/* "http://host:port" + path, IPv6 literals bracketed; malloc'd or NULL. */
+static char *make_url(const char *host, int port, const char *path)
+{
+    char *url = NULL;
+    int r = strchr(host, ':') ? asprintf(&url, "http://[%s]:%d%s", host, port, path)
+                              : asprintf(&url, "http://%s:%d%s", host, port, path);
+    return r < 0 ? NULL : url;
+}
+
+static bool method_ok(const char *m)
+{
+    if (!m || !*m || strlen(m) > 16)
+        return false;
+    for (; *m; m++)
+        if (*m < 'A' || *m > 'Z')
+            return false;
+    return true;
+}
+
+int pt_http_request(const pt_http_req *rq, long *status)
 {
     if (status)
         *status = 0;
-    if (!status || !host_ok(host) || port < 1 || port > 65535 || timeout_ms <= 0 || !path || path[0] != '/')
+    if (!rq || !status || !host_ok(rq->host) || rq->port < 1 || rq->port > 65535 || rq->timeout_ms <= 0 ||
+        !rq->path || rq->path[0] != '/' || (rq->method && !method_ok(rq->method)) || (!rq->body && rq->body_len))
         return -EINVAL;
-    for (const char *s = path; *s; s++)
+    for (const char *s = rq->path; *s; s++)
         if ((unsigned char)*s <= 0x20 || *s == 0x7f)
             return -EINVAL;
+    const char *method = rq->method ? rq->method : "GET";
 
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK)
         return -EIO;
 
-    size_t ul = strlen(host) + strlen(path) + 32;
-    char *url = malloc(ul);
-    if (!url)
-        return -ENOMEM;
-    if (strchr(host, ':'))
-        snprintf(url, ul, "http://[%s]:%d%s", host, port, path);
-    else
-        snprintf(url, ul, "http://%s:%d%s", host, port, path);
-
-    CURL *h = curl_easy_init();
+    char *url = make_url(rq->host, rq->port, rq->path);
+    CURL *h = url ? curl_easy_init() : NULL;
     if (!h) {
         free(url);
         return -ENOMEM;
     }
+    struct curl_slist *hdrs = NULL;
     int rc = -EIO;
     if (curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_NOPROXY, "*") != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_USERAGENT, "pactown-health") != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)rq->timeout_ms) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_USERAGENT, "pactown") != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard) != CURLE_OK)
         goto out;
+    if (strcmp(method, "HEAD") == 0) {
+        if (curl_easy_setopt(h, CURLOPT_NOBODY, 1L) != CURLE_OK)
+            goto out;
+    } else if (strcmp(method, "GET") != 0 && curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK) {
+        goto out;
+    }
+    if (rq->body) {
+        char ct[160];
+        snprintf(ct, sizeof ct, "Content-Type: %s", rq->content_type ? rq->content_type : "application/json");
+        struct curl_slist *nh = curl_slist_append(NULL, ct);
+        if (!nh) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        hdrs = nh;
+        /* POSTFIELDS makes the request a POST; CUSTOMREQUEST above renames it */
+        if (curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body) != CURLE_OK)
+            goto out;
+        if (strcmp(method, "POST") != 0 && curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK)
+            goto out;
+    }
 
     CURLcode cc = curl_easy_perform(h);
     switch (cc) {
@@ -211,180 +247,34 @@ int pt_http_probe(const char *host, int port, const char *path, int timeout_ms, 
         break;
     }
 out:
+    curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);
     free(url);
     return rc;
 }
 
-typedef struct {
-    unsigned long ino;
-    int port;
-} sock_ent;
-
-typedef struct {
-    sock_ent *v;
-    size_t n, cap;
-} sock_vec;
-
-static int cmp_ino(const void *a, const void *b)
+int pt_http_probe(const char *host, int port, const char *path, int timeout_ms, long *status)
 {
-    unsigned long x = ((const sock_ent *)a)->ino, y = ((const sock_ent *)b)->ino;
-    return (x > y) - (x < y);
+    pt_http_req rq = { .host = host, .port = port, .path = path, .timeout_ms = timeout_ms };
+    return pt_http_request(&rq, status);
 }
 
-/* Append LISTEN sockets of one /proc/net/tcp* file.  -ENOENT when absent. */
-static int read_net_tcp(const char *file, sock_vec *sv)
+int pt_port_free(const char *host, int port)
 {
-    FILE *f = fopen(file, "re");
-    if (!f)
-        return -errno;
-    char *line = NULL;
-    size_t cap = 0;
-    int rc = 0;
-    bool header = true;
-    while (getline(&line, &cap, f) >= 0) {
-        if (header) {
-            header = false;
-            continue;
-        }
-        unsigned port, state;
-        unsigned long ino;
-        /* sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode */
-        if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu",
-                   &port, &state, &ino) != 3)
-            continue;
-        if (state != 0x0A || ino == 0 || port == 0 || port > 65535)
-            continue;
-        if (sv->n == sv->cap) {
-            size_t nc = sv->cap ? sv->cap * 2 : 64;
-            sock_ent *nv = realloc(sv->v, nc * sizeof *nv);
-            if (!nv) {
-                rc = -ENOMEM;
-                break;
-            }
-            sv->v = nv;
-            sv->cap = nc;
-        }
-        sv->v[sv->n].ino = ino;
-        sv->v[sv->n].port = (int)port;
-        sv->n++;
-    }
-    free(line);
-    fclose(f);
-    return rc;
-}
-
-/* pgrp of /proc/<pid>, or -errno. */
-static int proc_pgrp(int procfd, const char *pid, pid_t *pgrp)
-{
-    char p[300];
-    snprintf(p, sizeof p, "%s/stat", pid);
-    int fd = openat(procfd, p, O_RDONLY | O_CLOEXEC);
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (!host || port < 1 || port > 65535 ||
+        make_addr(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, port, &ss, &sl) < 0)
+        return -EINVAL;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    char buf[1024];
-    ssize_t r;
-    do
-        r = read(fd, buf, sizeof buf - 1);
-    while (r < 0 && errno == EINTR);
-    int e = errno;
-    close(fd);
-    if (r < 0)
-        return -e;
-    buf[r] = '\0';
-    char *rp = strrchr(buf, ')');
-    int ppid, pg;
-    char st;
-    if (!rp || sscanf(rp + 1, " %c %d %d", &st, &ppid, &pg) != 3)
-        return -EIO;
-    *pgrp = pg;
-    return 0;
-}
-
-int pt_listening_ports(pid_t pgid, int *ports, size_t max, size_t *n)
-{
-    if (pgid <= 0 || !n || (!ports && max > 0))
-        return -EINVAL;
-    *n = 0;
-
-    sock_vec sv = { 0 };
-    int rc = read_net_tcp("/proc/net/tcp", &sv);
-    if (rc == 0) {
-        int r6 = read_net_tcp("/proc/net/tcp6", &sv);
-        if (r6 != 0 && r6 != -ENOENT)
-            rc = r6;
-    }
-    if (rc || sv.n == 0) {
-        free(sv.v);
-        return rc;
-    }
-    qsort(sv.v, sv.n, sizeof *sv.v, cmp_ino);
-
-    DIR *pd = opendir("/proc");
-    if (!pd) {
+    int one = 1, rc = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (const struct sockaddr *)&ss, sl) < 0)
         rc = -errno;
-        free(sv.v);
-        return rc;
-    }
-    uint8_t *seen = calloc(65536 / 8, 1);
-    if (!seen) {
-        closedir(pd);
-        free(sv.v);
-        return -ENOMEM;
-    }
-    int procfd = dirfd(pd);
-    struct dirent *de;
-    while ((de = readdir(pd)) != NULL) {
-        const char *nm = de->d_name;
-        if (nm[0] < '1' || nm[0] > '9' || strspn(nm, "0123456789") != strlen(nm))
-            continue;
-        pid_t pg = 0;
-        if (proc_pgrp(procfd, nm, &pg) < 0 || pg != pgid)
-            continue; /* vanished, unreadable, or another group */
-        char p[300];
-        snprintf(p, sizeof p, "%s/fd", nm);
-        int ffd = openat(procfd, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (ffd < 0)
-            continue; /* vanished (ENOENT) or not ours (EACCES) */
-        DIR *fdd = fdopendir(ffd);
-        if (!fdd) {
-            close(ffd);
-            continue;
-        }
-        struct dirent *fe;
-        while ((fe = readdir(fdd)) != NULL) {
-            if (fe->d_name[0] == '.')
-                continue;
-            char link[64];
-            ssize_t l = readlinkat(dirfd(fdd), fe->d_name, link, sizeof link - 1);
-            if (l <= 0)
-                continue;
-            link[l] = '\0';
-            unsigned long ino;
-            char close_br;
-            if (sscanf(link, "socket:[%lu%c", &ino, &close_br) != 2 || close_br != ']')
-                continue;
-            sock_ent key = { .ino = ino };
-            sock_ent *hit = bsearch(&key, sv.v, sv.n, sizeof *sv.v, cmp_ino);
-            if (!hit)
-                continue;
-            /* several sockets can share an inode entry (v4 and v6 files); mark all */
-            while (hit > sv.v && hit[-1].ino == ino)
-                hit--;
-            for (; hit < sv.v + sv.n && hit->ino == ino; hit++)
-                seen[hit->port >> 3] |= (uint8_t)(1u << (hit->port & 7));
-        }
-        closedir(fdd);
-    }
-    closedir(pd);
-    size_t k = 0;
-    for (int port = 1; port < 65536 && k < max; port++)
-        if (seen[port >> 3] & (1u << (port & 7)))
-            ports[k++] = port;
-    *n = k;
-    free(seen);
-    free(sv.v);
-    return 0;
+    close(fd);
+    return rc;
 }
 
 static void sleep_until(int64_t t)
@@ -401,13 +291,46 @@ static int probe_cap(int64_t deadline)
 }
 
 #define PT_MAX_DISCOVERED 32
+#define OWNER_EVERY_MS 250
+
+/* One HTTP round on port: the paths to try, in order (pactown's: /health,
+ * then / unless /health passed).  Returns true when healthy; the last
+ * answer is kept in res (path, status, since when). */
+static bool http_round(const pt_health_opts *o, int port, int64_t deadline, int64_t start, pt_health_result *res)
+{
+    static const char *const auto_paths[] = { "/health", "/", NULL };
+    const char *one[] = { o->path, NULL };
+    const char *const *paths = o->auto_path ? auto_paths : one;
+    long code = 0;
+    const char *path = NULL;
+    bool ok = false;
+    for (size_t i = 0; paths[i] && !ok; i++) {
+        int left = probe_cap(deadline);
+        if (left <= 0)
+            break;
+        int rc = pt_http_probe(o->host, port, paths[i], left, &code);
+        res->probe_error = rc;
+        if (rc != 0)
+            return false; /* no answer: the next round tries again */
+        path = paths[i];
+        ok = code < 500 && (code != 404 || !o->auto_path || paths[i + 1] == NULL);
+    }
+    if (!path)
+        return false;
+    /* the round's last answer, and since when it has been the same */
+    if (code != res->http_status || path != res->path)
+        res->status_since_ms = (long)((now_ns() - start) / NS_PER_MS);
+    res->http_status = code;
+    res->path = path;
+    return ok;
+}
 
 int pt_health_wait(const pt_health_opts *opts, pt_health_result *res)
 {
     if (!opts || !res || opts->pid <= 0 || opts->pgid <= 0 || !host_ok(opts->host) || opts->port < 0 ||
         opts->port > 65535 || opts->timeout_ms < 0)
         return -EINVAL;
-    if (opts->path) {
+    if (opts->path && !opts->auto_path) {
         if (opts->path[0] != '/')
             return -EINVAL;
         for (const char *s = opts->path; *s; s++)
@@ -423,6 +346,11 @@ int pt_health_wait(const pt_health_opts *opts, pt_health_result *res)
      * milliseconds a time (docs/BENCHMARKS.md): only when the asked port has
      * not answered for a while, and then seldom */
     int64_t next_discovery = start + (opts->port > 0 ? (int64_t)DISCOVER_AFTER_MS * NS_PER_MS : 0);
+    /* the asked port counts only once a listening socket on it is seen to
+     * belong to the service's process group: another program on that port
+     * must never make the service look healthy */
+    bool owned = false;
+    int64_t next_owner_check = start;
     for (;;) {
         int64_t round = now_ns();
         int ws = 0;
@@ -442,8 +370,17 @@ int pt_health_wait(const pt_health_opts *opts, pt_health_result *res)
         }
 
         int port = 0;
-        if (opts->port > 0 && pt_tcp_probe(opts->host, opts->port, probe_cap(deadline)) == 0)
-            port = opts->port;
+        if (opts->port > 0 && pt_tcp_probe(opts->host, opts->port, probe_cap(deadline)) == 0) {
+            if (!owned && round >= next_owner_check) {
+                next_owner_check = round + (int64_t)OWNER_EVERY_MS * NS_PER_MS;
+                pt_port_holder h;
+                size_t nh = 0;
+                owned = pt_port_holders(opts->port, opts->pgid, &h, 1, &nh, NULL) == 0 && nh > 0;
+                res->foreign = !owned;
+            }
+            if (owned)
+                port = opts->port;
+        }
         if (!port && round >= next_discovery) {
             next_discovery = round + (int64_t)DISCOVER_EVERY_MS * NS_PER_MS;
             int found[PT_MAX_DISCOVERED];
@@ -457,23 +394,21 @@ int pt_health_wait(const pt_health_opts *opts, pt_health_result *res)
         }
         if (port) {
             res->port = port;
-            if (!opts->path) {
+            if (!opts->path && !opts->auto_path) {
                 res->status = PT_HEALTH_OK;
                 break;
             }
-            int left = probe_cap(deadline);
-            long code = 0;
-            if (left > 0 && pt_http_probe(opts->host, port, opts->path, left, &code) == 0) {
-                res->http_status = code;
-                if (code < 500) {
-                    res->status = PT_HEALTH_OK;
-                    break;
-                }
+            if (http_round(opts, port, deadline, start, res)) {
+                res->status = PT_HEALTH_OK;
+                break;
             }
         }
         int64_t next = round + (int64_t)poll_ms * NS_PER_MS;
         sleep_until(next < deadline ? next : deadline);
     }
-    res->elapsed_ms = (long)((now_ns() - start) / NS_PER_MS);
+    int64_t end = now_ns();
+    res->elapsed_ms = (long)((end - start) / NS_PER_MS);
+    if (res->http_status)
+        res->status_since_ms = res->elapsed_ms - res->status_since_ms; /* a moment -> a duration */
     return 0;
 }

@@ -6,6 +6,7 @@
  * the whole parse is linear in the input size.
  */
 #include "pactown/markpact.h"
+#include "pactown/error.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -50,33 +51,6 @@ static char *span_dup(span s)
     return d;
 }
 
-/* Quote p[0..n) for an error message: '"' ... '"', control bytes, bytes >= 0x7f
- * (invalid UTF-8, C1 controls, lookalikes), '\\' and '"' escaped, cut with "..."
- * after about 60 visible bytes. */
-static const char *quote(char *buf, size_t cap, const char *p, size_t n)
-{
-    size_t o = 0;
-    const size_t limit = 60;
-    buf[o++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (i >= limit || o + 8 >= cap) {
-            memcpy(buf + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (c < 0x20 || c >= 0x7f || c == '\\' || c == '"')
-            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
-        else
-            buf[o++] = (char)c;
-    }
-    buf[o++] = '"';
-    buf[o] = '\0';
-    return buf;
-}
-
-#define QUOTE_CAP 96
-
 /* ---- paths -------------------------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at p[0..n), 0 if invalid (overlong,
@@ -111,8 +85,8 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 
 static int path_error(pt_error *err, unsigned line, const char *p, size_t n, const char *why)
 {
-    char q[QUOTE_CAP];
-    quote(q, sizeof q, p, n);
+    char q[PT_QUOTE_CAP];
+    pt_quote(q, sizeof q, p, n);
     if (line)
         return pt_error_set(err, -EINVAL, line, "line %u: markpact:file path %s: %s", line, q, why);
     return pt_error_set(err, -EINVAL, line, "markpact:file path %s: %s", q, why);
@@ -414,7 +388,7 @@ static int markpact_header(parser *ps, const fence *f, span tok, size_t tok_end,
 {
     unsigned fl = b->fence_line;
     span kw = { tok.p + 9, tok.n - 9 }; /* after "markpact:" */
-    char q[QUOTE_CAP];
+    char q[PT_QUOTE_CAP];
 
     if (span_eq(kw, "deps"))
         *kind = K_DEPS;
@@ -445,7 +419,7 @@ static int markpact_header(parser *ps, const fence *f, span tok, size_t tok_end,
         if (next_word(f->info, &pos, &w) && !span_eq(w, "python"))
             return pt_error_set(ps->err, -EINVAL, fl,
                                 "line %u: markpact:deps %s: only python deps are supported",
-                                fl, quote(q, sizeof q, w.p, w.n));
+                                fl, pt_quote(q, sizeof q, w.p, w.n));
     } else if (*kind == K_FILE) {
         span val = { NULL, 0 };
         bool have = false;
@@ -490,7 +464,7 @@ static int markpact_block(parser *ps, const fence *f, span tok, size_t tok_end)
     pt_mp_block b = { 0 };
     enum kind kind;
     int rc;
-    char q[QUOTE_CAP];
+    char q[PT_QUOTE_CAP];
 
     b.fence_line = ps->r.lineno;
     b.line = b.fence_line + 1;
@@ -514,7 +488,7 @@ static int markpact_block(parser *ps, const fence *f, span tok, size_t tok_end)
         if (ps->hash[hslot]) {
             rc = pt_error_set(ps->err, -EINVAL, b.fence_line,
                               "line %u: markpact:file path %s is already used by the block at line %u",
-                              b.fence_line, quote(q, sizeof q, b.path, strlen(b.path)),
+                              b.fence_line, pt_quote(q, sizeof q, b.path, strlen(b.path)),
                               ps->files.v[ps->hash[hslot] - 1].fence_line);
             goto out;
         }
@@ -544,7 +518,7 @@ static int markpact_block(parser *ps, const fence *f, span tok, size_t tok_end)
         if (kind == K_OTHER)
             rc = pt_error_set(ps->err, -EINVAL, b.fence_line,
                               "line %u: markpact block %s opened here is never closed",
-                              b.fence_line, quote(q, sizeof q, tok.p, tok.n));
+                              b.fence_line, pt_quote(q, sizeof q, tok.p, tok.n));
         else
             rc = pt_error_set(ps->err, -EINVAL, b.fence_line,
                               "line %u: markpact:%s block opened here is never closed",

@@ -23,4 +23,12 @@ int pt_error_set(pt_error *err, int code, unsigned line, const char *fmt, ...)
 /* Reset err to "no error". err may be NULL. */
 void pt_error_clear(pt_error *err);
 
+/* Quote p[0..n) for a message: '"' ... '"', with control bytes, bytes >= 0x7f
+ * (invalid UTF-8, C1 controls, lookalikes), '\\' and '"' as \xHH, cut with
+ * "..." after about 60 visible bytes, so that hostile input can neither break
+ * a log line nor pass for something else.  buf: caller's, cap >= 16
+ * (PT_QUOTE_CAP holds any result).  Returns buf. */
+#define PT_QUOTE_CAP 96
+const char *pt_quote(char *buf, size_t cap, const char *p, size_t n);
+
 #endif

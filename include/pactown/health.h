@@ -7,6 +7,7 @@
 #ifndef PACTOWN_HEALTH_H
 #define PACTOWN_HEALTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -22,36 +23,44 @@
  *   inet_pton(3). */
 int pt_tcp_probe(const char *host, int port, int timeout_ms);
 
-/* HTTP GET http://host:port/path with libcurl: redirects not followed, no
- * proxy (CURLOPT_NOPROXY "*"), body discarded, only the http scheme allowed,
- * CURLOPT_NOSIGNAL set (thread-safe).  curl_global_init runs once per process
- * (pthread_once).
- * host: as for pt_tcp_probe (IPv6 literals are bracketed in the URL).
- * path: starts with '/', no bytes <= 0x20 or 0x7f (else -EINVAL).
- * timeout_ms: > 0, total time for connect + request + response.
+/* One HTTP request, as a markpact:test http line or a health probe sends it. */
+typedef struct pt_http_req {
+    const char *host;         /* as for pt_tcp_probe (IPv6 literals are bracketed in the URL) */
+    int port;                 /* 1..65535 */
+    const char *method;       /* "GET" (NULL), "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", ...:
+                                 upper-case letters only, at most 16 */
+    const char *path;         /* starts with '/', may hold a query; no bytes <= 0x20 or 0x7f */
+    const char *body;         /* request body (body_len bytes, need not be NUL-terminated), NULL = none */
+    size_t body_len;
+    const char *content_type; /* of the body; NULL = "application/json" */
+    int timeout_ms;           /* > 0: connect + request + response */
+} pt_http_req;
+
+/* Send rq over http with libcurl: redirects not followed (a 302 is the
+ * answer), no proxy (CURLOPT_NOPROXY "*"), the response body discarded,
+ * only the http scheme allowed, CURLOPT_NOSIGNAL set (thread-safe).
+ * curl_global_init runs once per process (pthread_once).
  * status: out, the HTTP status code (e.g. 200, 404, 503) when 0 is returned;
  *   set to 0 otherwise.
  * Returns 0 on any HTTP response (the status may be an error status),
  *   -ECONNREFUSED when the connection fails, -ETIMEDOUT on timeout,
- *   -EINVAL on bad arguments, -ENOMEM, -EIO for anything else (no/garbled
- *   response, curl_global_init failure).
- * Man: libcurl-easy(3), CURLOPT_TIMEOUT_MS(3), CURLOPT_NOPROXY(3),
- *   CURLINFO_RESPONSE_CODE(3), pthread_once(3p). */
+ *   -EINVAL on bad arguments, -ENOMEM, -EIO for anything else (no or a
+ *   garbled response: not an HTTP server; curl_global_init failure).
+ * Man: libcurl-easy(3), CURLOPT_CUSTOMREQUEST(3), CURLOPT_POSTFIELDS(3),
+ *   CURLOPT_TIMEOUT_MS(3), CURLOPT_NOPROXY(3), CURLINFO_RESPONSE_CODE(3). */
+int pt_http_request(const pt_http_req *rq, long *status);
+
+/* pt_http_request of GET host:port/path without a body. */
 int pt_http_probe(const char *host, int port, const char *path, int timeout_ms, long *status);
 
-/* TCP ports in LISTEN state (st 0A) held by any process whose process group
- * id is pgid.  Reads /proc/net/tcp and /proc/net/tcp6 (the caller's network
- * namespace; tcp6 may be absent) for listening socket inodes, then
- * /proc/<pid>/stat (field 5, pgrp) and the /proc/<pid>/fd/<n> links
- * "socket:[<inode>]" of every process.  Processes that vanish mid-scan, or
- * whose fds the caller may not read (EACCES), are skipped.
- * ports: caller-owned array of max ints; receives the unique ports in
- *   ascending order, the smallest max of them when there are more.
- * n: out, number of ports stored (<= max).
- * Errors: -EINVAL (pgid <= 0, n NULL, ports NULL with max > 0), -ENOMEM,
- *   -errno of opening /proc/net/tcp or /proc.
- * Man: proc(5) (/proc/net/tcp, /proc/pid/stat, /proc/pid/fd). */
-int pt_listening_ports(pid_t pgid, int *ports, size_t max, size_t *n);
+/* Whether a server could listen on host:port now: bind(2) a TCP socket
+ * there with SO_REUSEADDR (as servers do, so connections in TIME_WAIT do
+ * not count) and close it.  host: numeric IPv4/IPv6 address or "localhost"
+ * (127.0.0.1).  Returns 0 when free, -EADDRINUSE when something listens
+ * there (or on the wildcard address), -EACCES for a port < 1024 without
+ * the privilege, -EINVAL for a bad host or port, other -errno of socket(2)
+ * or bind(2).  Man: bind(2), socket(7) SO_REUSEADDR. */
+int pt_port_free(const char *host, int port);
 
 typedef enum { PT_HEALTH_OK = 0, PT_HEALTH_EXITED = 1, PT_HEALTH_TIMEOUT = 2 } pt_health_status;
 
@@ -60,7 +69,9 @@ typedef struct pt_health_opts {
     pid_t pgid;         /* its process group */
     const char *host;   /* address to probe, e.g. "127.0.0.1" */
     int port;           /* port the service was asked to use */
-    const char *path;   /* HTTP path, e.g. "/"; NULL = TCP only */
+    const char *path;   /* HTTP path, e.g. "/"; NULL = TCP only (unless auto_path) */
+    bool auto_path;     /* probe as pactown does (path ignored): GET /health, and when that does not
+                           pass, GET /; any answer < 500 passes except a 404 on /health */
     int timeout_ms;     /* overall deadline */
     int poll_ms;        /* interval between probes, e.g. 25 */
 } pt_health_opts;
@@ -68,14 +79,25 @@ typedef struct pt_health_opts {
 typedef struct pt_health_result {
     pt_health_status status;
     int port;           /* port that answered: opts.port, or — when the service listens elsewhere (the README ignores $PORT) — the port found with pt_listening_ports */
-    long http_status;   /* 0 if TCP only */
+    long http_status;   /* the last HTTP answer's status, 0 if none (TCP only, or no answer yet) */
+    const char *path;   /* the path of that answer: opts.path, "/health" or "/" (static); NULL if none */
+    long status_since_ms; /* how long the answers have been http_status at path, up to the end:
+                             "/ -> 503 for 60 s" */
+    int probe_error;    /* -errno of the last HTTP probe that got no answer (-EIO: the port does not
+                           speak HTTP), 0 when the last probe was answered */
+    bool foreign;       /* opts.port accepted connections but, when last looked at, no listening socket
+                           on it belonged to process group pgid: another program holds the port */
     int wait_status;    /* waitpid status when EXITED */
     long elapsed_ms;
 } pt_health_result;
 
-/* Wait until the service is healthy: a TCP connect to opts->port succeeds,
- * then (if opts->path) an HTTP GET gets a response with status < 500 (any
- * 2xx-4xx counts as up; the status is reported).  If opts->port has not
+/* Wait until the service is healthy: a TCP connect to opts->port succeeds
+ * and a listening socket on that port belongs to a process of group
+ * opts->pgid (pt_port_holders; looked at every 250 ms until it does, so a
+ * port held by another program never passes: res->foreign), then (if
+ * opts->path or opts->auto_path) an HTTP GET gets a response with status
+ * < 500 (any 2xx-4xx counts as up; the status is reported; 5xx answers are
+ * retried until the deadline).  If opts->port has not
  * accepted for 1 s, the process group opts->pgid's other listening TCP ports
  * (pt_listening_ports; looked up every 250 ms, since reading /proc/net/tcp
  * is costly) are probed in ascending order and the first that accepts is

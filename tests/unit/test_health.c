@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "pactown/health.h"
+#include "pactown/ports.h"
 
 #define MAX_CHILDREN 8
 
@@ -73,7 +74,26 @@ static int closed_port(void)
     return blocker_port;
 }
 
-enum child_kind { CHILD_HTTP, CHILD_LISTEN_ONLY, CHILD_EXIT7, CHILD_IDLE };
+enum child_kind { CHILD_HTTP, CHILD_LISTEN_ONLY, CHILD_EXIT7, CHILD_IDLE, CHILD_ROUTER };
+
+/* CHILD_ROUTER's answers, by request: what a markpact:test http line and the
+ * pactown-style probe (/health, then /) meet in real services. */
+static const char *route(const char *req)
+{
+    if (strncmp(req, "GET /health ", 12) == 0)
+        return "HTTP/1.0 404 Not Found\r\n\r\n";
+    if (strncmp(req, "GET / ", 6) == 0)
+        return "HTTP/1.0 200 OK\r\n\r\nhome";
+    if (strncmp(req, "GET /old ", 9) == 0)
+        return "HTTP/1.0 302 Found\r\nLocation: /\r\n\r\n";
+    if (strncmp(req, "POST /items ", 12) == 0)
+        return strstr(req, "\r\nContent-Type: application/json\r\n") && strstr(req, "\r\n\r\n{\"title\": \"x\"}")
+                   ? "HTTP/1.0 201 Created\r\n\r\n"
+                   : "HTTP/1.0 422 Unprocessable\r\n\r\n";
+    if (strncmp(req, "DELETE /items/1 ", 16) == 0)
+        return "HTTP/1.0 204 No Content\r\n\r\n";
+    return "HTTP/1.0 400 Bad Request\r\n\r\n";
+}
 
 static void child_main(enum child_kind kind, const char *response, int wfd)
 {
@@ -111,11 +131,19 @@ static void child_main(enum child_kind kind, const char *response, int wfd)
                 break;
             got += (size_t)r;
             buf[got] = '\0';
-            if (strstr(buf, "\r\n\r\n") || got == sizeof buf - 1)
+            char *hdr_end = strstr(buf, "\r\n\r\n");
+            if (got == sizeof buf - 1)
                 break;
+            if (hdr_end) {
+                const char *cl = strstr(buf, "Content-Length: ");
+                size_t want = (size_t)(hdr_end + 4 - buf) + (cl ? strtoul(cl + 16, NULL, 10) : 0);
+                if (got >= want)
+                    break;
+            }
         }
+        const char *ans = kind == CHILD_ROUTER ? route(buf) : response;
         if (got > 0)
-            (void)!send(c, response, strlen(response), MSG_NOSIGNAL);
+            (void)!send(c, ans, strlen(ans), MSG_NOSIGNAL);
         close(c);
     }
 }
@@ -346,4 +374,115 @@ Test(health, wait_bad_options)
     o.pid = getpid();
     cr_assert_eq(pt_health_wait(&o, &r), -ECHILD);
     cr_assert_eq(pt_health_wait(NULL, &r), -EINVAL);
+}
+
+Test(health, http_request_methods_body_no_redirects)
+{
+    int port;
+    spawn(CHILD_ROUTER, NULL, &port);
+    static const char body[] = "{\"title\": \"x\"}";
+    pt_http_req rq = { .host = "127.0.0.1", .port = port, .method = "POST", .path = "/items", .body = body,
+                       .body_len = strlen(body), .timeout_ms = 2000 };
+    long st = 0;
+    cr_assert_eq(pt_http_request(&rq, &st), 0);
+    cr_assert_eq(st, 201, "POST with a JSON body: %ld", st);
+    rq.body_len = 3; /* a cut body is another body */
+    cr_assert_eq(pt_http_request(&rq, &st), 0);
+    cr_assert_eq(st, 422);
+    pt_http_req del = { .host = "127.0.0.1", .port = port, .method = "DELETE", .path = "/items/1", .timeout_ms = 2000 };
+    cr_assert_eq(pt_http_request(&del, &st), 0);
+    cr_assert_eq(st, 204);
+    pt_http_req old = { .host = "127.0.0.1", .port = port, .path = "/old", .timeout_ms = 2000 };
+    cr_assert_eq(pt_http_request(&old, &st), 0);
+    cr_assert_eq(st, 302, "a redirect is the answer, not followed: %ld", st);
+    pt_http_req bad = { .host = "127.0.0.1", .port = port, .method = "get", .path = "/", .timeout_ms = 2000 };
+    cr_assert_eq(pt_http_request(&bad, &st), -EINVAL);
+    bad.method = "GET;rm";
+    cr_assert_eq(pt_http_request(&bad, &st), -EINVAL);
+}
+
+Test(health, wait_auto_path_falls_back_from_404_health)
+{
+    int port;
+    pid_t pid = spawn(CHILD_ROUTER, NULL, &port);
+    pt_health_opts o = service_opts(pid, port, NULL, 5000);
+    o.auto_path = true;
+    pt_health_result r;
+    cr_assert_eq(pt_health_wait(&o, &r), 0);
+    cr_assert_eq(r.status, PT_HEALTH_OK);
+    cr_assert_eq(r.http_status, 200);
+    cr_assert_str_eq(r.path, "/");
+    cr_assert_not(r.foreign);
+}
+
+Test(health, wait_auto_path_takes_health_and_retries_5xx)
+{
+    int port, port5;
+    pid_t pid = spawn(CHILD_HTTP, OK200, &port);
+    pt_health_opts o = service_opts(pid, port, NULL, 5000);
+    o.auto_path = true;
+    pt_health_result r;
+    cr_assert_eq(pt_health_wait(&o, &r), 0);
+    cr_assert_eq(r.status, PT_HEALTH_OK);
+    cr_assert_str_eq(r.path, "/health");
+
+    pid_t p5 = spawn(CHILD_HTTP, ERR500, &port5);
+    o = service_opts(p5, port5, NULL, 600);
+    o.auto_path = true;
+    cr_assert_eq(pt_health_wait(&o, &r), 0);
+    cr_assert_eq(r.status, PT_HEALTH_TIMEOUT);
+    cr_assert_eq(r.http_status, 500);
+    cr_assert_str_eq(r.path, "/", "the last answer of a round is the one of /");
+    cr_assert_geq(r.status_since_ms, 400, "500 answers for %ld of %ld ms", r.status_since_ms, r.elapsed_ms);
+    cr_assert_leq(r.status_since_ms, r.elapsed_ms);
+}
+
+Test(health, port_held_by_another_group_is_never_healthy)
+{
+    int port, none;
+    spawn(CHILD_HTTP, OK200, &port); /* another program, answering 200 on the port */
+    pid_t svc = spawn(CHILD_IDLE, NULL, &none);
+    pt_health_opts o = service_opts(svc, port, "/", 600);
+    pt_health_result r;
+    cr_assert_eq(pt_health_wait(&o, &r), 0);
+    cr_assert_eq(r.status, PT_HEALTH_TIMEOUT);
+    cr_assert(r.foreign);
+    cr_assert_eq(r.http_status, 0);
+}
+
+Test(health, port_holders_and_port_free)
+{
+    int port, none;
+    pid_t pid = spawn(CHILD_LISTEN_ONLY, NULL, &port);
+    pid_t idle = spawn(CHILD_IDLE, NULL, &none);
+    pt_port_holder h[4];
+    size_t n = 99, socks = 99;
+    cr_assert_eq(pt_port_holders(port, 0, h, 4, &n, &socks), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(socks, 1);
+    cr_assert_eq(h[0].pid, pid);
+    cr_assert_eq(h[0].pgid, pid);
+    /* the child's command line is ours (forked, no exec) */
+    char self[64] = "";
+    FILE *f = fopen("/proc/self/cmdline", "re");
+    cr_assert(f && fgets(self, sizeof self, f));
+    fclose(f);
+    cr_assert(self[0] && strncmp(h[0].cmd, self, strlen(self)) == 0, "command '%s', ours '%s'", h[0].cmd, self);
+    cr_assert_eq(pt_port_holders(port, pid, h, 4, &n, NULL), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(pt_port_holders(port, idle, h, 4, &n, &socks), 0);
+    cr_assert_eq(n, 0, "no member of that group holds it");
+    cr_assert_eq(socks, 1);
+    cr_assert_eq(pt_port_holders(0, 0, h, 4, &n, NULL), -EINVAL);
+
+    cr_assert_eq(pt_port_free("127.0.0.1", port), -EADDRINUSE);
+    cr_assert_eq(pt_port_free("localhost", port), -EADDRINUSE);
+    int cp = closed_port();
+    close(blocker); /* nobody has it now */
+    blocker = -1;
+    cr_assert_eq(pt_port_free("127.0.0.1", cp), 0);
+    cr_assert_eq(pt_port_holders(cp, 0, h, 4, &n, &socks), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(socks, 0);
+    cr_assert_eq(pt_port_free("example.com", cp), -EINVAL);
 }

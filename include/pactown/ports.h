@@ -1,0 +1,46 @@
+/* pactown/ports.h — who listens on a TCP port: listening sockets from
+ * proc(5) (/proc/net/tcp, /proc/net/tcp6) and the processes that hold them
+ * (the "socket:[INODE]" links in /proc/PID/fd).
+ *
+ * Everything here reads the caller's network namespace and sees only the
+ * processes whose fds the caller may read (all of them as root); processes
+ * that vanish mid-scan are skipped.  Conventions: 0 or -errno (errno(3)).
+ * Man: proc(5) (/proc/net/tcp, /proc/pid/stat, /proc/pid/fd, /proc/pid/cmdline).
+ */
+#ifndef PACTOWN_PORTS_H
+#define PACTOWN_PORTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* TCP ports in LISTEN state (st 0A) held by any process whose process group
+ * id is pgid.
+ * ports: caller-owned array of max ints; receives the unique ports in
+ *   ascending order, the smallest max of them when there are more.
+ * n: out, number of ports stored (<= max).
+ * Errors: -EINVAL (pgid <= 0, n NULL, ports NULL with max > 0), -ENOMEM,
+ *   -errno of opening /proc/net/tcp or /proc. */
+int pt_listening_ports(pid_t pgid, int *ports, size_t max, size_t *n);
+
+typedef struct pt_port_holder {
+    pid_t pid;          /* a process with a listening socket of the port open */
+    pid_t pgid;         /* its process group (proc(5) stat field 5) */
+    char cmd[160];      /* its command line, arguments joined by spaces, control bytes as '?',
+                           cut to fit; "[comm]" when the command line is empty (kernel threads) */
+} pt_port_holder;
+
+/* The processes that hold a listening TCP socket bound to port on any local
+ * address, IPv4 or IPv6.
+ * pgid: 0 = look at every process; > 0 = only at members of that process
+ *   group (cheap: one stat read per process, fds only of the members).
+ * out: caller-owned array of max holders, in /proc order (ascending pid);
+ *   a process holding several such sockets is listed once.
+ * n: out, holders stored.  sockets: out (may be NULL), listening sockets on
+ *   the port found in /proc/net: > 0 with *n == 0 means held by a process
+ *   the caller cannot see (another user's, another pid namespace's).
+ * Errors: -EINVAL (port outside 1..65535, n NULL, out NULL with max > 0,
+ *   pgid < 0), -ENOMEM, -errno of opening /proc/net/tcp or /proc. */
+int pt_port_holders(int port, pid_t pgid, pt_port_holder *out, size_t max, size_t *n, size_t *sockets);
+
+#endif

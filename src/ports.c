@@ -1,0 +1,278 @@
+/* ports.c — listening TCP sockets (proc(5) /proc/net/tcp, tcp6) and the
+ * processes that hold them (/proc/PID/fd links "socket:[INODE]"). */
+#include "pactown/ports.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    unsigned long ino;
+    int port;
+} sock_ent;
+
+typedef struct {
+    sock_ent *v;
+    size_t n, cap;
+} sock_vec;
+
+static int cmp_ino(const void *a, const void *b)
+{
+    unsigned long x = ((const sock_ent *)a)->ino, y = ((const sock_ent *)b)->ino;
+    return (x > y) - (x < y);
+}
+
+/* Append the LISTEN sockets of one /proc/net/tcp* file (only those on port
+ * when port > 0).  -ENOENT when the file is absent. */
+static int read_net_tcp(const char *file, int only_port, sock_vec *sv)
+{
+    FILE *f = fopen(file, "re");
+    if (!f)
+        return -errno;
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    bool header = true;
+    while (getline(&line, &cap, f) >= 0) {
+        if (header) {
+            header = false;
+            continue;
+        }
+        unsigned port, state;
+        unsigned long ino;
+        /* sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode */
+        if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu",
+                   &port, &state, &ino) != 3)
+            continue;
+        if (state != 0x0A || ino == 0 || port == 0 || port > 65535 || (only_port > 0 && (int)port != only_port))
+            continue;
+        if (sv->n == sv->cap) {
+            size_t nc = sv->cap ? sv->cap * 2 : 64;
+            sock_ent *nv = realloc(sv->v, nc * sizeof *nv);
+            if (!nv) {
+                rc = -ENOMEM;
+                break;
+            }
+            sv->v = nv;
+            sv->cap = nc;
+        }
+        sv->v[sv->n].ino = ino;
+        sv->v[sv->n].port = (int)port;
+        sv->n++;
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* Every listening socket (on only_port when > 0), sorted by inode. */
+static int listen_sockets(int only_port, sock_vec *sv)
+{
+    int rc = read_net_tcp("/proc/net/tcp", only_port, sv);
+    if (rc == 0) {
+        int r6 = read_net_tcp("/proc/net/tcp6", only_port, sv);
+        if (r6 != 0 && r6 != -ENOENT)
+            rc = r6;
+    }
+    if (rc == 0 && sv->n > 1)
+        qsort(sv->v, sv->n, sizeof *sv->v, cmp_ino);
+    return rc;
+}
+
+/* pgrp of /proc/<pid>, or -errno. */
+static int proc_pgrp(int procfd, const char *pid, pid_t *pgrp)
+{
+    char p[300];
+    snprintf(p, sizeof p, "%s/stat", pid);
+    int fd = openat(procfd, p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    char buf[1024];
+    ssize_t r;
+    do
+        r = read(fd, buf, sizeof buf - 1);
+    while (r < 0 && errno == EINTR);
+    int e = errno;
+    close(fd);
+    if (r < 0)
+        return -e;
+    buf[r] = '\0';
+    char *rp = strrchr(buf, ')');
+    int ppid, pg;
+    char st;
+    if (!rp || sscanf(rp + 1, " %c %d %d", &st, &ppid, &pg) != 3)
+        return -EIO;
+    *pgrp = pg;
+    return 0;
+}
+
+/* Called once per listening socket of sv found open in a process. */
+typedef void (*match_fn)(void *arg, const char *pid, pid_t pgrp, const sock_ent *e);
+
+/* Look through the fds of every process (of group pgid only, when > 0) for
+ * the sockets of sv; fn for each one found. */
+static int scan_procs(const sock_vec *sv, pid_t pgid, match_fn fn, void *arg)
+{
+    DIR *pd = opendir("/proc");
+    if (!pd)
+        return -errno;
+    int procfd = dirfd(pd);
+    struct dirent *de;
+    while ((de = readdir(pd)) != NULL) {
+        const char *nm = de->d_name;
+        if (nm[0] < '1' || nm[0] > '9' || strspn(nm, "0123456789") != strlen(nm))
+            continue;
+        pid_t pg = 0;
+        if (proc_pgrp(procfd, nm, &pg) < 0 || (pgid > 0 && pg != pgid))
+            continue; /* vanished, unreadable, or another group */
+        char p[300];
+        snprintf(p, sizeof p, "%s/fd", nm);
+        int ffd = openat(procfd, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (ffd < 0)
+            continue; /* vanished (ENOENT) or not ours (EACCES) */
+        DIR *fdd = fdopendir(ffd);
+        if (!fdd) {
+            close(ffd);
+            continue;
+        }
+        struct dirent *fe;
+        while ((fe = readdir(fdd)) != NULL) {
+            if (fe->d_name[0] == '.')
+                continue;
+            char link[64];
+            ssize_t l = readlinkat(dirfd(fdd), fe->d_name, link, sizeof link - 1);
+            if (l <= 0)
+                continue;
+            link[l] = '\0';
+            unsigned long ino;
+            char close_br;
+            if (sscanf(link, "socket:[%lu%c", &ino, &close_br) != 2 || close_br != ']')
+                continue;
+            sock_ent key = { .ino = ino };
+            const sock_ent *hit = bsearch(&key, sv->v, sv->n, sizeof *sv->v, cmp_ino);
+            if (!hit)
+                continue;
+            /* the v4 and v6 files may both list one inode */
+            while (hit > sv->v && hit[-1].ino == ino)
+                hit--;
+            for (; hit < sv->v + sv->n && hit->ino == ino; hit++)
+                fn(arg, nm, pg, hit);
+        }
+        closedir(fdd);
+    }
+    closedir(pd);
+    return 0;
+}
+
+static void mark_port(void *arg, const char *pid, pid_t pgrp, const sock_ent *e)
+{
+    (void)pid;
+    (void)pgrp;
+    uint8_t *seen = arg;
+    seen[e->port >> 3] |= (uint8_t)(1u << (e->port & 7));
+}
+
+int pt_listening_ports(pid_t pgid, int *ports, size_t max, size_t *n)
+{
+    if (pgid <= 0 || !n || (!ports && max > 0))
+        return -EINVAL;
+    *n = 0;
+    sock_vec sv = { 0 };
+    int rc = listen_sockets(0, &sv);
+    if (rc || sv.n == 0) {
+        free(sv.v);
+        return rc;
+    }
+    uint8_t *seen = calloc(65536 / 8, 1);
+    if (!seen) {
+        free(sv.v);
+        return -ENOMEM;
+    }
+    rc = scan_procs(&sv, pgid, mark_port, seen);
+    size_t k = 0;
+    for (int port = 1; rc == 0 && port < 65536 && k < max; port++)
+        if (seen[port >> 3] & (1u << (port & 7)))
+            ports[k++] = port;
+    *n = k;
+    free(seen);
+    free(sv.v);
+    return rc;
+}
+
+/* The command line of /proc/<pid> for a message: NULs as spaces, control
+ * bytes as '?', "[comm]" when empty. */
+static void proc_cmd(const char *pid, char *out, size_t n)
+{
+    char p[300], buf[sizeof((pt_port_holder *)0)->cmd];
+    snprintf(p, sizeof p, "/proc/%s/cmdline", pid);
+    out[0] = '\0';
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    ssize_t r = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (r > 0) {
+        while (r > 0 && buf[r - 1] == '\0')
+            r--;
+        for (ssize_t i = 0; i < r; i++)
+            buf[i] = buf[i] == '\0' ? ' ' : ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) ? '?' : buf[i];
+        buf[r] = '\0';
+        snprintf(out, n, "%s", buf);
+        if (r > 0)
+            return;
+    }
+    snprintf(p, sizeof p, "/proc/%s/comm", pid);
+    fd = open(p, O_RDONLY | O_CLOEXEC);
+    r = fd >= 0 ? read(fd, buf, sizeof buf - 3) : -1;
+    if (fd >= 0)
+        close(fd);
+    while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == '\0'))
+        r--;
+    if (r > 0)
+        snprintf(out, n, "[%.*s]", (int)r, buf);
+}
+
+typedef struct {
+    pt_port_holder *out;
+    size_t max, n;
+} holders;
+
+static void add_holder(void *arg, const char *pid, pid_t pgrp, const sock_ent *e)
+{
+    (void)e;
+    holders *h = arg;
+    pid_t p = (pid_t)strtol(pid, NULL, 10);
+    for (size_t i = 0; i < h->n; i++)
+        if (h->out[i].pid == p)
+            return; /* listed already (several sockets, or v4 and v6) */
+    if (h->n >= h->max)
+        return;
+    pt_port_holder *o = &h->out[h->n++];
+    o->pid = p;
+    o->pgid = pgrp;
+    proc_cmd(pid, o->cmd, sizeof o->cmd);
+}
+
+int pt_port_holders(int port, pid_t pgid, pt_port_holder *out, size_t max, size_t *n, size_t *sockets)
+{
+    if (port < 1 || port > 65535 || !n || (!out && max > 0) || pgid < 0)
+        return -EINVAL;
+    *n = 0;
+    if (sockets)
+        *sockets = 0;
+    sock_vec sv = { 0 };
+    int rc = listen_sockets(port, &sv);
+    if (sockets)
+        *sockets = sv.n;
+    if (rc == 0 && sv.n > 0) {
+        holders h = { .out = out, .max = max };
+        rc = scan_procs(&sv, pgid, add_holder, &h);
+        *n = h.n;
+    }
+    free(sv.v);
+    return rc;
+}
