@@ -1,6 +1,7 @@
 /* ports.c — listening TCP sockets (proc(5) /proc/net/tcp, tcp6) and the
  * processes that hold them (/proc/PID/fd links "socket:[INODE]"). */
 #include "pactown/ports.h"
+#include "pactown/proc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -84,33 +85,6 @@ static int listen_sockets(int only_port, sock_vec *sv)
     return rc;
 }
 
-/* pgrp of /proc/<pid>, or -errno. */
-static int proc_pgrp(int procfd, const char *pid, pid_t *pgrp)
-{
-    char p[300];
-    snprintf(p, sizeof p, "%s/stat", pid);
-    int fd = openat(procfd, p, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    char buf[1024];
-    ssize_t r;
-    do
-        r = read(fd, buf, sizeof buf - 1);
-    while (r < 0 && errno == EINTR);
-    int e = errno;
-    close(fd);
-    if (r < 0)
-        return -e;
-    buf[r] = '\0';
-    char *rp = strrchr(buf, ')');
-    int ppid, pg;
-    char st;
-    if (!rp || sscanf(rp + 1, " %c %d %d", &st, &ppid, &pg) != 3)
-        return -EIO;
-    *pgrp = pg;
-    return 0;
-}
-
 /* Called once per listening socket of sv found open in a process. */
 typedef void (*match_fn)(void *arg, const char *pid, pid_t pgrp, const sock_ent *e);
 
@@ -128,7 +102,7 @@ static int scan_procs(const sock_vec *sv, pid_t pgid, match_fn fn, void *arg)
         if (nm[0] < '1' || nm[0] > '9' || strspn(nm, "0123456789") != strlen(nm))
             continue;
         pid_t pg = 0;
-        if (proc_pgrp(procfd, nm, &pg) < 0 || (pgid > 0 && pg != pgid))
+        if (pt_proc_pgrp((pid_t)strtol(nm, NULL, 10), &pg, NULL) < 0 || (pgid > 0 && pg != pgid))
             continue; /* vanished, unreadable, or another group */
         char p[300];
         snprintf(p, sizeof p, "%s/fd", nm);

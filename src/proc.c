@@ -2,7 +2,9 @@
 #include "pactown/proc.h"
 
 #include "pactown/clock.h"
+#include "pactown/spawn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -43,6 +45,53 @@ int pt_proc_start_time(pid_t pid, uint64_t *ticks)
     return 0;
 }
 
+int pt_proc_pgrp(pid_t pid, pid_t *pgrp, bool *zombie)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n;
+    do
+        n = read(fd, buf, sizeof buf - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* past the command name, which may hold ')' */
+    char st;
+    int ppid, pg;
+    if (!p || sscanf(p + 1, " %c %d %d", &st, &ppid, &pg) != 3)
+        return -EIO;
+    if (pgrp)
+        *pgrp = pg;
+    if (zombie)
+        *zombie = st == 'Z';
+    return 0;
+}
+
+bool pt_pgrp_live(pid_t pgid)
+{
+    if (!pt_pgrp_alive(pgid))
+        return false;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return true;
+    bool live = false;
+    struct dirent *de;
+    while (!live && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        pid_t pg;
+        bool z;
+        live = pt_proc_pgrp((pid_t)strtol(de->d_name, NULL, 10), &pg, &z) == 0 && pg == pgid && !z;
+    }
+    closedir(d);
+    return live;
+}
+
 bool pt_proc_alive(pid_t pid, uint64_t ticks)
 {
     uint64_t now;
@@ -71,7 +120,9 @@ static bool wait_group_gone(pid_t pgid, int timeout_ms)
 {
     uint64_t deadline = pt_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
     int pfd = pidfd_open(pgid, 0);
-    while (pt_pgrp_alive(pgid)) {
+    /* once the leader has ended, its zombie (and those of other members)
+     * may wait for a slow reaper (init): only live members count then */
+    while (pfd >= 0 ? pt_pgrp_alive(pgid) : pt_pgrp_live(pgid)) {
         uint64_t now = pt_mono_ns();
         if (now >= deadline) {
             if (pfd >= 0)
@@ -106,4 +157,21 @@ bool pt_pgrp_stop(pid_t pgid, int timeout_ms)
     kill(-pgid, SIGKILL);
     wait_group_gone(pgid, 5000);
     return false;
+}
+
+bool pt_child_group_stop(pid_t pid, int timeout_ms, int *status)
+{
+    int st = 0;
+    if (pid <= 0)
+        return true;
+    kill(-pid, SIGTERM);
+    bool clean = pt_wait_timeout(pid, timeout_ms, &st) == 0;
+    if (!clean) {
+        kill(-pid, SIGKILL);
+        pt_wait(pid, &st);
+    }
+    if (status)
+        *status = st;
+    /* the leader is reaped: the group's other members are what is left */
+    return pt_pgrp_stop(pid, timeout_ms) && clean;
 }

@@ -4,12 +4,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -98,6 +101,42 @@ int pt_wait(pid_t pid, int *status)
         if (r < 0 && errno != EINTR)
             return -errno;
     }
+}
+
+int pt_wait_timeout(pid_t pid, int timeout_ms, int *status)
+{
+    if (pid <= 0 || timeout_ms < 0 || !status)
+        return -EINVAL;
+    int pfd = pidfd_open(pid, 0);
+    if (pfd < 0)
+        return -errno;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR) {
+            int e = -errno;
+            close(pfd);
+            return e;
+        }
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long spent = (t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L;
+        if (spent >= timeout_ms) {
+            close(pfd);
+            return -ETIMEDOUT;
+        }
+        struct pollfd p = { .fd = pfd, .events = POLLIN };
+        if (poll(&p, 1, (int)(timeout_ms - spent)) < 0 && errno != EINTR) {
+            int e = -errno;
+            close(pfd);
+            return e;
+        }
+    }
+    close(pfd);
+    return 0;
 }
 
 int pt_run_capture(const char *const *argv, const char *const *envp, int stderr_fd,

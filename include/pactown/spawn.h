@@ -32,6 +32,12 @@ int pt_spawn(const pt_spawn_opts *opts, pid_t *pid);
 /* waitpid(2) that retries on EINTR. Returns 0 with *status, or -errno. */
 int pt_wait(pid_t pid, int *status);
 
+/* Wait up to timeout_ms for the child pid to end (a pidfd, pidfd_open(2),
+ * polled; no sleeping).  Returns 0 with *status (waitpid status; reaped), or
+ * -ETIMEDOUT (still running, not signalled, not reaped), -EINVAL, or the
+ * -errno of pidfd_open/waitpid (-ECHILD: not a child). */
+int pt_wait_timeout(pid_t pid, int timeout_ms, int *status);
+
 /* Run argv (envp NULL = inherit) to completion with stdout captured into a
  * malloc'd NUL-terminated buffer (at most max bytes; more is discarded) and
  * stderr to the caller's stderr_fd (-1 = /dev/null). Returns 0 with *status

@@ -53,7 +53,7 @@ expect_exit 2 "unknown command" "$PACTOWN" frobnicate
 printf '```text markpact:deps python\nptdemo-app\n```\n```bash markpact:run\necho bye; exit 3\n```\n' >"$WORK/exits.md"
 expect_exit 5 "exited with 3" "$PACTOWN" run "$WORK/exits.md" --service-id ex
 printf '```text markpact:deps python\nptdemo-app\n```\n```bash markpact:run\necho $$ > pid; exec sleep 1000\n```\n' >"$WORK/silent.md"
-expect_exit 6 "did not answer" "$PACTOWN" run "$WORK/silent.md" --service-id si --timeout 1 --detach
+expect_exit 6 "was not healthy on .* within 1 s" "$PACTOWN" run "$WORK/silent.md" --service-id si --timeout 1 --detach
 pid=$(cat "$WORK/sandboxes/si/pid")
-wait_until 10 sh -c "! kill -0 $pid" || fail "the service that timed out is still running"
+wait_until 10 proc_gone "$pid" || fail "the service that timed out is still running"
 pass

@@ -95,7 +95,11 @@ mkdir -p "$MNT"
 
 # stop_all: end the services started by pactown run (their process groups),
 # the daemon, and every mount of this test (FUSE mount, store bind)
+# EXTRA_PIDS: other processes a test started (servers holding ports): killed too
+EXTRA_PIDS=
 stop_all() {
+    local p
+    for p in $EXTRA_PIDS; do kill -KILL "$p" 2>/dev/null; done
     # services started by pactown run: end their process groups
     if [ -d "$WORK/cache/index" ] && [ -x "$PACTOWN" ]; then
         "$PACTOWN" ps --json 2>/dev/null | python3 -c '

@@ -103,6 +103,6 @@ child=$(cat "$WORK/sandboxes/fg/child.pid")
 kill -INT "$fg"
 rc=0; wait "$fg" || rc=$?
 assert_eq "$rc" 0 "exit code of a foreground run stopped with SIGINT"
-kill -0 "$child" 2>/dev/null && fail "the foreground service's child survived SIGINT"
+proc_gone "$child" || fail "the foreground service's child survived SIGINT"
 [ "$(http_status "http://127.0.0.1:$pf/")" = 200 ] && fail "the foreground service still answers"
 pass

@@ -247,3 +247,33 @@ int cli_find_key(struct cli *cli, const char *arg, char key[PT_KEY_HEX + 1])
     cli_err(cli, "no requirement set with key '%s' (see `pactown cache ls`)", arg);
     return EXIT_NOT_FOUND;
 }
+
+int cli_parse_simple(struct cli *cli, int argc, char **argv, int nargs, const char *help, bool *json,
+                        int *timeout_s)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, OPT_JSON }, { "timeout", required_argument, NULL, 't' },
+        CLI_COMMON_LONGOPTS, { 0 } };
+    int c, r;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == OPT_JSON && json) {
+            *json = true;
+        } else if (c == 't' && timeout_s) {
+            char *end;
+            *timeout_s = (int)strtol(optarg, &end, 10);
+            if (*end || *timeout_s < 0) {
+                cli_err(cli, "--timeout %s: expected whole seconds", optarg);
+                return EXIT_USAGE;
+            }
+        } else if ((r = cli_common_opt(cli, c, optarg)) != 0) {
+            fputs(help, r == 1 ? stdout : stderr);
+            fputs("\n" CLI_COMMON_HELP, r == 1 ? stdout : stderr);
+            return r == 1 ? EXIT_OK : EXIT_USAGE;
+        }
+    }
+    if (argc - optind != nargs) {
+        fputs(help, stderr);
+        return EXIT_USAGE;
+    }
+    return -1;
+}

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "pactown/config.h"
 #include "pactown/error.h"
@@ -26,6 +27,9 @@ enum {
     EXIT_NOT_MOUNTED = 7,  /* pactownfs is not mounted at the mountpoint */
     EXIT_NOT_FOUND = 8,    /* no such service */
     EXIT_RUNNING = 9,      /* a service with this id is already running */
+    EXIT_TESTS_FAILED = 10, /* the README's markpact:test tests ran and one or more failed */
+    EXIT_PORT_TAKEN = 11,  /* the service's port is held by another program */
+    /* run --once: the job's own exit code; 128 + N when signal N killed it (as sh(1) reports) */
 };
 
 /* Options every subcommand takes; add CLI_COMMON_LONGOPTS to its option table
@@ -116,6 +120,36 @@ int cli_check_mount(struct cli *cli);
  * EXIT_ERROR. */
 int cli_resolve_venv(struct cli *cli, const char *key, bool show_progress, char *venv, size_t n);
 
+/* service.c: the environment of a service (and of its shell tests): the
+ * caller's, without PORT, MARKPACT_PORT, HOST, VIRTUAL_ENV, PATH, PYTHONHOME
+ * and PWD, then those set for this service (PATH: the venv's bin first),
+ * then envs[0..n_envs) ("KEY=VALUE", --env). NULL on out-of-memory; free
+ * with pt_env_free. */
+char **cli_service_env(int port, const char *host, const char *venv, const char *sandbox, char *const *envs,
+                       int n_envs);
+
+/* service.c: open <sandbox>/.pactown/NAME (dirfd: the sandbox; .pactown
+ * made 0755 if absent) with open(2) flags (O_NOFOLLOW and O_CLOEXEC added)
+ * and mode. Returns the fd, or -1 with errno. */
+int cli_dotdir_open(int dirfd, const char *name, int flags, mode_t mode);
+
+/* service.c: copy the last `lines` lines of the file at path to stderr,
+ * each after indent (a "--- last lines of PATH ---" header first when
+ * header). Silent if the file cannot be read. */
+void cli_print_tail(const char *path, int lines, const char *indent, bool header);
+
+/* service.c: say who holds a listening socket on port (pid and command, up
+ * to 4), leaving out members of process group not_pgid (> 0); or that the
+ * holder is not visible to this user. */
+void cli_say_port_holders(const struct cli *cli, int port, pid_t not_pgid);
+
+/* cli.c: parse the common options (and --json into *json when json is
+ * non-NULL, --timeout S into *timeout_s when non-NULL) of a command that
+ * takes nargs positional arguments; help is its usage text. Returns -1 to
+ * go on (the arguments start at optind), else the exit code. */
+int cli_parse_simple(struct cli *cli, int argc, char **argv, int nargs, const char *help, bool *json,
+                     int *timeout_s);
+
 /* The subcommands: argc/argv start at the subcommand's name. */
 int cmd_hash(int argc, char **argv);
 int cmd_run(int argc, char **argv);
@@ -124,5 +158,6 @@ int cmd_stop(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_lease(int argc, char **argv);
+int cmd_test(int argc, char **argv);
 
 #endif

@@ -11,38 +11,6 @@
 #include "pactown/proc.h"
 #include "pactown/sandbox.h"
 
-/* Parse the common options of a command that takes `nargs` positional
- * arguments. Returns -1 to go on, else the exit code. */
-static int parse_simple(struct cli *cli, int argc, char **argv, int nargs, const char *help, bool *json,
-                        int *timeout_s)
-{
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, OPT_JSON }, { "timeout", required_argument, NULL, 't' },
-        CLI_COMMON_LONGOPTS, { 0 } };
-    int c, r;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == OPT_JSON && json) {
-            *json = true;
-        } else if (c == 't' && timeout_s) {
-            char *end;
-            *timeout_s = (int)strtol(optarg, &end, 10);
-            if (*end || *timeout_s < 0) {
-                cli_err(cli, "--timeout %s: expected whole seconds", optarg);
-                return EXIT_USAGE;
-            }
-        } else if ((r = cli_common_opt(cli, c, optarg)) != 0) {
-            fputs(help, r == 1 ? stdout : stderr);
-            fputs("\n" CLI_COMMON_HELP, r == 1 ? stdout : stderr);
-            return r == 1 ? EXIT_OK : EXIT_USAGE;
-        }
-    }
-    if (argc - optind != nargs) {
-        fputs(help, stderr);
-        return EXIT_USAGE;
-    }
-    return -1;
-}
-
 struct ps_ctx {
     json_t *list;
     int64_t now;
@@ -73,7 +41,7 @@ int cmd_ps(int argc, char **argv)
 {
     struct cli cli = { .prog = "pactown ps" };
     bool json = false;
-    int ret = parse_simple(&cli, argc, argv, 0,
+    int ret = cli_parse_simple(&cli, argc, argv, 0,
                            "usage: pactown ps [--json] [options]\n"
                            "Lists the services started with `pactown run`: id, state, pid, port, venv key, sandbox.\n"
                            "  --json    a JSON array of {id, key, running, pid, port, started, sandbox}\n",
@@ -104,7 +72,7 @@ int cmd_stop(int argc, char **argv)
 {
     struct cli cli = { .prog = "pactown stop" };
     int timeout_s = 10;
-    int ret = parse_simple(&cli, argc, argv, 1,
+    int ret = cli_parse_simple(&cli, argc, argv, 1,
                            "usage: pactown stop ID [--timeout S] [options]\n"
                            "Stops a service started with `pactown run`: SIGTERM to its whole process group\n"
                            "(so `uvicorn --reload` and its workers go too), SIGKILL after --timeout seconds\n"
@@ -143,7 +111,7 @@ out:
 int cmd_config(int argc, char **argv)
 {
     struct cli cli = { .prog = "pactown config" };
-    int ret = parse_simple(&cli, argc, argv, 0,
+    int ret = cli_parse_simple(&cli, argc, argv, 0,
                            "usage: pactown config [options]\n"
                            "Prints the settings in effect: defaults, then the config file, then PACTOWN_* variables,\n"
                            "then flags.\n",

@@ -24,6 +24,7 @@
 #include "pactown/proc.h"
 #include "pactown/sandbox.h"
 #include "pactown/spawn.h"
+#include "testrun.h"
 
 #define README_MAX ((size_t)128 << 20)
 
@@ -38,25 +39,34 @@ static void usage(FILE *out)
             "cached venv (built by pactownfs on the first use), its markpact:file blocks are\n"
             "written to <sandbox_root>/<service-id>/, .venv points into the mount, and the\n"
             "markpact:run command runs there with /bin/sh -c, with PORT, MARKPACT_PORT, HOST,\n"
-            "VIRTUAL_ENV and PATH set. Waits until the service answers (TCP, then HTTP).\n"
+            "VIRTUAL_ENV and PATH set. Waits until the service answers: its own process group\n"
+            "listens on the port (another program's listener never counts), then HTTP.\n"
             "\n"
             "  --service-id ID        sandbox and service name (default: from the README's file name)\n"
             "  --port N               port for the service (default: first free from 8001)\n"
             "  --host ADDR            HOST for the service and the health check (default 127.0.0.1)\n"
             "  --env K=V              extra environment variable (repeatable)\n"
             "  --skip-health-check    do not wait for the service to answer\n"
-            "  --health-path P        HTTP path to probe (default /)\n"
+            "  --health-path P        HTTP path to probe (default: /health, then / when /health\n"
+            "                         does not pass; any answer < 500 passes but a 404 on /health)\n"
             "  --timeout S            seconds to wait for health (default 60)\n"
             "  --detach               leave the service running in the background and exit\n"
             "                         (its output goes to <sandbox>/.pactown/service.log)\n"
             "  --prepare              write the sandbox and resolve (build) the venv, print the\n"
             "                         venv's path, and start nothing\n"
             "  --refresh              build the venv again first (refused while other services use it)\n"
+            "  --once                 the run command is a job: run it to completion (output streamed,\n"
+            "                         stdin passed on unless it is a terminal) and exit with its exit code\n"
+            "  --test                 run the README's markpact:test tests once the service is healthy\n"
+            "                         (after a job: its shell tests), then stop it unless --detach\n"
+            "  --json                 with --test: the test report as JSON on stdout\n"
             "\n" CLI_COMMON_HELP
             "\n"
             "exit codes: 0 healthy (or stopped cleanly), 3 bad README, 4 build failed,\n"
             "            5 service exited, 6 health timeout, 7 pactownfs not mounted,\n"
-            "            9 a service with this id is already running, 2 usage, 1 other error\n");
+            "            9 a service with this id is already running, 10 a test failed,\n"
+            "            11 the port is held by another program, 2 usage, 1 other error;\n"
+            "            --once: the job's exit code, 128+N when signal N killed it\n");
 }
 
 struct run_opts {
@@ -70,6 +80,9 @@ struct run_opts {
     bool detach;
     bool prepare;       /* sandbox and venv only: print the venv path, start nothing */
     bool refresh;       /* build the venv again first */
+    bool once;          /* a job: run to completion, exit with its code */
+    bool test;          /* run the README's tests */
+    bool json;          /* the test report as JSON */
     char *envs[64];
     int n_envs;
 };
@@ -98,7 +111,11 @@ static int load_readme(struct cli *cli, const char *path, pt_markpact *mp, pt_re
         return EXIT_BAD_INPUT;
     }
     if (!mp->run) {
-        cli_err(cli, "%s: no markpact:run block: nothing to start", path);
+        if (!mp->n_deps && !mp->n_files && !mp->n_tests && !mp->n_unknown)
+            cli_err(cli, "%s: no markpact blocks at all (a markpact README has fenced blocks such as"
+                         " ```python markpact:file path=main.py and ```bash markpact:run)", path);
+        else
+            cli_err(cli, "%s: no markpact:run block: nothing to start", path);
         return EXIT_BAD_INPUT;
     }
     if (mp->n_unknown)
@@ -188,30 +205,6 @@ static int write_sandbox(struct cli *cli, const struct run_opts *o, const pt_mar
 
 /* ---- the service ---- */
 
-static char **service_env(const struct run_opts *o, const char *venv, const char *sandbox)
-{
-    static const char *const ours[] = { "PORT=", "MARKPACT_PORT=", "HOST=", "VIRTUAL_ENV=", "PATH=", "PYTHONHOME=",
-                                        "PWD=", NULL };
-    const char *path = getenv("PATH");
-    char **add = calloc((size_t)o->n_envs + 7, sizeof *add);
-    if (!add)
-        return NULL;
-    size_t k = 0;
-    bool bad = asprintf(&add[k++], "PORT=%d", o->port) < 0 || asprintf(&add[k++], "MARKPACT_PORT=%d", o->port) < 0 ||
-               asprintf(&add[k++], "HOST=%s", o->host) < 0 || asprintf(&add[k++], "VIRTUAL_ENV=%s", venv) < 0 ||
-               asprintf(&add[k++], "PATH=%s/bin:%s", venv, path ? path : "/usr/local/bin:/usr/bin:/bin") < 0 ||
-               asprintf(&add[k++], "PWD=%s", sandbox) < 0;
-    if (bad)
-        add[k - 1] = NULL; /* asprintf leaves it undefined */
-    for (int i = 0; !bad && i < o->n_envs; i++)
-        add[k++] = (char *)o->envs[i]; /* --env: last, so they win for getenv in most shells */
-    char **env = bad ? NULL : pt_env_new(NULL, ours, NULL, (const char *const *)add);
-    for (size_t i = 0; i < 6; i++)
-        free(add[i]);
-    free(add);
-    return env;
-}
-
 /* a later update of a running or ended service's record: a failure is said */
 static void note_service(struct cli *cli, const pt_service *svc)
 {
@@ -230,45 +223,31 @@ static void on_signal(int sig)
         kill(-forward_pgid, SIGTERM);
 }
 
-static int open_service_log(int dirfd)
+/* --test of a README without test blocks: said, and not a failure. */
+static int no_tests(struct cli *cli, const char *readme, bool json, const char *id)
 {
-    if (mkdirat(dirfd, ".pactown", 0755) != 0 && errno != EEXIST)
-        return -1;
-    int d = openat(dirfd, ".pactown", O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (d < 0)
-        return -1;
-    int fd = openat(d, "service.log", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
-    close(d);
-    return fd;
-}
-
-static void print_log_tail(const char *path)
-{
-    char *text = NULL;
-    size_t len = 0;
-    if (pt_read_file(path, 1 << 20, &text, &len) != 0)
-        return;
-    size_t start = len, lines = 0;
-    while (start > 0 && lines <= 15)
-        if (text[--start] == '\n')
-            lines++;
-    fprintf(stderr, "--- last lines of %s ---\n%s%s", path, text + start + (start > 0), len && text[len - 1] != '\n' ? "\n" : "");
-    free(text);
+    if (json)
+        printf("{\"service\": \"%s\", \"passed\": 0, \"failed\": 0, \"skipped\": 0, \"tests\": [],"
+               " \"note\": \"no markpact:test block\"}\n", id);
+    fprintf(stderr, "%s: %s has no markpact:test block: nothing to test\n", cli->prog, readme);
+    return EXIT_OK;
 }
 
 int cmd_run(int argc, char **argv)
 {
     uint64_t t0 = pt_mono_ns();
     struct cli cli = { .prog = "pactown run" };
-    struct run_opts o = { .host = "127.0.0.1", .health_path = "/", .timeout_s = 60 };
-    enum { O_ID = 1, O_PORT, O_HOST, O_ENV, O_SKIP, O_HPATH, O_TIMEOUT, O_DETACH, O_PREPARE, O_REFRESH };
+    struct run_opts o = { .host = "127.0.0.1", .timeout_s = 60 };
+    enum { O_ID = 1, O_PORT, O_HOST, O_ENV, O_SKIP, O_HPATH, O_TIMEOUT, O_DETACH, O_PREPARE, O_REFRESH, O_ONCE,
+           O_TEST };
     static const struct option opts[] = {
         { "service-id", required_argument, NULL, O_ID }, { "port", required_argument, NULL, O_PORT },
         { "host", required_argument, NULL, O_HOST }, { "env", required_argument, NULL, O_ENV },
         { "skip-health-check", no_argument, NULL, O_SKIP }, { "health-path", required_argument, NULL, O_HPATH },
         { "timeout", required_argument, NULL, O_TIMEOUT }, { "detach", no_argument, NULL, O_DETACH },
         { "prepare", no_argument, NULL, O_PREPARE }, { "refresh", no_argument, NULL, O_REFRESH },
-        CLI_COMMON_LONGOPTS, { 0 } };
+        { "once", no_argument, NULL, O_ONCE }, { "test", no_argument, NULL, O_TEST },
+        { "json", no_argument, NULL, OPT_JSON }, CLI_COMMON_LONGOPTS, { 0 } };
     int c, ret = 0;
     char *end;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -301,6 +280,9 @@ int cmd_run(int argc, char **argv)
         case O_DETACH: o.detach = true; break;
         case O_PREPARE: o.prepare = true; break;
         case O_REFRESH: o.refresh = true; break;
+        case O_ONCE: o.once = true; break;
+        case O_TEST: o.test = true; break;
+        case OPT_JSON: o.json = true; break;
         default:
             if ((ret = cli_common_opt(&cli, c, optarg)) != 0) {
                 usage(ret == 1 ? stdout : stderr);
@@ -326,7 +308,13 @@ int cmd_run(int argc, char **argv)
         cli_free(&cli);
         return EXIT_USAGE;
     }
-    if (o.health_path[0] != '/') {
+    if ((o.once && (o.detach || o.prepare)) || (o.json && !o.test)) {
+        cli_err(&cli, "%s", o.json && !o.test ? "--json goes with --test"
+                                                : "--once runs a job to its end: not with --detach or --prepare");
+        cli_free(&cli);
+        return EXIT_USAGE;
+    }
+    if (o.health_path && o.health_path[0] != '/') {
         cli_err(&cli, "--health-path %s: must start with /", o.health_path);
         cli_free(&cli);
         return EXIT_USAGE;
@@ -339,11 +327,22 @@ int cmd_run(int argc, char **argv)
     size_t clen = 0;
     char **env = NULL;
     int dirfd = -1;
-    bool leased_by_me = false;
+    bool leased_by_me = false, tests_ok = false;
+    pt_mp_tests tt = { 0 };
     if ((ret = cli_setup(&cli)) != 0 || (ret = load_readme(&cli, o.readme, &mp, &set)) != 0 ||
         (ret = cli_check_mount(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0 ||
         (ret = cli_key_of(&cli, &set, key, &canonical, &clen)) != 0)
         goto out;
+    pt_error terr = { 0 };
+    tests_ok = pt_mp_tests_parse(mp.tests, mp.n_tests, &tt, &terr) == 0;
+    if (!tests_ok) {
+        cli_input_err(&cli, o.readme, &terr);
+        if (o.test) {
+            ret = EXIT_BAD_INPUT;
+            goto out;
+        }
+        cli_err(&cli, "warning: the README's tests cannot run (`pactown test` will say so)");
+    }
     pt_service old;
     if (pt_index_service_get(cli.idx, o.service_id, &old) == 0 && old.pid > 0 &&
         pt_proc_alive(old.pid, old.pid_start)) {
@@ -378,6 +377,7 @@ int cmd_run(int argc, char **argv)
     if ((ret = write_sandbox(&cli, &o, &mp, key, &dirfd)) != 0)
         goto out;
     snprintf(sandbox, sizeof sandbox, "%s/%s", cli.cfg.sandbox_root, o.service_id);
+    cli_tests_save(&cli, dirfd, &mp, o.readme, o.host);
     if (hit) {
         fprintf(stderr, "pactown: cache hit %.12s (%s)\n", key, set.n ? summary : "no dependencies");
     } else {
@@ -412,24 +412,44 @@ int cmd_run(int argc, char **argv)
     }
 
     /* start the run command: /bin/sh -c, as markpact defines it */
+    bool chose_port = !o.port;
     if (!o.port)
         o.port = free_port(8001);
-    env = service_env(&o, venv, sandbox);
+    if (!o.once) {
+        int fr = pt_port_free(o.host, o.port);
+        if (fr == -EADDRINUSE) {
+            cli_err(&cli, "port %d on %s is taken: not starting %s on it%s", o.port, o.host, o.service_id,
+                    chose_port ? "" : " (choose another with --port, or stop what holds it)");
+            cli_say_port_holders(&cli, o.port, 0);
+            ret = EXIT_PORT_TAKEN;
+            goto out;
+        }
+        if (fr == -EINVAL) {
+            cli_err(&cli, "--host %s: expected a numeric IPv4 or IPv6 address, or localhost", o.host);
+            ret = EXIT_USAGE;
+            goto out;
+        }
+    }
+    env = cli_service_env(o.port, o.host, venv, sandbox, o.envs, o.n_envs);
     if (!env) {
         cli_err(&cli, "out of memory");
         ret = EXIT_ERROR;
         goto out;
     }
-    int logfd = o.detach ? open_service_log(dirfd) : -1;
+    int logfd = o.detach ? cli_dotdir_open(dirfd, "service.log", O_WRONLY | O_CREAT | O_APPEND, 0644) : -1;
     if (o.detach && logfd < 0) {
         cli_err(&cli, "%s/.pactown/service.log: %s", sandbox, strerror(errno));
         ret = EXIT_ERROR;
         goto out;
     }
+    /* a job may read its input: stdin is passed on, unless it is a terminal
+     * (the job runs in its own session, where a terminal read would fail) */
+    int in_fd = o.once && !isatty(STDIN_FILENO) ? STDIN_FILENO : -1;
     const char *argv_sh[] = { "/bin/sh", "-c", mp.run->body, NULL };
-    pt_spawn_opts so = { .argv = argv_sh, .envp = (const char *const *)env, .cwd = sandbox, .stdin_fd = -1,
+    pt_spawn_opts so = { .argv = argv_sh, .envp = (const char *const *)env, .cwd = sandbox, .stdin_fd = in_fd,
                          .stdout_fd = logfd, .stderr_fd = logfd, .new_session = true };
     pid_t pid;
+    uint64_t ts = pt_mono_ns();
     int rc = pt_spawn(&so, &pid);
     if (logfd >= 0)
         close(logfd);
@@ -443,7 +463,7 @@ int cmd_run(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    pt_service svc = { .pid = pid, .port = o.port, .started = pt_wall_s() };
+    pt_service svc = { .pid = pid, .port = o.once ? 0 : o.port, .started = pt_wall_s() };
     pt_proc_start_time(pid, &svc.pid_start);
     snprintf(svc.key, sizeof svc.key, "%s", key);
     snprintf(svc.id, sizeof svc.id, "%s", o.service_id);
@@ -452,16 +472,42 @@ int cmd_run(int argc, char **argv)
     if ((lrc = pt_index_service_put(cli.idx, &svc)) != 0 || (lrc = pt_index_lease_add(cli.idx, key, pid, &lease)) != 0) {
         cli_err(&cli, "cannot record the service %s in the index: %s; stopping it (it would run unseen by"
                       " `pactown ps` and unleased)", o.service_id, strerror(-lrc));
-        pt_pgrp_stop(pid, 10000);
+        pt_child_group_stop(pid, 10000, NULL);
         pt_index_lease_del(cli.idx, key, pid);
         ret = EXIT_ERROR;
+        goto out;
+    }
+    struct test_target tg = { .id = o.service_id, .host = o.host, .port = o.once ? 0 : o.port, .sandbox = sandbox,
+                              .sandbox_fd = dirfd, .env = env };
+
+    if (o.once) {
+        fprintf(stderr, "pactown: job %s started (pid %d)\n", o.service_id, (int)pid);
+        int status;
+        pt_wait(pid, &status);
+        double job_ms = ms_since(ts);
+        pt_pgrp_stop(pid, 10000); /* what the job left running in its group */
+        pt_index_lease_del(cli.idx, key, pid);
+        svc.pid = 0;
+        note_service(&cli, &svc);
+        char how[96];
+        pt_describe_status(status, how, sizeof how);
+        fprintf(stderr, "pactown: job %s %s after %.1f ms (%.1f ms in all)\n", o.service_id, how, job_ms,
+                ms_since(t0));
+        ret = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : EXIT_ERROR;
+        if (o.test && !got_signal) {
+            int tr = tests_ok ? (tt.n ? cli_run_tests(&cli, &tt, &tg, o.json) : EXIT_OK) : EXIT_BAD_INPUT;
+            if (!tt.n && tests_ok)
+                no_tests(&cli, o.readme, o.json, o.service_id);
+            if (ret == 0)
+                ret = tr;
+        }
         goto out;
     }
     fprintf(stderr, "pactown: started %s (pid %d, port %d)\n", o.service_id, (int)pid, o.port);
 
     if (!o.skip_health) {
         pt_health_opts ho = { .pid = pid, .pgid = pid, .host = o.host, .port = o.port, .path = o.health_path,
-                              .timeout_ms = o.timeout_s * 1000, .poll_ms = 10 };
+                              .auto_path = !o.health_path, .timeout_ms = o.timeout_s * 1000, .poll_ms = 10 };
         pt_health_result hr;
         if (pt_health_wait(&ho, &hr) != 0) {
             cli_err(&cli, "health check: %s", strerror(errno));
@@ -472,19 +518,41 @@ int cmd_run(int argc, char **argv)
             char how[96];
             pt_describe_status(hr.wait_status, how, sizeof how);
             cli_err(&cli, "the service %s before it answered on port %d", how, o.port);
+            if (WIFEXITED(hr.wait_status) && WEXITSTATUS(hr.wait_status) == 0)
+                cli_err(&cli, "it looks like a job (a command that ends by itself, such as a CLI tool): run it"
+                              " with `pactown run --once %s`", o.readme);
+            if (hr.foreign)
+                cli_say_port_holders(&cli, o.port, pid);
             if (o.detach) {
                 char lp[PATH_MAX + 32];
                 snprintf(lp, sizeof lp, "%s/.pactown/service.log", sandbox);
-                print_log_tail(lp);
+                cli_print_tail(lp, 15, "", true);
             }
+            pt_pgrp_stop(pid, 10000); /* what it left running in its group */
+            pt_index_lease_del(cli.idx, key, pid);
             svc.pid = 0;
             note_service(&cli, &svc);
             ret = EXIT_EXITED;
             goto out;
         }
         if (hr.status == PT_HEALTH_TIMEOUT) {
-            cli_err(&cli, "the service did not answer on %s:%d within %d s; stopping it", o.host, o.port, o.timeout_s);
-            kill(-pid, SIGTERM);
+            char last[400] = "";
+            if (hr.foreign)
+                snprintf(last, sizeof last, "; port %d answers, but another program holds it", o.port);
+            else if (hr.http_status)
+                snprintf(last, sizeof last, "; last answer: %s -> %ld for %ld s", hr.path, hr.http_status,
+                         (hr.status_since_ms + 500) / 1000);
+            else if (hr.port && hr.probe_error == -EIO)
+                snprintf(last, sizeof last, "; port %d accepts connections but does not answer HTTP", hr.port);
+            else if (hr.port)
+                snprintf(last, sizeof last, "; port %d accepts connections, HTTP: %s", hr.port,
+                         strerror(-hr.probe_error));
+            cli_err(&cli, "the service was not healthy on %s:%d within %d s%s; stopping it", o.host, o.port,
+                    o.timeout_s, last);
+            if (hr.foreign)
+                cli_say_port_holders(&cli, o.port, pid);
+            pt_child_group_stop(pid, 10000, NULL);
+            pt_index_lease_del(cli.idx, key, pid);
             svc.pid = 0;
             note_service(&cli, &svc);
             ret = EXIT_TIMEOUT;
@@ -494,12 +562,32 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "pactown: note: the service listens on port %d, not on PORT=%d (its run command ignores $PORT)\n",
                     hr.port, o.port);
             svc.port = hr.port;
+            tg.port = hr.port;
             note_service(&cli, &svc);
         }
         fprintf(stderr, "pactown: running in %.1f ms (pid %d, http://%s:%d%s -> %ld)\n", ms_since(t0), (int)pid,
-                o.host, hr.port, o.health_path, hr.http_status);
+                o.host, hr.port, hr.path ? hr.path : "", hr.http_status);
     } else {
         fprintf(stderr, "pactown: running in %.1f ms (pid %d, health check skipped)\n", ms_since(t0), (int)pid);
+    }
+    if (o.test) {
+        int tr = EXIT_BAD_INPUT;
+        if (tests_ok && tt.n)
+            tr = cli_run_tests(&cli, &tt, &tg, o.json);
+        else if (tests_ok)
+            tr = no_tests(&cli, o.readme, o.json, o.service_id);
+        if (!o.detach) {
+            /* --test in the foreground: the service was started to be tested */
+            pt_child_group_stop(pid, 10000, NULL);
+            pt_index_lease_del(cli.idx, key, pid);
+            svc.pid = 0;
+            note_service(&cli, &svc);
+            fprintf(stderr, "pactown: stopped %s after its tests\n", o.service_id);
+        }
+        ret = tr;
+        if (o.detach)
+            fprintf(stderr, "pactown: detached; stop it with: pactown stop %s\n", o.service_id);
+        goto out;
     }
     if (o.detach) {
         fprintf(stderr, "pactown: detached; output in %s/.pactown/service.log; stop it with: pactown stop %s\n", sandbox,
@@ -531,6 +619,7 @@ out:
         close(dirfd);
     pt_env_free(env);
     free(canonical);
+    pt_mp_tests_free(&tt);
     pt_reqset_free(&set);
     pt_markpact_free(&mp);
     cli_free(&cli);

@@ -14,6 +14,7 @@ static void usage(FILE *out)
             "  run README.md     start the service a markpact README describes, on a cached venv\n"
             "  ps                list services started with `pactown run`\n"
             "  stop ID           stop a service (its whole process group)\n"
+            "  test ID           run the README's markpact:test tests against a running service\n"
             "  hash              print the canonical requirement set and its cache key\n"
             "  cache …           look at and manage the cache (ls, show, stats, gc, rm, prewarm)\n"
             "  lease …           keep a venv from eviction while a process uses it\n"
@@ -23,7 +24,8 @@ static void usage(FILE *out)
             "\n"
             "exit codes: 0 ok, 1 error, 2 usage, 3 bad README or requirement, 4 build failed,\n"
             "            5 service exited, 6 health timeout, 7 pactownfs not mounted, 8 no such service,\n"
-            "            9 service already running\n"
+            "            9 service already running, 10 a test failed, 11 port held by another program;\n"
+            "            run --once: the job's own exit code (128+N: killed by signal N)\n"
             "options follow the command: pactown run --set key=value README.md\n");
 }
 
@@ -44,7 +46,7 @@ int main(int argc, char **argv)
     }
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         { "run", cmd_run }, { "ps", cmd_ps }, { "stop", cmd_stop }, { "hash", cmd_hash }, { "config", cmd_config },
-        { "cache", cmd_cache }, { "lease", cmd_lease },
+        { "cache", cmd_cache }, { "lease", cmd_lease }, { "test", cmd_test },
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

@@ -1,0 +1,94 @@
+/* service.c — what `pactown run` and `pactown test` share about a service:
+ * its environment, the files of its sandbox's .pactown/ directory, and who
+ * holds its port. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "pactown/fsutil.h"
+#include "pactown/ports.h"
+#include "pactown/spawn.h"
+
+char **cli_service_env(int port, const char *host, const char *venv, const char *sandbox, char *const *envs,
+                       int n_envs)
+{
+    static const char *const ours[] = { "PORT=", "MARKPACT_PORT=", "HOST=", "VIRTUAL_ENV=", "PATH=", "PYTHONHOME=",
+                                        "PWD=", NULL };
+    const char *path = getenv("PATH");
+    char **add = calloc((size_t)n_envs + 7, sizeof *add);
+    if (!add)
+        return NULL;
+    size_t k = 0;
+    bool bad = asprintf(&add[k++], "PORT=%d", port) < 0 || asprintf(&add[k++], "MARKPACT_PORT=%d", port) < 0 ||
+               asprintf(&add[k++], "HOST=%s", host) < 0 || asprintf(&add[k++], "VIRTUAL_ENV=%s", venv) < 0 ||
+               asprintf(&add[k++], "PATH=%s/bin:%s", venv, path ? path : "/usr/local/bin:/usr/bin:/bin") < 0 ||
+               asprintf(&add[k++], "PWD=%s", sandbox) < 0;
+    if (bad)
+        add[k - 1] = NULL; /* asprintf leaves it undefined */
+    for (int i = 0; !bad && i < n_envs; i++)
+        add[k++] = envs[i]; /* --env: last, so they win */
+    char **env = bad ? NULL : pt_env_new(NULL, ours, NULL, (const char *const *)add);
+    for (size_t i = 0; i < 6; i++)
+        free(add[i]);
+    free(add);
+    return env;
+}
+
+int cli_dotdir_open(int dirfd, const char *name, int flags, mode_t mode)
+{
+    if (mkdirat(dirfd, ".pactown", 0755) != 0 && errno != EEXIST)
+        return -1;
+    int d = openat(dirfd, ".pactown", O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (d < 0)
+        return -1;
+    int fd = openat(d, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+    int e = errno;
+    close(d);
+    errno = e;
+    return fd;
+}
+
+void cli_print_tail(const char *path, int lines, const char *indent, bool header)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (pt_read_file(path, 1 << 20, &text, &len) != 0)
+        return;
+    size_t start = len, seen = 0;
+    while (start > 0 && seen <= (size_t)lines)
+        if (text[--start] == '\n')
+            seen++;
+    if (start > 0)
+        start++;
+    if (header)
+        fprintf(stderr, "--- last lines of %s ---\n", path);
+    for (char *p = text + start; p < text + len;) {
+        char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
+        fprintf(stderr, "%s%.*s\n", indent, (int)n, p);
+        p += n + 1;
+    }
+    free(text);
+}
+
+void cli_say_port_holders(const struct cli *cli, int port, pid_t not_pgid)
+{
+    pt_port_holder h[4];
+    size_t n = 0, socks = 0;
+    if (pt_port_holders(port, 0, h, 4, &n, &socks) != 0)
+        return;
+    size_t said = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (not_pgid > 0 && h[i].pgid == not_pgid)
+            continue;
+        cli_err(cli, "port %d is held by pid %d (%s)", port, (int)h[i].pid, h[i].cmd);
+        said++;
+    }
+    if (said == 0 && socks > n)
+        cli_err(cli, "port %d is held by a process this user cannot see (another user's, or another namespace's)",
+                port);
+}

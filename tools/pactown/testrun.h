@@ -1,0 +1,39 @@
+/* testrun.h — the README's own tests, run by `pactown run --test` and
+ * `pactown test ID` (internal to tools/pactown). */
+#ifndef PACTOWN_TESTRUN_H
+#define PACTOWN_TESTRUN_H
+
+#include <stdbool.h>
+
+#include "cli.h"
+#include "pactown/markpact.h"
+#include "pactown/mptest.h"
+
+struct test_target {
+    const char *id;        /* service id, for the JSON report */
+    const char *host;      /* where the service listens */
+    int port;              /* its port; 0 = no server (a job): http tests are skipped */
+    const char *sandbox;   /* path of its sandbox: the cwd of shell tests */
+    int sandbox_fd;        /* the sandbox, open (O_DIRECTORY) */
+    char *const *env;      /* environment of shell tests (cli_service_env) */
+};
+
+/* Run every test of tt in order: http tests as requests to host:port (10 s
+ * each, redirects not followed), shell tests with /bin/sh -c in the sandbox
+ * (30 s each; output in .pactown/test-output.log, its last lines shown on a
+ * failure).  Prints "PASS GET /health -> 200", "FAIL POST /items -> 422,
+ * expected 201", "FAIL shell: CMD -> exited with 1" lines and "N passed, N
+ * failed" to stdout, or with json one JSON object {service, passed, failed,
+ * skipped, tests: [...]}.  Returns EXIT_OK or EXIT_TESTS_FAILED. */
+int cli_run_tests(struct cli *cli, const pt_mp_tests *tt, const struct test_target *tg, bool json);
+
+/* Keep mp's test blocks (and the README's name and the host) in
+ * <sandbox>/.pactown/tests.json (dirfd: the sandbox). 0 or -errno (said). */
+int cli_tests_save(struct cli *cli, int dirfd, const pt_markpact *mp, const char *readme, const char *host);
+
+/* Read them back from the sandbox at path sandbox into *tt (caller frees
+ * with pt_mp_tests_free), *host and *readme (malloc'd). Prints the error;
+ * returns 0, EXIT_BAD_INPUT or EXIT_ERROR. */
+int cli_tests_load(struct cli *cli, const char *sandbox, pt_mp_tests *tt, char **host, char **readme);
+
+#endif
