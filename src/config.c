@@ -43,6 +43,7 @@ static const struct setting settings[] = {
     S(evict_interval, T_LONG, "60"),
     S(atime_throttle, T_LONG, "60"),
     S(evict_grace_ms, T_LONG, "100"),
+    S(stopped_service_ttl, T_LONG, "604800"),
 };
 #undef S
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

@@ -40,6 +40,8 @@ typedef struct pt_config {
     long atime_throttle;  /* seconds between access-time writes for one venv on lookups; default 60 */
     long evict_grace_ms;  /* milliseconds between telling the kernel to drop an evicted venv and
                            * removing it, for path walks already on their way in; default 100 */
+    long stopped_service_ttl; /* seconds a stopped service's record and sandbox are kept before
+                           * `pactown run`/`ps` prune them; default 604800 (7 days); 0 = kept */
 } pt_config;
 
 /* Fill c with the defaults. Strings are malloc'd; free with pt_config_free. */

@@ -63,7 +63,7 @@ typedef struct pt_counters {
     uint64_t hits, misses, builds, build_failures, evictions;
 } pt_counters;
 
-#define PT_SERVICE_VERSION 1
+#define PT_SERVICE_VERSION 2
 typedef struct pt_service {
     uint32_t version;       /* PT_SERVICE_VERSION */
     int32_t pid;            /* leader of the service's process group, 0 if not running */
@@ -73,6 +73,7 @@ typedef struct pt_service {
     int64_t started;        /* epoch seconds */
     char key[33];           /* venv key */
     char id[65];            /* service id */
+    int64_t ended;          /* epoch seconds it ended (v2); 0 while it runs, or unknown (a v1 record) */
 } pt_service;
 
 /* Open (creating if needed) the index in directory dir (mkdir -p). Clears

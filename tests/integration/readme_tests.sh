@@ -77,7 +77,7 @@ assert_eq "$out" "job core=2.0 args=0" "the job's output, streamed to stdout"
 grep -q "pactown: job job exited with 0 after .* ms" "$WORK/job.err" || fail "no timing line: $(cat "$WORK/job.err")"
 key=$(basename "$(readlink "$WORK/sandboxes/job/.venv")")
 "$PACTOWN" lease ls --json 2>/dev/null | grep -q "\"$key\"" && fail "the job's lease outlived it"
-"$PACTOWN" ps --json | python3 -c "
+"$PACTOWN" ps --all --json | python3 -c "
 import json, sys
 s = {x['id']: x for x in json.load(sys.stdin)}
 assert not s['job']['running'], s" || fail "ps shows the job running"

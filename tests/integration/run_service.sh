@@ -78,8 +78,8 @@ pt=$(free_port)
 child=$(cat "$WORK/sandboxes/t/child.pid")
 kill -0 "$child" || fail "the service's child is not running"
 "$PACTOWN" stop t >/dev/null || fail "pactown stop t"
-wait_until 10 sh -c "! kill -0 $child" || fail "the service's child $child survived pactown stop"
-"$PACTOWN" ps --json | python3 -c "
+wait_until 10 proc_gone "$child" || fail "the service's child $child survived pactown stop"
+"$PACTOWN" ps --all --json | python3 -c "
 import json, sys
 s = {x['id']: x for x in json.load(sys.stdin)}
 assert not s['t']['running'], s" || fail "ps still shows t running"
@@ -105,4 +105,29 @@ rc=0; wait "$fg" || rc=$?
 assert_eq "$rc" 0 "exit code of a foreground run stopped with SIGINT"
 proc_gone "$child" || fail "the foreground service's child survived SIGINT"
 [ "$(http_status "http://127.0.0.1:$pf/")" = 200 ] && fail "the foreground service still answers"
+
+# services come and go: ps lists running ones (--all: stopped too); rm
+# removes a stopped one (sandbox, record, by-service entry); stopped records
+# older than stopped_service_ttl are pruned, running ones never
+"$PACTOWN" ps | grep -q '^t ' && fail "ps lists the stopped service t without --all"
+"$PACTOWN" ps --all | grep -q '^t  *stopped' || fail "ps --all does not list t as stopped"
+"$PACTOWN" ps --all --json | python3 -c "
+import json, sys, time
+s = {x['id']: x for x in json.load(sys.stdin)}
+assert 0 < time.time() - s['t']['ended'] < 300, s['t']" || fail "no end time of t"
+rc=0; "$PACTOWN" rm a >/dev/null 2>"$WORK/rm.err" || rc=$?
+assert_eq "$rc" 9 "exit code of rm of a running service"
+grep -q "pactown stop a" "$WORK/rm.err" || fail "rm refusal: $(cat "$WORK/rm.err")"
+[ -L "$MNT/by-service/t" ] || fail "by-service/t missing before rm"
+"$PACTOWN" rm t >/dev/null || fail "pactown rm t"
+[ -e "$WORK/sandboxes/t" ] && fail "rm left the sandbox of t"
+wait_until 5 sh -c "! [ -L '$MNT/by-service/t' ]" || fail "by-service/t outlived pactown rm"
+"$PACTOWN" ps --all | grep -q '^t ' && fail "ps --all lists t after rm"
+rc=0; "$PACTOWN" rm t >/dev/null 2>&1 || rc=$?
+assert_eq "$rc" 8 "exit code of rm of an unknown service"
+[ -d "$WORK/sandboxes/fg" ] || fail "no sandbox of the stopped service fg"
+wait_until 10 sh -c "'$PACTOWN' ps --all --set stopped_service_ttl=1 >/dev/null 2>&1; ! [ -d '$WORK/sandboxes/fg' ]" \
+    || fail "the stopped service fg was not pruned after stopped_service_ttl=1"
+"$PACTOWN" ps --all | grep -q '^fg ' && fail "ps --all lists the pruned fg"
+[ -d "$WORK/sandboxes/a" ] || fail "pruning removed the running service a"
 pass

@@ -150,6 +150,11 @@ void cli_say_port_holders(const struct cli *cli, int port, pid_t not_pgid);
 int cli_parse_simple(struct cli *cli, int argc, char **argv, int nargs, const char *help, bool *json,
                      int *timeout_s);
 
+/* cmd_ps.c: remove the services stopped more than stopped_service_ttl
+ * seconds ago (sandbox and record; said on stderr). Nothing when the
+ * setting is 0. */
+void cli_prune_services(struct cli *cli);
+
 /* The subcommands: argc/argv start at the subcommand's name. */
 int cmd_hash(int argc, char **argv);
 int cmd_run(int argc, char **argv);
@@ -159,5 +164,6 @@ int cmd_config(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_lease(int argc, char **argv);
 int cmd_test(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 
 #endif

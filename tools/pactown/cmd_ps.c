@@ -1,6 +1,7 @@
 /* pactown ps / stop / config — services started by `pactown run`, and the settings. */
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "cli.h"
 #include "pactown/clock.h"
+#include "pactown/fsutil.h"
 #include "pactown/proc.h"
 #include "pactown/sandbox.h"
 
@@ -15,16 +17,19 @@ struct ps_ctx {
     json_t *list;
     int64_t now;
     const char *root;
+    bool all;
 };
 
 static int ps_one(const pt_service *s, void *arg)
 {
     struct ps_ctx *ctx = arg;
     bool alive = s->pid > 0 && pt_proc_alive(s->pid, s->pid_start);
+    if (!alive && !ctx->all)
+        return 0;
     if (ctx->list) {
-        json_t *o = json_pack("{s:s, s:s, s:b, s:i, s:i, s:I, s:o}", "id", s->id, "key", s->key, "running", alive,
+        json_t *o = json_pack("{s:s, s:s, s:b, s:i, s:i, s:I, s:I, s:o}", "id", s->id, "key", s->key, "running", alive,
                               "pid", alive ? s->pid : 0, "port", s->port, "started", (json_int_t)s->started,
-                              "sandbox", json_sprintf("%s/%s", ctx->root, s->id));
+                              "ended", (json_int_t)(alive ? 0 : s->ended), "sandbox", json_sprintf("%s/%s", ctx->root, s->id));
         if (o)
             json_array_append_new(ctx->list, o);
     } else {
@@ -40,15 +45,39 @@ static int ps_one(const pt_service *s, void *arg)
 int cmd_ps(int argc, char **argv)
 {
     struct cli cli = { .prog = "pactown ps" };
-    bool json = false;
-    int ret = cli_parse_simple(&cli, argc, argv, 0,
-                           "usage: pactown ps [--json] [options]\n"
-                           "Lists the services started with `pactown run`: id, state, pid, port, venv key, sandbox.\n"
-                           "  --json    a JSON array of {id, key, running, pid, port, started, sandbox}\n",
-                           &json, NULL);
-    if (ret >= 0 || (ret = cli_setup(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0)
+    bool json = false, all = false;
+    static const char help[] =
+        "usage: pactown ps [--all] [--json] [options]\n"
+        "Lists the services started with `pactown run` that are running: id, state, pid,\n"
+        "port, venv key, sandbox. Stopped ones are kept (for `pactown rm`, logs and\n"
+        "`pactown run` again) for stopped_service_ttl seconds, then pruned.\n"
+        "  --all     the stopped services too\n"
+        "  --json    a JSON array of {id, key, running, pid, port, started, ended, sandbox}\n";
+    static const struct option opts[] = { { "all", no_argument, NULL, 'a' }, { "json", no_argument, NULL, OPT_JSON },
+                                          CLI_COMMON_LONGOPTS, { 0 } };
+    int c, ret = 0;
+    while ((c = getopt_long(argc, argv, "ha", opts, NULL)) != -1) {
+        if (c == 'a') {
+            all = true;
+        } else if (c == OPT_JSON) {
+            json = true;
+        } else if ((ret = cli_common_opt(&cli, c, optarg)) != 0) {
+            fputs(help, ret == 1 ? stdout : stderr);
+            fputs("\n" CLI_COMMON_HELP, ret == 1 ? stdout : stderr);
+            cli_free(&cli);
+            return ret == 1 ? EXIT_OK : EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fputs(help, stderr);
+        cli_free(&cli);
+        return EXIT_USAGE;
+    }
+    if ((ret = cli_setup(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0)
         goto out;
-    struct ps_ctx ctx = { .list = json ? json_array() : NULL, .now = pt_wall_s(), .root = cli.cfg.sandbox_root };
+    cli_prune_services(&cli);
+    struct ps_ctx ctx = { .list = json ? json_array() : NULL, .now = pt_wall_s(), .root = cli.cfg.sandbox_root,
+                          .all = all };
     if (!json)
         printf("%-24s %-8s %-7s %-6s %-12s %s\n", "ID", "STATE", "PID", "PORT", "KEY", "SANDBOX");
     int rc = pt_index_each_service(cli.idx, ps_one, &ctx);
@@ -63,6 +92,95 @@ int cmd_ps(int argc, char **argv)
         free(s);
         json_decref(ctx.list);
     }
+out:
+    cli_free(&cli);
+    return ret;
+}
+
+/* A stopped service, gone: its sandbox, then its record (so by-service/ID
+ * goes too). 0 or -errno; the message is printed. */
+static int remove_service(struct cli *cli, const char *id)
+{
+    char sandbox[PATH_MAX];
+    if (snprintf(sandbox, sizeof sandbox, "%s/%s", cli->cfg.sandbox_root, id) >= (int)sizeof sandbox)
+        return -ENAMETOOLONG;
+    int rc = pt_rm_rf(sandbox);
+    if (rc) {
+        cli_err(cli, "cannot remove the sandbox %s: %s", sandbox, strerror(-rc));
+        return rc;
+    }
+    rc = pt_index_service_del(cli->idx, id);
+    if (rc && rc != -ENOENT)
+        cli_err(cli, "cannot remove the record of %s from the index: %s", id, strerror(-rc));
+    return rc == -ENOENT ? 0 : rc;
+}
+
+struct prune_ctx {
+    int64_t before;
+    char (*ids)[PT_SERVICE_ID_MAX + 1];
+    size_t n, cap;
+};
+
+static int prune_pick(const pt_service *s, void *arg)
+{
+    struct prune_ctx *p = arg;
+    int64_t when = s->ended ? s->ended : s->started; /* a v1 record has no end time */
+    if ((s->pid > 0 && pt_holder_alive(s->pid, s->pid_start)) || when >= p->before)
+        return 0;
+    if (p->n == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 16;
+        void *nv = realloc(p->ids, nc * sizeof *p->ids);
+        if (!nv)
+            return -ENOMEM;
+        p->ids = nv;
+        p->cap = nc;
+    }
+    snprintf(p->ids[p->n++], sizeof *p->ids, "%s", s->id);
+    return 0;
+}
+
+void cli_prune_services(struct cli *cli)
+{
+    if (cli->cfg.stopped_service_ttl <= 0)
+        return;
+    struct prune_ctx p = { .before = pt_wall_s() - cli->cfg.stopped_service_ttl };
+    pt_index_each_service(cli->idx, prune_pick, &p); /* collected first: no writes inside a cursor walk */
+    size_t pruned = 0;
+    for (size_t i = 0; i < p.n; i++)
+        pruned += pt_service_id_valid(p.ids[i]) && remove_service(cli, p.ids[i]) == 0;
+    if (pruned)
+        fprintf(stderr, "pactown: pruned %zu service(s) stopped more than %ld s ago (stopped_service_ttl)\n", pruned,
+                cli->cfg.stopped_service_ttl);
+    free(p.ids);
+}
+
+int cmd_rm(int argc, char **argv)
+{
+    struct cli cli = { .prog = "pactown rm" };
+    int ret = cli_parse_simple(&cli, argc, argv, 1,
+                               "usage: pactown rm ID [options]\n"
+                               "Removes a stopped service: its sandbox, its record (`pactown ps --all`) and its\n"
+                               "by-service/ID entry on the mount. The venv stays in the cache. A running service\n"
+                               "is refused: `pactown stop ID` first.\n"
+                               "exit codes: 0 removed, 8 no such service, 9 it is running, 2 usage, 1 error\n",
+                               NULL, NULL);
+    if (ret >= 0 || (ret = cli_setup(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0)
+        goto out;
+    const char *id = argv[optind];
+    pt_service s;
+    if (!pt_service_id_valid(id) || pt_index_service_get(cli.idx, id, &s) != 0) {
+        cli_err(&cli, "no service '%s' (see `pactown ps --all`)", id);
+        ret = EXIT_NOT_FOUND;
+        goto out;
+    }
+    if (s.pid > 0 && pt_holder_alive(s.pid, s.pid_start)) {
+        cli_err(&cli, "service %s is running (pid %d): stop it first with `pactown stop %s`", id, (int)s.pid, id);
+        ret = EXIT_RUNNING;
+        goto out;
+    }
+    ret = remove_service(&cli, id) == 0 ? EXIT_OK : EXIT_ERROR;
+    if (ret == EXIT_OK)
+        printf("removed %s\n", id);
 out:
     cli_free(&cli);
     return ret < 0 ? 0 : ret;
@@ -90,6 +208,8 @@ int cmd_stop(int argc, char **argv)
     }
     if (s.pid <= 0 || !pt_proc_alive(s.pid, s.pid_start)) {
         printf("%s is not running\n", id);
+        if (s.pid > 0 || !s.ended)
+            s.ended = pt_wall_s();
         s.pid = 0;
         if (pt_index_service_put(cli.idx, &s) != 0)
             cli_err(&cli, "warning: cannot update the record of %s in the index", id);
@@ -99,6 +219,7 @@ int cmd_stop(int argc, char **argv)
     if (!pt_pgrp_stop(s.pid, timeout_s * 1000))
         fprintf(stderr, "pactown stop: %s did not stop within %d s; killed it\n", id, timeout_s);
     s.pid = 0;
+    s.ended = pt_wall_s();
     if (pt_index_service_put(cli.idx, &s) != 0)
         cli_err(&cli, "warning: cannot update the record of %s in the index", id);
     printf("stopped %s\n", id);

@@ -206,8 +206,10 @@ static int write_sandbox(struct cli *cli, const struct run_opts *o, const pt_mar
 /* ---- the service ---- */
 
 /* a later update of a running or ended service's record: a failure is said */
-static void note_service(struct cli *cli, const pt_service *svc)
+static void note_service(struct cli *cli, pt_service *svc)
 {
+    if (svc->pid == 0 && !svc->ended)
+        svc->ended = pt_wall_s();
     int rc = pt_index_service_put(cli->idx, svc);
     if (rc)
         cli_err(cli, "warning: cannot update the record of %s in the index: %s (`pactown ps` may be out of date)",
@@ -333,6 +335,7 @@ int cmd_run(int argc, char **argv)
         (ret = cli_check_mount(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0 ||
         (ret = cli_key_of(&cli, &set, key, &canonical, &clen)) != 0)
         goto out;
+    cli_prune_services(&cli);
     pt_error terr = { 0 };
     tests_ok = pt_mp_tests_parse(mp.tests, mp.n_tests, &tt, &terr) == 0;
     if (!tests_ok) {

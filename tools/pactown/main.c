@@ -12,8 +12,9 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  run README.md     start the service a markpact README describes, on a cached venv\n"
-            "  ps                list services started with `pactown run`\n"
+            "  ps                list running services started with `pactown run` (--all: stopped too)\n"
             "  stop ID           stop a service (its whole process group)\n"
+            "  rm ID             remove a stopped service: sandbox, record, by-service entry\n"
             "  test ID           run the README's markpact:test tests against a running service\n"
             "  hash              print the canonical requirement set and its cache key\n"
             "  cache …           look at and manage the cache (ls, show, stats, gc, rm, prewarm)\n"
@@ -46,7 +47,7 @@ int main(int argc, char **argv)
     }
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         { "run", cmd_run }, { "ps", cmd_ps }, { "stop", cmd_stop }, { "hash", cmd_hash }, { "config", cmd_config },
-        { "cache", cmd_cache }, { "lease", cmd_lease }, { "test", cmd_test },
+        { "cache", cmd_cache }, { "lease", cmd_lease }, { "test", cmd_test }, { "rm", cmd_rm },
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))
