@@ -112,7 +112,7 @@ bool pt_holder_alive(pid_t pid, uint64_t ticks)
         return false;
     if (pt_proc_start_time(pid, &now) == 0)
         return ticks == 0 || now == ticks;
-    return pt_pgrp_alive(pid);
+    return pt_pgrp_live(pid); /* zombies waiting for a slow reaper have ended */
 }
 
 /* Wait until no process is left in group pgid, up to timeout_ms. */

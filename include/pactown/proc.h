@@ -18,7 +18,7 @@ bool pt_proc_alive(pid_t pid, uint64_t ticks);
  * started at `ticks` (0 = any start time), or pid has exited but its process
  * group still has members (a service's workers outlive its leader; Linux
  * gives no process a pid that is still a live process group's id, so the
- * group is the holder's own). */
+ * group is the holder's own). Zombies count as ended (pt_pgrp_live). */
 bool pt_holder_alive(pid_t pid, uint64_t ticks);
 
 /* pid's process group (proc(5) stat field 5) and whether it is a zombie

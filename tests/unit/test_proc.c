@@ -246,3 +246,36 @@ Test(proc, holder_alive_while_its_group_lives, .timeout = 30)
     cr_assert(!pt_holder_alive(leader, 12345), "the whole group is gone");
     cr_assert(!pt_holder_alive(0, 0));
 }
+
+Test(proc, zombie_group_has_ended_for_holders_but_exists_for_kill)
+{
+    pid_t pid = start_child(true, "pt-zombie");
+    uint64_t ticks;
+    cr_assert_eq(pt_proc_start_time(pid, &ticks), 0);
+    pid_t pg = 0;
+    bool z = true;
+    cr_assert_eq(pt_proc_pgrp(pid, &pg, &z), 0);
+    cr_assert_eq(pg, pid);
+    cr_assert_not(z);
+    cr_assert(pt_pgrp_live(pid));
+    close(hold); /* the child exits; not reaped: a zombie that still makes up its group */
+    hold = -1;
+    wait_ended_unreaped(pid, 5000);
+    cr_assert_eq(pt_proc_pgrp(pid, &pg, &z), 0);
+    cr_assert(z, "an ended, unreaped child is a zombie");
+    cr_assert(pt_pgrp_alive(pid), "kill(2) still finds the zombie's group");
+    cr_assert_not(pt_pgrp_live(pid), "but no live member is left");
+    cr_assert_not(pt_holder_alive(pid, ticks), "a zombie holds no lease");
+    cr_assert_not(pt_holder_alive(pid, 0));
+}
+
+Test(proc, child_group_stop_reaps_the_leader_and_ends_the_group)
+{
+    pid_t pid = start_child(true, "pt-leader");
+    int status = -1;
+    cr_assert(pt_child_group_stop(pid, 5000, &status));
+    kid = 0; /* reaped */
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "status %#x", status);
+    cr_assert_not(pt_pgrp_alive(pid));
+    cr_assert_eq(waitpid(pid, NULL, WNOHANG), -1, "the leader is reaped");
+}
