@@ -2,6 +2,8 @@
 #include "pactown/fsutil.h"
 
 #include <errno.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -246,4 +248,22 @@ bool pt_is_elf(const char *path)
     bool elf = read(fd, m, 4) == 4 && m[0] == 0x7f && m[1] == 'E' && m[2] == 'L' && m[3] == 'F';
     close(fd);
     return elf;
+}
+
+int pt_openat2(int dirfd, const char *path, int flags, mode_t mode, unsigned long long resolve)
+{
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)flags;
+    how.mode = (flags & O_CREAT) ? mode : 0;
+    how.resolve = resolve;
+    for (int tries = 0;; tries++) {
+        long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+        if (fd >= 0)
+            return (int)fd;
+        /* EAGAIN: RESOLVE_BENEATH could not rule out a concurrent rename race. */
+        if ((errno == EAGAIN && tries < 16) || errno == EINTR)
+            continue;
+        return -errno;
+    }
 }

@@ -9,6 +9,7 @@
 #include "pactown/error.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -268,7 +269,7 @@ static bool next_word(span s, size_t *pos, span *w)
 
 /* ---- parser state ------------------------------------------------------- */
 
-enum kind { K_DEPS, K_FILE, K_RUN, K_TEST, K_OTHER };
+enum kind { K_DEPS, K_FILE, K_RUN, K_TEST, K_BUILD, K_OTHER };
 
 typedef struct vec {
     pt_mp_block *v;
@@ -279,14 +280,20 @@ typedef struct parser {
     reader r;
     pt_error *err;
     vec deps, files, tests;
-    pt_mp_block *run;
+    pt_mp_block *run, *build;
     unsigned n_unknown, first_unknown_line;
+    char **warnings;
+    size_t n_warnings;
+    size_t n_dead;   /* file blocks replaced by a later one (body NULL), dropped at the end */
+    pt_mp_include *includes;
+    size_t n_includes;
     size_t *hash;  /* open addressing: files index + 1, 0 = empty */
     size_t hcap;   /* power of two, 0 before the first file */
 } parser;
 
 static void block_free(pt_mp_block *b)
 {
+    free(b->source);
     free(b->body);
     free(b->path);
     free(b->lang);
@@ -353,7 +360,8 @@ static int hash_reserve(parser *ps)
     ps->hash = nh;
     ps->hcap = ncap;
     for (size_t k = 0; k < ps->files.n; k++)
-        ps->hash[hash_slot(ps, ps->files.v[k].path)] = k + 1;
+        if (ps->files.v[k].path) /* not a replaced block */
+            ps->hash[hash_slot(ps, ps->files.v[k].path)] = k + 1;
     free(old);
     return 0;
 }
@@ -398,6 +406,8 @@ static int markpact_header(parser *ps, const fence *f, span tok, size_t tok_end,
         *kind = K_RUN;
     else if (span_eq(kw, "test"))
         *kind = K_TEST;
+    else if (span_eq(kw, "build"))
+        *kind = K_BUILD;
     else
         *kind = K_OTHER;
 
@@ -413,17 +423,37 @@ static int markpact_header(parser *ps, const fence *f, span tok, size_t tok_end,
     }
 
     /* Words after the markpact token. */
-    span w;
+    span w = { NULL, 0 };
     pos = tok_end;
     if (*kind == K_DEPS) {
-        if (next_word(f->info, &pos, &w) && !span_eq(w, "python"))
+        static const char *const node[] = { "javascript", "js", "node", "nodejs", "npm", "typescript", "ts",
+                                            "yarn", "pnpm", NULL };
+        span eco = { NULL, 0 };
+        if (next_word(f->info, &pos, &w))
+            eco = w;
+        else if (b->lang)
+            eco = first;
+        for (size_t i = 0; eco.p && node[i]; i++)
+            if (span_eq(eco, node[i]))
+                return pt_error_set(ps->err, -EINVAL, fl,
+                                    "line %u: markpact:deps for Node.js (%s) are not supported yet: pactown-fs builds"
+                                    " Python venvs only",
+                                    fl, pt_quote(q, sizeof q, eco.p, eco.n));
+        if (eco.p == w.p && eco.p && !span_eq(w, "python"))
             return pt_error_set(ps->err, -EINVAL, fl,
                                 "line %u: markpact:deps %s: only python deps are supported",
                                 fl, pt_quote(q, sizeof q, w.p, w.n));
+        if (eco.p && eco.p != w.p && (span_eq(eco, "go") || span_eq(eco, "golang") || span_eq(eco, "rust")))
+            return pt_error_set(ps->err, -EINVAL, fl,
+                                "line %u: markpact:deps for %s are not supported: pactown-fs builds Python venvs only",
+                                fl, pt_quote(q, sizeof q, eco.p, eco.n));
     } else if (*kind == K_FILE) {
         span val = { NULL, 0 };
         bool have = false;
         while (next_word(f->info, &pos, &w)) {
+            if (span_eq(w, "template=true") || span_eq(w, "template=yes") || span_eq(w, "template=1") ||
+                span_eq(w, "template"))
+                b->template = true;
             if (!span_starts(w, "path="))
                 continue;
             if (have)
@@ -444,10 +474,14 @@ static int markpact_header(parser *ps, const fence *f, span tok, size_t tok_end,
                 val.n -= 2;
             }
         }
-        if (!have)
-            return pt_error_set(ps->err, -EINVAL, fl,
-                                "line %u: markpact:file block has no path= (e.g. markpact:file path=app/main.py)",
-                                fl);
+        if (!have) {
+            val.p = "main.py"; /* as pactown: a file block without path= is main.py */
+            val.n = 7;
+        }
+        while (val.n > 2 && val.p[0] == '.' && val.p[1] == '/') {
+            val.p += 2; /* path=./x is x */
+            val.n -= 2;
+        }
         int rc = check_path_n(val.p, val.n, fl, ps->err);
         if (rc)
             return rc;
@@ -455,6 +489,78 @@ static int markpact_header(parser *ps, const fence *f, span tok, size_t tok_end,
         if (!b->path)
             return oom(ps);
     }
+    return 0;
+}
+
+/* Keep a warning for the caller ("line N: ..."). 0 or -ENOMEM. */
+__attribute__((format(printf, 2, 3))) static int warn(parser *ps, const char *fmt, ...)
+{
+    char **nv = realloc(ps->warnings, (ps->n_warnings + 1) * sizeof *nv);
+    if (!nv)
+        return -ENOMEM;
+    ps->warnings = nv;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vasprintf(&nv[ps->n_warnings], fmt, ap);
+    va_end(ap);
+    if (r < 0)
+        return -ENOMEM;
+    ps->n_warnings++;
+    return 0;
+}
+
+/* `<!-- markpact:include path=FILE -->` on line ln (up to 3 spaces before
+ * it): recorded, in README order. 0, 1 when ln is not one, or -errno. */
+static int include_line(parser *ps, span ln)
+{
+    size_t k = 0;
+    while (k < 3 && k < ln.n && ln.p[k] == ' ')
+        k++;
+    span s = { ln.p + k, ln.n - k };
+    if (!span_starts(s, "<!--"))
+        return 1;
+    s.p += 4;
+    s.n -= 4;
+    size_t pos = 0;
+    span w;
+    if (!next_word(s, &pos, &w) || !span_eq(w, "markpact:include"))
+        return 1;
+    unsigned line = ps->r.lineno;
+    span path = { NULL, 0 };
+    bool closed = false;
+    while (next_word(s, &pos, &w)) {
+        if (span_eq(w, "-->")) {
+            closed = true;
+            break;
+        }
+        if (span_starts(w, "path=")) {
+            path.p = w.p + 5;
+            path.n = w.n - 5;
+            if (path.n >= 3 && span_starts(path, "-->")) /* path=x--> */
+                path.n = 0;
+            if (path.n >= 2 && (path.p[0] == '"' || path.p[0] == '\'') && path.p[path.n - 1] == path.p[0]) {
+                path.p++;
+                path.n -= 2;
+            }
+        }
+    }
+    if (path.n > 3 && memcmp(path.p + path.n - 3, "-->", 3) == 0) {
+        path.n -= 3;
+        closed = true;
+    }
+    if (!closed || !path.p || path.n == 0)
+        return pt_error_set(ps->err, -EINVAL, line,
+                            "line %u: markpact:include needs the form <!-- markpact:include path=FILE.md -->", line);
+    if (memchr(path.p, '\0', path.n))
+        return pt_error_set(ps->err, -EINVAL, line, "line %u: NUL byte in a markpact:include path", line);
+    pt_mp_include *nv = realloc(ps->includes, (ps->n_includes + 1) * sizeof *nv);
+    if (!nv)
+        return oom(ps);
+    ps->includes = nv;
+    nv[ps->n_includes].line = line;
+    if (!(nv[ps->n_includes].path = span_dup(path)))
+        return oom(ps);
+    ps->n_includes++;
     return 0;
 }
 
@@ -473,25 +579,12 @@ static int markpact_block(parser *ps, const fence *f, span tok, size_t tok_end)
         goto out;
 
     size_t hslot = 0;
-    if (kind == K_RUN && ps->run) {
-        rc = pt_error_set(ps->err, -EINVAL, b.fence_line,
-                          "line %u: second markpact:run block (the first one is at line %u); "
-                          "only one is allowed", b.fence_line, ps->run->fence_line);
-        goto out;
-    }
     if (kind == K_FILE) {
         if ((rc = hash_reserve(ps)) != 0) {
             rc = oom(ps);
             goto out;
         }
         hslot = hash_slot(ps, b.path);
-        if (ps->hash[hslot]) {
-            rc = pt_error_set(ps->err, -EINVAL, b.fence_line,
-                              "line %u: markpact:file path %s is already used by the block at line %u",
-                              b.fence_line, pt_quote(q, sizeof q, b.path, strlen(b.path)),
-                              ps->files.v[ps->hash[hslot] - 1].fence_line);
-            goto out;
-        }
     }
 
     /* Find the closing fence, measuring the body. */
@@ -514,7 +607,7 @@ static int markpact_block(parser *ps, const fence *f, span tok, size_t tok_end)
         goto out;
     }
     if (!closed) {
-        static const char *const names[] = { "deps", "file", "run", "test" };
+        static const char *const names[] = { "deps", "file", "run", "test", "build" };
         if (kind == K_OTHER)
             rc = pt_error_set(ps->err, -EINVAL, b.fence_line,
                               "line %u: markpact block %s opened here is never closed",
@@ -562,25 +655,44 @@ static int markpact_block(parser *ps, const fence *f, span tok, size_t tok_end)
         rc = vec_push(&ps->tests, &b);
         break;
     case K_FILE:
+        if (ps->hash[hslot]) {
+            /* as pactown: a later block for the same file wins.  The earlier
+             * one is emptied (body NULL) and dropped at the end, so that the
+             * files stay in README order without moving anything now. */
+            pt_mp_block *old = &ps->files.v[ps->hash[hslot] - 1];
+            if ((rc = warn(ps, "line %u: markpact:file %s again: this block replaces the one at line %u",
+                           b.fence_line, pt_quote(q, sizeof q, b.path, strlen(b.path)), old->fence_line)) != 0)
+                break;
+            block_free(old);
+            ps->n_dead++;
+        }
         rc = vec_push(&ps->files, &b);
         if (rc == 0)
             ps->hash[hslot] = ps->files.n;
         break;
-    case K_RUN: {
+    case K_RUN:
+    case K_BUILD: {
+        const char *name = kind == K_RUN ? "run" : "build";
         bool blank = true;
         for (size_t i = 0; i < b.len && blank; i++)
             blank = b.body[i] == ' ' || b.body[i] == '\t' || b.body[i] == '\n' || b.body[i] == '\r';
         if (blank) {
             rc = pt_error_set(ps->err, -EINVAL, b.fence_line,
-                              "line %u: markpact:run block is empty", b.fence_line);
+                              "line %u: markpact:%s block is empty", b.fence_line, name);
             break;
         }
-        ps->run = malloc(sizeof *ps->run);
-        if (!ps->run) {
+        pt_mp_block **slot = kind == K_RUN ? &ps->run : &ps->build;
+        if (*slot) {
+            rc = warn(ps, "line %u: second markpact:%s block: it replaces the one at line %u", b.fence_line, name,
+                      (*slot)->fence_line);
+            if (rc)
+                break;
+            block_free(*slot);
+        } else if (!(*slot = malloc(sizeof **slot))) {
             rc = -ENOMEM;
             break;
         }
-        *ps->run = b;
+        **slot = b;
         memset(&b, 0, sizeof b);
         rc = 0;
         break;
@@ -617,8 +729,12 @@ int pt_markpact_parse(const char *text, size_t len, pt_markpact *out, pt_error *
     int lr;
     while ((lr = next_line(&ps.r, &ln)) > 0) {
         fence f;
-        if (!open_fence(ln, &f))
+        if (!open_fence(ln, &f)) {
+            if (ln.n >= 4 && memchr(ln.p, '<', ln.n < 4 ? ln.n : 4) && (rc = include_line(&ps, ln)) < 0)
+                goto done;
+            rc = 0;
             continue;
+        }
         /* Look for the markpact:KIND word. */
         span w, tok = { NULL, 0 };
         size_t pos = 0, tok_end = 0;
@@ -650,6 +766,13 @@ int pt_markpact_parse(const char *text, size_t len, pt_markpact *out, pt_error *
         goto done;
     }
 
+    if (ps.n_dead) {
+        size_t k = 0;
+        for (size_t i = 0; i < ps.files.n; i++)
+            if (ps.files.v[i].body)
+                ps.files.v[k++] = ps.files.v[i];
+        ps.files.n = k;
+    }
     out->deps = ps.deps.v;
     out->n_deps = ps.deps.n;
     out->files = ps.files.v;
@@ -657,6 +780,11 @@ int pt_markpact_parse(const char *text, size_t len, pt_markpact *out, pt_error *
     out->tests = ps.tests.v;
     out->n_tests = ps.tests.n;
     out->run = ps.run;
+    out->build = ps.build;
+    out->warnings = ps.warnings;
+    out->n_warnings = ps.n_warnings;
+    out->includes = ps.includes;
+    out->n_includes = ps.n_includes;
     out->n_unknown = ps.n_unknown;
     out->first_unknown_line = ps.first_unknown_line;
     free(ps.hash);
@@ -666,10 +794,9 @@ done:
     vec_free(&ps.deps);
     vec_free(&ps.files);
     vec_free(&ps.tests);
-    if (ps.run) {
-        block_free(ps.run);
-        free(ps.run);
-    }
+    pt_markpact tmp = { .run = ps.run, .build = ps.build, .warnings = ps.warnings, .n_warnings = ps.n_warnings,
+                        .includes = ps.includes, .n_includes = ps.n_includes };
+    pt_markpact_free(&tmp);
     free(ps.hash);
     return rc;
 }
@@ -688,5 +815,15 @@ void pt_markpact_free(pt_markpact *mp)
         block_free(mp->run);
         free(mp->run);
     }
+    if (mp->build) {
+        block_free(mp->build);
+        free(mp->build);
+    }
+    for (size_t i = 0; i < mp->n_warnings; i++)
+        free(mp->warnings[i]);
+    free(mp->warnings);
+    for (size_t i = 0; i < mp->n_includes; i++)
+        free(mp->includes[i].path);
+    free(mp->includes);
     memset(mp, 0, sizeof *mp);
 }

@@ -51,24 +51,6 @@ trunc:
     return buf;
 }
 
-static int sys_openat2(int dirfd, const char *path, int flags, mode_t mode, unsigned long long resolve)
-{
-    struct open_how how;
-    memset(&how, 0, sizeof how);
-    how.flags = (unsigned long long)flags;
-    how.mode = (flags & O_CREAT) ? mode : 0;
-    how.resolve = resolve;
-    for (int tries = 0;; tries++) {
-        long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-        if (fd >= 0)
-            return (int)fd;
-        /* EAGAIN: RESOLVE_BENEATH could not rule out a concurrent rename race. */
-        if ((errno == EAGAIN && tries < 16) || errno == EINTR)
-            continue;
-        return -errno;
-    }
-}
-
 #define PT_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
 
 bool pt_service_id_valid(const char *id)
@@ -179,7 +161,7 @@ int pt_sandbox_open(const char *root, const char *service_id, int *dirfd, pt_err
         return pt_error_set(err, e, 0, "sandbox: cannot create '%s/%s': %s", esc(root, eb, sizeof eb),
                             service_id, strerror(-e));
     }
-    int fd = sys_openat2(rfd, service_id, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, PT_RESOLVE);
+    int fd = pt_openat2(rfd, service_id, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, PT_RESOLVE);
     close(rfd);
     if (fd < 0) {
         const char *why = fd == -ELOOP ? "is a symlink, refusing to follow it"
@@ -264,7 +246,7 @@ int pt_sandbox_write_file(int dirfd, const char *relpath, const void *data, size
                              relpath, strerror(-rc));
                 goto out;
             }
-            int nfd = sys_openat2(cur, s, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, PT_RESOLVE);
+            int nfd = pt_openat2(cur, s, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, PT_RESOLVE);
             if (nfd < 0) {
                 rc = nfd;
                 const char *why = rc == -ELOOP ? "is a symlink, refusing to follow it"
@@ -297,7 +279,7 @@ int pt_sandbox_write_file(int dirfd, const char *relpath, const void *data, size
                      esc(relpath, eb, sizeof eb), strerror(-rc));
         goto out;
     }
-    int fd = sys_openat2(cur, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600, PT_RESOLVE);
+    int fd = pt_openat2(cur, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600, PT_RESOLVE);
     if (fd < 0) {
         rc = fd;
         pt_error_set(err, rc, 0, "sandbox: cannot create temp file for '%s': %s", relpath, strerror(-rc));

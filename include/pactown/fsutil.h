@@ -41,4 +41,11 @@ int pt_which(const char *name, char *out, size_t n);
 /* true if the file starts with the ELF magic (a real binary, not a script). */
 bool pt_is_elf(const char *path);
 
+/* openat2(2): open path beneath dirfd with open(2) flags, mode (used with
+ * O_CREAT) and RESOLVE_* flags (e.g. RESOLVE_BENEATH: no ".." or symlink
+ * out of dirfd, no absolute path).  Retried on EINTR and, up to 16 times, on
+ * EAGAIN (a concurrent rename).  Returns the fd or -errno (-EXDEV: the path
+ * would leave dirfd; -ENOSYS: kernel < 5.6).  Man: openat2(2). */
+int pt_openat2(int dirfd, const char *path, int flags, mode_t mode, unsigned long long resolve);
+
 #endif

@@ -20,6 +20,7 @@
 #ifndef PACTOWN_MARKPACT_H
 #define PACTOWN_MARKPACT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "pactown/error.h"
@@ -40,14 +41,27 @@ typedef struct pt_mp_block {
                           (e.g. "python", "text", "bash"), malloc'd; else NULL */
     char *info;        /* the whole info string, leading/trailing blanks removed, malloc'd
                           (e.g. "text markpact:test http"); never NULL */
+    bool template;     /* markpact:file only: template=true (placeholders to fill, pactown/readme.h) */
+    char *source;      /* the README the block came from when it was included from another file
+                          (pactown/readme.h), malloc'd; NULL for the top README */
 } pt_mp_block;
+
+typedef struct pt_mp_include {
+    unsigned line;     /* 1-based line of the <!-- markpact:include path=... --> comment */
+    char *path;        /* its path= value as written (unquoted), malloc'd */
+} pt_mp_include;
 
 typedef struct pt_markpact {
     pt_mp_block *deps;  size_t n_deps;    /* markpact:deps blocks (python), in README order */
     pt_mp_block *files; size_t n_files;   /* markpact:file blocks, in README order, distinct paths */
     pt_mp_block *run;                      /* the one markpact:run block, NULL if none */
     pt_mp_block *tests; size_t n_tests;   /* markpact:test blocks (e.g. "markpact:test http"),
-                                             in README order, kept for later */
+                                             in README order (pactown/mptest.h reads them) */
+    pt_mp_block *build;                    /* the markpact:build block (a command run once in the
+                                             sandbox before the first start), NULL if none */
+    char **warnings; size_t n_warnings;   /* "line N: ..." for what was accepted but is worth saying
+                                             (a later block replacing an earlier one), malloc'd */
+    pt_mp_include *includes; size_t n_includes; /* include comments, in README order */
     unsigned n_unknown; unsigned first_unknown_line; /* other markpact:* kinds (e.g.
                                              markpact:bootstrap): skipped, counted; fence line
                                              of the first one, 0 if none */
@@ -64,11 +78,20 @@ typedef struct pt_markpact {
  * "markpact:"; the rest of the word is the kind. All other blocks are skipped
  * (their content is never read as fences).
  *   deps: optional ecosystem word right after the token; absent or "python"
- *         -> python deps; anything else is an error.
- *   file: needs path=VALUE (or path="VALUE" / path='VALUE') after the token.
- *   run:  at most one, non-blank body.
+ *         -> python deps; anything else is an error, and so is a Node.js
+ *         (javascript, js, node, nodejs, npm, typescript, ts, yarn, pnpm) or
+ *         Go/Rust lang word: pactown-fs builds Python venvs only.
+ *   file: path=VALUE (or path="VALUE" / path='VALUE') after the token;
+ *         without one the file is main.py (as pactown); leading "./" is
+ *         dropped; template=true sets template.  A later block for the same
+ *         path replaces the earlier one (as pactown), with a warning.
+ *   run, build: non-blank body; a second block replaces the first, with a
+ *         warning.
  *   test: any arguments, kept as is.
  *   other kinds: counted in n_unknown, content ignored.
+ * Outside fenced blocks, a line `<!-- markpact:include path=FILE -->` (up
+ * to 3 spaces before it) is recorded in includes; pactown/readme.h reads
+ * the included files.
  *
  * Returns 0, or on error -EINVAL (malformed README) / -ENOMEM, with err->code,
  * err->line (1-based README line) and err->msg ("line N: reason") set and *out
@@ -77,12 +100,11 @@ typedef struct pt_markpact {
  *   a NUL byte in a markpact block's fence line or body (line of the NUL);
  *   more than one markpact: word in one info string (fence line);
  *   deps for an ecosystem other than python (fence line);
- *   file block without path=, with an unterminated quote or text after the
- *   closing quote, with two path= words, or with a path rejected by
- *   pt_markpact_check_path (fence line);
- *   two file blocks with the same path (line of the second; msg names both);
- *   a second run block (line of the second; msg names both);
- *   a run block with an empty or blank body (fence line);
+ *   file block with an unterminated quote or text after the closing quote,
+ *   with two path= words, or with a path rejected by pt_markpact_check_path
+ *   (fence line);
+ *   a run or build block with an empty or blank body (fence line);
+ *   an include comment without path= or without its closing "-->" (its line);
  *   more than UINT_MAX - 1 lines (line 0).
  * Runs in time linear in len; memory proportional to the blocks kept.
  */

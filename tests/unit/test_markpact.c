@@ -222,8 +222,14 @@ Test(markpact, deps_forms)
 
 Test(markpact, deps_other_ecosystem)
 {
-    EXPECT_ERR("a\n\n```markpact:deps node\nexpress\n```\n", 3, "only python deps are supported");
+    EXPECT_ERR("a\n\n```markpact:deps node\nexpress\n```\n", 3, "for Node.js (\"node\") are not supported yet");
     EXPECT_ERR("```text markpact:deps npm\nx\n```\n", 1, "\"npm\"");
+    /* the Node.js forms pactown accepts, by lang word: refused, never read as Python */
+    EXPECT_ERR("```javascript markpact:deps\nexpress\n```\n", 1, "Python venvs only");
+    EXPECT_ERR("```js markpact:deps\nexpress\n```\n", 1, "Node.js (\"js\")");
+    EXPECT_ERR("```npm markpact:deps\nexpress\n```\n", 1, "Node.js");
+    EXPECT_ERR("```go markpact:deps\ngithub.com/x/y\n```\n", 1, "markpact:deps for \"go\" are not supported");
+    EXPECT_ERR("```markpact:deps rust\nserde\n```\n", 1, "only python deps are supported");
 }
 
 Test(markpact, tests_and_unknown_kinds)
@@ -497,13 +503,23 @@ Test(markpact, unclosed_markpact_block)
     EXPECT_ERR("```markpact:file path=a\n", 1, "never closed");
 }
 
-Test(markpact, file_without_path)
+Test(markpact, file_without_path_is_main_py_and_dot_slash_dropped)
 {
-    EXPECT_ERR("x\ny\n```python markpact:file\nprint(1)\n```\n", 3, "no path=");
-    EXPECT_ERR("```python markpact:file name=a.py\n```\n", 1, "no path=");
-    /* path= before the markpact word is not looked at */
-    EXPECT_ERR("```path=a.py markpact:file\n```\n", 1, "no path=");
+    pt_markpact mp;
+    PARSE_OK("x\ny\n```python markpact:file\nprint(1)\n```\n"
+             "```python markpact:file path=./pkg/util.py\nU = 1\n```\n"
+             "```text markpact:file path=./notes.txt template=true\n${env:X}\n```\n",
+             &mp);
+    cr_assert_eq(mp.n_files, 3);
+    cr_assert_str_eq(mp.files[0].path, "main.py");
+    cr_assert_not(mp.files[0].template);
+    cr_assert_str_eq(mp.files[1].path, "pkg/util.py");
+    cr_assert_str_eq(mp.files[2].path, "notes.txt");
+    cr_assert(mp.files[2].template);
+    cr_assert_eq(mp.n_warnings, 0);
+    pt_markpact_free(&mp);
     EXPECT_ERR("```markpact:file path=a.py path=b.py\n```\n", 1, "more than one path=");
+    EXPECT_ERR("```markpact:file path=./../x\n```\n", 1, "\"..\"");
 }
 
 Test(markpact, file_with_bad_path)
@@ -517,31 +533,47 @@ Test(markpact, file_with_bad_path)
     EXPECT_ERR("```markpact:file path=a\x01" "b\n```\n", 1, "control");
 }
 
-Test(markpact, duplicate_paths)
+Test(markpact, later_file_and_run_blocks_win_with_a_warning)
 {
     pt_markpact mp;
-    pt_error e;
-    const char text[] = "```markpact:file path=app/main.py\na\n```\n"   /* 1 */
-                        "```markpact:file path=app/other.py\nb\n```\n"  /* 4 */
-                        "```markpact:file path=app/main.py\nc\n```\n";  /* 7 */
-    cr_assert_eq(PARSE(text, &mp, &e), -EINVAL);
-    cr_assert_eq(e.line, 7);
-    cr_assert_str_eq(e.msg,
-                     "line 7: markpact:file path \"app/main.py\" is already used by the block at line 1");
-    assert_empty(&mp);
-    /* the quoted and unquoted spelling of one path are the same path */
-    EXPECT_ERR("```markpact:file path=a\n```\n\n```markpact:file path=\"a\"\n```\n", 4, "line 1");
+    PARSE_OK("```markpact:file path=app/main.py\na\n```\n"   /* 1 */
+             "```markpact:file path=app/other.py\nb\n```\n"  /* 4 */
+             "```markpact:file path=\"app/main.py\"\nc\n```\n" /* 7 */
+             "```markpact:run\nfirst\n```\n"                 /* 10 */
+             "```bash markpact:run\nsecond\n```\n"           /* 13 */
+             "```bash markpact:build\npython -m compileall .\n```\n", /* 16 */
+             &mp);
+    cr_assert_eq(mp.n_files, 2);
+    cr_assert_str_eq(mp.files[0].path, "app/other.py");
+    cr_assert_str_eq(mp.files[0].body, "b\n");
+    cr_assert_str_eq(mp.files[1].path, "app/main.py");
+    cr_assert_str_eq(mp.files[1].body, "c\n", "the later block wins");
+    cr_assert_eq(mp.files[1].fence_line, 7);
+    cr_assert_str_eq(mp.run->body, "second\n");
+    cr_assert_eq(mp.run->fence_line, 13);
+    cr_assert_str_eq(mp.build->body, "python -m compileall .\n");
+    cr_assert_eq(mp.n_warnings, 2);
+    cr_assert_str_eq(mp.warnings[0], "line 7: markpact:file \"app/main.py\" again: this block replaces the one at line 1");
+    cr_assert_str_eq(mp.warnings[1], "line 13: second markpact:run block: it replaces the one at line 10");
+    pt_markpact_free(&mp);
 }
 
-Test(markpact, two_run_blocks)
+Test(markpact, include_comments)
 {
     pt_markpact mp;
-    pt_error e;
-    cr_assert_eq(PARSE("```markpact:run\na\n```\n\n```bash markpact:run\nb\n```\n", &mp, &e), -EINVAL);
-    cr_assert_eq(e.line, 5);
-    cr_assert_str_eq(e.msg,
-                     "line 5: second markpact:run block (the first one is at line 1); only one is allowed");
-    assert_empty(&mp);
+    PARSE_OK("# top\n"
+             "<!-- markpact:include path=parts/deps.md -->\n"
+             "```text\n<!-- markpact:include path=not-this.md -->\n```\n"
+             "   <!-- markpact:include path=\"b.md\" -->\n",
+             &mp);
+    cr_assert_eq(mp.n_includes, 2, "an include inside a code block is text");
+    cr_assert_eq(mp.includes[0].line, 2);
+    cr_assert_str_eq(mp.includes[0].path, "parts/deps.md");
+    cr_assert_eq(mp.includes[1].line, 6);
+    cr_assert_str_eq(mp.includes[1].path, "b.md");
+    pt_markpact_free(&mp);
+    EXPECT_ERR("x\n<!-- markpact:include -->\n", 2, "needs the form");
+    EXPECT_ERR("<!-- markpact:include path=a.md\n", 1, "needs the form");
 }
 
 Test(markpact, empty_run_block)
@@ -564,8 +596,10 @@ Test(markpact, error_after_good_blocks_frees_everything)
                "```markpact:test http\nGET /\n```\n"
                "```markpact:run\nr\n```\n"
                "```markpact:bootstrap\n```\n"
-               "```markpact:file path=a\nB\n```\n",
-               15, "already used by the block at line 4");
+               "```markpact:build\nmake\n```\n"
+               "```markpact:file path=a\nB\n```\n"
+               "```markpact:file path=/abs\nB\n```\n",
+               21, "absolute");
 }
 
 /* ---- pt_markpact_check_path ------------------------------------------------ */

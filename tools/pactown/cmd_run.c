@@ -24,9 +24,9 @@
 #include "pactown/proc.h"
 #include "pactown/sandbox.h"
 #include "pactown/spawn.h"
+#include "forms.h"
 #include "testrun.h"
 
-#define README_MAX ((size_t)128 << 20)
 
 extern char **environ;
 
@@ -90,44 +90,6 @@ struct run_opts {
 static double ms_since(uint64_t t0)
 {
     return (double)(pt_mono_ns() - t0) / 1e6;
-}
-
-/* ---- README -> requirement set ---- */
-
-static int load_readme(struct cli *cli, const char *path, pt_markpact *mp, pt_reqset *set)
-{
-    char *text = NULL;
-    size_t len = 0;
-    pt_error err = { 0 };
-    int rc = pt_read_file(path, README_MAX, &text, &len);
-    if (rc) {
-        cli_err(cli, "%s: %s", path, rc == -EFBIG ? "larger than 128 MiB" : strerror(-rc));
-        return EXIT_BAD_INPUT;
-    }
-    rc = pt_markpact_parse(text, len, mp, &err);
-    free(text);
-    if (rc) {
-        cli_input_err(cli, path, &err);
-        return EXIT_BAD_INPUT;
-    }
-    if (!mp->run) {
-        if (!mp->n_deps && !mp->n_files && !mp->n_tests && !mp->n_unknown)
-            cli_err(cli, "%s: no markpact blocks at all (a markpact README has fenced blocks such as"
-                         " ```python markpact:file path=main.py and ```bash markpact:run)", path);
-        else
-            cli_err(cli, "%s: no markpact:run block: nothing to start", path);
-        return EXIT_BAD_INPUT;
-    }
-    if (mp->n_unknown)
-        fprintf(stderr, "%s: note: %u markpact block(s) of kinds pactown does not use were skipped (first at line %u)\n",
-                cli->prog, mp->n_unknown, mp->first_unknown_line);
-    for (size_t i = 0; i < mp->n_deps; i++)
-        if (pt_reqset_add_text(set, mp->deps[i].body, mp->deps[i].len, mp->deps[i].line, &err) != 0) {
-            cli_input_err(cli, path, &err);
-            return EXIT_BAD_INPUT;
-        }
-    pt_reqset_finish(set);
-    return 0;
 }
 
 /* service id from the README's file name: "markpact-flask-blog.md" -> "markpact-flask-blog" */
@@ -331,7 +293,7 @@ int cmd_run(int argc, char **argv)
     int dirfd = -1;
     bool leased_by_me = false, tests_ok = false;
     pt_mp_tests tt = { 0 };
-    if ((ret = cli_setup(&cli)) != 0 || (ret = load_readme(&cli, o.readme, &mp, &set)) != 0 ||
+    if ((ret = cli_setup(&cli)) != 0 || (ret = cli_readme_load(&cli, o.readme, &mp, &set)) != 0 ||
         (ret = cli_check_mount(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0 ||
         (ret = cli_key_of(&cli, &set, key, &canonical, &clen)) != 0)
         goto out;
@@ -377,7 +339,9 @@ int cmd_run(int argc, char **argv)
     char summary[256] = "";
     for (size_t i = 0, k = 0; i < set.n && k + 2 < sizeof summary; i++)
         k += (size_t)snprintf(summary + k, sizeof summary - k, "%s%s", i ? ", " : "", set.lines[i]);
-    if ((ret = write_sandbox(&cli, &o, &mp, key, &dirfd)) != 0)
+    if ((ret = cli_check_env_example(&cli, o.readme, &mp, o.envs, o.n_envs)) != 0 ||
+        (ret = cli_fill_templates(&cli, o.readme, &mp, o.envs, o.n_envs)) != 0 ||
+        (ret = write_sandbox(&cli, &o, &mp, key, &dirfd)) != 0)
         goto out;
     snprintf(sandbox, sizeof sandbox, "%s/%s", cli.cfg.sandbox_root, o.service_id);
     cli_tests_save(&cli, dirfd, &mp, o.readme, o.host);
@@ -439,6 +403,9 @@ int cmd_run(int argc, char **argv)
         ret = EXIT_ERROR;
         goto out;
     }
+    if ((ret = cli_write_dotenv(&cli, dirfd, &mp, o.port, o.envs, o.n_envs)) != 0 ||
+        (ret = cli_build_step(&cli, &mp, dirfd, sandbox, env)) != 0)
+        goto out;
     int logfd = o.detach ? cli_dotdir_open(dirfd, "service.log", O_WRONLY | O_CREAT | O_APPEND, 0644) : -1;
     if (o.detach && logfd < 0) {
         cli_err(&cli, "%s/.pactown/service.log: %s", sandbox, strerror(errno));

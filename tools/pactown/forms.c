@@ -1,0 +1,342 @@
+/* forms.c — the README forms pactown accepts beyond the plain blocks
+ * (../shared/markpact.md): includes, an inferred run command, uvicorn and
+ * gunicorn added to the deps, template files, .env and .env.example, and
+ * the markpact:build step. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "forms.h"
+#include "pactown/fsutil.h"
+#include "pactown/readme.h"
+#include "pactown/spawn.h"
+
+#define README_MAX ((size_t)128 << 20)
+
+static pt_mp_block *file_block(const pt_markpact *mp, const char *path)
+{
+    for (size_t i = 0; i < mp->n_files; i++)
+        if (strcmp(mp->files[i].path, path) == 0)
+            return &mp->files[i];
+    return NULL;
+}
+
+/* No run block: as pactown, python main.py or python app.py by the files present. */
+static int infer_run(struct cli *cli, const char *readme, pt_markpact *mp)
+{
+    static const char *const mains[] = { "main.py", "app.py", NULL };
+    for (size_t i = 0; mains[i]; i++) {
+        if (!file_block(mp, mains[i]))
+            continue;
+        pt_mp_block *b = calloc(1, sizeof *b);
+        if (!b || asprintf(&b->body, "python %s\n", mains[i]) < 0 || !(b->info = strdup("markpact:run"))) {
+            free(b);
+            cli_err(cli, "out of memory");
+            return EXIT_ERROR;
+        }
+        b->len = strlen(b->body);
+        mp->run = b;
+        fprintf(stderr, "%s: note: %s has no markpact:run block: running `python %s`, as pactown does\n",
+                cli->prog, readme, mains[i]);
+        return 0;
+    }
+    if (!mp->n_deps && !mp->n_files && !mp->n_tests && !mp->n_unknown && !mp->build)
+        cli_err(cli, "%s: no markpact blocks at all (a markpact README has fenced blocks such as"
+                     " ```python markpact:file path=main.py and ```bash markpact:run)", readme);
+    else
+        cli_err(cli, "%s: no markpact:run block, and no main.py or app.py to run: nothing to start", readme);
+    return EXIT_BAD_INPUT;
+}
+
+/* The normalized name at the start of a canonical requirement line. */
+static bool line_names(const char *line, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(line, name, n) == 0 && strchr("[<>=!~;@ (", line[n]) != NULL;
+}
+
+/* A run command that starts uvicorn or gunicorn while the deps lack it gets
+ * it added, as pactown does (it is part of the key). */
+static int add_server(struct cli *cli, const char *readme, const pt_markpact *mp, pt_reqset *set)
+{
+    static const char *const servers[] = { "uvicorn", "gunicorn", NULL };
+    const char *cmd = mp->run->body;
+    for (size_t s = 0; servers[s]; s++) {
+        size_t n = strlen(servers[s]);
+        bool used = false;
+        for (const char *p = cmd; !used && (p = strstr(p, servers[s])) != NULL; p += n)
+            used = (p == cmd || strchr(" \t\n;&|(", p[-1])) && strchr(" \t\n;&|)", p[n] ? p[n] : ' ');
+        if (!used)
+            continue;
+        bool have = false;
+        for (size_t i = 0; i < set->n && !have; i++)
+            have = line_names(set->lines[i], servers[s]);
+        if (have)
+            continue;
+        pt_error err = { 0 };
+        if (pt_reqset_add_text(set, servers[s], n, 0, &err) != 0) {
+            cli_err(cli, "%s", err.msg);
+            return EXIT_ERROR;
+        }
+        fprintf(stderr, "%s: note: %s: the run command uses %s and the deps lack it: added %s (part of the key)\n",
+                cli->prog, readme, servers[s], servers[s]);
+    }
+    return 0;
+}
+
+int cli_readme_load(struct cli *cli, const char *path, pt_markpact *mp, pt_reqset *set)
+{
+    pt_error err = { 0 };
+    char *efile = NULL;
+    int rc = pt_readme_load(path, README_MAX, mp, &err, &efile);
+    if (rc) {
+        if (err.line)
+            cli_input_err(cli, efile ? efile : path, &err);
+        else
+            cli_err(cli, "%s: %s", efile ? efile : path, err.msg);
+        free(efile);
+        return rc == -ENOMEM ? EXIT_ERROR : EXIT_BAD_INPUT;
+    }
+    for (size_t i = 0; i < mp->n_warnings; i++)
+        fprintf(stderr, "%s: warning: %s%s%s\n", cli->prog, strncmp(mp->warnings[i], "line ", 5) ? "" : path,
+                strncmp(mp->warnings[i], "line ", 5) ? "" : ":", mp->warnings[i]);
+    if (mp->n_unknown)
+        fprintf(stderr, "%s: note: %u markpact block(s) of kinds pactown does not use were skipped (first at line %u)\n",
+                cli->prog, mp->n_unknown, mp->first_unknown_line);
+    if (!mp->run && (rc = infer_run(cli, path, mp)) != 0)
+        return rc;
+    for (size_t i = 0; i < mp->n_deps; i++)
+        if (pt_reqset_add_text(set, mp->deps[i].body, mp->deps[i].len, mp->deps[i].line, &err) != 0) {
+            cli_input_err(cli, mp->deps[i].source ? mp->deps[i].source : path, &err);
+            return EXIT_BAD_INPUT;
+        }
+    if ((rc = add_server(cli, path, mp, set)) != 0)
+        return rc;
+    pt_reqset_finish(set);
+    return 0;
+}
+
+/* The value of NAME in the service's environment: --env (last wins), then ours. */
+static const char *env_value(const char *name, char *const *envs, int n_envs)
+{
+    size_t n = strlen(name);
+    for (int i = n_envs - 1; i >= 0; i--)
+        if (strncmp(envs[i], name, n) == 0 && envs[i][n] == '=')
+            return envs[i] + n + 1;
+    return getenv(name);
+}
+
+static bool name_ok(const char *p, size_t n)
+{
+    if (n == 0 || (p[0] >= '0' && p[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') ||
+              p[i] == '_'))
+            return false;
+    return true;
+}
+
+/* Fill one template body: ${env:NAME}, ${env:NAME:-default}, ${NAME},
+ * ${ask:Label[:-default]} (no prompt: the default, or an error). */
+static int fill(struct cli *cli, const char *file, const pt_mp_block *b, char *const *envs, int n_envs, char **out)
+{
+    size_t cap = b->len + 64, o = 0;
+    char *r = malloc(cap);
+    if (!r)
+        return -ENOMEM;
+    unsigned line = b->line;
+    for (const char *p = b->body; *p;) {
+        const char *end = p[0] == '$' && p[1] == '{' ? strchr(p + 2, '}') : NULL;
+        const char *nl = strchr(p, '\n');
+        if (end && nl && nl < end)
+            end = NULL; /* placeholders are on one line */
+        const char *val = NULL;
+        char *dflt = NULL;
+        size_t vlen = 0;
+        if (end) {
+            const char *in = p + 2;
+            size_t n = (size_t)(end - in);
+            const char *dash = memmem(in, n, ":-", 2);
+            size_t nn = dash ? (size_t)(dash - in) : n;
+            if (dash)
+                dflt = strndup(dash + 2, n - nn - 2);
+            bool ask = nn >= 4 && strncmp(in, "ask:", 4) == 0, envp = nn >= 4 && strncmp(in, "env:", 4) == 0;
+            const char *nm = ask || envp ? in + 4 : in;
+            size_t nml = ask || envp ? nn - 4 : nn;
+            if (ask) {
+                if (!dash) {
+                    cli_err(cli, "%s:%u: template placeholder ${ask:%.*s} has no default and pactown run asks"
+                                 " nothing: give it one (${ask:%.*s:-VALUE}) or use ${env:NAME}",
+                            file, line, (int)nml, nm, (int)nml, nm);
+                    free(r);
+                    return -EINVAL;
+                }
+                val = dflt;
+            } else if (name_ok(nm, nml)) {
+                char name[256];
+                snprintf(name, sizeof name, "%.*s", (int)nml, nm);
+                val = env_value(name, envs, n_envs);
+                if (!val && dash)
+                    val = dflt;
+                if (!val) {
+                    fprintf(stderr, "%s: warning: %s:%u: template variable %s is not set: left empty\n", cli->prog,
+                            file, line, name);
+                    val = "";
+                }
+            } else {
+                end = NULL; /* not a placeholder: copied as it is */
+            }
+        }
+        const char *src = end ? val : p;
+        vlen = end ? strlen(val) : 1;
+        if (o + vlen + 1 > cap) {
+            cap = (o + vlen + 1) * 2;
+            char *nr = realloc(r, cap);
+            if (!nr) {
+                free(r);
+                free(dflt);
+                return -ENOMEM;
+            }
+            r = nr;
+        }
+        memcpy(r + o, src, vlen);
+        o += vlen;
+        if (!end && *p == '\n')
+            line++;
+        p = end ? end + 1 : p + 1;
+        free(dflt);
+    }
+    r[o] = '\0';
+    *out = r;
+    return 0;
+}
+
+int cli_fill_templates(struct cli *cli, const char *readme, pt_markpact *mp, char *const *envs, int n_envs)
+{
+    for (size_t i = 0; i < mp->n_files; i++) {
+        pt_mp_block *b = &mp->files[i];
+        if (!b->template)
+            continue;
+        char *filled = NULL;
+        int rc = fill(cli, b->source ? b->source : readme, b, envs, n_envs, &filled);
+        if (rc)
+            return rc == -ENOMEM ? EXIT_ERROR : EXIT_BAD_INPUT;
+        free(b->body);
+        b->body = filled;
+        b->len = strlen(filled);
+    }
+    return 0;
+}
+
+int cli_check_env_example(struct cli *cli, const char *readme, const pt_markpact *mp, char *const *envs, int n_envs)
+{
+    const pt_mp_block *b = file_block(mp, ".env.example");
+    if (!b)
+        return 0;
+    char missing[1024] = "";
+    size_t k = 0, n = 0;
+    for (const char *p = b->body; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        const char *s = p;
+        while (len && (*s == ' ' || *s == '\t'))
+            s++, len--;
+        if (len > 7 && strncmp(s, "export ", 7) == 0)
+            s += 7, len -= 7;
+        const char *eq = memchr(s, '=', len);
+        if (len && *s != '#' && eq && name_ok(s, (size_t)(eq - s))) {
+            char name[256];
+            snprintf(name, sizeof name, "%.*s", (int)(eq - s), s);
+            if (!env_value(name, envs, n_envs)) {
+                n++;
+                k += (size_t)snprintf(missing + k, k < sizeof missing ? sizeof missing - k : 0, "%s%s",
+                                      n > 1 ? ", " : "", name);
+                if (k >= sizeof missing)
+                    k = sizeof missing;
+            }
+        }
+        p = nl ? nl + 1 : p + strlen(p);
+    }
+    if (!n)
+        return 0;
+    cli_err(cli, "%s:%u: the .env.example block lists %zu variable%s the environment lacks: %s (set them, or pass"
+                 " --env NAME=VALUE)", b->source ? b->source : readme, b->fence_line, n, n > 1 ? "s" : "", missing);
+    return EXIT_BAD_INPUT;
+}
+
+int cli_write_dotenv(struct cli *cli, int dirfd, const pt_markpact *mp, int port, char *const *envs, int n_envs)
+{
+    const pt_mp_block *own = file_block(mp, ".env");
+    char *text = NULL;
+    size_t tl = 0;
+    FILE *f = open_memstream(&text, &tl);
+    if (!f)
+        return EXIT_ERROR;
+    if (own)
+        fputs(own->body, f); /* the README's own .env first; ours after, so ours win */
+    fprintf(f, "PORT=%d\nMARKPACT_PORT=%d\n", port, port);
+    for (int i = 0; i < n_envs; i++)
+        fprintf(f, "%s\n", envs[i]);
+    fclose(f);
+    /* --env values may be secrets: 0600, written in place of the README's own */
+    int fd = text ? openat(dirfd, ".env.pactown-tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
+    int rc = fd >= 0 ? pt_write_all(fd, text, tl) : -errno;
+    if (fd >= 0 && close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && renameat(dirfd, ".env.pactown-tmp", dirfd, ".env") != 0)
+        rc = -errno;
+    free(text);
+    if (rc) {
+        unlinkat(dirfd, ".env.pactown-tmp", 0);
+        cli_err(cli, "cannot write the sandbox's .env: %s", strerror(-rc));
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
+int cli_build_step(struct cli *cli, const pt_markpact *mp, int dirfd, const char *sandbox, char *const *env)
+{
+    if (!mp->build)
+        return 0;
+    /* once per sandbox and build command: a marker holds the command it ran */
+    char *done = NULL;
+    size_t dl = 0;
+    char marker[4096];
+    snprintf(marker, sizeof marker, "%s/.pactown/build.done", sandbox);
+    if (pt_read_file(marker, 1 << 20, &done, &dl) == 0 && dl == mp->build->len &&
+        memcmp(done, mp->build->body, dl) == 0) {
+        free(done);
+        return 0;
+    }
+    free(done);
+    fprintf(stderr, "%s: markpact:build (line %u): running it once in the sandbox\n", cli->prog,
+            mp->build->fence_line);
+    const char *argv[] = { "/bin/sh", "-c", mp->build->body, NULL };
+    pt_spawn_opts so = { .argv = argv, .envp = (const char *const *)env, .cwd = sandbox, .stdin_fd = -1,
+                         .stdout_fd = STDERR_FILENO, .stderr_fd = STDERR_FILENO, .new_session = true };
+    pid_t pid;
+    int status = 0, rc = pt_spawn(&so, &pid);
+    if (rc == 0)
+        rc = pt_wait(pid, &status);
+    if (rc || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char how[96];
+        if (rc)
+            snprintf(how, sizeof how, "could not start: %s", strerror(-rc));
+        else
+            pt_describe_status(status, how, sizeof how);
+        cli_err(cli, "markpact:build (line %u) %s: not starting the service", mp->build->fence_line, how);
+        return EXIT_BUILD;
+    }
+    int fd = cli_dotdir_open(dirfd, "build.done", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        if (pt_write_all(fd, mp->build->body, mp->build->len) != 0)
+            unlinkat(dirfd, ".pactown/build.done", 0);
+        close(fd);
+    }
+    return 0;
+}
