@@ -40,4 +40,21 @@ if python3 -c 'import socket; s=socket.socket(); s.bind(("0.0.0.0", 5000))' 2>/d
 else
     say "SKIP part: port 5000 is in use, flask-blog (which always listens on 5000) not run"
 fi
+
+# the READMEs' own tests, as a new user runs them: the CLIs as jobs (--once),
+# the services with --test; every test block passes
+R=$SHARED/realworld
+for f in markpact-markdown-converter pactown-saas-cli; do
+    out=$("$PACTOWN" run --once --test "$R/$f.md" --service-id "$f" --timeout 120 2>"$WORK/$f.err") \
+        || fail "run --once --test $f: $out $(tail -n 20 "$WORK/$f.err")"
+done
+echo "$out" | tail -n 1 | grep -qx "4 passed, 0 failed" || fail "saas-cli tests: $out"
+grep -q "job markpact-markdown-converter exited with 0" "$WORK/markpact-markdown-converter.err" \
+    || fail "markdown-converter: $(cat "$WORK/markpact-markdown-converter.err")"
+for t in markpact-static-frontend:1 pactown-saas-gateway:3 pactown-saas-web:2; do
+    f=${t%:*} n=${t#*:}
+    out=$("$PACTOWN" run --test "$R/$f.md" --service-id "$f" --port "$(free_port)" --timeout 120 2>"$WORK/$f.err") \
+        || fail "run --test $f: $out $(tail -n 20 "$WORK/$f.err")"
+    echo "$out" | tail -n 1 | grep -qx "$n passed, 0 failed" || fail "$f tests: $out"
+done
 pass
