@@ -91,14 +91,22 @@ static int append_blocks(pt_mp_block **dst, size_t *dn, pt_mp_block *src, size_t
     return 0;
 }
 
+/* Keep warning w; one of an included file (file non-NULL) "line N: rest"
+ * becomes "FILE:N: rest". */
 static int add_warning(pt_markpact *mp, const char *file, const char *w)
 {
     char **nv = realloc(mp->warnings, (mp->n_warnings + 1) * sizeof *nv);
     if (!nv)
         return -ENOMEM;
     mp->warnings = nv;
-    if (file ? asprintf(&nv[mp->n_warnings], "%s: %s", file, w) < 0 : !(nv[mp->n_warnings] = strdup(w)))
+    unsigned line = 0;
+    int used = 0;
+    if (file && sscanf(w, "line %u: %n", &line, &used) == 1 && used > 0) {
+        if (asprintf(&nv[mp->n_warnings], "%s:%u: %s", file, line, w + used) < 0)
+            return -ENOMEM;
+    } else if (file ? asprintf(&nv[mp->n_warnings], "%s: %s", file, w) < 0 : !(nv[mp->n_warnings] = strdup(w))) {
         return -ENOMEM;
+    }
     mp->n_warnings++;
     return 0;
 }
@@ -136,8 +144,8 @@ static int later_wins(pt_markpact *m, pt_mp_block **slot, pt_mp_block **incoming
         return 0;
     if (*slot) {
         char w[512];
-        snprintf(w, sizeof w, "line %u: second markpact:%s block: it replaces the one at %s%sline %u",
-                 (*incoming)->fence_line, what, (*slot)->source ? (*slot)->source : "",
+        snprintf(w, sizeof w, "line %u: second markpact:%s block: it replaces the one at %s%s%u",
+                 (*incoming)->fence_line, what, (*slot)->source ? (*slot)->source : "line ",
                  (*slot)->source ? ":" : "", (*slot)->fence_line);
         if (add_warning(m, (*incoming)->source, w))
             return -ENOMEM;
@@ -236,9 +244,9 @@ static int dedupe_files(pt_markpact *m)
             continue;
         drop[ix[i]] = true;
         char w[700];
-        snprintf(w, sizeof w, "markpact:file %s at %s%sline %u is replaced by the one at %s%sline %u", f->path,
-                 f->source ? f->source : "", f->source ? ":" : "", f->fence_line, g->source ? g->source : "",
-                 g->source ? ":" : "", g->fence_line);
+        snprintf(w, sizeof w, "markpact:file %s at %s%s%u is replaced by the one at %s%s%u", f->path,
+                 f->source ? f->source : "line ", f->source ? ":" : "", f->fence_line,
+                 g->source ? g->source : "line ", g->source ? ":" : "", g->fence_line);
         rc = add_warning(m, NULL, w);
     }
     size_t k = 0;
@@ -270,7 +278,9 @@ static int load(loader *ld, const char *rel, pt_markpact *out)
     memset(out, 0, sizeof *out);
     int rc = read_beneath(ld, rel, &text, &len);
     if (rc)
-        return fail_in(ld, rel, pt_error_set(ld->err, rc, 0, "%s", rc == -EFBIG ? "file too large" : strerror(-rc)));
+        return fail_in(ld, rel,
+                       rc == -EFBIG ? pt_error_set(ld->err, rc, 0, "larger than %zu MiB", ld->max >> 20)
+                                    : pt_error_set(ld->err, rc, 0, "%s", strerror(-rc)));
     pt_markpact mp;
     rc = pt_markpact_parse(text, len, &mp, ld->err);
     free(text);

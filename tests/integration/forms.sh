@@ -28,7 +28,7 @@ out=$("$PACTOWN" run --once "$WORK/r/README.md" --service-id inc --env WHO=ann 2
     || fail "run of a README with includes: $(cat "$WORK/inc.err")"
 assert_eq "$out" "main core=2.0 greeting=hi ann blue" "output of the inferred run command"
 grep -q "has no markpact:run block: running \`python main.py\`" "$WORK/inc.err" || fail "no inferred-run note: $(cat "$WORK/inc.err")"
-grep -q "warning: markpact:file greeting.txt at line 7 is replaced by the one at parts/more.md:line 1" "$WORK/inc.err" \
+grep -q "warning: markpact:file greeting.txt at line 7 is replaced by the one at parts/more.md:1" "$WORK/inc.err" \
     || fail "no later-wins warning: $(cat "$WORK/inc.err")"
 # .env: PORT, MARKPACT_PORT and --env, private
 grep -qx "WHO=ann" "$WORK/sandboxes/inc/.env" || fail ".env: $(cat "$WORK/sandboxes/inc/.env")"
@@ -54,7 +54,7 @@ grep -q "b.md:2: markpact:include of a.md is a cycle.*includes b.md" "$WORK/cyc.
 printf '```text markpact:deps python\nptdemo-core\n```\n```bash markpact:run\necho first\n```\n```bash markpact:run\necho second\n```\n' >"$WORK/two.md"
 out=$("$PACTOWN" run --once "$WORK/two.md" --service-id two 2>"$WORK/two.err") || fail "two runs: $(cat "$WORK/two.err")"
 assert_eq "$out" second "the later run block"
-grep -q "two.md:line 7: second markpact:run block: it replaces the one at line 4" "$WORK/two.err" || fail "$(cat "$WORK/two.err")"
+grep -q "two.md:7: second markpact:run block: it replaces the one at line 4" "$WORK/two.err" || fail "$(cat "$WORK/two.err")"
 printf '```text markpact:file path=c.txt template=true\n${ask:Name}\n```\n```bash markpact:run\ncat c.txt\n```\n' >"$WORK/ask.md"
 rc=0; "$PACTOWN" run --once "$WORK/ask.md" --service-id ask >/dev/null 2>"$WORK/ask.err" || rc=$?
 assert_eq "$rc" 3 "exit code of an \${ask:} without a default"

@@ -101,9 +101,15 @@ int cli_readme_load(struct cli *cli, const char *path, pt_markpact *mp, pt_reqse
         free(efile);
         return rc == -ENOMEM ? EXIT_ERROR : EXIT_BAD_INPUT;
     }
-    for (size_t i = 0; i < mp->n_warnings; i++)
-        fprintf(stderr, "%s: warning: %s%s%s\n", cli->prog, strncmp(mp->warnings[i], "line ", 5) ? "" : path,
-                strncmp(mp->warnings[i], "line ", 5) ? "" : ":", mp->warnings[i]);
+    for (size_t i = 0; i < mp->n_warnings; i++) {
+        /* "line N: rest" is the top README's: FILE:N: rest, as errors read */
+        unsigned line = 0;
+        int used = 0;
+        if (sscanf(mp->warnings[i], "line %u: %n", &line, &used) == 1 && used > 0)
+            fprintf(stderr, "%s: warning: %s:%u: %s\n", cli->prog, path, line, mp->warnings[i] + used);
+        else
+            fprintf(stderr, "%s: warning: %s\n", cli->prog, mp->warnings[i]);
+    }
     if (mp->n_unknown)
         fprintf(stderr, "%s: note: %u markpact block(s) of kinds pactown does not use were skipped (first at line %u)\n",
                 cli->prog, mp->n_unknown, mp->first_unknown_line);
