@@ -246,12 +246,22 @@ int pt_canonical_parse(const char *text, size_t len, pt_python_tag *py, const ch
                                     "find-links=<value|none> no-index=<yes|no>'");
             first_req = nl + 1;
         } else {
-            pt_req r;
-            int rc = pt_req_parse(line, n, lineno, &r, err);
-            if (rc)
-                return rc;
-            bool same = strlen(r.canonical) == n && memcmp(r.canonical, line, n) == 0;
-            pt_req_free(&r);
+            bool same;
+            if (n && line[0] == '-') {
+                char *opt = NULL;
+                int rc = pt_req_source_line(line, n, lineno, &opt, err);
+                if (rc)
+                    return rc < 0 ? rc : pt_error_set(err, -EINVAL, lineno, "line %u: not an index option", lineno);
+                same = strlen(opt) == n && memcmp(opt, line, n) == 0;
+                free(opt);
+            } else {
+                pt_req r;
+                int rc = pt_req_parse(line, n, lineno, &r, err);
+                if (rc)
+                    return rc;
+                same = strlen(r.canonical) == n && memcmp(r.canonical, line, n) == 0;
+                pt_req_free(&r);
+            }
             if (!same)
                 return pt_error_set(err, -EINVAL, lineno,
                                     "line %u: requirement is not in canonical form", lineno);

@@ -242,18 +242,12 @@ static int rp_unexpected(const rp *p, const char *where, const char *expected)
     if (rest == 0)
         return rp_fail(p, "unexpected end of line %s, expected %s", where, expected);
     describe_char((unsigned char)*c, what);
-    if (*c == '@')
-        return rp_fail(p, "direct URL references ('name @ URL') are not supported; "
-                          "give the package name and a version specifier");
     if (*c == '$' && rest > 1 && c[1] == '{')
         return rp_fail(p, "environment variable references ('${...}') are not supported");
     if (*c == '-' && p->i > 0 && is_wsp((unsigned char)p->s[p->i - 1])) {
         size_t w = 0;
         while (w < rest && !is_wsp((unsigned char)c[w]) && c[w] != '=')
             w++;
-        if (starts_with(c, rest, "--hash"))
-            return rp_fail(p, "hash-checking options ('--hash') are not supported; "
-                              "pactown pins environments by their canonical requirement set");
         return rp_fail(p, "per-requirement options ('%.*s') are not supported", (int)w, c);
     }
     if (*c == '#')
@@ -287,13 +281,13 @@ static int option_error(rp *p)
         return rp_fail(p, "includes ('-r', '-c') are not supported; list the requirements directly");
     if (IS_OPT('e', "--editable"))
         return rp_fail(p, "editable installs ('-e') are not supported; give a package name and version");
-    if (IS_OPT('i', "--index-url") || IS_OPT('f', "--find-links") || IS_OPT(0, "--extra-index-url") ||
-        IS_OPT(0, "--no-index") || IS_OPT(0, "--trusted-host"))
-        return rp_fail(p, "the package index and find-links are pactown settings "
-                          "(set them in the pactown configuration), not requirement lines");
+    if (IS_OPT('i', "--index-url") || IS_OPT('f', "--find-links") || IS_OPT(0, "--extra-index-url"))
+        return rp_fail(p, "an index option is a line of its own in a requirements text, not one requirement");
+    if (IS_OPT(0, "--no-index") || IS_OPT(0, "--trusted-host"))
+        return rp_fail(p, "--no-index and --trusted-host are pactown settings (no_index; https for the index),"
+                          " not requirement lines");
     if (IS_OPT(0, "--hash"))
-        return rp_fail(p, "hash-checking options ('--hash') are not supported; "
-                          "pactown pins environments by their canonical requirement set");
+        return rp_fail(p, "--hash follows the requirement it pins (name==1.0 --hash=sha256:...)");
 #undef IS_OPT
     return rp_fail(p, "options ('%.*s') are not supported; only 'name[extras] specifier ; marker' "
                       "requirement lines are", (int)w, s);
@@ -836,6 +830,177 @@ static bool looks_like_url(const char *s, size_t n)
            (i == 4 && ci_starts_with(s, n, "file:"));
 }
 
+
+static const char CREDENTIALS[] = "credentials in a README's URL are refused (the line is not shown: it holds"
+                                  " them): set the index with its credentials in the pactown settings"
+                                  " (index_url), which keep them out of keys and logs";
+
+/* A URL for a direct reference or an index option: http(s) (and git+http(s)
+ * with git), printable ASCII of RFC 3986 characters (no quotes, spaces,
+ * backslash, '`', '$', braces), no userinfo (credentials belong in the
+ * settings, never in a README).  Returns NULL when fine, else the reason. */
+static const char *url_problem(const char *u, size_t n, bool git)
+{
+    static const char *const schemes[] = { "https://", "http://", "git+https://", "git+http://", NULL };
+    size_t sl = 0;
+    for (size_t k = 0; schemes[k] && !sl; k++)
+        if ((git || k < 2) && ci_starts_with(u, n, schemes[k]))
+            sl = strlen(schemes[k]);
+    if (!sl) {
+        if (ci_starts_with(u, n, "file:") || (n && (u[0] == '/' || u[0] == '.' || u[0] == '~')))
+            return "local paths and file: URLs are refused (the venv must build the same anywhere)";
+        return git ? "expected an http://, https:// or git+https:// URL" : "expected an http:// or https:// URL";
+    }
+    if (n == sl)
+        return "the URL has no host";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)u[i];
+        if (!(is_alnum(c) || strchr("-._~:/?#[]@!&+,;=%", c)))
+            return "the URL holds a character that URLs do not (quote, space, '$', '`', '\\', braces, ...)";
+    }
+    const char *auth = u + sl, *end = u + n;
+    const char *slash = memchr(auth, '/', (size_t)(end - auth));
+    if (memchr(auth, '@', (size_t)((slash ? slash : end) - auth)))
+        return CREDENTIALS;
+    return NULL;
+}
+
+/* The error for a URL with credentials: the line is not quoted (it holds them). */
+static int credentials_error(const rp *p, const char *what)
+{
+    return pt_error_set(p->err, -EINVAL, p->lineno, "line %u: %s: %s", p->lineno, what, CREDENTIALS);
+}
+
+static const struct { const char *lng; char shrt; const char *canon; } source_opts[] = {
+    { "--index-url", 'i', "--index-url" },
+    { "--extra-index-url", 0, "--extra-index-url" },
+    { "--find-links", 'f', "--find-links" },
+};
+
+int pt_req_source_line(const char *line, size_t len, unsigned lineno, char **canonical, pt_error *err)
+{
+    rp p = { .s = line, .n = len, .i = 0, .lineno = lineno, .err = err };
+    *canonical = NULL;
+    while (p.n && (is_wsp((unsigned char)p.s[p.n - 1]) || p.s[p.n - 1] == '\r'))
+        p.n--;
+    while (p.n && is_wsp((unsigned char)p.s[0])) {
+        p.s++;
+        p.n--;
+    }
+    if (!p.n || p.s[0] != '-')
+        return 1;
+    size_t w = 0;
+    while (w < p.n && !is_wsp((unsigned char)p.s[w]) && p.s[w] != '=')
+        w++;
+    const char *canon = NULL;
+    for (size_t k = 0; k < sizeof source_opts / sizeof source_opts[0] && !canon; k++)
+        if ((w == strlen(source_opts[k].lng) && memcmp(p.s, source_opts[k].lng, w) == 0) ||
+            (source_opts[k].shrt && p.n >= 2 && p.s[1] == source_opts[k].shrt && (w == 2 || p.s[2] != '-')))
+            canon = source_opts[k].canon;
+    if (!canon)
+        return 1;
+    /* the value: "--opt URL", "--opt=URL", "-iURL" or "-i URL" */
+    size_t v = p.s[1] != '-' && w > 2 ? 2 : w;
+    if (v < p.n && p.s[v] == '=')
+        v++;
+    while (v < p.n && is_wsp((unsigned char)p.s[v]))
+        v++;
+    if (v == p.n)
+        return rp_fail(&p, "%s needs a URL", canon);
+    size_t e = v;
+    while (e < p.n && !is_wsp((unsigned char)p.s[e]))
+        e++;
+    if (e != p.n)
+        return rp_fail(&p, "%s takes one URL, and nothing after it", canon);
+    const char *why = url_problem(p.s + v, e - v, false);
+    if (why == CREDENTIALS)
+        return credentials_error(&p, canon);
+    if (why)
+        return rp_fail(&p, "%s: %s", canon, why);
+    if (asprintf(canonical, "%s %.*s", canon, (int)(e - v), p.s + v) < 0) {
+        *canonical = NULL;
+        return pt_error_set(err, -ENOMEM, lineno, "line %u: out of memory", lineno);
+    }
+    return 0;
+}
+
+/* Hash options at the end of a requirement line (pip's hash-checking mode):
+ * " --hash=ALGO:HEX" or " --hash ALGO:HEX", one or more. Cuts them off p
+ * (p->n shrinks) into *out: "--hash=a:x --hash=b:y", sorted, unique, hex
+ * lower-cased; "" when there are none. */
+static int take_hashes(rp *p, char **out)
+{
+    *out = NULL;
+    size_t cut = p->n;
+    for (size_t i = 1; i + 6 <= p->n; i++)
+        if (is_wsp((unsigned char)p->s[i - 1]) && memcmp(p->s + i, "--hash", 6) == 0) {
+            cut = i;
+            break;
+        }
+    slist hs = { 0 };
+    size_t i = cut;
+    int rc = 0;
+    while (rc == 0 && i < p->n) {
+        while (i < p->n && is_wsp((unsigned char)p->s[i]))
+            i++;
+        if (i == p->n)
+            break;
+        if (!starts_with(p->s + i, p->n - i, "--hash")) {
+            rc = rp_fail(p, "only --hash options may follow a requirement's hashes");
+            break;
+        }
+        i += 6;
+        if (i < p->n && (p->s[i] == '=' || is_wsp((unsigned char)p->s[i])))
+            i++;
+        while (i < p->n && is_wsp((unsigned char)p->s[i]))
+            i++;
+        size_t st = i;
+        while (i < p->n && !is_wsp((unsigned char)p->s[i]))
+            i++;
+        const char *h = p->s + st, *colon = memchr(h, ':', i - st);
+        size_t al = colon ? (size_t)(colon - h) : 0, hl = colon ? i - st - al - 1 : 0;
+        size_t want = al == 6 && memcmp(h, "sha256", 6) == 0   ? 64
+                      : al == 6 && memcmp(h, "sha384", 6) == 0 ? 96
+                      : al == 6 && memcmp(h, "sha512", 6) == 0 ? 128
+                                                               : 0;
+        bool hex = want && hl == want;
+        for (size_t k = 0; hex && k < hl; k++)
+            hex = is_digit((unsigned char)colon[1 + k]) || (to_lower((unsigned char)colon[1 + k]) >= 'a' &&
+                                                            to_lower((unsigned char)colon[1 + k]) <= 'f');
+        if (!hex) {
+            rc = rp_fail(p, "--hash needs sha256:, sha384: or sha512: and that many hex digits (64, 96, 128)");
+            break;
+        }
+        char *one = NULL;
+        if (asprintf(&one, "--hash=%.*s:%.*s", (int)al, h, (int)hl, colon + 1) < 0) {
+            rc = -ENOMEM;
+            break;
+        }
+        for (char *c = one + 7 + al + 1; *c; c++)
+            *c = to_lower((unsigned char)*c);
+        rc = sl_push(&hs, one);
+    }
+    if (rc == 0) {
+        if (hs.n > 1)
+            qsort(hs.v, hs.n, sizeof *hs.v, cmp_str);
+        sbuf b = { 0 };
+        for (size_t k = 0; k < hs.n; k++)
+            if (k == 0 || strcmp(hs.v[k], hs.v[k - 1]) != 0) {
+                if (b.n)
+                    sb_putc(&b, ' ');
+                sb_puts(&b, hs.v[k]);
+            }
+        *out = b.p ? sb_take(&b) : calloc(1, 1);
+        if (!*out)
+            rc = -ENOMEM;
+        p->n = cut;
+        while (p->n && is_wsp((unsigned char)p->s[p->n - 1]))
+            p->n--;
+    }
+    sl_free(&hs);
+    return rc;
+}
+
 void pt_req_free(pt_req *r)
 {
     if (!r)
@@ -846,6 +1011,8 @@ void pt_req_free(pt_req *r)
     free(r->extras);
     free(r->specifier);
     free(r->marker);
+    free(r->url);
+    free(r->hashes);
     free(r->canonical);
     memset(r, 0, sizeof *r);
 }
@@ -876,20 +1043,26 @@ int pt_req_parse(const char *line, size_t len, unsigned lineno, pt_req *out, pt_
         return rp_fail(&p, "empty requirement, expected a package name");
     if (p.s[0] == '-')
         return option_error(&p);
+
     for (size_t k = 0; k + 1 < p.n; k++)
         if (p.s[k] == '$' && p.s[k + 1] == '{')
             return rp_fail(&p, "environment variable references ('${...}') are not supported");
     if (looks_like_url(p.s, p.n))
-        return rp_fail(&p, "URLs are not supported; give a package name and a version specifier");
+        return rp_fail(&p, "a bare URL: give the package's name as a PEP 508 direct reference (name @ URL)");
     if (p.s[0] == '.' || p.s[0] == '/' || p.s[0] == '~' || p.s[0] == '\\')
         return rp_fail(&p, "local paths are not supported; give a package name and a version specifier");
 
+    char *hashes = NULL, *url = NULL;
+    if ((rc = take_hashes(&p, &hashes)) != 0)
+        return rc == -ENOMEM ? pt_error_set(err, -ENOMEM, lineno, "line %u: out of memory", lineno) : rc;
     size_t name_st, name_len;
     if ((rc = parse_identifier(&p, "a package name", "at the start", &name_st, &name_len)))
-        return rc;
-    if (looks_like_archive(p.s + name_st, name_len))
-        return rp_fail(&p, "'%.*s' looks like a local archive; local files are not supported",
-                       (int)name_len, p.s + name_st);
+        goto fail;
+    if (looks_like_archive(p.s + name_st, name_len)) {
+        rc = rp_fail(&p, "'%.*s' looks like a local archive; local files are not supported", (int)name_len,
+                     p.s + name_st);
+        goto fail;
+    }
 
     const char *where = "after the name";
     const char *expected = "'[extras]', a version specifier, ';' and a marker, or the end of the line";
@@ -901,7 +1074,29 @@ int pt_req_parse(const char *line, size_t len, unsigned lineno, pt_req *out, pt_
         expected = "a version specifier, ';' and a marker, or the end of the line";
         skip_wsp(&p);
     }
-    if (p.i < p.n && (p.s[p.i] == '(' || match_op(p.s + p.i, p.n - p.i))) {
+    if (p.i < p.n && p.s[p.i] == '@') {
+        /* PEP 508 direct reference: name [extras] @ URL [; marker] (a
+         * marker needs whitespace after the URL); the URL is kept exactly */
+        p.i++;
+        skip_wsp(&p);
+        size_t st = p.i;
+        while (p.i < p.n && !is_wsp((unsigned char)p.s[p.i]))
+            p.i++;
+        const char *why = p.i > st ? url_problem(p.s + st, p.i - st, true) : "'@' needs a URL after it";
+        if (why) {
+            rc = why == CREDENTIALS ? credentials_error(&p, "direct reference") : rp_fail(&p, "direct reference: %s", why);
+            goto fail;
+        }
+        if (!(url = malloc(p.i - st + 1))) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        memcpy(url, p.s + st, p.i - st);
+        url[p.i - st] = '\0';
+        where = "after the URL";
+        expected = "' ;' and a marker, or the end of the line";
+        skip_wsp(&p);
+    } else if (p.i < p.n && (p.s[p.i] == '(' || match_op(p.s + p.i, p.n - p.i))) {
         if ((rc = parse_specifier(&p, &clauses)))
             goto fail;
         where = "after the version specifier";
@@ -928,10 +1123,14 @@ int pt_req_parse(const char *line, size_t len, unsigned lineno, pt_req *out, pt_
     out->specifier = sb_take(&b);
     out->marker = marker ? marker : calloc(1, 1);
     marker = NULL;
+    out->url = url ? url : calloc(1, 1);
+    url = NULL;
+    out->hashes = hashes;
+    hashes = NULL;
     out->extras = extras.v;
     out->n_extras = extras.n;
     memset(&extras, 0, sizeof extras);
-    if (!out->name || !out->specifier || !out->marker) {
+    if (!out->name || !out->specifier || !out->marker || !out->url || !out->hashes) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -946,9 +1145,17 @@ int pt_req_parse(const char *line, size_t len, unsigned lineno, pt_req *out, pt_
         sb_putc(&b, ']');
     }
     sb_puts(&b, out->specifier);
+    if (*out->url) {
+        sb_puts(&b, " @ ");
+        sb_puts(&b, out->url);
+    }
     if (*out->marker) {
-        sb_puts(&b, "; ");
+        sb_puts(&b, *out->url ? " ; " : "; ");
         sb_puts(&b, out->marker);
+    }
+    if (*out->hashes) {
+        sb_putc(&b, ' ');
+        sb_puts(&b, out->hashes);
     }
     out->canonical = sb_take(&b);
     if (!out->canonical) {
@@ -965,6 +1172,8 @@ fail:
     sl_free(&clauses);
     free(b.p);
     free(marker);
+    free(url);
+    free(hashes);
     pt_req_free(out);
     return rc;
 }

@@ -117,8 +117,28 @@ static int add_logical(pt_reqset *s, const char *line, size_t n, unsigned lineno
         n--;
     if (a == n)
         return 0;
+    char *opt = NULL;
+    int rc = pt_req_source_line(line + a, n - a, lineno, &opt, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        /* one package index per set: a second, different --index-url is an error (pip takes the last) */
+        if (strncmp(opt, "--index-url ", 12) == 0)
+            for (size_t i = 0; i < s->n; i++)
+                if (strncmp(s->lines[i], "--index-url ", 12) == 0 && strcmp(s->lines[i], opt) != 0) {
+                    pt_error_set(err, -EINVAL, lineno,
+                                 "line %u: a second --index-url (%s): a set has one package index; add others"
+                                 " with --extra-index-url", lineno, opt + 12);
+                    free(opt);
+                    return -EINVAL;
+                }
+        rc = reqset_push(s, opt);
+        if (rc)
+            pt_error_set(err, rc, lineno, "line %u: out of memory", lineno);
+        return rc;
+    }
     pt_req r;
-    int rc = pt_req_parse(line + a, n - a, lineno, &r, err);
+    rc = pt_req_parse(line + a, n - a, lineno, &r, err);
     if (rc)
         return rc;
     char *canonical = r.canonical;

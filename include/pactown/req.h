@@ -6,13 +6,19 @@
  * that install the same thing produce the same text and hence the same cache
  * key (see pactown/key.h).
  *
- * Only plain "name[extras] specifier ; marker" requirements are accepted.
- * Everything pip would treat specially is rejected with -EINVAL and a reason
- * naming the line: options (-r, -c, -e, --index-url, --find-links, --hash, ...),
- * direct URL references ("name @ url"), bare URLs and local paths, environment
- * variable references ("${X}"), shell syntax, NUL bytes, non-ASCII bytes and
- * lines longer than PT_REQ_MAX_LINE bytes. Nothing in a canonical line is ever
- * meant for a shell.
+ * Accepted: "name[extras] specifier ; marker" (PEP 508 name-based form),
+ * "name[extras] @ URL ; marker" (PEP 508 direct reference: http(s) or
+ * git+http(s), no credentials, kept exactly as written), each optionally
+ * followed by pip's hash options "--hash=sha256:HEX" (pip "Hash-checking
+ * Mode"; kept, sorted, so the installer enforces them); and, as lines of
+ * their own in a requirements text, the index options --index-url/-i,
+ * --extra-index-url and --find-links/-f with an http(s) URL
+ * (pt_req_source_line), which become part of the set. Rejected with
+ * -EINVAL and a reason naming the line: other options (-r, -c, -e,
+ * --no-index, --trusted-host, ...), bare URLs, file: URLs and local paths,
+ * credentials in URLs, environment variable references ("${X}"), shell
+ * syntax, NUL bytes, non-ASCII bytes and lines longer than PT_REQ_MAX_LINE
+ * bytes. Nothing in a canonical line is ever meant for a shell.
  *
  * Error messages (pt_error.msg) read
  *     "line N: 'OFFENDING TEXT': reason[, expected ...]"
@@ -41,9 +47,22 @@ typedef struct pt_req {
                           in double quotes, no space after "(" or before ")"; legacy variable
                           names (os.name, python_implementation, ...) replaced by their PEP 508
                           names; the string compared with `extra` normalized like a name */
-    char *canonical;   /* the canonical line: name[extras]specifier[; marker]
+    char *url;         /* "" or the direct reference's URL, exactly as written */
+    char *hashes;      /* "" or "--hash=ALGO:hex ..." sorted, unique, hex lower-case */
+    char *canonical;   /* the canonical line: name[extras]specifier[; marker][ hashes], or
+                          name[extras] @ URL[ ; marker][ hashes]
                           e.g. "uvicorn[standard]>=0.20; python_version >= \"3.8\"" */
 } pt_req;
+
+/* An index option line of a requirements text: "--index-url URL", "-i URL",
+ * "--extra-index-url URL", "--find-links URL", "-f URL" (or with '=').
+ * *canonical (malloc'd): "--index-url URL" / "--extra-index-url URL" /
+ * "--find-links URL", the URL exactly as written. Returns 0, 1 when line is
+ * not one of these options (*canonical NULL), -EINVAL (no URL, more than
+ * one word, not http(s), credentials in it: err says which line and why),
+ * -ENOMEM. pip documents these options in requirements files ("Requirements
+ * File Format", supported options). */
+int pt_req_source_line(const char *line, size_t len, unsigned lineno, char **canonical, pt_error *err);
 
 /* Parse one requirement (PEP 508 name-based form; PEP 503 names; PEP 440
  * specifiers; PEP 508 markers) into *out.

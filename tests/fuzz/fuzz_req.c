@@ -10,7 +10,9 @@
  *     - success: name is a PEP 503 name ([a-z0-9-], no leading, trailing or
  *       doubled '-'); extras are such names, strictly sorted; specifier has
  *       no whitespace and strictly sorted clauses, each starting with an
- *       operator; canonical == name[extras]specifier[; marker];
+ *       operator; canonical == name[extras]specifier[; marker][ hashes] or
+ *       name[extras] @ URL[ ; marker][ hashes] (never both a specifier and
+ *       a URL);
  *     - canonical is printable ASCII with nothing pip or a shell would read
  *       specially: no " #", no " -" option, no trailing '\', no '$', '`',
  *       '\'', '\\', tab or control byte (the builder hands these lines to
@@ -23,7 +25,8 @@
  *     - failure: the set is exactly as before the call; err.line lies within
  *       the text (first_line .. first_line + lines - 1);
  *     - success: at most one requirement per physical line; every new line is
- *       a canonical fixpoint; after pt_reqset_finish the set is strictly
+ *       a canonical fixpoint, or an index option line "--OPT http(s)-URL"
+ *       that pt_req_source_line gives back unchanged; after pt_reqset_finish the set is strictly
  *       sorted;
  *     - without '\' continuations and NUL bytes, the text gives the same
  *       result (lines, or the first bad line number) as pt_reqset_add_line()
@@ -36,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "pactown/req.h"
 
@@ -69,7 +73,8 @@ static bool starts_with_op(const char *s)
     return false;
 }
 
-/* Characters and sequences a canonical line must never contain. */
+/* Characters and sequences a canonical requirement line must never contain:
+ * the only " -" is the start of a " --hash=" option. */
 static void check_canonical_text(const char *c)
 {
     size_t n = strlen(c);
@@ -81,15 +86,35 @@ static void check_canonical_text(const char *c)
         FUZZ_CHECK(ch >= 0x20 && ch < 0x7f, "byte 0x%02x at %zu in canonical line '%s'", ch, i, c);
         FUZZ_CHECK(!strchr("$`'\\", ch), "'%c' in canonical line '%s'", ch, c);
         if (ch == ' ')
-            FUZZ_CHECK(c[i + 1] != '#' && c[i + 1] != '-', "' %c' (pip comment/option) in canonical line '%s'",
-                       c[i + 1], c);
+            FUZZ_CHECK(c[i + 1] != '#' && (c[i + 1] != '-' || strncmp(c + i, " --hash=sha", 11) == 0),
+                       "' %c' (pip comment/option) in canonical line '%s'", c[i + 1], c);
     }
+}
+
+/* A set line that is an index option: "--OPT URL", one http(s) URL of
+ * printable characters, a fixpoint of pt_req_source_line. */
+static void check_option_line(const char *c)
+{
+    static const char *const opts[] = { "--index-url ", "--extra-index-url ", "--find-links ", NULL };
+    size_t k = 0;
+    for (size_t i = 0; opts[i] && !k; i++)
+        if (strncmp(c, opts[i], strlen(opts[i])) == 0)
+            k = strlen(opts[i]);
+    FUZZ_CHECK(k, "option line '%s' is not an index option", c);
+    FUZZ_CHECK(strncasecmp(c + k, "http://", 7) == 0 || strncasecmp(c + k, "https://", 8) == 0, "URL of '%s'", c);
+    for (const char *p = c + k; *p; p++)
+        FUZZ_CHECK(*p > 0x20 && *p < 0x7f && !strchr("$`'\\\"{}<>|^", *p), "'%c' in option line '%s'", *p, c);
+    char *again = NULL;
+    pt_error err;
+    FUZZ_CHECK(pt_req_source_line(c, strlen(c), 1, &again, &err) == 0 && strcmp(again, c) == 0,
+               "option line '%s' is not a fixpoint", c);
+    free(again);
 }
 
 /* Field-by-field invariants of a successful parse. */
 static void check_req(const pt_req *r)
 {
-    FUZZ_CHECK(r->name && r->specifier && r->marker && r->canonical, "NULL field");
+    FUZZ_CHECK(r->name && r->specifier && r->marker && r->url && r->hashes && r->canonical, "NULL field");
     FUZZ_CHECK(is_pep503_name(r->name), "name '%s' is not PEP 503 normalized", r->name);
     FUZZ_CHECK((r->n_extras == 0) == (r->extras == NULL), "n_extras %zu, extras %p", r->n_extras,
                (void *)r->extras);
@@ -138,9 +163,18 @@ static void check_req(const pt_req *r)
     if (r->n_extras)
         PUT("]");
     PUT(r->specifier);
+    if (*r->url) {
+        FUZZ_CHECK(!*r->specifier, "both a URL and a specifier in '%s'", r->canonical);
+        PUT(" @ ");
+        PUT(r->url);
+    }
     if (*r->marker) {
-        PUT("; ");
+        PUT(*r->url ? " ; " : "; ");
         PUT(r->marker);
+    }
+    if (*r->hashes) {
+        PUT(" ");
+        PUT(r->hashes);
     }
 #undef PUT
     want[k] = '\0';
@@ -152,6 +186,7 @@ static void check_req(const pt_req *r)
 static bool same_req(const pt_req *a, const pt_req *b)
 {
     if (strcmp(a->name, b->name) || strcmp(a->specifier, b->specifier) || strcmp(a->marker, b->marker) ||
+        strcmp(a->url, b->url) || strcmp(a->hashes, b->hashes) ||
         strcmp(a->canonical, b->canonical) || a->n_extras != b->n_extras)
         return false;
     for (size_t i = 0; i < a->n_extras; i++)
@@ -291,6 +326,10 @@ static void fuzz_text(const uint8_t *data, size_t size)
         FUZZ_CHECK(s.n >= 1 && strcmp(s.lines[0], SENTINEL) == 0, "add_text lost the sentinel");
         FUZZ_CHECK(s.n - 1 <= lines, "%zu requirements from %zu lines", s.n - 1, lines);
         for (size_t i = 1; i < s.n; i++) {
+            if (s.lines[i][0] == '-') {
+                check_option_line(s.lines[i]);
+                continue;
+            }
             check_canonical_text(s.lines[i]);
             check_fixpoint(s.lines[i], NULL);
         }

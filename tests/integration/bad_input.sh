@@ -49,7 +49,7 @@ expect_exit 2 "service-id" "$PACTOWN" run "$WORK/ok.md" --service-id ../x
 expect_exit 2 "service-id" "$PACTOWN" run "$WORK/ok.md" --service-id a/b
 expect_exit 2 "port" "$PACTOWN" run "$WORK/ok.md" --port 70000
 expect_exit 3 "argument: .*shell" "$PACTOWN" hash 'flask && rm -rf /'
-expect_exit 3 "argument: .*index" "$PACTOWN" hash -- '--index-url=http://x'
+expect_exit 3 "argument: .*--index-url: local paths and file: URLs are refused" "$PACTOWN" hash -- '--index-url=file:///x'
 expect_exit 2 "unknown command" "$PACTOWN" frobnicate
 
 # a service that exits at once: 5; one that never answers: 6, and it is stopped

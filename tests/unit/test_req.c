@@ -149,19 +149,33 @@ static const struct { const char *text; const char *reason; } REJECT[] = {
     { "-c constraints.txt", "includes ('-r', '-c') are not supported" },
     { "-e .", "editable installs ('-e') are not supported" },
     { "-e git+https://github.com/x/y#egg=y", "editable installs" },
-    { "--index-url https://pypi.example/simple", "index and find-links are pactown settings" },
-    { "-i https://pypi.example/simple", "index and find-links are pactown settings" },
-    { "--extra-index-url https://x", "index and find-links are pactown settings" },
-    { "--find-links ./wheels", "index and find-links are pactown settings" },
-    { "-f ./wheels", "index and find-links are pactown settings" },
+    { "--find-links ./wheels", "--find-links: local paths and file: URLs are refused" },
+    { "-f ./wheels", "--find-links: local paths and file: URLs are refused" },
+    { "--index-url file:///srv/simple", "local paths and file: URLs are refused" },
+    { "--index-url", "--index-url needs a URL" },
+    { "--index-url https://a/simple https://b/simple", "takes one URL, and nothing after it" },
+    { "--extra-index-url https://user:tok@host/simple", "credentials in a README's URL are refused (the line is not shown" },
+    { "--extra-index-url ftp://host/simple", "expected an http:// or https:// URL" },
+    { "--index-url https://x/$(id)", "a character that URLs do not" },
+    { "--no-index", "--no-index and --trusted-host are pactown settings" },
+    { "--trusted-host example.com", "pactown settings" },
     { "--no-binary :all:", "options ('--no-binary') are not supported" },
-    { "flask==3.0 --hash=sha256:0123abcd", "hash-checking options ('--hash') are not supported" },
+    { "flask==3.0 --hash=sha256:0123abcd", "--hash needs sha256:, sha384: or sha512: and that many hex digits" },
+    { "flask==3.0 --hash=md5:0123456789abcdef0123456789abcdef", "--hash needs sha256:" },
+    { "flask==3.0 --hash=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef --pre",
+      "only --hash options may follow" },
+    { "--hash=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+      "--hash follows the requirement it pins" },
     { "flask --config-settings=x=y", "per-requirement options ('--config-settings') are not supported" },
-    { "flask @ https://example.com/flask.whl", "direct URL references" },
-    { "flask@git+https://example.com/flask", "direct URL references" },
-    { "git+https://github.com/pallets/flask", "URLs are not supported" },
-    { "https://example.com/flask-3.0.tar.gz", "URLs are not supported" },
-    { "file:///tmp/pkg", "URLs are not supported" },
+    { "flask @ file:///tmp/flask.whl", "direct reference: local paths and file: URLs are refused" },
+    { "flask @ ", "'@' needs a URL after it" },
+    { "flask @ https://u:p@example.com/flask.whl", "credentials in a README's URL are refused" },
+    { "flask @ git+ssh://git@example.com/flask", "expected an http://, https:// or git+https:// URL" },
+    { "flask @ https://example.com/f.whl >=1", "unexpected '>' after the URL" },
+    { "flask @ https://example.com/f\\.whl", "a character that URLs do not" },
+    { "git+https://github.com/pallets/flask", "a bare URL" },
+    { "https://example.com/flask-3.0.tar.gz", "a bare URL" },
+    { "file:///tmp/pkg", "a bare URL" },
     { "./pkg", "local paths are not supported" },
     { "../pkg", "local paths are not supported" },
     { "/abs/pkg", "local paths are not supported" },
@@ -219,6 +233,74 @@ Test(req, rejected_lines_name_line_and_reason)
         cr_expect_eq(s.n, 0, "'%s': set not rolled back", REJECT[i].text);
         pt_reqset_free(&s);
     }
+}
+
+#define H64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+Test(req, direct_references_hashes_and_local_versions)
+{
+    static const struct { const char *in, *out; } T[] = {
+        /* the URL exactly as written (case, @rev, #fragment), never lower-cased */
+        { "Flask @ https://Example.com/Flask-3.0-py3-none-any.whl",
+          "flask @ https://Example.com/Flask-3.0-py3-none-any.whl" },
+        { "My_Pkg[B,a] @ git+https://github.com/Org/Repo.git@v1.2#egg=my_pkg",
+          "my-pkg[a,b] @ git+https://github.com/Org/Repo.git@v1.2#egg=my_pkg" },
+        { "x@https://h/x.whl", "x @ https://h/x.whl" },
+        { "x @ https://h/x.whl ; python_version>='3.8'", "x @ https://h/x.whl ; python_version >= \"3.8\"" },
+        /* hashes: kept, sorted, unique, lower-case hex; both spellings */
+        { "flask==3.0 --hash=sha256:" H64 " --hash sha256:" H64, "flask==3.0 --hash=sha256:" H64 },
+        { "flask==3.0 --hash=sha256:FFFF" H64 "" , NULL },
+        { "torch==2.1.0+cpu", "torch==2.1.0+cpu" },
+        { "torch==2.1.0+CPU.1", "torch==2.1.0+CPU.1" },
+    };
+    for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
+        pt_req r;
+        pt_error err = { 0 };
+        int rc = pt_req_parse(T[i].in, strlen(T[i].in), 1, &r, &err);
+        if (!T[i].out) {
+            cr_expect_eq(rc, -EINVAL, "'%s' accepted", T[i].in);
+            continue;
+        }
+        cr_assert_eq(rc, 0, "'%s': %s", T[i].in, err.msg);
+        cr_expect_str_eq(r.canonical, T[i].out);
+        /* canonical lines parse to themselves */
+        pt_req again;
+        cr_assert_eq(pt_req_parse(r.canonical, strlen(r.canonical), 1, &again, &err), 0, "%s", err.msg);
+        cr_expect_str_eq(again.canonical, r.canonical);
+        pt_req_free(&again);
+        pt_req_free(&r);
+    }
+    pt_req r;
+    cr_assert_eq(pt_req_parse("flask==3.0 --hash=sha256:" H64, strlen("flask==3.0 --hash=sha256:" H64), 1, &r, NULL), 0);
+    cr_expect_str_eq(r.hashes, "--hash=sha256:" H64);
+    cr_expect_str_eq(r.url, "");
+    cr_expect_str_eq(r.specifier, "==3.0");
+    pt_req_free(&r);
+}
+
+Test(reqset, index_options_are_lines_of_the_set)
+{
+    static const char text[] = "--extra-index-url=https://download.pytorch.org/whl/cpu\n"
+                               "-i https://Pypi.Example/simple\n"
+                               "torch==2.1.0+cpu\n"
+                               "-f https://h/wheels/\n"
+                               "--index-url https://Pypi.Example/simple\n";
+    pt_reqset s;
+    pt_reqset_init(&s);
+    pt_error err = { 0 };
+    cr_assert_eq(pt_reqset_add_text(&s, text, strlen(text), 1, &err), 0, "%s", err.msg);
+    pt_reqset_finish(&s);
+    cr_assert_eq(s.n, 4);
+    cr_expect_str_eq(s.lines[0], "--extra-index-url https://download.pytorch.org/whl/cpu");
+    cr_expect_str_eq(s.lines[1], "--find-links https://h/wheels/");
+    cr_expect_str_eq(s.lines[2], "--index-url https://Pypi.Example/simple");
+    cr_expect_str_eq(s.lines[3], "torch==2.1.0+cpu");
+    static const char two[] = "--index-url https://Pypi.Example/simple\n--index-url https://b/simple\n";
+    cr_expect_eq(pt_reqset_add_text(&s, two, strlen(two), 7, &err), -EINVAL);
+    cr_expect_eq(err.line, 8);
+    cr_expect(strstr(err.msg, "a second --index-url") != NULL, "%s", err.msg);
+    cr_expect_eq(s.n, 4, "rolled back");
+    pt_reqset_free(&s);
 }
 
 Test(req, rejection_keeps_earlier_calls)
