@@ -317,8 +317,9 @@ static bool http_round(const pt_health_opts *o, int port, int64_t deadline, int6
     }
     if (!path)
         return false;
-    /* the round's last answer, and since when it has been the same */
-    if (code != res->http_status || path != res->path)
+    /* the round's last answer, and since when the status has been the same
+     * (a round cut short by the deadline may end on /health instead of /) */
+    if (code != res->http_status)
         res->status_since_ms = (long)((now_ns() - start) / NS_PER_MS);
     res->http_status = code;
     res->path = path;

@@ -81,7 +81,7 @@ typedef struct pt_health_result {
     int port;           /* port that answered: opts.port, or — when the service listens elsewhere (the README ignores $PORT) — the port found with pt_listening_ports */
     long http_status;   /* the last HTTP answer's status, 0 if none (TCP only, or no answer yet) */
     const char *path;   /* the path of that answer: opts.path, "/health" or "/" (static); NULL if none */
-    long status_since_ms; /* how long the answers have been http_status at path, up to the end:
+    long status_since_ms; /* how long the answers have had status http_status, up to the end:
                              "/ -> 503 for 60 s" */
     int probe_error;    /* -errno of the last HTTP probe that got no answer (-EIO: the port does not
                            speak HTTP), 0 when the last probe was answered */
