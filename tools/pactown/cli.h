@@ -128,6 +128,11 @@ int cli_resolve_venv(struct cli *cli, const char *key, bool show_progress, char 
 char **cli_service_env(int port, const char *host, const char *venv, const char *sandbox, char *const *envs,
                        int n_envs);
 
+/* service.c: take one --env KEY=VALUE (arg, not copied) into envs[*n]
+ * (at most max). Says what is wrong without echoing a value (it may be a
+ * secret); returns 0 or EXIT_USAGE. */
+int cli_env_opt(const struct cli *cli, char *arg, char **envs, int *n, int max);
+
 /* service.c: open <sandbox>/.pactown/NAME (dirfd: the sandbox; .pactown
  * made 0755 if absent) with open(2) flags (O_NOFOLLOW and O_CLOEXEC added)
  * and mode. Returns the fd, or -1 with errno. */

@@ -226,11 +226,8 @@ int cmd_run(int argc, char **argv)
             break;
         case O_HOST: o.host = optarg; break;
         case O_ENV:
-            if (!strchr(optarg, '=') || optarg[0] == '=' || o.n_envs >= 64) {
-                cli_err(&cli, "--env %s: expected KEY=VALUE", optarg);
+            if (cli_env_opt(&cli, optarg, o.envs, &o.n_envs, 64) != 0)
                 return EXIT_USAGE;
-            }
-            o.envs[o.n_envs++] = optarg;
             break;
         case O_SKIP: o.skip_health = true; break;
         case O_HPATH: o.health_path = optarg; break;

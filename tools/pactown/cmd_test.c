@@ -45,11 +45,8 @@ int cmd_test(int argc, char **argv)
         if (c == OPT_JSON) {
             json = true;
         } else if (c == O_ENV) {
-            if (!strchr(optarg, '=') || optarg[0] == '=' || n_envs >= 64) {
-                cli_err(&cli, "--env %s: expected KEY=VALUE", optarg);
+            if (cli_env_opt(&cli, optarg, envs, &n_envs, 64) != 0)
                 return EXIT_USAGE;
-            }
-            envs[n_envs++] = optarg;
         } else if ((ret = cli_common_opt(&cli, c, optarg)) != 0) {
             usage(ret == 1 ? stdout : stderr);
             cli_free(&cli);

@@ -92,3 +92,19 @@ void cli_say_port_holders(const struct cli *cli, int port, pid_t not_pgid)
         cli_err(cli, "port %d is held by a process this user cannot see (another user's, or another namespace's)",
                 port);
 }
+
+int cli_env_opt(const struct cli *cli, char *arg, char **envs, int *n, int max)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) {
+        cli_err(cli, "--env %s: expected KEY=VALUE", eq ? "=..." : arg);
+        return EXIT_USAGE;
+    }
+    if (*n >= max) {
+        /* the value may be a secret: only the name is said */
+        cli_err(cli, "--env %.*s=...: at most %d --env options", (int)(eq - arg), arg, max);
+        return EXIT_USAGE;
+    }
+    envs[(*n)++] = arg;
+    return 0;
+}
