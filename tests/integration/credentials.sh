@@ -10,7 +10,7 @@
 TOKEN=tok3n-$RANDOM$RANDOM-s3cr3t
 AUTH_INDEX_PASSWORD=$TOKEN python3 "$SRC/tests/fixtures/auth_index.py" "$WHEELHOUSE" ptuser "$WORK/index.port" &
 INDEX_PID=$!
-trap 'kill $INDEX_PID 2>/dev/null; cleanup' EXIT
+EXTRA_PIDS="$EXTRA_PIDS $INDEX_PID"  # killed by the harness's cleanup, which keeps the test's exit status
 wait_until 20 test -s "$WORK/index.port" || fail "the test index did not start"
 port=$(cat "$WORK/index.port")
 export PACTOWN_INDEX_URL="http://ptuser:$TOKEN@127.0.0.1:$port/simple/"

@@ -15,7 +15,8 @@
 CANARY=/tmp/pwned-$$-$RANDOM$RANDOM
 rm -f "$CANARY"
 canary_absent() { [ ! -e "$CANARY" ] || fail "$1: the canary $CANARY was created: something reached a shell"; }
-trap 'rm -f "$CANARY"; limits_cleanup' EXIT
+# (the test's exit status must reach limits_cleanup: rm would reset $?)
+trap 'rc=$?; rm -f "$CANARY"; (exit $rc); limits_cleanup' EXIT
 
 mount_start
 DEPS='```text markpact:deps python\nptdemo-core==1.0\n```\n'
@@ -176,25 +177,33 @@ shell syntax	ptdemo-core>=1 < CANARY
 shell syntax	ptdemo-core $(touch CANARY)
 environment variable	ptdemo-core==${HOME}
 environment variable	${PWNED}/x
-package index and find-links are pactown settings	--index-url https://evil.invalid/simple
-package index and find-links are pactown settings	-i https://evil.invalid/simple
-package index and find-links are pactown settings	--extra-index-url=https://evil.invalid/simple
-package index and find-links are pactown settings	-f file:///tmp
-package index and find-links are pactown settings	--trusted-host evil.invalid
+local paths and file: URLs are refused	-f file:///tmp
+local paths and file: URLs are refused	--index-url=file:///etc
+pactown settings	--trusted-host evil.invalid
+pactown settings	--no-index
+a character that URLs do not	--index-url https://evil.invalid/$(id)
+a character that URLs do not	--extra-index-url=https://evil.invalid/`id`
+takes one URL, and nothing after it	--index-url https://evil.invalid/simple ; touch CANARY
+credentials in a README's URL are refused	--extra-index-url https://u:tok3n@evil.invalid/simple
 editable installs	-e git+ssh://git@evil.invalid/x.git#egg=x
 editable installs	--editable=.
 includes	-r /etc/passwd
 includes	-c CANARY
-hash-checking	ptdemo-core==1.0 --hash=sha256:0000
+--hash needs sha256	ptdemo-core==1.0 --hash=sha256:0000
+only --hash options may follow	ptdemo-core==1.0 --hash=sha256:0000000000000000000000000000000000000000000000000000000000000000 $(touch CANARY)
 per-requirement options	ptdemo-core --install-option=--prefix=/tmp
 options	--pre
-URLs are not supported	file:///etc/passwd
-URLs are not supported	file:CANARY
-URLs are not supported	git+https://evil.invalid/x.git
-URLs are not supported	https://evil.invalid/x-1.0-py3-none-any.whl
-direct URL references	ptdemo-core @ https://evil.invalid/x.whl
-direct URL references	ptdemo-core @ file:///etc/passwd
-direct URL references	ptdemo-core@git+https://evil.invalid/x
+a bare URL	file:///etc/passwd
+a bare URL	file:CANARY
+a bare URL	git+https://evil.invalid/x.git
+a bare URL	https://evil.invalid/x-1.0-py3-none-any.whl
+local paths and file: URLs are refused	ptdemo-core @ file:///etc/passwd
+expected an http://, https:// or git\+https:// URL	ptdemo-core @ git+ssh://git@evil.invalid/x
+a character that URLs do not	ptdemo-core @ https://evil.invalid/$(id).whl
+a character that URLs do not	ptdemo-core @ https://evil.invalid/x.whl"; touch CANARY; "
+credentials in a README's URL are refused	ptdemo-core @ https://u:tok3n@evil.invalid/x.whl
+unexpected '\$' after the URL	ptdemo-core @ https://evil.invalid/x.whl $(touch CANARY)
+'@' needs a URL	ptdemo-core @
 local paths	../local/path
 local paths	./x
 local paths	/abs/path
