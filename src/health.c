@@ -194,6 +194,7 @@ int pt_http_request(const pt_http_req *rq, long *status)
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_NOPROXY, "*") != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L) != CURLE_OK || /* the path as the test wrote it: no // or ../ folding */
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)rq->timeout_ms) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_USERAGENT, "pactown") != CURLE_OK ||

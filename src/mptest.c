@@ -126,6 +126,8 @@ static int parse_http(const char *s, size_t n, unsigned line, pt_mp_test *t, pt_
             }
             if (!ok || st < 100 || st > 599)
                 return bad(err, line, "EXPECT needs a status 100..599, not", w, wn);
+            if (st < 200)
+                return bad(err, line, "EXPECT of a 1xx status can never pass (1xx answers are not final):", w, wn);
             t->expect = st;
         } else {
             return bad(err, line, "expected BODY {json} or EXPECT status, not", w, wn);

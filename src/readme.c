@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pactown/fsutil.h"
@@ -20,7 +21,24 @@ typedef struct loader {
     char **err_file;
     const char *chain[PT_README_INCLUDE_DEPTH + 1]; /* files being read, top first (relative paths) */
     int depth;
+    unsigned loads;            /* files read so far: at most PT_README_MAX_FILES */
 } loader;
+
+/* Open rel beneath the top directory: a regular file only (a FIFO or a
+ * device would block or never end). fd, or -errno (-EINVAL: not a regular file). */
+static int open_beneath(loader *ld, const char *rel)
+{
+    int fd = pt_openat2(ld->topfd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0,
+                        RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EINVAL;
+    }
+    return fd;
+}
 
 static int fail_in(loader *ld, const char *file, int code)
 {
@@ -67,7 +85,7 @@ static int join_rel(const char *rel, const char *inc, char *out, size_t n)
 
 static int read_beneath(loader *ld, const char *rel, char **text, size_t *len)
 {
-    int fd = pt_openat2(ld->topfd, rel, O_RDONLY | O_CLOEXEC, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+    int fd = open_beneath(ld, rel);
     if (fd < 0)
         return fd;
     char path[64];
@@ -182,13 +200,19 @@ static int merge_one(loader *ld, const char *rel, const pt_mp_include *inc, pt_m
                                     "line %u: markpact:include of %s is deeper than %d includes", inc->line, target,
                                     PT_README_INCLUDE_DEPTH));
     /* an include that cannot be opened is the including file's error, at its line */
-    int fd = pt_openat2(ld->topfd, target, O_RDONLY | O_CLOEXEC, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+    if (++ld->loads > PT_README_MAX_FILES)
+        return fail_in(ld, rel,
+                       pt_error_set(ld->err, -EINVAL, inc->line,
+                                    "line %u: more than %d included files in all (includes of includes count)",
+                                    inc->line, PT_README_MAX_FILES));
+    int fd = open_beneath(ld, target);
     if (fd < 0)
         return fail_in(ld, rel,
                        pt_error_set(ld->err, fd == -EXDEV ? -EINVAL : fd, inc->line,
                                     "line %u: markpact:include path=%s: %s", inc->line, inc->path,
-                                    fd == -EXDEV ? "a symlink leads out of the top README's directory"
-                                                 : strerror(-fd)));
+                                    fd == -EXDEV    ? "a symlink leads out of the top README's directory"
+                                    : fd == -EINVAL ? "not a regular file"
+                                                    : strerror(-fd)));
     close(fd);
     pt_markpact sub;
     ld->depth++;

@@ -12,7 +12,7 @@
  * http: one request a line, `METHOD /path [BODY json] [EXPECT status]`, the
  * two clauses in either order; the method any case (sent upper-case), the
  * path starting with '/', BODY a one-line JSON object or array (sent as it
- * is written, as application/json), EXPECT a status 100..599.  Without
+ * is written, as application/json), EXPECT a final status 200..599.  Without
  * EXPECT a test passes on 200..399.  shell: each line is a command for
  * /bin/sh -c.  In both, blank lines and lines starting with '#' are skipped.
  */
@@ -48,7 +48,7 @@ typedef struct pt_mp_tests {
  * ("line N: reason", err->line the README line) and *out empty.  -EINVAL:
  * an http line with a method that is not letters, no path, a path that does
  * not start with '/' or holds control bytes, BODY or EXPECT twice, BODY that
- * is not one JSON object or array, EXPECT without a status in 100..599, or
+ * is not one JSON object or array, EXPECT without a status in 200..599, or
  * any other word. */
 int pt_mp_tests_parse(const pt_mp_block *blocks, size_t n, pt_mp_tests *out, pt_error *err);
 

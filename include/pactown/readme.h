@@ -12,6 +12,9 @@
 
 /* Deepest include chain: the top README includes at depth 1. */
 #define PT_README_INCLUDE_DEPTH 5
+/* Most included files in all (each include comment counts, also of a file
+ * included again): 30 includes in each of 5 levels would be 24 million. */
+#define PT_README_MAX_FILES 64
 
 /* Read the README at path (at most max_bytes per file) and its includes
  * into *out (release with pt_markpact_free).
@@ -28,8 +31,9 @@
  *
  * Returns 0, or -errno with err filled and *err_file (malloc'd, may be NULL
  * on -ENOMEM) naming the file the error is in (path for the top README):
- * -EINVAL (a malformed file, an include that leaves the directory, deeper
- * than PT_README_INCLUDE_DEPTH, or a cycle: the message names both files),
+ * -EINVAL (a malformed file, an include that leaves the directory or is not
+ * a regular file, deeper than PT_README_INCLUDE_DEPTH, more than
+ * PT_README_MAX_FILES includes, or a cycle: the message names both files),
  * -ENOENT and other open/read errors, -EFBIG (larger than max_bytes),
  * -ENOMEM. */
 int pt_readme_load(const char *path, size_t max_bytes, pt_markpact *out, pt_error *err, char **err_file);

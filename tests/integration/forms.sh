@@ -89,4 +89,22 @@ printf '# web\n```javascript markpact:deps\nexpress\n```\n' >"$WORK/node.md"
 rc=0; "$PACTOWN" run "$WORK/node.md" >/dev/null 2>"$WORK/node.err" || rc=$?
 assert_eq "$rc" 3 "exit code of Node deps"
 grep -q "node.md:2: .*Node.js .*not supported yet" "$WORK/node.err" || fail "node: $(cat "$WORK/node.err")"
+# includes: only regular files, and at most 64 in all (30 includes on each of 5 levels would be 24 million)
+mkfifo "$WORK/r/fifo.md"
+printf '<!-- markpact:include path=fifo.md -->\n' >"$WORK/r/fifo-top.md"
+rc=0; timeout 20 "$PACTOWN" run --once "$WORK/r/fifo-top.md" >/dev/null 2>"$WORK/fifo.err" || rc=$?
+assert_eq "$rc" 3 "exit code of an include of a FIFO"
+grep -q "fifo-top.md:1: markpact:include path=fifo.md: not a regular file" "$WORK/fifo.err" || fail "fifo: $(cat "$WORK/fifo.err")"
+mkdir -p "$WORK/r/many"
+for l in 1 2 3 4 5; do for _ in $(seq 30); do echo "<!-- markpact:include path=l$((l + 1)).md -->"; done >"$WORK/r/many/l$l.md"; done
+printf '```text markpact:file path=x.txt\nx\n```\n' >"$WORK/r/many/l6.md"
+rc=0; timeout 20 "$PACTOWN" run --once "$WORK/r/many/l1.md" >/dev/null 2>"$WORK/many.err" || rc=$?
+assert_eq "$rc" 3 "exit code of an include explosion"
+grep -q "more than 64 included files" "$WORK/many.err" || fail "include explosion: $(cat "$WORK/many.err")"
+
+# secrets stay the owner's: a planted temp name cannot make .env readable; filled templates and .pactown are private
+printf '```text markpact:file path=.env.pactown-tmp\nplanted\n```\n```text markpact:file path=conf.py template=true\nKEY = "${env:API_KEY}"\n```\n```bash markpact:run\nstat -c %%a .env conf.py .pactown\n```\n' >"$WORK/sec.md"
+out=$("$PACTOWN" run --once "$WORK/sec.md" --service-id sec --env API_KEY=s3cr3t 2>"$WORK/sec.err") || fail "sec: $(cat "$WORK/sec.err")"
+assert_eq "$(echo $out)" "600 600 700" "modes of .env, a filled template and .pactown"
+grep -qx 'KEY = "s3cr3t"' "$WORK/sandboxes/sec/conf.py" || fail "template: $(cat "$WORK/sandboxes/sec/conf.py")"
 pass

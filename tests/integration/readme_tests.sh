@@ -209,4 +209,17 @@ printf '# just prose\n\n```python\nprint(1)\n```\n' >"$WORK/prose.md"
 rc=0; "$PACTOWN" run "$WORK/prose.md" >/dev/null 2>"$WORK/prose.err" || rc=$?
 assert_eq "$rc" 3 "exit code for a README without markpact blocks"
 grep -q "prose.md: no markpact blocks at all" "$WORK/prose.err" || fail "prose: $(cat "$WORK/prose.err")"
+# a leader that exits once its server runs: ps, stop and rm agree that the service runs
+printf '```bash markpact:run\npython3 -m http.server "$PORT" --bind 127.0.0.1 >/dev/null 2>&1 & echo $! > server.pid; sleep 1\n```\n' >"$WORK/lead.md"
+"$PACTOWN" run "$WORK/lead.md" --service-id lead --port "$(free_port)" --detach >/dev/null 2>&1 || fail "run lead"
+spid=$(cat "$WORK/sandboxes/lead/server.pid")
+EXTRA_PIDS="$EXTRA_PIDS $spid"
+leader=$("$PACTOWN" ps --json | python3 -c "import json,sys; print({s['id']: s['pid'] for s in json.load(sys.stdin)}['lead'])")
+wait_until 10 proc_gone "$leader" || fail "the leader of lead did not exit"
+"$PACTOWN" ps | grep -q '^lead  *running' || fail "ps does not show lead running: $("$PACTOWN" ps --all)"
+rc=0; "$PACTOWN" rm lead >/dev/null 2>&1 || rc=$?
+assert_eq "$rc" 9 "rm of a service whose leader exited but whose server runs"
+"$PACTOWN" stop lead >/dev/null || fail "stop lead"
+wait_until 10 proc_gone "$spid" || fail "stop left the server of lead running"
+"$PACTOWN" rm lead >/dev/null || fail "rm lead after stop"
 pass

@@ -105,6 +105,7 @@ Test(mptest, bad_lines_name_line_and_reason)
     refused("GET / EXPECT", "needs a status");
     refused("GET / EXPECT 20", "100..599");
     refused("GET / EXPECT 700", "100..599");
+    refused("GET / EXPECT 101", "can never pass");
     refused("GET / EXPECT 200 EXPECT 201", "twice");
     refused("POST / BODY {\"a\": 1", "not a JSON object or array");
     refused("POST / BODY 5", "not a JSON object or array");

@@ -134,11 +134,16 @@ char **cli_service_env(int port, const char *host, const char *venv, const char 
 int cli_env_opt(const struct cli *cli, char *arg, char **envs, int *n, int max);
 
 /* service.c: open <sandbox>/.pactown/NAME (dirfd: the sandbox; .pactown
- * made 0755 if absent) with open(2) flags (O_NOFOLLOW and O_CLOEXEC added)
+ * made 0700 if absent: logs there may show secrets) with open(2) flags (O_NOFOLLOW and O_CLOEXEC added)
  * and mode. Returns the fd, or -1 with errno. */
 int cli_dotdir_open(int dirfd, const char *name, int flags, mode_t mode);
 
-/* service.c: copy the last `lines` lines of the file at path to stderr,
+/* service.c: write s[0..n) to out with control bytes (but tab) and DEL as
+ * '?': text from a README or a service never drives the terminal. */
+void cli_print_clean(FILE *out, const char *s, size_t n);
+
+/* service.c: copy the last `lines` lines (of the last 64 KiB) of the
+ * regular file at path to stderr, control bytes as '?',
  * each after indent (a "--- last lines of PATH ---" header first when
  * header). Silent if the file cannot be read. */
 void cli_print_tail(const char *path, int lines, const char *indent, bool header);

@@ -23,7 +23,7 @@ struct ps_ctx {
 static int ps_one(const pt_service *s, void *arg)
 {
     struct ps_ctx *ctx = arg;
-    bool alive = s->pid > 0 && pt_proc_alive(s->pid, s->pid_start);
+    bool alive = s->pid > 0 && pt_holder_alive(s->pid, s->pid_start);
     if (!alive && !ctx->all)
         return 0;
     if (ctx->list) {
@@ -206,7 +206,7 @@ int cmd_stop(int argc, char **argv)
         ret = EXIT_NOT_FOUND;
         goto out;
     }
-    if (s.pid <= 0 || !pt_proc_alive(s.pid, s.pid_start)) {
+    if (s.pid <= 0 || !pt_holder_alive(s.pid, s.pid_start)) {
         printf("%s is not running\n", id);
         if (s.pid > 0 || !s.ended)
             s.ended = pt_wall_s();

@@ -150,7 +150,8 @@ static int write_sandbox(struct cli *cli, const struct run_opts *o, const pt_mar
     }
     for (size_t i = 0; i < mp->n_files; i++) {
         const pt_mp_block *f = &mp->files[i];
-        if (pt_sandbox_write_file(*dirfd, f->path, f->body, f->len, 0644, &err) != 0) {
+        /* a filled template may hold values of the environment (secrets): owner only */
+        if (pt_sandbox_write_file(*dirfd, f->path, f->body, f->len, f->template ? 0600 : 0644, &err) != 0) {
             err.line = f->fence_line;
             cli_input_err(cli, o->readme, &err);
             return err.code == -EINVAL || err.code == -ELOOP ? EXIT_BAD_INPUT : EXIT_ERROR;
@@ -219,7 +220,7 @@ int cmd_run(int argc, char **argv)
         case O_ID: o.service_id = optarg; break;
         case O_PORT:
             o.port = (int)strtol(optarg, &end, 10);
-            if (*end || o.port < 1 || o.port > 65535) {
+            if (*end || optarg[0] < '0' || optarg[0] > '9' || o.port < 1 || o.port > 65535) {
                 cli_err(&cli, "--port %s: expected 1..65535", optarg);
                 return EXIT_USAGE;
             }
@@ -307,7 +308,7 @@ int cmd_run(int argc, char **argv)
     }
     pt_service old;
     if (pt_index_service_get(cli.idx, o.service_id, &old) == 0 && old.pid > 0 &&
-        pt_proc_alive(old.pid, old.pid_start)) {
+        pt_holder_alive(old.pid, old.pid_start)) {
         cli_err(&cli, "service %s is already running (pid %d, port %d); stop it first: pactown stop %s",
                 o.service_id, (int)old.pid, old.port, o.service_id);
         ret = EXIT_RUNNING;
@@ -403,7 +404,7 @@ int cmd_run(int argc, char **argv)
     if ((ret = cli_write_dotenv(&cli, dirfd, &mp, o.port, o.envs, o.n_envs)) != 0 ||
         (ret = cli_build_step(&cli, &mp, dirfd, sandbox, env)) != 0)
         goto out;
-    int logfd = o.detach ? cli_dotdir_open(dirfd, "service.log", O_WRONLY | O_CREAT | O_APPEND, 0644) : -1;
+    int logfd = o.detach ? cli_dotdir_open(dirfd, "service.log", O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
     if (o.detach && logfd < 0) {
         cli_err(&cli, "%s/.pactown/service.log: %s", sandbox, strerror(errno));
         ret = EXIT_ERROR;
@@ -532,8 +533,9 @@ int cmd_run(int argc, char **argv)
             tg.port = hr.port;
             note_service(&cli, &svc);
         }
-        fprintf(stderr, "pactown: running in %.1f ms (pid %d, http://%s:%d%s -> %ld)\n", ms_since(t0), (int)pid,
-                o.host, hr.port, hr.path ? hr.path : "", hr.http_status);
+        bool v6 = strchr(o.host, ':') != NULL;
+        fprintf(stderr, "pactown: running in %.1f ms (pid %d, http://%s%s%s:%d%s -> %ld)\n", ms_since(t0), (int)pid,
+                v6 ? "[" : "", o.host, v6 ? "]" : "", hr.port, hr.path ? hr.path : "", hr.http_status);
     } else {
         fprintf(stderr, "pactown: running in %.1f ms (pid %d, health check skipped)\n", ms_since(t0), (int)pid);
     }

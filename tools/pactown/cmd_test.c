@@ -84,7 +84,7 @@ int cmd_test(int argc, char **argv)
         ret = EXIT_ERROR;
         goto out;
     }
-    if ((ret = cli_tests_load(&cli, sandbox, &tt, &host, &readme)) != 0)
+    if ((ret = cli_tests_load(&cli, dirfd, sandbox, &tt, &host, &readme)) != 0)
         goto out;
     if (tt.n == 0) {
         if (json)

@@ -183,6 +183,11 @@ static int fill(struct cli *cli, const char *file, const pt_mp_block *b, char *c
                     return -EINVAL;
                 }
                 val = dflt;
+            } else if (name_ok(nm, nml) && nml > 255) {
+                cli_err(cli, "%s:%u: template variable name longer than 255 bytes", file, line);
+                free(r);
+                free(dflt);
+                return -EINVAL;
             } else if (name_ok(nm, nml)) {
                 char name[256];
                 snprintf(name, sizeof name, "%.*s", (int)nml, nm);
@@ -290,7 +295,9 @@ int cli_write_dotenv(struct cli *cli, int dirfd, const pt_markpact *mp, int port
         fprintf(f, "%s\n", envs[i]);
     fclose(f);
     /* --env values may be secrets: 0600, written in place of the README's own */
-    int fd = text ? openat(dirfd, ".env.pactown-tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
+    /* a fresh file (O_EXCL): one the README planted under the temp name keeps its own mode */
+    unlinkat(dirfd, ".env.pactown-tmp", 0);
+    int fd = text ? openat(dirfd, ".env.pactown-tmp", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
     int rc = fd >= 0 ? pt_write_all(fd, text, tl) : -errno;
     if (fd >= 0 && close(fd) != 0 && rc == 0)
         rc = -errno;

@@ -3,6 +3,7 @@
  * holds its port. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -40,11 +41,13 @@ char **cli_service_env(int port, const char *host, const char *venv, const char 
 
 int cli_dotdir_open(int dirfd, const char *name, int flags, mode_t mode)
 {
-    if (mkdirat(dirfd, ".pactown", 0755) != 0 && errno != EEXIST)
+    /* owner only: service output and test output may show the service's secrets */
+    if (mkdirat(dirfd, ".pactown", 0700) != 0 && errno != EEXIST)
         return -1;
     int d = openat(dirfd, ".pactown", O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (d < 0)
         return -1;
+    (void)fchmod(d, 0700); /* one made by an older pactown was 0755 */
     int fd = openat(d, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
     int e = errno;
     close(d);
@@ -52,24 +55,48 @@ int cli_dotdir_open(int dirfd, const char *name, int flags, mode_t mode)
     return fd;
 }
 
+void cli_print_clean(FILE *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        fputc(c < 0x20 && c != '\t' ? '?' : c == 0x7f ? '?' : c, out);
+    }
+}
+
 void cli_print_tail(const char *path, int lines, const char *indent, bool header)
 {
-    char *text = NULL;
-    size_t len = 0;
-    if (pt_read_file(path, 1 << 20, &text, &len) != 0)
+    /* the last 64 KiB are plenty for `lines` lines, however long the file */
+    enum { TAIL_MAX = 64 << 10 };
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0)
         return;
-    size_t start = len, seen = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return;
+    }
+    off_t from = st.st_size > TAIL_MAX ? st.st_size - TAIL_MAX : 0;
+    char *text = malloc(TAIL_MAX + 1);
+    ssize_t len = text ? pread(fd, text, TAIL_MAX, from) : -1;
+    close(fd);
+    if (len < 0) {
+        free(text);
+        return;
+    }
+    size_t start = (size_t)len, seen = 0;
     while (start > 0 && seen <= (size_t)lines)
         if (text[--start] == '\n')
             seen++;
     if (start > 0)
-        start++;
+        start++; /* past the newline that ends the line before */
     if (header)
         fprintf(stderr, "--- last lines of %s ---\n", path);
     for (char *p = text + start; p < text + len;) {
         char *nl = memchr(p, '\n', (size_t)(text + len - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
-        fprintf(stderr, "%s%.*s\n", indent, (int)n, p);
+        fputs(indent, stderr);
+        cli_print_clean(stderr, p, n); /* no terminal escapes from the service's output */
+        fputc('\n', stderr);
         p += n + 1;
     }
     free(text);

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +25,27 @@
 #define SHELL_TEST_TIMEOUT_MS 30000
 #define TESTS_FILE "tests.json"
 #define TESTS_FILE_MAX ((size_t)64 << 20)
+
+/* A JSON string of s for the report: s itself when it is UTF-8, else a copy
+ * with each byte that is not as '?' (jansson takes UTF-8 only). NULL stays
+ * NULL (json null). */
+static json_t *text(const char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    char *c = strdup(s);
+    if (!c)
+        return NULL;
+    for (unsigned char *p = (unsigned char *)c; *p; p++)
+        if (*p >= 0x80)
+            *p = '?';
+    j = json_string(c);
+    free(c);
+    return j;
+}
 
 static double ms_since(uint64_t t0)
 {
@@ -52,17 +74,18 @@ static json_t *run_http(const pt_mp_test *t, const struct test_target *tg, bool 
     double ms = ms_since(t0);
     *passed = rc == 0 && pt_mp_test_http_passed(t, status);
     if (!json) {
+        printf("%s ", *passed ? "PASS" : "FAIL");
+        cli_print_clean(stdout, name, strlen(name));
         if (rc)
-            printf("FAIL %s -> no answer (%s), expected %s\n", name,
-                   rc == -EIO ? "not an HTTP response" : strerror(-rc), expect);
+            printf(" -> no answer (%s), expected %s\n", rc == -EIO ? "not an HTTP response" : strerror(-rc), expect);
         else if (*passed)
-            printf("PASS %s -> %ld\n", name, status);
+            printf(" -> %ld\n", status);
         else
-            printf("FAIL %s -> %ld, expected %s\n", name, status, expect);
+            printf(" -> %ld, expected %s\n", status, expect);
         return NULL;
     }
-    return json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:b, s:f, s:s?}", "kind", "http", "line", (int)t->line,
-                     "method", t->method, "path", t->path, "expect", expect, "status", (int)status, "passed",
+    return json_pack("{s:s, s:i, s:s, s:o, s:s, s:i, s:b, s:f, s:s?}", "kind", "http", "line", (int)t->line,
+                     "method", t->method, "path", text(t->path), "expect", expect, "status", (int)status, "passed",
                      *passed, "ms", ms, "error", rc ? (rc == -EIO ? "not an HTTP response" : strerror(-rc)) : NULL);
 }
 
@@ -71,7 +94,7 @@ static json_t *run_shell(const pt_mp_test *t, const struct test_target *tg, bool
     *passed = false;
     char how[96] = "";
     uint64_t t0 = pt_mono_ns();
-    int out = cli_dotdir_open(tg->sandbox_fd, "test-output.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int out = cli_dotdir_open(tg->sandbox_fd, "test-output.log", O_WRONLY | O_CREAT | O_TRUNC, 0600);
     int status = 0, rc = -errno;
     if (out >= 0) {
         const char *argv[] = { "/bin/sh", "-c", t->command, NULL };
@@ -100,10 +123,12 @@ static json_t *run_shell(const pt_mp_test *t, const struct test_target *tg, bool
     char log[PATH_MAX];
     snprintf(log, sizeof log, "%s/.pactown/test-output.log", tg->sandbox);
     if (!json) {
+        printf("%s shell: ", *passed ? "PASS" : "FAIL");
+        cli_print_clean(stdout, t->command, strlen(t->command));
         if (*passed) {
-            printf("PASS shell: %s\n", t->command);
+            printf("\n");
         } else {
-            printf("FAIL shell: %s -> %s\n", t->command, how);
+            printf(" -> %s\n", how);
             fflush(stdout);
             cli_print_tail(log, 10, "    ", false);
         }
@@ -111,12 +136,15 @@ static json_t *run_shell(const pt_mp_test *t, const struct test_target *tg, bool
     }
     char *output = NULL;
     size_t olen = 0;
-    if (!*passed && pt_read_file(log, 64 << 10, &output, &olen) != 0)
-        output = NULL;
-    json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:i, s:b, s:f, s:s?}", "kind", "shell", "line", (int)t->line,
-                          "command", t->command, "result", how,
+    if (!*passed && pt_read_file(log, 64 << 10, &output, &olen) != 0) {
+        output = NULL; /* more than 64 KiB: said, not copied */
+        if (asprintf(&output, "(more than 64 KiB: see %s)", log) < 0)
+            output = NULL;
+    }
+    json_t *o = json_pack("{s:s, s:i, s:o, s:s, s:i, s:b, s:f, s:o}", "kind", "shell", "line", (int)t->line,
+                          "command", text(t->command), "result", how,
                           "exit_code", rc == 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1, "passed", *passed,
-                          "ms", ms, "output", output);
+                          "ms", ms, "output", text(output));
     free(output);
     return o;
 }
@@ -134,11 +162,14 @@ int cli_run_tests(struct cli *cli, const pt_mp_tests *tt, const struct test_targ
             char name[300];
             http_name(t, name, sizeof name);
             skipped++;
-            if (json)
-                o = json_pack("{s:s, s:i, s:s, s:s, s:b, s:s}", "kind", "http", "line", (int)t->line, "method",
-                              t->method, "path", t->path, "skipped", 1, "reason", "a job serves no requests");
-            else
-                printf("SKIP %s (line %u): a job serves no requests\n", name, t->line);
+            if (json) {
+                o = json_pack("{s:s, s:i, s:s, s:o, s:b, s:s}", "kind", "http", "line", (int)t->line, "method",
+                              t->method, "path", text(t->path), "skipped", 1, "reason", "a job serves no requests");
+            } else {
+                printf("SKIP ");
+                cli_print_clean(stdout, name, strlen(name));
+                printf(" (line %u): a job serves no requests\n", t->line);
+            }
             if (o)
                 json_array_append_new(list, o);
             continue;
@@ -172,10 +203,15 @@ int cli_run_tests(struct cli *cli, const pt_mp_tests *tt, const struct test_targ
 int cli_tests_save(struct cli *cli, int dirfd, const pt_markpact *mp, const char *readme, const char *host)
 {
     json_t *blocks = json_array();
-    for (size_t i = 0; blocks && i < mp->n_tests; i++)
-        json_array_append_new(blocks, json_pack("{s:s, s:s, s:i}", "info", mp->tests[i].info, "body",
-                                                mp->tests[i].body, "line", (int)mp->tests[i].line));
-    json_t *doc = json_pack("{s:s, s:s, s:o}", "readme", readme, "host", host, "blocks", blocks);
+    for (size_t i = 0; blocks && i < mp->n_tests; i++) {
+        json_t *b = json_pack("{s:s, s:s, s:i}", "info", mp->tests[i].info, "body", mp->tests[i].body, "line",
+                              (int)mp->tests[i].line);
+        if (!b)
+            cli_err(cli, "warning: %s:%u: the markpact:test block is not UTF-8 text: `pactown test` will not"
+                         " have it", readme, mp->tests[i].fence_line);
+        json_array_append_new(blocks, b);
+    }
+    json_t *doc = json_pack("{s:o, s:s, s:o}", "readme", text(readme), "host", host, "blocks", blocks);
     char *text = doc ? json_dumps(doc, JSON_INDENT(1)) : NULL;
     json_decref(doc);
     int fd = -1, rc = -ENOMEM;
@@ -192,12 +228,34 @@ int cli_tests_save(struct cli *cli, int dirfd, const pt_markpact *mp, const char
     return rc;
 }
 
-int cli_tests_load(struct cli *cli, const char *sandbox, pt_mp_tests *tt, char **host, char **readme)
+int cli_tests_load(struct cli *cli, int dirfd, const char *sandbox, pt_mp_tests *tt, char **host, char **readme)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/.pactown/%s", sandbox, TESTS_FILE);
+    /* a regular file of a sane size, not followed through a symlink: the
+     * sandbox is the service's, and the service may have changed it */
+    int fd = cli_dotdir_open(dirfd, TESTS_FILE, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > TESTS_FILE_MAX) {
+        cli_err(cli, "%s: %s", path,
+                fd < 0 ? strerror(errno) : !S_ISREG(st.st_mode) ? "not a regular file" : "larger than 64 MiB");
+        if (fd >= 0)
+            close(fd);
+        return EXIT_ERROR;
+    }
+    char *text = NULL;
+    size_t tlen = 0;
+    char fdpath[64];
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+    int rrc = pt_read_file(fdpath, TESTS_FILE_MAX, &text, &tlen);
+    close(fd);
+    if (rrc) {
+        cli_err(cli, "%s: %s", path, strerror(-rrc));
+        return EXIT_ERROR;
+    }
     json_error_t je;
-    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    json_t *doc = json_loadb(text, tlen, JSON_REJECT_DUPLICATES, &je);
+    free(text);
     json_t *blocks = doc ? json_object_get(doc, "blocks") : NULL;
     const char *h = doc ? json_string_value(json_object_get(doc, "host")) : NULL;
     const char *r = doc ? json_string_value(json_object_get(doc, "readme")) : NULL;
@@ -214,7 +272,7 @@ int cli_tests_load(struct cli *cli, const char *sandbox, pt_mp_tests *tt, char *
         const char *info = json_string_value(json_object_get(o, "info"));
         const char *body = json_string_value(json_object_get(o, "body"));
         json_int_t line = json_integer_value(json_object_get(o, "line"));
-        if (!info || !body || line <= 0 || line > UINT_MAX) {
+        if (!info || !body || line <= 1 || line >= UINT_MAX) {
             cli_err(cli, "%s: block %zu is not a test block", path, i);
             ret = EXIT_ERROR;
             break;

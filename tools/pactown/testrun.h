@@ -31,9 +31,10 @@ int cli_run_tests(struct cli *cli, const pt_mp_tests *tt, const struct test_targ
  * <sandbox>/.pactown/tests.json (dirfd: the sandbox). 0 or -errno (said). */
 int cli_tests_save(struct cli *cli, int dirfd, const pt_markpact *mp, const char *readme, const char *host);
 
-/* Read them back from the sandbox at path sandbox into *tt (caller frees
+/* Read them back from the sandbox (dirfd, at path sandbox: a regular file
+ * of at most 64 MiB, never through a symlink) into *tt (caller frees
  * with pt_mp_tests_free), *host and *readme (malloc'd). Prints the error;
  * returns 0, EXIT_BAD_INPUT or EXIT_ERROR. */
-int cli_tests_load(struct cli *cli, const char *sandbox, pt_mp_tests *tt, char **host, char **readme);
+int cli_tests_load(struct cli *cli, int dirfd, const char *sandbox, pt_mp_tests *tt, char **host, char **readme);
 
 #endif
