@@ -107,4 +107,12 @@ printf '```text markpact:file path=.env.pactown-tmp\nplanted\n```\n```text markp
 out=$("$PACTOWN" run --once "$WORK/sec.md" --service-id sec --env API_KEY=s3cr3t 2>"$WORK/sec.err") || fail "sec: $(cat "$WORK/sec.err")"
 assert_eq "$(echo $out)" "600 600 700" "modes of .env, a filled template and .pactown"
 grep -qx 'KEY = "s3cr3t"' "$WORK/sandboxes/sec/conf.py" || fail "template: $(cat "$WORK/sandboxes/sec/conf.py")"
+# ${NAME}: the environment, then markpact's secrets file beside the README
+mkdir -p "$WORK/r/.markpact"
+printf 'DB_PASS="from-file"\nOTHER=x\n' >"$WORK/r/.markpact/secrets.env"
+printf '```text markpact:file path=s.txt template=true\n${DB_PASS} ${OTHER} ${env:DB_PASS:-none}\n```\n```bash markpact:run\ncat s.txt\n```\n' >"$WORK/r/secret.md"
+assert_eq "$("$PACTOWN" run --once "$WORK/r/secret.md" --service-id secret 2>/dev/null)" "from-file x none" \
+    "placeholders from the secrets file"
+assert_eq "$(OTHER=env "$PACTOWN" run --once "$WORK/r/secret.md" --service-id secret 2>/dev/null)" "from-file env none" \
+    "the environment before the secrets file"
 pass

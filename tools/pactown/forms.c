@@ -147,9 +147,36 @@ static bool name_ok(const char *p, size_t n)
     return true;
 }
 
+/* The value of NAME in .markpact/secrets.env beside the README (KEY=VALUE
+ * lines; '#' comments; a value in matching quotes loses them), or NULL. */
+static const char *secret_value(const char *name, const char *secrets)
+{
+    size_t n = strlen(name);
+    for (const char *p = secrets; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        static char val[4096];
+        if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+            size_t vl = len - n - 1;
+            const char *v = p + n + 1;
+            if (vl && v[vl - 1] == '\r')
+                vl--;
+            if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
+                v++;
+                vl -= 2;
+            }
+            snprintf(val, sizeof val, "%.*s", (int)vl, v);
+            return val;
+        }
+        p = nl ? nl + 1 : p + len;
+    }
+    return NULL;
+}
+
 /* Fill one template body: ${env:NAME}, ${env:NAME:-default}, ${NAME},
  * ${ask:Label[:-default]} (no prompt: the default, or an error). */
-static int fill(struct cli *cli, const char *file, const pt_mp_block *b, char *const *envs, int n_envs, char **out)
+static int fill(struct cli *cli, const char *file, const pt_mp_block *b, char *const *envs, int n_envs,
+                const char *secrets, char **out)
 {
     size_t cap = b->len + 64, o = 0;
     char *r = malloc(cap);
@@ -192,6 +219,8 @@ static int fill(struct cli *cli, const char *file, const pt_mp_block *b, char *c
                 char name[256];
                 snprintf(name, sizeof name, "%.*s", (int)nml, nm);
                 val = env_value(name, envs, n_envs);
+                if (!val && !envp)
+                    val = secret_value(name, secrets); /* ${NAME}: the environment, then the secrets file */
                 if (!val && dash)
                     val = dflt;
                 if (!val) {
@@ -229,19 +258,37 @@ static int fill(struct cli *cli, const char *file, const pt_mp_block *b, char *c
 
 int cli_fill_templates(struct cli *cli, const char *readme, pt_markpact *mp, char *const *envs, int n_envs)
 {
-    for (size_t i = 0; i < mp->n_files; i++) {
+    char *secrets = NULL;
+    bool any = false;
+    for (size_t i = 0; i < mp->n_files && !any; i++)
+        any = mp->files[i].template;
+    if (any) {
+        /* markpact's secrets file: <README's directory>/.markpact/secrets.env */
+        char path[4096];
+        const char *slash = strrchr(readme, '/');
+        snprintf(path, sizeof path, "%.*s%s.markpact/secrets.env", slash ? (int)(slash - readme) : 0, readme,
+                 slash ? "/" : "");
+        size_t len = 0;
+        if (pt_read_file(path, 1 << 20, &secrets, &len) != 0)
+            secrets = NULL;
+    }
+    int ret = 0;
+    for (size_t i = 0; i < mp->n_files && ret == 0; i++) {
         pt_mp_block *b = &mp->files[i];
         if (!b->template)
             continue;
         char *filled = NULL;
-        int rc = fill(cli, b->source ? b->source : readme, b, envs, n_envs, &filled);
-        if (rc)
-            return rc == -ENOMEM ? EXIT_ERROR : EXIT_BAD_INPUT;
+        int rc = fill(cli, b->source ? b->source : readme, b, envs, n_envs, secrets, &filled);
+        if (rc) {
+            ret = rc == -ENOMEM ? EXIT_ERROR : EXIT_BAD_INPUT;
+            break;
+        }
         free(b->body);
         b->body = filled;
         b->len = strlen(filled);
     }
-    return 0;
+    free(secrets);
+    return ret;
 }
 
 int cli_check_env_example(struct cli *cli, const char *readme, const pt_markpact *mp, char *const *envs, int n_envs)

@@ -14,7 +14,8 @@
 int cli_readme_load(struct cli *cli, const char *path, pt_markpact *mp, pt_reqset *set);
 
 /* Fill the template=true file blocks of mp in place from envs[0..n_envs)
- * (--env, last wins) and the environment. Returns 0, EXIT_BAD_INPUT (an
+ * (--env, last wins) and the environment; a plain ${NAME} also from
+ * <README's directory>/.markpact/secrets.env (markpact's secrets file). Returns 0, EXIT_BAD_INPUT (an
  * ${ask:...} without a default: named with file and line) or EXIT_ERROR. */
 int cli_fill_templates(struct cli *cli, const char *readme, pt_markpact *mp, char *const *envs, int n_envs);
 
