@@ -1047,8 +1047,28 @@ int pt_req_parse(const char *line, size_t len, unsigned lineno, pt_req *out, pt_
     for (size_t k = 0; k + 1 < p.n; k++)
         if (p.s[k] == '$' && p.s[k + 1] == '{')
             return rp_fail(&p, "environment variable references ('${...}') are not supported");
-    if (looks_like_url(p.s, p.n))
-        return rp_fail(&p, "a bare URL: give the package's name as a PEP 508 direct reference (name @ URL)");
+    if (looks_like_url(p.s, p.n)) {
+        /* pip's older form, "URL#egg=name": read as the direct reference "name @ URL" */
+        size_t tok = 0;
+        while (tok < p.n && !is_wsp((unsigned char)p.s[tok]))
+            tok++;
+        const char *egg = NULL;
+        for (size_t k = 0; k + 5 <= tok && !egg; k++)
+            if (memcmp(p.s + k, "#egg=", 5) == 0)
+                egg = p.s + k + 5;
+        size_t en = 0;
+        while (egg && egg + en < p.s + tok && (is_name_char((unsigned char)egg[en])))
+            en++;
+        if (!egg || en == 0)
+            return rp_fail(&p, "a bare URL: give the package's name as a PEP 508 direct reference (name @ URL),"
+                               " or end the URL with #egg=name");
+        char *ref = NULL;
+        if (asprintf(&ref, "%.*s @ %.*s", (int)en, egg, (int)p.n, p.s) < 0)
+            return pt_error_set(err, -ENOMEM, lineno, "line %u: out of memory", lineno);
+        rc = pt_req_parse(ref, strlen(ref), lineno, out, err);
+        free(ref);
+        return rc;
+    }
     if (p.s[0] == '.' || p.s[0] == '/' || p.s[0] == '~' || p.s[0] == '\\')
         return rp_fail(&p, "local paths are not supported; give a package name and a version specifier");
 

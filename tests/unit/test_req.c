@@ -173,7 +173,8 @@ static const struct { const char *text; const char *reason; } REJECT[] = {
     { "flask @ git+ssh://git@example.com/flask", "expected an http://, https:// or git+https:// URL" },
     { "flask @ https://example.com/f.whl >=1", "unexpected '>' after the URL" },
     { "flask @ https://example.com/f\\.whl", "a character that URLs do not" },
-    { "git+https://github.com/pallets/flask", "a bare URL" },
+    { "git+https://github.com/pallets/flask", "or end the URL with #egg=name" },
+    { "git+ssh://git@github.com/pallets/flask#egg=flask", "expected an http://, https:// or git+https:// URL" },
     { "https://example.com/flask-3.0.tar.gz", "a bare URL" },
     { "file:///tmp/pkg", "a bare URL" },
     { "./pkg", "local paths are not supported" },
@@ -246,6 +247,8 @@ Test(req, direct_references_hashes_and_local_versions)
         { "My_Pkg[B,a] @ git+https://github.com/Org/Repo.git@v1.2#egg=my_pkg",
           "my-pkg[a,b] @ git+https://github.com/Org/Repo.git@v1.2#egg=my_pkg" },
         { "x@https://h/x.whl", "x @ https://h/x.whl" },
+        /* pip's older form: URL#egg=name */
+        { "git+https://github.com/Org/Repo.git@v2#egg=Repo_Pkg", "repo-pkg @ git+https://github.com/Org/Repo.git@v2#egg=Repo_Pkg" },
         { "x @ https://h/x.whl ; python_version>='3.8'", "x @ https://h/x.whl ; python_version >= \"3.8\"" },
         /* hashes: kept, sorted, unique, lower-case hex; both spellings */
         { "flask==3.0 --hash=sha256:" H64 " --hash sha256:" H64, "flask==3.0 --hash=sha256:" H64 },
