@@ -61,7 +61,7 @@ assert_eq "$rc" 3 "exit code of an \${ask:} without a default"
 grep -q 'ask.md:2: template placeholder ${ask:Name} has no default' "$WORK/ask.err" || fail "ask: $(cat "$WORK/ask.err")"
 
 # .env.example: missing variables listed
-printf '```text markpact:file path=.env.example\n# needed\nAPI_KEY=\nexport DB_URL=x\nSET_ONE=1\n```\n```bash markpact:run\ntrue\n```\n' >"$WORK/envx.md"
+printf '```text markpact:file path=.env.example\n# needed\nAPI_KEY=\nexport   DB_URL=x\nSET_ONE=1\n```\n```bash markpact:run\ntrue\n```\n' >"$WORK/envx.md"
 rc=0; SET_ONE=yes "$PACTOWN" run --once "$WORK/envx.md" --service-id envx >/dev/null 2>"$WORK/envx.err" || rc=$?
 assert_eq "$rc" 3 "exit code of missing .env.example variables"
 grep -q "envx.md:1: the .env.example block lists 2 variables the environment lacks: API_KEY, DB_URL" "$WORK/envx.err" \

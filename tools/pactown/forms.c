@@ -304,18 +304,22 @@ int cli_check_env_example(struct cli *cli, const char *readme, const pt_markpact
         const char *s = p;
         while (len && (*s == ' ' || *s == '\t'))
             s++, len--;
-        if (len > 7 && strncmp(s, "export ", 7) == 0)
-            s += 7, len -= 7;
+        if (len > 7 && strncmp(s, "export", 6) == 0 && (s[6] == ' ' || s[6] == '\t')) {
+            s += 6, len -= 6;
+            while (len && (*s == ' ' || *s == '\t'))
+                s++, len--;
+        }
         const char *eq = memchr(s, '=', len);
         if (len && *s != '#' && eq && name_ok(s, (size_t)(eq - s))) {
             char name[256];
             snprintf(name, sizeof name, "%.*s", (int)(eq - s), s);
             if (!env_value(name, envs, n_envs)) {
                 n++;
-                k += (size_t)snprintf(missing + k, k < sizeof missing ? sizeof missing - k : 0, "%s%s",
-                                      n > 1 ? ", " : "", name);
-                if (k >= sizeof missing)
-                    k = sizeof missing;
+                size_t need = strlen(name) + 2;
+                if (k + need + 5 < sizeof missing)
+                    k += (size_t)snprintf(missing + k, sizeof missing - k, "%s%s", n > 1 ? ", " : "", name);
+                else if (k + 5 < sizeof missing && strcmp(missing + (k >= 5 ? k - 5 : 0), ", ...") != 0)
+                    k += (size_t)snprintf(missing + k, sizeof missing - k, ", ..."); /* the count says how many */
             }
         }
         p = nl ? nl + 1 : p + strlen(p);

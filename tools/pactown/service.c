@@ -127,6 +127,11 @@ int cli_env_opt(const struct cli *cli, char *arg, char **envs, int *n, int max)
         cli_err(cli, "--env %s: expected KEY=VALUE", eq ? "=..." : arg);
         return EXIT_USAGE;
     }
+    if (strpbrk(eq + 1, "\n\r")) {
+        /* it would be two lines of the sandbox's .env */
+        cli_err(cli, "--env %.*s=...: a value with a line break cannot be written to .env", (int)(eq - arg), arg);
+        return EXIT_USAGE;
+    }
     if (*n >= max) {
         /* the value may be a secret: only the name is said */
         cli_err(cli, "--env %.*s=...: at most %d --env options", (int)(eq - arg), arg, max);
