@@ -258,9 +258,16 @@ static int lock_mountpoint(const char *mnt, char *lockpath, size_t n)
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        /* a holder that is starting up writes who it is soon: give it 2 s */
         char who[512] = "";
-        ssize_t r = pread(fd, who, sizeof who - 1, 0);
-        who[r > 0 ? r : 0] = '\0';
+        for (int tries = 0; tries < 100; tries++) {
+            ssize_t r = pread(fd, who, sizeof who - 1, 0);
+            who[r > 0 ? r : 0] = '\0';
+            if (strchr(who, '\n'))
+                break;
+            struct timespec ts = { 0, 20 * 1000000L };
+            nanosleep(&ts, NULL);
+        }
         who[strcspn(who, "\n")] = '\0';
         fprintf(stderr, "pactownfs: %s is taken by another pactownfs (%s); stop it first or choose another mountpoint"
                         " (lock %s)\n", canon, *who ? who : "starting up", lockpath);

@@ -182,6 +182,12 @@ assert r['service'] == 'live' and r['passed'] == 6 and r['failed'] == 0, r
 t = r['tests'][1]
 assert (t['kind'], t['method'], t['path'], t['status'], t['expect'], t['passed']) == ('http', 'POST', '/items', 201, '201', True), t
 assert r['tests'][4]['kind'] == 'shell' and r['tests'][4]['exit_code'] == 0, r" || fail "pactown test --json"
+# the service's own output must not mix into the report: it goes to stderr
+app_readme "$WORK/chatty.md" '```http markpact:test' 'GET /health' '```'
+sed -i 's|^python app.py$|echo "chatty on stdout"; python app.py|' "$WORK/chatty.md"
+"$PACTOWN" run --test --json "$WORK/chatty.md" --service-id chatty --port "$(free_port)" 2>"$WORK/chatty.err" \
+    | python3 -c "import json,sys; assert json.load(sys.stdin)['passed'] == 1" || fail "run --test --json: not pure JSON"
+grep -q "chatty on stdout" "$WORK/chatty.err" || fail "the service's output is lost: $(cat "$WORK/chatty.err")"
 rc=0; "$PACTOWN" run --test --json "$WORK/failing.md" --service-id failing --port "$(free_port)" 2>/dev/null \
     >"$WORK/failing.json" || rc=$?
 assert_eq "$rc" 10 "exit code of run --test --json with failures"

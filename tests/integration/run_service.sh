@@ -110,7 +110,8 @@ proc_gone "$child" || fail "the foreground service's child survived SIGINT"
 # removes a stopped one (sandbox, record, by-service entry); stopped records
 # older than stopped_service_ttl are pruned, running ones never
 "$PACTOWN" ps | grep -q '^t ' && fail "ps lists the stopped service t without --all"
-"$PACTOWN" ps --all | grep -q '^t  *stopped' || fail "ps --all does not list t as stopped"
+"$PACTOWN" ps --all | grep -Eq '^t  *stopped  *-  .* 20[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9:]{8} ' \
+    || fail "ps --all does not list t as stopped with its end time: $("$PACTOWN" ps --all)"
 "$PACTOWN" ps --all --json | python3 -c "
 import json, sys, time
 s = {x['id']: x for x in json.load(sys.stdin)}
@@ -125,6 +126,10 @@ wait_until 5 sh -c "! [ -L '$MNT/by-service/t' ]" || fail "by-service/t outlived
 "$PACTOWN" ps --all | grep -q '^t ' && fail "ps --all lists t after rm"
 rc=0; "$PACTOWN" rm t >/dev/null 2>&1 || rc=$?
 assert_eq "$rc" 8 "exit code of rm of an unknown service"
+# a sandbox without a record (run --prepare made it): rm removes it
+[ -d "$WORK/sandboxes/prep" ] || fail "no sandbox of prep"
+"$PACTOWN" rm prep | grep -q "removed the sandbox of prep (it had no service record)" || fail "rm of the sandbox prep"
+[ -e "$WORK/sandboxes/prep" ] && fail "rm left the sandbox prep"
 [ -d "$WORK/sandboxes/fg" ] || fail "no sandbox of the stopped service fg"
 wait_until 10 sh -c "'$PACTOWN' ps --all --set stopped_service_ttl=1 >/dev/null 2>&1; ! [ -d '$WORK/sandboxes/fg' ]" \
     || fail "the stopped service fg was not pruned after stopped_service_ttl=1"

@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +35,19 @@ static int ps_one(const pt_service *s, void *arg)
         if (o)
             json_array_append_new(ctx->list, o);
     } else {
-        char pid[16] = "-";
+        char pid[16] = "-", ended[32] = "-";
         if (alive)
             snprintf(pid, sizeof pid, "%d", (int)s->pid);
-        printf("%-24s %-8s %-7s %-6d %-12.12s %s/%s\n", s->id, alive ? "running" : "stopped", pid, s->port, s->key,
-               ctx->root, s->id);
+        time_t e = (time_t)s->ended;
+        struct tm tm;
+        if (!alive && e > 0 && localtime_r(&e, &tm))
+            strftime(ended, sizeof ended, "%Y-%m-%d %H:%M:%S", &tm);
+        if (ctx->all)
+            printf("%-28s %-8s %-7s %-6d %-12.12s %-19s %s/%s\n", s->id, alive ? "running" : "stopped", pid, s->port,
+                   s->key, ended, ctx->root, s->id);
+        else
+            printf("%-28s %-8s %-7s %-6d %-12.12s %s/%s\n", s->id, alive ? "running" : "stopped", pid, s->port,
+                   s->key, ctx->root, s->id);
     }
     return 0;
 }
@@ -78,8 +88,10 @@ int cmd_ps(int argc, char **argv)
     cli_prune_services(&cli);
     struct ps_ctx ctx = { .list = json ? json_array() : NULL, .now = pt_wall_s(), .root = cli.cfg.sandbox_root,
                           .all = all };
-    if (!json)
-        printf("%-24s %-8s %-7s %-6s %-12s %s\n", "ID", "STATE", "PID", "PORT", "KEY", "SANDBOX");
+    if (!json && all)
+        printf("%-28s %-8s %-7s %-6s %-12s %-19s %s\n", "ID", "STATE", "PID", "PORT", "KEY", "ENDED", "SANDBOX");
+    else if (!json)
+        printf("%-28s %-8s %-7s %-6s %-12s %s\n", "ID", "STATE", "PID", "PORT", "KEY", "SANDBOX");
     int rc = pt_index_each_service(cli.idx, ps_one, &ctx);
     if (rc) {
         cli_err(&cli, "index: %s", strerror(-rc));
@@ -160,17 +172,33 @@ int cmd_rm(int argc, char **argv)
     int ret = cli_parse_simple(&cli, argc, argv, 1,
                                "usage: pactown rm ID [options]\n"
                                "Removes a stopped service: its sandbox, its record (`pactown ps --all`) and its\n"
-                               "by-service/ID entry on the mount. The venv stays in the cache. A running service\n"
-                               "is refused: `pactown stop ID` first.\n"
+                               "by-service/ID entry on the mount (or a sandbox without a record, as `run --prepare`\n"
+                               "leaves). The venv stays in the cache. A running service is refused: `pactown stop\n"
+                               "ID` first.\n"
                                "exit codes: 0 removed, 8 no such service, 9 it is running, 2 usage, 1 error\n",
                                NULL, NULL);
     if (ret >= 0 || (ret = cli_setup(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0)
         goto out;
     const char *id = argv[optind];
     pt_service s;
-    if (!pt_service_id_valid(id) || pt_index_service_get(cli.idx, id, &s) != 0) {
+    if (!pt_service_id_valid(id)) {
         cli_err(&cli, "no service '%s' (see `pactown ps --all`)", id);
         ret = EXIT_NOT_FOUND;
+        goto out;
+    }
+    if (pt_index_service_get(cli.idx, id, &s) != 0) {
+        /* a sandbox without a record: `run --prepare`, or a run refused before it started */
+        char sandbox[PATH_MAX];
+        struct stat st;
+        snprintf(sandbox, sizeof sandbox, "%s/%s", cli.cfg.sandbox_root, id);
+        if (lstat(sandbox, &st) != 0) {
+            cli_err(&cli, "no service '%s' (see `pactown ps --all`) and no sandbox %s", id, sandbox);
+            ret = EXIT_NOT_FOUND;
+            goto out;
+        }
+        ret = remove_service(&cli, id) == 0 ? EXIT_OK : EXIT_ERROR;
+        if (ret == EXIT_OK)
+            printf("removed the sandbox of %s (it had no service record)\n", id);
         goto out;
     }
     if (s.pid > 0 && pt_holder_alive(s.pid, s.pid_start)) {

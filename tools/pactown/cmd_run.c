@@ -59,7 +59,8 @@ static void usage(FILE *out)
             "                         stdin passed on unless it is a terminal) and exit with its exit code\n"
             "  --test                 run the README's markpact:test tests once the service is healthy\n"
             "                         (after a job: its shell tests), then stop it unless --detach\n"
-            "  --json                 with --test: the test report as JSON on stdout\n"
+            "  --json                 with --test: the test report as JSON on stdout (the service's\n"
+            "                         own output then goes to stderr)\n"
             "\n" CLI_COMMON_HELP
             "\n"
             "exit codes: 0 healthy (or stopped cleanly), 3 bad README, 4 build failed,\n"
@@ -415,7 +416,8 @@ int cmd_run(int argc, char **argv)
     int in_fd = o.once && !isatty(STDIN_FILENO) ? STDIN_FILENO : -1;
     const char *argv_sh[] = { "/bin/sh", "-c", mp.run->body, NULL };
     pt_spawn_opts so = { .argv = argv_sh, .envp = (const char *const *)env, .cwd = sandbox, .stdin_fd = in_fd,
-                         .stdout_fd = logfd, .stderr_fd = logfd, .new_session = true };
+                         .stdout_fd = logfd >= 0 ? logfd : o.json ? STDERR_FILENO : -1, .stderr_fd = logfd,
+                         .new_session = true }; /* --json: stdout is the report's alone */
     pid_t pid;
     uint64_t ts = pt_mono_ns();
     int rc = pt_spawn(&so, &pid);
