@@ -269,7 +269,7 @@ static bool next_word(span s, size_t *pos, span *w)
 
 /* ---- parser state ------------------------------------------------------- */
 
-enum kind { K_DEPS, K_FILE, K_RUN, K_TEST, K_BUILD, K_OTHER };
+enum kind { K_DEPS, K_FILE, K_RUN, K_TEST, K_BUILD, K_TARGET, K_OTHER };
 
 typedef struct vec {
     pt_mp_block *v;
@@ -280,7 +280,7 @@ typedef struct parser {
     reader r;
     pt_error *err;
     vec deps, files, tests;
-    pt_mp_block *run, *build;
+    pt_mp_block *run, *build, *target;
     unsigned n_unknown, first_unknown_line;
     char **warnings;
     size_t n_warnings;
@@ -408,6 +408,8 @@ static int markpact_header(parser *ps, const fence *f, span tok, size_t tok_end,
         *kind = K_TEST;
     else if (span_eq(kw, "build"))
         *kind = K_BUILD;
+    else if (span_eq(kw, "target"))
+        *kind = K_TARGET;
     else
         *kind = K_OTHER;
 
@@ -607,7 +609,7 @@ static int markpact_block(parser *ps, const fence *f, span tok, size_t tok_end)
         goto out;
     }
     if (!closed) {
-        static const char *const names[] = { "deps", "file", "run", "test", "build" };
+        static const char *const names[] = { "deps", "file", "run", "test", "build", "target" };
         if (kind == K_OTHER)
             rc = pt_error_set(ps->err, -EINVAL, b.fence_line,
                               "line %u: markpact block %s opened here is never closed",
@@ -671,17 +673,22 @@ static int markpact_block(parser *ps, const fence *f, span tok, size_t tok_end)
             ps->hash[hslot] = ps->files.n;
         break;
     case K_RUN:
-    case K_BUILD: {
-        const char *name = kind == K_RUN ? "run" : "build";
+    case K_BUILD:
+    case K_TARGET: {
+        const char *name = kind == K_RUN ? "run" : kind == K_BUILD ? "build" : "target";
         bool blank = true;
         for (size_t i = 0; i < b.len && blank; i++)
             blank = b.body[i] == ' ' || b.body[i] == '\t' || b.body[i] == '\n' || b.body[i] == '\r';
+        if (blank && kind == K_TARGET) {
+            rc = 0; /* an empty deployment hint says nothing */
+            break;
+        }
         if (blank) {
             rc = pt_error_set(ps->err, -EINVAL, b.fence_line,
                               "line %u: markpact:%s block is empty", b.fence_line, name);
             break;
         }
-        pt_mp_block **slot = kind == K_RUN ? &ps->run : &ps->build;
+        pt_mp_block **slot = kind == K_RUN ? &ps->run : kind == K_BUILD ? &ps->build : &ps->target;
         if (*slot) {
             rc = warn(ps, "line %u: second markpact:%s block: it replaces the one at line %u", b.fence_line, name,
                       (*slot)->fence_line);
@@ -781,6 +788,7 @@ int pt_markpact_parse(const char *text, size_t len, pt_markpact *out, pt_error *
     out->n_tests = ps.tests.n;
     out->run = ps.run;
     out->build = ps.build;
+    out->target = ps.target;
     out->warnings = ps.warnings;
     out->n_warnings = ps.n_warnings;
     out->includes = ps.includes;
@@ -794,7 +802,7 @@ done:
     vec_free(&ps.deps);
     vec_free(&ps.files);
     vec_free(&ps.tests);
-    pt_markpact tmp = { .run = ps.run, .build = ps.build, .warnings = ps.warnings, .n_warnings = ps.n_warnings,
+    pt_markpact tmp = { .run = ps.run, .build = ps.build, .target = ps.target, .warnings = ps.warnings, .n_warnings = ps.n_warnings,
                         .includes = ps.includes, .n_includes = ps.n_includes };
     pt_markpact_free(&tmp);
     free(ps.hash);
@@ -818,6 +826,10 @@ void pt_markpact_free(pt_markpact *mp)
     if (mp->build) {
         block_free(mp->build);
         free(mp->build);
+    }
+    if (mp->target) {
+        block_free(mp->target);
+        free(mp->target);
     }
     for (size_t i = 0; i < mp->n_warnings; i++)
         free(mp->warnings[i]);

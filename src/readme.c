@@ -223,7 +223,8 @@ static int merge_one(loader *ld, const char *rel, const pt_mp_include *inc, pt_m
         return rc;
     if ((rc = set_source(sub.deps, sub.n_deps, target)) || (rc = set_source(sub.files, sub.n_files, target)) ||
         (rc = set_source(sub.tests, sub.n_tests, target)) ||
-        (sub.run && (rc = set_source(sub.run, 1, target))) || (sub.build && (rc = set_source(sub.build, 1, target))))
+        (sub.run && (rc = set_source(sub.run, 1, target))) || (sub.build && (rc = set_source(sub.build, 1, target))) ||
+        (sub.target && (rc = set_source(sub.target, 1, target))))
         goto out;
     for (size_t i = 0; i < sub.n_warnings && !rc; i++)
         rc = add_warning(m, strncmp(sub.warnings[i], "line ", 5) == 0 ? target : NULL, sub.warnings[i]);
@@ -233,6 +234,8 @@ static int merge_one(loader *ld, const char *rel, const pt_mp_include *inc, pt_m
         rc = later_wins(m, &m->run, &sub.run, "run");
     if (!rc)
         rc = later_wins(m, &m->build, &sub.build, "build");
+    if (!rc)
+        rc = later_wins(m, &m->target, &sub.target, "target");
 out:
     pt_markpact_free(&sub);
     return rc;
@@ -319,8 +322,8 @@ static int load(loader *ld, const char *rel, pt_markpact *out)
     mp.warnings = NULL;
     mp.n_warnings = 0;
     size_t di = 0, fi = 0, ti = 0;
-    pt_mp_block *run = mp.run, *build = mp.build;
-    mp.run = mp.build = NULL;
+    pt_mp_block *run = mp.run, *build = mp.build, *tgt = mp.target;
+    mp.run = mp.build = mp.target = NULL;
     for (size_t i = 0; i <= mp.n_includes && rc == 0; i++) {
         unsigned upto = i < mp.n_includes ? mp.includes[i].line : UINT_MAX;
         size_t d0 = di, f0 = fi, t0 = ti;
@@ -339,6 +342,8 @@ static int load(loader *ld, const char *rel, pt_markpact *out)
             rc = later_wins(&m, &m.run, &run, "run");
         if (!rc && build && build->fence_line < upto)
             rc = later_wins(&m, &m.build, &build, "build");
+        if (!rc && tgt && tgt->fence_line < upto)
+            rc = later_wins(&m, &m.target, &tgt, "target");
         if (!rc && i < mp.n_includes)
             rc = merge_one(ld, rel, &mp.includes[i], &m);
     }
@@ -358,6 +363,7 @@ static int load(loader *ld, const char *rel, pt_markpact *out)
     mp.n_deps = mp.n_files = mp.n_tests = 0;
     mp.run = run;
     mp.build = build;
+    mp.target = tgt;
     m.n_unknown = mp.n_unknown;
     m.first_unknown_line = mp.first_unknown_line;
     pt_markpact_free(&mp);

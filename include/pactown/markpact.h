@@ -59,6 +59,9 @@ typedef struct pt_markpact {
                                              in README order (pactown/mptest.h reads them) */
     pt_mp_block *build;                    /* the markpact:build block (a command run once in the
                                              sandbox before the first start), NULL if none */
+    pt_mp_block *target;                   /* the markpact:target block (a YAML deployment hint:
+                                             `framework: fastapi` picks the run command when
+                                             there is no run block), NULL if none or blank */
     char **warnings; size_t n_warnings;   /* "line N: ..." for what was accepted but is worth saying
                                              (a later block replacing an earlier one), malloc'd */
     pt_mp_include *includes; size_t n_includes; /* include comments, in README order */
@@ -86,7 +89,7 @@ typedef struct pt_markpact {
  *         dropped; template=true sets template.  A later block for the same
  *         path replaces the earlier one (as pactown), with a warning.
  *   run, build: non-blank body; a second block replaces the first, with a
- *         warning.
+ *         warning.  target: the same, but a blank one is dropped.
  *   test: any arguments, kept as is.
  *   other kinds: counted in n_unknown, content ignored.
  * Outside fenced blocks, a line `<!-- markpact:include path=FILE -->` (up

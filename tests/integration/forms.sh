@@ -115,4 +115,10 @@ assert_eq "$("$PACTOWN" run --once "$WORK/r/secret.md" --service-id secret 2>/de
     "placeholders from the secrets file"
 assert_eq "$(OTHER=env "$PACTOWN" run --once "$WORK/r/secret.md" --service-id secret 2>/dev/null)" "from-file env none" \
     "the environment before the secrets file"
+# no run block, a markpact:target naming the framework: its default command (uvicorn added to the deps)
+printf '```yaml markpact:target\nplatform: docker\nframework: "FastAPI"\n```\n```text markpact:deps python\nptdemo-core\n```\n```python markpact:file path=app.py\napp = None\n```\n' >"$WORK/target.md"
+"$PACTOWN" run "$WORK/target.md" --service-id target --prepare >/dev/null 2>"$WORK/target.err" || true
+grep -qF 'running `uvicorn app:app --host "$HOST" --port "$PORT"` (markpact:target framework fastapi)' "$WORK/target.err" \
+    || fail "target: $(cat "$WORK/target.err")"
+grep -q "added uvicorn" "$WORK/target.err" || fail "target: uvicorn not added: $(cat "$WORK/target.err")"
 pass

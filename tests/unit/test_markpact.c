@@ -541,8 +541,13 @@ Test(markpact, later_file_and_run_blocks_win_with_a_warning)
              "```markpact:file path=\"app/main.py\"\nc\n```\n" /* 7 */
              "```markpact:run\nfirst\n```\n"                 /* 10 */
              "```bash markpact:run\nsecond\n```\n"           /* 13 */
-             "```bash markpact:build\npython -m compileall .\n```\n", /* 16 */
+             "```bash markpact:build\npython -m compileall .\n```\n" /* 16 */
+             "```yaml markpact:target\nframework: flask\n```\n"    /* 19 */
+             "```yaml markpact:target\n\n```\n",                   /* 22: blank, dropped */
              &mp);
+    cr_assert_str_eq(mp.target->body, "framework: flask\n");
+    cr_assert_eq(mp.target->fence_line, 19);
+    cr_assert_eq(mp.n_unknown, 0, "a target block is a known kind");
     cr_assert_eq(mp.n_files, 2);
     cr_assert_str_eq(mp.files[0].path, "app/other.py");
     cr_assert_str_eq(mp.files[0].body, "b\n");

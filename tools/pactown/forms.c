@@ -2,6 +2,7 @@
  * (../shared/markpact.md): includes, an inferred run command, uvicorn and
  * gunicorn added to the deps, template files, .env and .env.example, and
  * the markpact:build step. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -25,24 +26,76 @@ static pt_mp_block *file_block(const pt_markpact *mp, const char *path)
     return NULL;
 }
 
-/* No run block: as pactown, python main.py or python app.py by the files present. */
+/* The framework a markpact:target block names (`framework: fastapi`, YAML;
+ * quotes dropped, lower-cased) into out, or "" . */
+static void target_framework(const pt_markpact *mp, char *out, size_t n)
+{
+    out[0] = '\0';
+    for (const char *p = mp->target ? mp->target->body : ""; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        const char *s = p;
+        while (len && (*s == ' ' || *s == '\t'))
+            s++, len--;
+        if (len > 10 && strncmp(s, "framework:", 10) == 0) {
+            s += 10, len -= 10;
+            while (len && strchr(" \t\"'", *s))
+                s++, len--;
+            size_t k = 0;
+            while (k < len && k + 1 < n && (isalnum((unsigned char)s[k]) || s[k] == '-' || s[k] == '_')) {
+                out[k] = (char)tolower((unsigned char)s[k]);
+                k++;
+            }
+            out[k] = '\0';
+            return;
+        }
+        p = nl ? nl + 1 : p + len;
+    }
+}
+
+static int set_run(struct cli *cli, pt_markpact *mp, const char *cmd)
+{
+    pt_mp_block *b = calloc(1, sizeof *b);
+    if (!b || asprintf(&b->body, "%s\n", cmd) < 0 || !(b->info = strdup("markpact:run"))) {
+        free(b);
+        cli_err(cli, "out of memory");
+        return EXIT_ERROR;
+    }
+    b->len = strlen(b->body);
+    mp->run = b;
+    return 0;
+}
+
+/* No run block: as pactown, the markpact:target framework's default
+ * command, else python main.py or python app.py, by the files present. */
 static int infer_run(struct cli *cli, const char *readme, pt_markpact *mp)
 {
     static const char *const mains[] = { "main.py", "app.py", NULL };
-    for (size_t i = 0; mains[i]; i++) {
-        if (!file_block(mp, mains[i]))
-            continue;
-        pt_mp_block *b = calloc(1, sizeof *b);
-        if (!b || asprintf(&b->body, "python %s\n", mains[i]) < 0 || !(b->info = strdup("markpact:run"))) {
-            free(b);
-            cli_err(cli, "out of memory");
-            return EXIT_ERROR;
-        }
-        b->len = strlen(b->body);
-        mp->run = b;
-        fprintf(stderr, "%s: note: %s has no markpact:run block: running `python %s`, as pactown does\n",
-                cli->prog, readme, mains[i]);
-        return 0;
+    const char *main_file = NULL;
+    for (size_t i = 0; mains[i] && !main_file; i++)
+        if (file_block(mp, mains[i]))
+            main_file = mains[i];
+    char fw[32], cmd[256];
+    target_framework(mp, fw, sizeof fw);
+    const char *mod = main_file && strcmp(main_file, "app.py") == 0 ? "app" : "main";
+    const char *file = main_file ? main_file : "main.py";
+    cmd[0] = '\0';
+    bool by_fw = true;
+    if (strcmp(fw, "fastapi") == 0 || strcmp(fw, "starlette") == 0)
+        snprintf(cmd, sizeof cmd, "uvicorn %s:app --host \"$HOST\" --port \"$PORT\"", mod);
+    else if (strcmp(fw, "flask") == 0)
+        snprintf(cmd, sizeof cmd, "flask --app %s run --host \"$HOST\" --port \"$PORT\"", mod);
+    else if (strcmp(fw, "streamlit") == 0)
+        snprintf(cmd, sizeof cmd, "streamlit run %s --server.address \"$HOST\" --server.port \"$PORT\"", file);
+    else if (main_file && (by_fw = false, true))
+        snprintf(cmd, sizeof cmd, "python %s", main_file);
+    if (cmd[0]) {
+        int rc = set_run(cli, mp, cmd);
+        if (rc == 0)
+            fprintf(stderr, "%s: note: %s has no markpact:run block: running `%s`%s%s%s, as pactown does\n",
+                    cli->prog, readme, cmd, by_fw ? " (markpact:target framework " : "", by_fw ? fw : "",
+                    by_fw ? ")" : "");
+        return rc;
     }
     if (!mp->n_deps && !mp->n_files && !mp->n_tests && !mp->n_unknown && !mp->build)
         cli_err(cli, "%s: no markpact blocks at all (a markpact README has fenced blocks such as"
