@@ -56,6 +56,12 @@ deps "$WORK/bad.md" "$(printf '0%.0s' $(seq 64))"
 rc=0; "$PACTOWN" run --once "$WORK/bad.md" --service-id bad >/dev/null 2>"$WORK/bad.err" || rc=$?
 assert_eq "$rc" 4 "exit code of a set whose --hash does not match"
 grep -qi "hash" "$WORK/bad.err" || fail "the hash mismatch is not said: $(cat "$WORK/bad.err")"
+# run again at once: the remembered failure is said as such, not as a new build
+rc=0; "$PACTOWN" run --once "$WORK/bad.md" --service-id bad >/dev/null 2>"$WORK/bad2.err" || rc=$?
+assert_eq "$rc" 4 "exit code of a remembered failed build"
+grep -q "failed [0-9]* s ago and is remembered for 60 s (failure_ttl); .pactown cache rm" "$WORK/bad2.err" \
+    || fail "remembered failure: $(cat "$WORK/bad2.err")"
+grep -q "cache miss" "$WORK/bad2.err" && fail "a remembered failure is called a cache miss: $(cat "$WORK/bad2.err")"
 
 # still refused, with the README's line and the reason
 for bad in "-e ." "./local/pkg" "-r other.txt" "--index-url https://u:secret@example.com/simple" \

@@ -91,9 +91,11 @@ int cli_control(struct cli *cli, json_t *req, json_t **resp);
 
 /* control.c: have the daemon evict key (refused while leased unless force),
  * or forget its failed build (*cleared). Returns 0, EXIT_RUNNING (leased or
- * being built), EXIT_NOT_FOUND (not built; said unless quiet_if_none),
- * EXIT_NOT_MOUNTED or EXIT_ERROR; the message is printed. */
-int cli_evict(struct cli *cli, const char *key, bool force, bool quiet_if_none, bool *cleared);
+ * being built), EXIT_NOT_FOUND (not built), EXIT_NOT_MOUNTED or EXIT_ERROR;
+ * the message is printed, but not for EXIT_NOT_FOUND with CLI_QUIET_NONE in
+ * quiet, nor EXIT_RUNNING with CLI_QUIET_BUSY (the caller says it). */
+enum { CLI_QUIET_NONE = 1, CLI_QUIET_BUSY = 2 };
+int cli_evict(struct cli *cli, const char *key, bool force, unsigned quiet, bool *cleared);
 
 /* Take the requirement set from -r FILE (file non-NULL) or from args[0..n),
  * finished. Prints the error; returns 0 or EXIT_BAD_INPUT. */

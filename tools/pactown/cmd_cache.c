@@ -281,7 +281,7 @@ static int cache_gc(struct cli *cli, bool dry_run, long long now, bool json)
 static int cache_rm(struct cli *cli, const char *key, bool force, bool quiet_if_none)
 {
     bool cleared = false;
-    int ret = cli_evict(cli, key, force, quiet_if_none, &cleared);
+    int ret = cli_evict(cli, key, force, quiet_if_none ? CLI_QUIET_NONE : 0, &cleared);
     if (ret == 0)
         printf("%s %s\n", cleared ? "cleared the failed build of" : "evicted", key);
     return ret;

@@ -324,7 +324,7 @@ int cmd_run(int argc, char **argv)
     bool hit = pt_index_entry(cli.idx, key, &e) == 0 && e.state == PT_STATE_READY;
     if (o.refresh && (hit || e.state == PT_STATE_FAILED)) {
         bool cleared;
-        if ((ret = cli_evict(&cli, key, false, true, &cleared)) != 0 && ret != EXIT_NOT_FOUND) {
+        if ((ret = cli_evict(&cli, key, false, CLI_QUIET_NONE | CLI_QUIET_BUSY, &cleared)) != 0 && ret != EXIT_NOT_FOUND) {
             if (ret == EXIT_RUNNING)
                 cli_err(&cli, "--refresh: the venv %.12s is in use (leased) or being built; stop its services, or"
                               " `pactown cache rebuild %.12s --force`", key, key);
@@ -334,6 +334,7 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "pactown: --refresh: %s %.12s\n", cleared ? "forgot the failed build of" : "evicted", key);
         ret = 0;
         hit = false;
+        e.state = PT_STATE_NONE;
     }
     char summary[256] = "";
     for (size_t i = 0, k = 0; i < set.n && k + 2 < sizeof summary; i++)
@@ -346,6 +347,14 @@ int cmd_run(int argc, char **argv)
     cli_tests_save(&cli, dirfd, &mp, o.readme, o.host);
     if (hit) {
         fprintf(stderr, "pactown: cache hit %.12s (%s)\n", key, set.n ? summary : "no dependencies");
+    } else if (e.state == PT_STATE_FAILED && cli.cfg.failure_ttl > 0 &&
+               pt_wall_s() - e.failed_at < cli.cfg.failure_ttl) {
+        /* the daemon answers from the remembered failure: say so, not "building" */
+        fprintf(stderr,
+                "pactown: the build of %.12s (%s) failed %lld s ago and is remembered for %ld s (failure_ttl);"
+                " `pactown cache rm %.12s` forgets it; log %s/logs/%s.log\n",
+                key, set.n ? summary : "no dependencies", (long long)(pt_wall_s() - e.failed_at),
+                cli.cfg.failure_ttl, key, cli.cfg.mountpoint, key);
     } else {
         fprintf(stderr, "pactown: cache miss %.12s (%s): building; log %s/logs/%s.log\n", key,
                 set.n ? summary : "no dependencies", cli.cfg.mountpoint, key);

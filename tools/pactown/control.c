@@ -52,7 +52,7 @@ int cli_control(struct cli *cli, json_t *req, json_t **resp)
     return 0;
 }
 
-int cli_evict(struct cli *cli, const char *key, bool force, bool quiet_if_none, bool *cleared)
+int cli_evict(struct cli *cli, const char *key, bool force, unsigned quiet, bool *cleared)
 {
     *cleared = false;
     json_t *req = json_pack("{s:s, s:s, s:b}", "op", "rm", "key", key, "force", force), *resp = NULL;
@@ -62,7 +62,7 @@ int cli_evict(struct cli *cli, const char *key, bool force, bool quiet_if_none, 
         return ret;
     if (!json_is_true(json_object_get(resp, "ok"))) {
         int e = (int)json_integer_value(json_object_get(resp, "errno"));
-        if (!(quiet_if_none && e == ENOENT))
+        if (!((quiet & CLI_QUIET_NONE) && e == ENOENT) && !((quiet & CLI_QUIET_BUSY) && e == EBUSY))
             cli_err(cli, "%s: %s", key, json_string_value(json_object_get(resp, "error")));
         json_decref(resp);
         return e == EBUSY ? EXIT_RUNNING : e == ENOENT ? EXIT_NOT_FOUND : EXIT_ERROR;
