@@ -200,29 +200,25 @@ int pt_http_request(const pt_http_req *rq, long *status)
         curl_easy_setopt(h, CURLOPT_USERAGENT, "pactown") != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard) != CURLE_OK)
         goto out;
-    if (strcmp(method, "HEAD") == 0) {
-        if (curl_easy_setopt(h, CURLOPT_NOBODY, 1L) != CURLE_OK)
-            goto out;
-    } else if (strcmp(method, "GET") != 0 && curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK) {
-        goto out;
-    }
     if (rq->body) {
         char ct[160];
         snprintf(ct, sizeof ct, "Content-Type: %s", rq->content_type ? rq->content_type : "application/json");
-        struct curl_slist *nh = curl_slist_append(NULL, ct);
-        if (!nh) {
+        if (!(hdrs = curl_slist_append(NULL, ct))) {
             rc = -ENOMEM;
             goto out;
         }
-        hdrs = nh;
-        /* POSTFIELDS makes the request a POST; CUSTOMREQUEST above renames it */
         if (curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len) != CURLE_OK ||
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body) != CURLE_OK)
             goto out;
-        if (strcmp(method, "POST") != 0 && curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK)
-            goto out;
     }
+    /* libcurl sends GET, HEAD with NOBODY, POST with POSTFIELDS; any other
+     * method (or one of those with another body) is named */
+    bool head = strcmp(method, "HEAD") == 0;
+    bool named = rq->body ? strcmp(method, "POST") != 0 : strcmp(method, "GET") != 0 && !head;
+    if ((head && !rq->body && curl_easy_setopt(h, CURLOPT_NOBODY, 1L) != CURLE_OK) ||
+        (named && curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK))
+        goto out;
 
     CURLcode cc = curl_easy_perform(h);
     switch (cc) {

@@ -291,8 +291,10 @@ typedef struct parser {
     size_t hcap;   /* power of two, 0 before the first file */
 } parser;
 
-static void block_free(pt_mp_block *b)
+void pt_mp_block_free(pt_mp_block *b)
 {
+    if (!b)
+        return;
     free(b->source);
     free(b->body);
     free(b->path);
@@ -304,7 +306,7 @@ static void block_free(pt_mp_block *b)
 static void vec_free(vec *v)
 {
     for (size_t i = 0; i < v->n; i++)
-        block_free(&v->v[i]);
+        pt_mp_block_free(&v->v[i]);
     free(v->v);
     memset(v, 0, sizeof *v);
 }
@@ -665,7 +667,7 @@ static int markpact_block(parser *ps, const fence *f, span tok, size_t tok_end)
             if ((rc = warn(ps, "line %u: markpact:file %s again: this block replaces the one at line %u",
                            b.fence_line, pt_quote(q, sizeof q, b.path, strlen(b.path)), old->fence_line)) != 0)
                 break;
-            block_free(old);
+            pt_mp_block_free(old);
             ps->n_dead++;
         }
         rc = vec_push(&ps->files, &b);
@@ -694,7 +696,7 @@ static int markpact_block(parser *ps, const fence *f, span tok, size_t tok_end)
                       (*slot)->fence_line);
             if (rc)
                 break;
-            block_free(*slot);
+            pt_mp_block_free(*slot);
         } else if (!(*slot = malloc(sizeof **slot))) {
             rc = -ENOMEM;
             break;
@@ -710,7 +712,7 @@ static int markpact_block(parser *ps, const fence *f, span tok, size_t tok_end)
     if (rc == -ENOMEM)
         rc = oom(ps);
 out:
-    block_free(&b);
+    pt_mp_block_free(&b);
     return rc;
 }
 
@@ -820,15 +822,15 @@ void pt_markpact_free(pt_markpact *mp)
     vec_free(&files);
     vec_free(&tests);
     if (mp->run) {
-        block_free(mp->run);
+        pt_mp_block_free(mp->run);
         free(mp->run);
     }
     if (mp->build) {
-        block_free(mp->build);
+        pt_mp_block_free(mp->build);
         free(mp->build);
     }
     if (mp->target) {
-        block_free(mp->target);
+        pt_mp_block_free(mp->target);
         free(mp->target);
     }
     for (size_t i = 0; i < mp->n_warnings; i++)

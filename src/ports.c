@@ -196,9 +196,9 @@ static void proc_cmd(const char *pid, char *out, size_t n)
             buf[i] = buf[i] == '\0' ? ' ' : ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) ? '?' : buf[i];
         buf[r] = '\0';
         snprintf(out, n, "%s", buf);
-        if (r > 0)
-            return;
     }
+    if (out[0])
+        return;
     snprintf(p, sizeof p, "/proc/%s/comm", pid);
     fd = open(p, O_RDONLY | O_CLOEXEC);
     r = fd >= 0 ? read(fd, buf, sizeof buf - 3) : -1;

@@ -167,8 +167,8 @@ static int later_wins(pt_markpact *m, pt_mp_block **slot, pt_mp_block **incoming
                  (*slot)->source ? ":" : "", (*slot)->fence_line);
         if (add_warning(m, (*incoming)->source, w))
             return -ENOMEM;
-        pt_markpact one = { .run = *slot };
-        pt_markpact_free(&one);
+        pt_mp_block_free(*slot);
+        free(*slot);
     }
     *slot = *incoming;
     *incoming = NULL;
@@ -241,12 +241,11 @@ out:
     return rc;
 }
 
-static const pt_mp_block *sort_base;
-
-static int by_path_then_place(const void *a, const void *b)
+static int by_path_then_place(const void *a, const void *b, void *files)
 {
+    const pt_mp_block *f = files;
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    int c = strcmp(sort_base[x].path, sort_base[y].path);
+    int c = strcmp(f[x].path, f[y].path);
     return c ? c : (x > y) - (x < y);
 }
 
@@ -261,10 +260,8 @@ static int dedupe_files(pt_markpact *m)
     int rc = ix && drop ? 0 : -ENOMEM;
     for (size_t i = 0; !rc && i < m->n_files; i++)
         ix[i] = i;
-    if (!rc) {
-        sort_base = m->files; /* qsort has no context argument; single-threaded use */
-        qsort(ix, m->n_files, sizeof *ix, by_path_then_place);
-    }
+    if (!rc)
+        qsort_r(ix, m->n_files, sizeof *ix, by_path_then_place, m->files); /* qsort_r(3), GNU */
     for (size_t i = 0; !rc && i + 1 < m->n_files; i++) {
         const pt_mp_block *f = &m->files[ix[i]], *g = &m->files[ix[i + 1]];
         if (strcmp(f->path, g->path) != 0)
@@ -282,12 +279,7 @@ static int dedupe_files(pt_markpact *m)
             m->files[k++] = m->files[i];
             continue;
         }
-        pt_mp_block *b = &m->files[i];
-        free(b->body);
-        free(b->path);
-        free(b->lang);
-        free(b->info);
-        free(b->source);
+        pt_mp_block_free(&m->files[i]);
     }
     if (!rc)
         m->n_files = k;

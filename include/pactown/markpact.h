@@ -113,6 +113,10 @@ typedef struct pt_markpact {
  */
 int  pt_markpact_parse(const char *text, size_t len, pt_markpact *out, pt_error *err);
 
+/* Free what block b owns (body, path, lang, info, source) and zero it; not
+ * b itself. b may be NULL. */
+void pt_mp_block_free(pt_mp_block *b);
+
 /* Free everything pt_markpact_parse() stored in *mp and reset it to empty.
  * mp may be NULL; an already empty (zeroed) pt_markpact is fine. */
 void pt_markpact_free(pt_markpact *mp);

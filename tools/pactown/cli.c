@@ -277,3 +277,13 @@ int cli_parse_simple(struct cli *cli, int argc, char **argv, int nargs, const ch
     }
     return -1;
 }
+
+int cli_other_opt(struct cli *cli, int c, const char *arg, void (*usage)(FILE *))
+{
+    int r = cli_common_opt(cli, c, arg);
+    if (r == 0)
+        return -1;
+    usage(r == 1 ? stdout : stderr);
+    cli_free(cli);
+    return r == 1 ? EXIT_OK : EXIT_USAGE;
+}

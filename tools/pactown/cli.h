@@ -66,6 +66,11 @@ struct cli {
  * --help (caller prints usage and exits 0), -1 if c is not common. */
 int cli_common_opt(struct cli *cli, int c, const char *arg);
 
+/* The default case of a command's option loop: a common option (returns -1:
+ * go on), --help (usage on stdout, EXIT_OK) or an unknown option (usage on
+ * stderr, EXIT_USAGE); cli is freed when an exit code is returned. */
+int cli_other_opt(struct cli *cli, int c, const char *arg, void (*usage)(FILE *));
+
 /* Load settings (file, environment, flags). Prints the error and returns
  * EXIT_USAGE/EXIT_ERROR, or 0. */
 int cli_setup(struct cli *cli);

@@ -137,7 +137,7 @@ static int prune_pick(const pt_service *s, void *arg)
 {
     struct prune_ctx *p = arg;
     int64_t when = s->ended ? s->ended : s->started; /* a v1 record has no end time */
-    if ((s->pid > 0 && pt_holder_alive(s->pid, s->pid_start)) || when >= p->before)
+    if (when >= p->before || (s->pid > 0 && pt_holder_alive(s->pid, s->pid_start))) /* the cheap test first */
         return 0;
     if (p->n == p->cap) {
         size_t nc = p->cap ? p->cap * 2 : 16;

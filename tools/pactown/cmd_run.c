@@ -247,11 +247,8 @@ int cmd_run(int argc, char **argv)
         case O_TEST: o.test = true; break;
         case OPT_JSON: o.json = true; break;
         default:
-            if ((ret = cli_common_opt(&cli, c, optarg)) != 0) {
-                usage(ret == 1 ? stdout : stderr);
-                cli_free(&cli);
-                return ret == 1 ? EXIT_OK : EXIT_USAGE;
-            }
+            if ((ret = cli_other_opt(&cli, c, optarg, usage)) >= 0)
+                return ret;
         }
     }
     if (optind != argc - 1) {

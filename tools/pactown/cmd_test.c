@@ -47,10 +47,8 @@ int cmd_test(int argc, char **argv)
         } else if (c == O_ENV) {
             if (cli_env_opt(&cli, optarg, envs, &n_envs, 64) != 0)
                 return EXIT_USAGE;
-        } else if ((ret = cli_common_opt(&cli, c, optarg)) != 0) {
-            usage(ret == 1 ? stdout : stderr);
-            cli_free(&cli);
-            return ret == 1 ? EXIT_OK : EXIT_USAGE;
+        } else if ((ret = cli_other_opt(&cli, c, optarg, usage)) >= 0) {
+            return ret;
         }
     }
     if (optind != argc - 1) {
