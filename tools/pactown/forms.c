@@ -236,11 +236,22 @@ static int fill(struct cli *cli, const char *file, const pt_mp_block *b, char *c
     if (!r)
         return -ENOMEM;
     unsigned line = b->line;
+    /* the end of the current line and the next '}' on it, each found once
+     * (placeholders are on one line): linear in the body, however many "${" */
+    const char *le = b->body, *brace = NULL;
     for (const char *p = b->body; *p;) {
-        const char *end = p[0] == '$' && p[1] == '{' ? strchr(p + 2, '}') : NULL;
-        const char *nl = strchr(p, '\n');
-        if (end && nl && nl < end)
-            end = NULL; /* placeholders are on one line */
+        if (p >= le) {
+            le = strchrnul(p, '\n');
+            brace = NULL;
+        }
+        if (brace && brace < p)
+            brace = NULL;
+        if (!brace && p[0] == '$' && p[1] == '{') {
+            brace = memchr(p, '}', (size_t)(le - p));
+            if (!brace)
+                brace = le; /* none on this line: not searched again */
+        }
+        const char *end = p[0] == '$' && p[1] == '{' && brace < le ? brace : NULL;
         const char *val = NULL;
         char *dflt = NULL;
         size_t vlen = 0;
