@@ -11,7 +11,7 @@
 #include "pactown/redact.h"
 #include "pactown/url.h"
 
-enum setting_type { T_STR, T_BOOL, T_LONG };
+enum setting_type { T_STR, T_BOOL, T_LONG, T_SECRET /* a string never printed */ };
 
 struct setting {
     const char *name;
@@ -44,6 +44,12 @@ static const struct setting settings[] = {
     S(atime_throttle, T_LONG, "60"),
     S(evict_grace_ms, T_LONG, "100"),
     S(stopped_service_ttl, T_LONG, "604800"),
+    S(api_socket, T_STR, "/run/pactown/api.sock"),
+    S(runner_token, T_SECRET, ""),
+    S(runner_token_file, T_STR, ""),
+    S(api_max_body, T_LONG, "4194304"),
+    S(port_start, T_LONG, "10000"),
+    S(port_end, T_LONG, "20000"),
 };
 #undef S
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -67,7 +73,8 @@ static int set_one(pt_config *c, const struct setting *s, const char *value, pt_
     if (strchr(value, '\n') || strchr(value, '\r'))
         return pt_error_set(err, -EINVAL, 0, "%s: value may not contain a newline", s->name);
     switch (s->type) {
-    case T_STR: {
+    case T_STR:
+    case T_SECRET: {
         char *dup = strdup(value);
         if (!dup)
             return pt_error_set(err, -ENOMEM, 0, "out of memory");
@@ -208,6 +215,9 @@ void pt_config_print(const pt_config *c, FILE *out)
         }
         case T_BOOL: fprintf(out, "%s = %s\n", settings[i].name, *(const bool *)field ? "yes" : "no"); break;
         case T_LONG: fprintf(out, "%s = %ld\n", settings[i].name, *(const long *)field); break;
+        case T_SECRET:
+            fprintf(out, "%s = %s\n", settings[i].name, **(char *const *)field ? "(set, hidden)" : "");
+            break;
         }
     }
 }
@@ -215,7 +225,7 @@ void pt_config_print(const pt_config *c, FILE *out)
 void pt_config_free(pt_config *c)
 {
     for (size_t i = 0; i < N_SETTINGS; i++)
-        if (settings[i].type == T_STR) {
+        if (settings[i].type == T_STR || settings[i].type == T_SECRET) {
             char **field = (char **)((char *)c + settings[i].offset);
             free(*field);
             *field = NULL;

@@ -42,6 +42,13 @@ typedef struct pt_config {
                            * removing it, for path walks already on their way in; default 100 */
     long stopped_service_ttl; /* seconds a stopped service's record and sandbox are kept before
                            * `pactown run`/`ps` prune them; default 604800 (7 days); 0 = kept */
+    char *api_socket;     /* `pactown serve`'s Unix socket; default /run/pactown/api.sock (mode 0660) */
+    char *runner_token;   /* the API's token (X-Runner-Token or Authorization: Bearer); "" = none;
+                           * pactown's PACTOWN_RUNNER_TOKEN sets it; never printed */
+    char *runner_token_file; /* a file (mode 0600 or stricter, one line) holding the token instead */
+    long api_max_body;    /* largest API request body in bytes (413 above it); default 4194304 */
+    long port_start;      /* ports the API hands out for `port: 0`, port_start..port_end inclusive; */
+    long port_end;        /* default 10000..20000, as pactown's PACTOWN_PORT_START/END */
 } pt_config;
 
 /* Fill c with the defaults. Strings are malloc'd; free with pt_config_free. */

@@ -14,14 +14,38 @@
 #include "pactown/fsutil.h"
 #include "pactown/url.h"
 
+static void cli_vmsg(const struct cli *cli, bool error, const char *prefix, const char *fmt, va_list ap)
+{
+    char line[4096];
+    vsnprintf(line, sizeof line, fmt, ap);
+    if (cli->say)
+        cli->say(cli->say_ctx, error, line);
+    else
+        fprintf(stderr, "%s: %s\n", prefix, line);
+}
+
 void cli_err(const struct cli *cli, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "%s: ", cli->prog);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cli_vmsg(cli, true, cli->prog, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+}
+
+void cli_note(const struct cli *cli, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vmsg(cli, false, cli->prog, fmt, ap);
+    va_end(ap);
+}
+
+void cli_say(const struct cli *cli, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vmsg(cli, false, "pactown", fmt, ap);
+    va_end(ap);
 }
 
 /* Remember "key=value" (key NULL: value is already key=value). */
@@ -121,6 +145,8 @@ void cli_free(struct cli *cli)
 {
     for (int i = 0; i < cli->n_sets; i++)
         free(cli->sets[i]);
+    if (cli->borrowed)
+        return;
     pt_index_close(cli->idx);
     pt_config_free(&cli->cfg);
 }

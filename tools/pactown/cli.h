@@ -60,6 +60,12 @@ struct cli {
     pt_index *idx;
     char *sets[32];          /* KEY=VALUE from flags, applied after file and environment */
     int n_sets;
+    /* Where messages go: NULL = stderr; else say(say_ctx, error, line) with
+     * the line without "prog: " (pactown serve: a request's logs[]). */
+    void (*say)(void *ctx, bool error, const char *line);
+    void *say_ctx;
+    bool borrowed;           /* cfg and idx belong to the caller (pactown serve): cli_free leaves them */
+    bool api;                /* a request of the API: templates see only its env, no secrets file */
 };
 
 /* Handle a common option code c (with optarg). Returns 0 if handled, 1 for
@@ -84,8 +90,14 @@ int cli_key_of(struct cli *cli, const pt_reqset *set, char key[PT_KEY_HEX + 1], 
 
 void cli_free(struct cli *cli);
 
-/* Print "prog: " + message to stderr. */
+/* Print "prog: " + message to stderr (or give it to cli->say, as an error). */
 void cli_err(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The same for a note or warning that is not an error. */
+void cli_note(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Progress of a run: "pactown: " + message to stderr, or to cli->say. */
+void cli_say(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Report a parse error of file as "FILE:LINE: reason". */
 void cli_input_err(const struct cli *cli, const char *file, const pt_error *err);

@@ -24,8 +24,7 @@
 #include "pactown/proc.h"
 #include "pactown/sandbox.h"
 #include "pactown/spawn.h"
-#include "forms.h"
-#include "testrun.h"
+#include "engine.h"
 
 
 extern char **environ;
@@ -70,29 +69,6 @@ static void usage(FILE *out)
             "            --once: the job's exit code, 128+N when signal N killed it\n");
 }
 
-struct run_opts {
-    const char *readme;
-    const char *service_id;
-    int port;
-    const char *host;
-    const char *health_path;
-    int timeout_s;
-    bool skip_health;
-    bool detach;
-    bool prepare;       /* sandbox and venv only: print the venv path, start nothing */
-    bool refresh;       /* build the venv again first */
-    bool once;          /* a job: run to completion, exit with its code */
-    bool test;          /* run the README's tests */
-    bool json;          /* the test report as JSON */
-    char *envs[64];
-    int n_envs;
-};
-
-static double ms_since(uint64_t t0)
-{
-    return (double)(pt_mono_ns() - t0) / 1e6;
-}
-
 /* service id from the README's file name: "markpact-flask-blog.md" -> "markpact-flask-blog" */
 static void default_service_id(const char *readme, char *out, size_t n)
 {
@@ -123,63 +99,6 @@ static void default_service_id(const char *readme, char *out, size_t n)
     }
 }
 
-static int free_port(int from)
-{
-    for (int port = from; port < from + 200 && port < 65536; port++) {
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (s < 0)
-            return from;
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                                 .sin_addr.s_addr = htonl(INADDR_ANY) };
-        int ok = bind(s, (struct sockaddr *)&a, sizeof a) == 0;
-        close(s);
-        if (ok)
-            return port;
-    }
-    return from;
-}
-
-/* ---- the sandbox ---- */
-
-static int write_sandbox(struct cli *cli, const struct run_opts *o, const pt_markpact *mp, const char *key,
-                         int *dirfd)
-{
-    pt_error err = { 0 };
-    if (pt_sandbox_open(cli->cfg.sandbox_root, o->service_id, dirfd, &err) != 0) {
-        cli_err(cli, "sandbox %s/%s: %s", cli->cfg.sandbox_root, o->service_id, err.msg);
-        return EXIT_ERROR;
-    }
-    for (size_t i = 0; i < mp->n_files; i++) {
-        const pt_mp_block *f = &mp->files[i];
-        /* a filled template may hold values of the environment (secrets): owner only */
-        if (pt_sandbox_write_file(*dirfd, f->path, f->body, f->len, f->template ? 0600 : 0644, &err) != 0) {
-            err.line = f->fence_line;
-            cli_input_err(cli, o->readme, &err);
-            return err.code == -EINVAL || err.code == -ELOOP ? EXIT_BAD_INPUT : EXIT_ERROR;
-        }
-    }
-    char target[PATH_MAX];
-    snprintf(target, sizeof target, "%s/by-deps/%s", cli->cfg.mountpoint, key);
-    if (pt_sandbox_link_venv(*dirfd, target, &err) != 0) {
-        cli_err(cli, "sandbox %s/%s: %s", cli->cfg.sandbox_root, o->service_id, err.msg);
-        return EXIT_ERROR;
-    }
-    return 0;
-}
-
-/* ---- the service ---- */
-
-/* a later update of a running or ended service's record: a failure is said */
-static void note_service(struct cli *cli, pt_service *svc)
-{
-    if (svc->pid == 0 && !svc->ended)
-        svc->ended = pt_wall_s();
-    int rc = pt_index_service_put(cli->idx, svc);
-    if (rc)
-        cli_err(cli, "warning: cannot update the record of %s in the index: %s (`pactown ps` may be out of date)",
-                svc->id, strerror(-rc));
-}
-
 static volatile sig_atomic_t forward_pgid, got_signal;
 
 static void on_signal(int sig)
@@ -189,21 +108,23 @@ static void on_signal(int sig)
         kill(-forward_pgid, SIGTERM);
 }
 
-/* --test of a README without test blocks: said, and not a failure. */
-static int no_tests(struct cli *cli, const char *readme, bool json, const char *id)
+static void on_start(void *ctx, pid_t pid)
 {
-    if (json)
-        printf("{\"service\": \"%s\", \"passed\": 0, \"failed\": 0, \"skipped\": 0, \"tests\": [],"
-               " \"note\": \"no markpact:test block\"}\n", id);
-    fprintf(stderr, "%s: %s has no markpact:test block: nothing to test\n", cli->prog, readme);
-    return EXIT_OK;
+    (void)ctx;
+    forward_pgid = pid;
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 int cmd_run(int argc, char **argv)
 {
     uint64_t t0 = pt_mono_ns();
     struct cli cli = { .prog = "pactown run" };
-    struct run_opts o = { .host = "127.0.0.1", .timeout_s = 60 };
+    struct run_req o = { .host = "127.0.0.1", .timeout_s = 60, .t0 = t0, .on_start = on_start, .stopped = &got_signal };
+    char *envs[64];
+    o.envs = envs;
     enum { O_ID = 1, O_PORT, O_HOST, O_ENV, O_SKIP, O_HPATH, O_TIMEOUT, O_DETACH, O_PREPARE, O_REFRESH, O_ONCE,
            O_TEST };
     static const struct option opts[] = {
@@ -228,7 +149,7 @@ int cmd_run(int argc, char **argv)
             break;
         case O_HOST: o.host = optarg; break;
         case O_ENV:
-            if (cli_env_opt(&cli, optarg, o.envs, &o.n_envs, 64) != 0)
+            if (cli_env_opt(&cli, optarg, envs, &o.n_envs, 64) != 0)
                 return EXIT_USAGE;
             break;
         case O_SKIP: o.skip_health = true; break;
@@ -280,296 +201,18 @@ int cmd_run(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    pt_markpact mp = { 0 };
-    pt_reqset set;
-    pt_reqset_init(&set);
-    char key[PT_KEY_HEX + 1], *canonical = NULL, venv[PATH_MAX], sandbox[PATH_MAX];
-    size_t clen = 0;
-    char **env = NULL;
-    int dirfd = -1;
-    bool leased_by_me = false, tests_ok = false;
-    pt_mp_tests tt = { 0 };
-    if ((ret = cli_setup(&cli)) != 0 || (ret = cli_readme_load(&cli, o.readme, &mp, &set)) != 0 ||
-        (ret = cli_check_mount(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0 ||
-        (ret = cli_key_of(&cli, &set, key, &canonical, &clen)) != 0)
+    struct run_out r;
+    if ((ret = cli_setup(&cli)) != 0)
         goto out;
-    cli_prune_services(&cli);
-    pt_error terr = { 0 };
-    tests_ok = pt_mp_tests_parse(mp.tests, mp.n_tests, &tt, &terr) == 0;
-    if (!tests_ok) {
-        cli_input_err(&cli, o.readme, &terr);
-        if (o.test) {
-            ret = EXIT_BAD_INPUT;
-            goto out;
-        }
-        cli_err(&cli, "warning: the README's tests cannot run (`pactown test` will say so)");
-    }
-    pt_service old;
-    if (pt_index_service_get(cli.idx, o.service_id, &old) == 0 && old.pid > 0 &&
-        pt_holder_alive(old.pid, old.pid_start)) {
-        cli_err(&cli, "service %s is already running (pid %d, port %d); stop it first: pactown stop %s",
-                o.service_id, (int)old.pid, old.port, o.service_id);
-        ret = EXIT_RUNNING;
+    ret = engine_run(&cli, &o, &r);
+    json_decref(r.tests);
+    if (ret != 0 || !r.running || o.detach)
         goto out;
-    }
-    if (pt_index_register(cli.idx, key, canonical, clen, NULL) != 0) {
-        cli_err(&cli, "cannot register the requirement set %s in the index", key);
+    pid_t pid = r.pid;
+    pt_service svc;
+    if (pt_index_service_get(cli.idx, o.service_id, &svc) != 0) {
+        cli_err(&cli, "the record of %s is gone from the index", o.service_id);
         ret = EXIT_ERROR;
-        goto out;
-    }
-    pt_entry e = { 0 };
-    bool hit = pt_index_entry(cli.idx, key, &e) == 0 && e.state == PT_STATE_READY;
-    if (o.refresh && (hit || e.state == PT_STATE_FAILED)) {
-        bool cleared;
-        if ((ret = cli_evict(&cli, key, false, CLI_QUIET_NONE | CLI_QUIET_BUSY, &cleared)) != 0 && ret != EXIT_NOT_FOUND) {
-            if (ret == EXIT_RUNNING)
-                cli_err(&cli, "--refresh: the venv %.12s is in use (leased) or being built; stop its services, or"
-                              " `pactown cache rebuild %.12s --force`", key, key);
-            goto out;
-        }
-        if (ret == 0)
-            fprintf(stderr, "pactown: --refresh: %s %.12s\n", cleared ? "forgot the failed build of" : "evicted", key);
-        ret = 0;
-        hit = false;
-        e.state = PT_STATE_NONE;
-    }
-    char summary[256] = "";
-    for (size_t i = 0, k = 0; i < set.n && k + 2 < sizeof summary; i++)
-        k += (size_t)snprintf(summary + k, sizeof summary - k, "%s%s", i ? ", " : "", set.lines[i]);
-    if ((ret = cli_check_env_example(&cli, o.readme, &mp, o.envs, o.n_envs)) != 0 ||
-        (ret = cli_fill_templates(&cli, o.readme, &mp, o.envs, o.n_envs)) != 0 ||
-        (ret = write_sandbox(&cli, &o, &mp, key, &dirfd)) != 0)
-        goto out;
-    snprintf(sandbox, sizeof sandbox, "%s/%s", cli.cfg.sandbox_root, o.service_id);
-    cli_tests_save(&cli, dirfd, &mp, o.readme, o.host);
-    if (hit) {
-        fprintf(stderr, "pactown: cache hit %.12s (%s)\n", key, set.n ? summary : "no dependencies");
-    } else if (e.state == PT_STATE_FAILED && cli.cfg.failure_ttl > 0 &&
-               pt_wall_s() - e.failed_at < cli.cfg.failure_ttl) {
-        /* the daemon answers from the remembered failure: say so, not "building" */
-        fprintf(stderr,
-                "pactown: the build of %.12s (%s) failed %lld s ago and is remembered for %ld s (failure_ttl);"
-                " `pactown cache rm %.12s` forgets it; log %s/logs/%s.log\n",
-                key, set.n ? summary : "no dependencies", (long long)(pt_wall_s() - e.failed_at),
-                cli.cfg.failure_ttl, key, cli.cfg.mountpoint, key);
-    } else {
-        fprintf(stderr, "pactown: cache miss %.12s (%s): building; log %s/logs/%s.log\n", key,
-                set.n ? summary : "no dependencies", cli.cfg.mountpoint, key);
-    }
-    /* lease the venv for this process while it is resolved and the service
-     * starts, so that an eviction cannot remove it in between */
-    pt_lease lease = { .since = pt_wall_s() };
-    snprintf(lease.holder, sizeof lease.holder, "%s", o.service_id);
-    pt_proc_start_time(getpid(), &lease.pid_start);
-    int lrc = pt_index_lease_add(cli.idx, key, getpid(), &lease);
-    if (lrc) {
-        cli_err(&cli, "cannot lease the venv %s in the index: %s (without a lease it could be evicted under the"
-                      " service)", key, strerror(-lrc));
-        ret = EXIT_ERROR;
-        goto out;
-    }
-    leased_by_me = true;
-    uint64_t tb = pt_mono_ns();
-    if ((ret = cli_resolve_venv(&cli, key, !hit, venv, sizeof venv)) != 0)
-        goto out;
-    if (!hit)
-        fprintf(stderr, "pactown: built %.12s in %.1f s\n", key, ms_since(tb) / 1000.0);
-    fprintf(stderr, "pactown: sandbox ready in %.1f ms (%s)\n", ms_since(t0), sandbox);
-    if (hit)
-        cli_note_use(&cli, key);
-    if (o.prepare) {
-        printf("%s\n", venv);
-        ret = EXIT_OK;
-        goto out;
-    }
-
-    /* start the run command: /bin/sh -c, as markpact defines it */
-    bool chose_port = !o.port;
-    if (!o.port)
-        o.port = free_port(8001);
-    if (!o.once) {
-        int fr = pt_port_free(o.host, o.port);
-        if (fr == -EADDRINUSE) {
-            cli_err(&cli, "port %d on %s is taken: not starting %s on it%s", o.port, o.host, o.service_id,
-                    chose_port ? "" : " (choose another with --port, or stop what holds it)");
-            cli_say_port_holders(&cli, o.port, 0);
-            ret = EXIT_PORT_TAKEN;
-            goto out;
-        }
-        if (fr == -EINVAL) {
-            cli_err(&cli, "--host %s: expected a numeric IPv4 or IPv6 address, or localhost", o.host);
-            ret = EXIT_USAGE;
-            goto out;
-        }
-    }
-    env = cli_service_env(o.port, o.host, venv, sandbox, o.envs, o.n_envs);
-    if (!env) {
-        cli_err(&cli, "out of memory");
-        ret = EXIT_ERROR;
-        goto out;
-    }
-    if ((ret = cli_write_dotenv(&cli, dirfd, &mp, o.port, o.envs, o.n_envs)) != 0 ||
-        (ret = cli_build_step(&cli, &mp, dirfd, sandbox, env)) != 0)
-        goto out;
-    int logfd = o.detach ? cli_dotdir_open(dirfd, "service.log", O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
-    if (o.detach && logfd < 0) {
-        cli_err(&cli, "%s/.pactown/service.log: %s", sandbox, strerror(errno));
-        ret = EXIT_ERROR;
-        goto out;
-    }
-    /* a job may read its input: stdin is passed on, unless it is a terminal
-     * (the job runs in its own session, where a terminal read would fail) */
-    int in_fd = o.once && !isatty(STDIN_FILENO) ? STDIN_FILENO : -1;
-    const char *argv_sh[] = { "/bin/sh", "-c", mp.run->body, NULL };
-    pt_spawn_opts so = { .argv = argv_sh, .envp = (const char *const *)env, .cwd = sandbox, .stdin_fd = in_fd,
-                         .stdout_fd = logfd >= 0 ? logfd : o.json ? STDERR_FILENO : -1, .stderr_fd = logfd,
-                         .new_session = true }; /* --json: stdout is the report's alone */
-    pid_t pid;
-    uint64_t ts = pt_mono_ns();
-    int rc = pt_spawn(&so, &pid);
-    if (logfd >= 0)
-        close(logfd);
-    if (rc) {
-        cli_err(&cli, "cannot start /bin/sh: %s", strerror(-rc));
-        ret = EXIT_ERROR;
-        goto out;
-    }
-    forward_pgid = pid;
-    struct sigaction sa = { .sa_handler = on_signal };
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    pt_service svc = { .pid = pid, .port = o.once ? 0 : o.port, .started = pt_wall_s() };
-    pt_proc_start_time(pid, &svc.pid_start);
-    snprintf(svc.key, sizeof svc.key, "%s", key);
-    snprintf(svc.id, sizeof svc.id, "%s", o.service_id);
-    /* the service holds the lease from now on; it ends with the service */
-    lease.pid_start = svc.pid_start;
-    if ((lrc = pt_index_service_put(cli.idx, &svc)) != 0 || (lrc = pt_index_lease_add(cli.idx, key, pid, &lease)) != 0) {
-        cli_err(&cli, "cannot record the service %s in the index: %s; stopping it (it would run unseen by"
-                      " `pactown ps` and unleased)", o.service_id, strerror(-lrc));
-        pt_child_group_stop(pid, 10000, NULL);
-        pt_index_lease_del(cli.idx, key, pid);
-        ret = EXIT_ERROR;
-        goto out;
-    }
-    struct test_target tg = { .id = o.service_id, .host = o.host, .port = o.once ? 0 : o.port, .sandbox = sandbox,
-                              .sandbox_fd = dirfd, .env = env };
-
-    if (o.once) {
-        fprintf(stderr, "pactown: job %s started (pid %d)\n", o.service_id, (int)pid);
-        int status;
-        pt_wait(pid, &status);
-        double job_ms = ms_since(ts);
-        pt_pgrp_stop(pid, 10000); /* what the job left running in its group */
-        pt_index_lease_del(cli.idx, key, pid);
-        svc.pid = 0;
-        note_service(&cli, &svc);
-        char how[96];
-        pt_describe_status(status, how, sizeof how);
-        fprintf(stderr, "pactown: job %s %s after %.1f ms (%.1f ms in all)\n", o.service_id, how, job_ms,
-                ms_since(t0));
-        ret = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : EXIT_ERROR;
-        if (o.test && !got_signal) {
-            int tr = tests_ok ? (tt.n ? cli_run_tests(&cli, &tt, &tg, o.json) : EXIT_OK) : EXIT_BAD_INPUT;
-            if (!tt.n && tests_ok)
-                no_tests(&cli, o.readme, o.json, o.service_id);
-            if (ret == 0)
-                ret = tr;
-        }
-        goto out;
-    }
-    fprintf(stderr, "pactown: started %s (pid %d, port %d)\n", o.service_id, (int)pid, o.port);
-
-    if (!o.skip_health) {
-        pt_health_opts ho = { .pid = pid, .pgid = pid, .host = o.host, .port = o.port, .path = o.health_path,
-                              .auto_path = !o.health_path, .timeout_ms = o.timeout_s * 1000, .poll_ms = 10 };
-        pt_health_result hr;
-        if (pt_health_wait(&ho, &hr) != 0) {
-            cli_err(&cli, "health check: %s", strerror(errno));
-            ret = EXIT_ERROR;
-            goto out;
-        }
-        if (hr.status == PT_HEALTH_EXITED) {
-            char how[96];
-            pt_describe_status(hr.wait_status, how, sizeof how);
-            cli_err(&cli, "the service %s before it answered on port %d", how, o.port);
-            if (WIFEXITED(hr.wait_status) && WEXITSTATUS(hr.wait_status) == 0)
-                cli_err(&cli, "it looks like a job (a command that ends by itself, such as a CLI tool): run it"
-                              " with `pactown run --once %s`", o.readme);
-            if (hr.foreign)
-                cli_say_port_holders(&cli, o.port, pid);
-            if (o.detach) {
-                char lp[PATH_MAX + 32];
-                snprintf(lp, sizeof lp, "%s/.pactown/service.log", sandbox);
-                cli_print_tail(lp, 15, "", true);
-            }
-            pt_pgrp_stop(pid, 10000); /* what it left running in its group */
-            pt_index_lease_del(cli.idx, key, pid);
-            svc.pid = 0;
-            note_service(&cli, &svc);
-            ret = EXIT_EXITED;
-            goto out;
-        }
-        if (hr.status == PT_HEALTH_TIMEOUT) {
-            char last[400] = "";
-            if (hr.foreign)
-                snprintf(last, sizeof last, "; port %d answers, but another program holds it", o.port);
-            else if (hr.http_status)
-                snprintf(last, sizeof last, "; last answer: %s -> %ld for %ld s", hr.path, hr.http_status,
-                         (hr.status_since_ms + 500) / 1000);
-            else if (hr.port && hr.probe_error == -EIO)
-                snprintf(last, sizeof last, "; port %d accepts connections but does not answer HTTP", hr.port);
-            else if (hr.port)
-                snprintf(last, sizeof last, "; port %d accepts connections, HTTP: %s", hr.port,
-                         strerror(-hr.probe_error));
-            cli_err(&cli, "the service was not healthy on %s:%d within %d s%s; stopping it", o.host, o.port,
-                    o.timeout_s, last);
-            if (hr.foreign)
-                cli_say_port_holders(&cli, o.port, pid);
-            pt_child_group_stop(pid, 10000, NULL);
-            pt_index_lease_del(cli.idx, key, pid);
-            svc.pid = 0;
-            note_service(&cli, &svc);
-            ret = EXIT_TIMEOUT;
-            goto out;
-        }
-        if (hr.port != o.port) {
-            fprintf(stderr, "pactown: note: the service listens on port %d, not on PORT=%d (its run command ignores $PORT)\n",
-                    hr.port, o.port);
-            svc.port = hr.port;
-            tg.port = hr.port;
-            note_service(&cli, &svc);
-        }
-        bool v6 = strchr(o.host, ':') != NULL;
-        fprintf(stderr, "pactown: running in %.1f ms (pid %d, http://%s%s%s:%d%s -> %ld)\n", ms_since(t0), (int)pid,
-                v6 ? "[" : "", o.host, v6 ? "]" : "", hr.port, hr.path ? hr.path : "", hr.http_status);
-    } else {
-        fprintf(stderr, "pactown: running in %.1f ms (pid %d, health check skipped)\n", ms_since(t0), (int)pid);
-    }
-    if (o.test) {
-        int tr = EXIT_BAD_INPUT;
-        if (tests_ok && tt.n)
-            tr = cli_run_tests(&cli, &tt, &tg, o.json);
-        else if (tests_ok)
-            tr = no_tests(&cli, o.readme, o.json, o.service_id);
-        if (!o.detach) {
-            /* --test in the foreground: the service was started to be tested */
-            pt_child_group_stop(pid, 10000, NULL);
-            pt_index_lease_del(cli.idx, key, pid);
-            svc.pid = 0;
-            note_service(&cli, &svc);
-            fprintf(stderr, "pactown: stopped %s after its tests\n", o.service_id);
-        }
-        ret = tr;
-        if (o.detach)
-            fprintf(stderr, "pactown: detached; stop it with: pactown stop %s\n", o.service_id);
-        goto out;
-    }
-    if (o.detach) {
-        fprintf(stderr, "pactown: detached; output in %s/.pactown/service.log; stop it with: pactown stop %s\n", sandbox,
-                o.service_id);
-        ret = EXIT_OK;
         goto out;
     }
     /* foreground: wait for the service; Ctrl-C ends its whole process group */
@@ -577,9 +220,9 @@ int cmd_run(int argc, char **argv)
     pt_wait(pid, &status);
     pt_pgrp_stop(pid, 10000); /* the rest of its group (uvicorn's reloader and workers) */
     /* its lease goes only now that the whole group is gone */
-    pt_index_lease_del(cli.idx, key, pid);
+    pt_index_lease_del(cli.idx, r.key, pid);
     svc.pid = 0;
-    note_service(&cli, &svc);
+    engine_note_service(&cli, &svc);
     if (got_signal) {
         fprintf(stderr, "pactown: stopped %s\n", o.service_id);
         ret = EXIT_OK;
@@ -590,15 +233,6 @@ int cmd_run(int argc, char **argv)
         ret = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? EXIT_OK : EXIT_EXITED;
     }
 out:
-    if (leased_by_me)
-        pt_index_lease_del(cli.idx, key, getpid());
-    if (dirfd >= 0)
-        close(dirfd);
-    pt_env_free(env);
-    free(canonical);
-    pt_mp_tests_free(&tt);
-    pt_reqset_free(&set);
-    pt_markpact_free(&mp);
     cli_free(&cli);
     return ret;
 }

@@ -102,7 +102,7 @@ int cmd_test(int argc, char **argv)
     }
     struct test_target tg = { .id = id, .host = host, .port = s.port, .sandbox = sandbox, .sandbox_fd = dirfd,
                               .env = env };
-    ret = cli_run_tests(&cli, &tt, &tg, json);
+    ret = cli_run_tests(&cli, &tt, &tg, json, NULL);
 out:
     if (dirfd >= 0)
         close(dirfd);

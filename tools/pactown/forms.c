@@ -92,8 +92,8 @@ static int infer_run(struct cli *cli, const char *readme, pt_markpact *mp)
     if (cmd[0]) {
         int rc = set_run(cli, mp, cmd);
         if (rc == 0)
-            fprintf(stderr, "%s: note: %s has no markpact:run block: running `%s`%s%s%s, as pactown does\n",
-                    cli->prog, readme, cmd, by_fw ? " (markpact:target framework " : "", by_fw ? fw : "",
+            cli_note(cli, "note: %s has no markpact:run block: running `%s`%s%s%s, as pactown does",
+                    readme, cmd, by_fw ? " (markpact:target framework " : "", by_fw ? fw : "",
                     by_fw ? ")" : "");
         return rc;
     }
@@ -135,9 +135,39 @@ static int add_server(struct cli *cli, const char *readme, const pt_markpact *mp
             cli_err(cli, "%s", err.msg);
             return EXIT_ERROR;
         }
-        fprintf(stderr, "%s: note: %s: the run command uses %s and the deps lack it: added %s (part of the key)\n",
-                cli->prog, readme, servers[s], servers[s]);
+        cli_note(cli, "note: %s: the run command uses %s and the deps lack it: added %s (part of the key)",
+                 readme, servers[s], servers[s]);
     }
+    return 0;
+}
+
+/* What a README read from a file and one posted to the API share once parsed. */
+static int readme_finish(struct cli *cli, const char *path, pt_markpact *mp, pt_reqset *set)
+{
+    pt_error err = { 0 };
+    int rc;
+    for (size_t i = 0; i < mp->n_warnings; i++) {
+        /* "line N: rest" is the top README's: FILE:N: rest, as errors read */
+        unsigned line = 0;
+        int used = 0;
+        if (sscanf(mp->warnings[i], "line %u: %n", &line, &used) == 1 && used > 0)
+            cli_note(cli, "warning: %s:%u: %s", path, line, mp->warnings[i] + used);
+        else
+            cli_note(cli, "warning: %s", mp->warnings[i]);
+    }
+    if (mp->n_unknown)
+        cli_note(cli, "note: %u markpact block(s) of kinds pactown does not use were skipped (first at line %u)",
+                 mp->n_unknown, mp->first_unknown_line);
+    if (!mp->run && (rc = infer_run(cli, path, mp)) != 0)
+        return rc;
+    for (size_t i = 0; i < mp->n_deps; i++)
+        if (pt_reqset_add_text(set, mp->deps[i].body, mp->deps[i].len, mp->deps[i].line, &err) != 0) {
+            cli_input_err(cli, mp->deps[i].source ? mp->deps[i].source : path, &err);
+            return EXIT_BAD_INPUT;
+        }
+    if ((rc = add_server(cli, path, mp, set)) != 0)
+        return rc;
+    pt_reqset_finish(set);
     return 0;
 }
 
@@ -154,39 +184,35 @@ int cli_readme_load(struct cli *cli, const char *path, pt_markpact *mp, pt_reqse
         free(efile);
         return rc == -ENOMEM ? EXIT_ERROR : EXIT_BAD_INPUT;
     }
-    for (size_t i = 0; i < mp->n_warnings; i++) {
-        /* "line N: rest" is the top README's: FILE:N: rest, as errors read */
-        unsigned line = 0;
-        int used = 0;
-        if (sscanf(mp->warnings[i], "line %u: %n", &line, &used) == 1 && used > 0)
-            fprintf(stderr, "%s: warning: %s:%u: %s\n", cli->prog, path, line, mp->warnings[i] + used);
-        else
-            fprintf(stderr, "%s: warning: %s\n", cli->prog, mp->warnings[i]);
+    return readme_finish(cli, path, mp, set);
+}
+
+int cli_readme_text(struct cli *cli, const char *name, const char *text, size_t len, pt_markpact *mp,
+                    pt_reqset *set)
+{
+    pt_error err = { 0 };
+    int rc = pt_markpact_parse(text, len, mp, &err);
+    if (rc) {
+        cli_input_err(cli, name, &err);
+        return rc == -ENOMEM ? EXIT_ERROR : EXIT_BAD_INPUT;
     }
-    if (mp->n_unknown)
-        fprintf(stderr, "%s: note: %u markpact block(s) of kinds pactown does not use were skipped (first at line %u)\n",
-                cli->prog, mp->n_unknown, mp->first_unknown_line);
-    if (!mp->run && (rc = infer_run(cli, path, mp)) != 0)
-        return rc;
-    for (size_t i = 0; i < mp->n_deps; i++)
-        if (pt_reqset_add_text(set, mp->deps[i].body, mp->deps[i].len, mp->deps[i].line, &err) != 0) {
-            cli_input_err(cli, mp->deps[i].source ? mp->deps[i].source : path, &err);
-            return EXIT_BAD_INPUT;
-        }
-    if ((rc = add_server(cli, path, mp, set)) != 0)
-        return rc;
-    pt_reqset_finish(set);
-    return 0;
+    if (mp->n_includes) {
+        cli_err(cli, "%s:%u: markpact:include %s: posted content has no directory to include from; put the"
+                     " included file's blocks in the README itself", name, mp->includes[0].line,
+                mp->includes[0].path);
+        return EXIT_BAD_INPUT;
+    }
+    return readme_finish(cli, name, mp, set);
 }
 
 /* The value of NAME in the service's environment: --env (last wins), then ours. */
-static const char *env_value(const char *name, char *const *envs, int n_envs)
+static const char *env_value(const struct cli *cli, const char *name, char *const *envs, int n_envs)
 {
     size_t n = strlen(name);
     for (int i = n_envs - 1; i >= 0; i--)
         if (strncmp(envs[i], name, n) == 0 && envs[i][n] == '=')
             return envs[i] + n + 1;
-    return getenv(name);
+    return cli->api ? NULL : getenv(name); /* the server's own environment is not a request's */
 }
 
 static bool name_ok(const char *p, size_t n)
@@ -282,14 +308,14 @@ static int fill(struct cli *cli, const char *file, const pt_mp_block *b, char *c
             } else if (name_ok(nm, nml)) {
                 char name[256];
                 snprintf(name, sizeof name, "%.*s", (int)nml, nm);
-                val = env_value(name, envs, n_envs);
+                val = env_value(cli, name, envs, n_envs);
                 if (!val && !envp)
                     val = secret_value(name, secrets); /* ${NAME}: the environment, then the secrets file */
                 if (!val && dash)
                     val = dflt;
                 if (!val) {
-                    fprintf(stderr, "%s: warning: %s:%u: template variable %s is not set: left empty\n", cli->prog,
-                            file, line, name);
+                    cli_note(cli, "warning: %s:%u: template variable %s is not set: left empty", file, line,
+                             name);
                     val = "";
                 }
             } else {
@@ -326,7 +352,7 @@ int cli_fill_templates(struct cli *cli, const char *readme, pt_markpact *mp, cha
     bool any = false;
     for (size_t i = 0; i < mp->n_files && !any; i++)
         any = mp->files[i].template;
-    if (any) {
+    if (any && !cli->api) {
         /* markpact's secrets file: <README's directory>/.markpact/secrets.env */
         char path[4096];
         const char *slash = strrchr(readme, '/');
@@ -377,7 +403,7 @@ int cli_check_env_example(struct cli *cli, const char *readme, const pt_markpact
         if (len && *s != '#' && eq && name_ok(s, (size_t)(eq - s))) {
             char name[256];
             snprintf(name, sizeof name, "%.*s", (int)(eq - s), s);
-            if (!env_value(name, envs, n_envs)) {
+            if (!env_value(cli, name, envs, n_envs)) {
                 n++;
                 size_t need = strlen(name) + 2;
                 if (k + need + 5 < sizeof missing)
@@ -442,13 +468,16 @@ int cli_build_step(struct cli *cli, const pt_markpact *mp, int dirfd, const char
         return 0;
     }
     free(done);
-    fprintf(stderr, "%s: markpact:build (line %u): running it once in the sandbox\n", cli->prog,
-            mp->build->fence_line);
+    cli_note(cli, "markpact:build (line %u): running it once in the sandbox", mp->build->fence_line);
+    /* the API's runs have no terminal: the output goes to the service's log */
+    int out = cli->api ? cli_dotdir_open(dirfd, "service.log", O_WRONLY | O_CREAT | O_APPEND, 0600) : STDERR_FILENO;
     const char *argv[] = { "/bin/sh", "-c", mp->build->body, NULL };
     pt_spawn_opts so = { .argv = argv, .envp = (const char *const *)env, .cwd = sandbox, .stdin_fd = -1,
-                         .stdout_fd = STDERR_FILENO, .stderr_fd = STDERR_FILENO, .new_session = true };
+                         .stdout_fd = out, .stderr_fd = out, .new_session = true };
     pid_t pid;
-    int status = 0, rc = pt_spawn(&so, &pid);
+    int status = 0, rc = out < 0 ? -errno : pt_spawn(&so, &pid);
+    if (cli->api && out >= 0)
+        close(out);
     if (rc == 0)
         rc = pt_wait(pid, &status);
     if (rc || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {

@@ -13,9 +13,16 @@
  * or EXIT_ERROR. */
 int cli_readme_load(struct cli *cli, const char *path, pt_markpact *mp, pt_reqset *set);
 
+/* The same for README text posted to the API (len bytes, not retained),
+ * named name in messages ("NAME:LINE: reason"); an include is refused (the
+ * text has no directory). Returns 0, EXIT_BAD_INPUT or EXIT_ERROR. */
+int cli_readme_text(struct cli *cli, const char *name, const char *text, size_t len, pt_markpact *mp,
+                    pt_reqset *set);
+
 /* Fill the template=true file blocks of mp in place from envs[0..n_envs)
  * (--env, last wins) and the environment; a plain ${NAME} also from
- * <README's directory>/.markpact/secrets.env (markpact's secrets file). Returns 0, EXIT_BAD_INPUT (an
+ * <README's directory>/.markpact/secrets.env (markpact's secrets file);
+ * for the API (cli->api) only from envs, never the server's environment. Returns 0, EXIT_BAD_INPUT (an
  * ${ask:...} without a default: named with file and line) or EXIT_ERROR. */
 int cli_fill_templates(struct cli *cli, const char *readme, pt_markpact *mp, char *const *envs, int n_envs);
 

@@ -149,9 +149,10 @@ static json_t *run_shell(const pt_mp_test *t, const struct test_target *tg, bool
     return o;
 }
 
-int cli_run_tests(struct cli *cli, const pt_mp_tests *tt, const struct test_target *tg, bool json)
+int cli_run_tests(struct cli *cli, const pt_mp_tests *tt, const struct test_target *tg, bool json, json_t **report)
 {
     (void)cli;
+    json = json || report;
     json_t *list = json ? json_array() : NULL;
     int passed = 0, failed = 0, skipped = 0;
     for (size_t i = 0; i < tt->n; i++) {
@@ -186,6 +187,10 @@ int cli_run_tests(struct cli *cli, const pt_mp_tests *tt, const struct test_targ
     if (json) {
         json_t *r = json_pack("{s:s, s:i, s:i, s:i, s:o}", "service", tg->id, "passed", passed, "failed", failed,
                               "skipped", skipped, "tests", list);
+        if (report) {
+            *report = r;
+            return failed ? EXIT_TESTS_FAILED : EXIT_OK;
+        }
         char *s = r ? json_dumps(r, JSON_INDENT(2)) : NULL;
         if (s)
             printf("%s\n", s);

@@ -24,8 +24,10 @@ struct test_target {
  * failure).  Prints "PASS GET /health -> 200", "FAIL POST /items -> 422,
  * expected 201", "FAIL shell: CMD -> exited with 1" lines and "N passed, N
  * failed" to stdout, or with json one JSON object {service, passed, failed,
- * skipped, tests: [...]}.  Returns EXIT_OK or EXIT_TESTS_FAILED. */
-int cli_run_tests(struct cli *cli, const pt_mp_tests *tt, const struct test_target *tg, bool json);
+ * skipped, tests: [...]}; with report non-NULL that object is stored in
+ * *report (caller decrefs; NULL on out-of-memory) and nothing is printed.
+ * Returns EXIT_OK or EXIT_TESTS_FAILED. */
+int cli_run_tests(struct cli *cli, const pt_mp_tests *tt, const struct test_target *tg, bool json, json_t **report);
 
 /* Keep mp's test blocks (and the README's name and the host) in
  * <sandbox>/.pactown/tests.json (dirfd: the sandbox). 0 or -errno (said). */

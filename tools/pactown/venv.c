@@ -50,26 +50,40 @@ int cli_check_mount(struct cli *cli)
     return 0;
 }
 
-/* Progress while the daemon builds: copy new lines of the build log to stderr. */
+/* Progress while the daemon builds: copy new lines of the build log to
+ * stderr ("  | " before each), or line by line to cli->say. */
 struct tail {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cond;
     bool stop;
+    bool mid_line;           /* stderr: the last byte copied was not a newline */
+    const struct cli *cli;
+    char line[1024];         /* cli->say: the line being gathered */
+    size_t len;
     char path[PATH_MAX];
 };
 
-static void tail_copy(int fd)
+static void tail_copy(struct tail *t, int fd)
 {
     char buf[4096];
     ssize_t n;
     while ((n = read(fd, buf, sizeof buf)) > 0) {
         for (ssize_t i = 0; i < n; i++) {
-            static bool bol = true;
-            if (bol)
-                fputs("  | ", stderr);
-            fputc(buf[i], stderr);
-            bol = buf[i] == '\n';
+            if (!t->cli->say) {
+                if (!t->mid_line)
+                    fputs("  | ", stderr);
+                fputc(buf[i], stderr);
+                t->mid_line = buf[i] != '\n';
+                continue;
+            }
+            if (buf[i] != '\n' && t->len + 1 < sizeof t->line) {
+                t->line[t->len++] = buf[i] >= 0x20 || buf[i] == '\t' || (buf[i] & 0x80) ? buf[i] : '?';
+                continue;
+            }
+            t->line[t->len] = '\0';
+            t->cli->say(t->cli->say_ctx, false, t->line);
+            t->len = 0;
         }
     }
 }
@@ -83,7 +97,7 @@ static void *tail_main(void *arg)
         if (fd < 0)
             fd = open(t->path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0)
-            tail_copy(fd);
+            tail_copy(t, fd);
         if (t->stop)
             break;
         struct timespec until;
@@ -113,8 +127,8 @@ static bool venv_gone_stale(struct cli *cli, const char *key, const char *link)
     target[len] = '\0';
     if (pt_venv_check(target, why, sizeof why) != -ESTALE)
         return false;
-    fprintf(stderr, "pactown: the venv %.12s is unusable: %s; asking pactownfs to build it again\n", key, why);
-    json_t *req = json_pack("{s:s, s:s, s:I}", "op", "stale", "key", key, "pid", (json_int_t)getpid()), *resp = NULL;
+    cli_say(cli, "the venv %.12s is unusable: %s; asking pactownfs to build it again", key, why);
+    json_t *req = json_pack("{s:s, s:s, s:I}", "op", "stale", "key", key, "pid", (json_int_t)gettid()), *resp = NULL;
     int ret = req ? cli_control(cli, req, &resp) : EXIT_ERROR;
     json_decref(req);
     bool evicted = ret == 0 && json_is_true(json_object_get(resp, "stale"));
@@ -132,7 +146,7 @@ int cli_resolve_venv(struct cli *cli, const char *key, bool show_progress, char 
         cli_err(cli, "mountpoint %s: path too long", cli->cfg.mountpoint);
         return EXIT_ERROR;
     }
-    struct tail t = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+    struct tail t = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .cli = cli };
     snprintf(t.path, sizeof t.path, "%s/logs/%s.log", cli->cfg.mountpoint, key);
     bool tailing = show_progress && pthread_create(&t.thread, NULL, tail_main, &t) == 0;
     struct stat st;

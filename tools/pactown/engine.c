@@ -1,0 +1,447 @@
+/* engine.c — one run of a markpact README, for `pactown run` and the API
+ * (engine.h). */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "forms.h"
+#include "pactown/clock.h"
+#include "pactown/health.h"
+#include "pactown/markpact.h"
+#include "pactown/mptest.h"
+#include "pactown/proc.h"
+#include "pactown/sandbox.h"
+#include "pactown/spawn.h"
+#include "testrun.h"
+
+static double ms_since(uint64_t t0)
+{
+    return (double)(pt_mono_ns() - t0) / 1e6;
+}
+
+static int free_port(int from)
+{
+    for (int port = from; port < from + 200 && port < 65536; port++) {
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+            return from;
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                 .sin_addr.s_addr = htonl(INADDR_ANY) };
+        int ok = bind(s, (struct sockaddr *)&a, sizeof a) == 0;
+        close(s);
+        if (ok)
+            return port;
+    }
+    return from;
+}
+
+static int write_sandbox(struct cli *cli, const struct run_req *o, const pt_markpact *mp, const char *key,
+                         int *dirfd)
+{
+    pt_error err = { 0 };
+    if (pt_sandbox_open(cli->cfg.sandbox_root, o->service_id, dirfd, &err) != 0) {
+        cli_err(cli, "sandbox %s/%s: %s", cli->cfg.sandbox_root, o->service_id, err.msg);
+        return EXIT_ERROR;
+    }
+    for (size_t i = 0; i < mp->n_files; i++) {
+        const pt_mp_block *f = &mp->files[i];
+        /* a filled template may hold values of the environment (secrets): owner only */
+        if (pt_sandbox_write_file(*dirfd, f->path, f->body, f->len, f->template ? 0600 : 0644, &err) != 0) {
+            err.line = f->fence_line;
+            cli_input_err(cli, f->source ? f->source : o->readme, &err);
+            return err.code == -EINVAL || err.code == -ELOOP ? EXIT_BAD_INPUT : EXIT_ERROR;
+        }
+    }
+    char target[PATH_MAX];
+    snprintf(target, sizeof target, "%s/by-deps/%s", cli->cfg.mountpoint, key);
+    if (pt_sandbox_link_venv(*dirfd, target, &err) != 0) {
+        cli_err(cli, "sandbox %s/%s: %s", cli->cfg.sandbox_root, o->service_id, err.msg);
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
+void engine_note_service(struct cli *cli, pt_service *svc)
+{
+    if (svc->pid == 0 && !svc->ended)
+        svc->ended = pt_wall_s();
+    int rc = pt_index_service_put(cli->idx, svc);
+    if (rc)
+        cli_err(cli, "warning: cannot update the record of %s in the index: %s (`pactown ps` may be out of date)",
+                svc->id, strerror(-rc));
+}
+
+/* --test of a README without test blocks: said, and not a failure. */
+static int no_tests(struct cli *cli, const struct run_req *o, json_t **report)
+{
+    if (report)
+        *report = json_pack("{s:s, s:i, s:i, s:i, s:[], s:s}", "service", o->service_id, "passed", 0, "failed", 0,
+                            "skipped", 0, "tests", "note", "no markpact:test block");
+    else if (o->json)
+        printf("{\"service\": \"%s\", \"passed\": 0, \"failed\": 0, \"skipped\": 0, \"tests\": [],"
+               " \"note\": \"no markpact:test block\"}\n", o->service_id);
+    cli_note(cli, "%s has no markpact:test block: nothing to test", o->readme);
+    return EXIT_OK;
+}
+
+/* The README's tests against tg: printed by the CLI, kept in out->tests for the API. */
+static int run_tests(struct cli *cli, const struct run_req *o, bool tests_ok, const pt_mp_tests *tt,
+                     const struct test_target *tg, struct run_out *out)
+{
+    if (!tests_ok)
+        return EXIT_BAD_INPUT;
+    json_t **report = cli->api ? &out->tests : NULL;
+    return tt->n ? cli_run_tests(cli, tt, tg, o->json, report) : no_tests(cli, o, report);
+}
+
+/* The run command's first line, at most n - 4 bytes and "..." when cut. */
+static void command_line(const char *body, char *buf, size_t n)
+{
+    size_t len = strcspn(body, "\n");
+    if (len < n)
+        snprintf(buf, n, "%.*s", (int)len, body);
+    else
+        snprintf(buf, n, "%.*s...", (int)(n - 4), body);
+}
+
+int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
+{
+    uint64_t t0 = o->t0 ? o->t0 : pt_mono_ns();
+    pid_t me = gettid(); /* the lease holder while the venv resolves: this thread (one per API request) */
+    int ret = 0, port = o->port;
+    memset(out, 0, sizeof *out);
+    pt_markpact mp = { 0 };
+    pt_reqset set;
+    pt_reqset_init(&set);
+    char *key = out->key, *canonical = NULL, *venv = out->venv, *sandbox = out->sandbox;
+    size_t clen = 0;
+    char **env = NULL;
+    int dirfd = -1;
+    bool leased_by_me = false, tests_ok = false;
+    pt_mp_tests tt = { 0 };
+    ret = o->content ? cli_readme_text(cli, o->readme, o->content, o->content_len, &mp, &set)
+                     : cli_readme_load(cli, o->readme, &mp, &set);
+    if (ret != 0 || (ret = cli_check_mount(cli)) != 0 || (!cli->idx && (ret = cli_open_index(cli)) != 0) ||
+        (ret = cli_key_of(cli, &set, key, &canonical, &clen)) != 0)
+        goto out;
+    if (!cli->api)
+        cli_prune_services(cli); /* pactown serve prunes at its start */
+    command_line(mp.run->body, out->command, sizeof out->command);
+    pt_error terr = { 0 };
+    tests_ok = pt_mp_tests_parse(mp.tests, mp.n_tests, &tt, &terr) == 0;
+    if (!tests_ok) {
+        cli_input_err(cli, o->readme, &terr);
+        if (o->test) {
+            ret = EXIT_BAD_INPUT;
+            goto out;
+        }
+        cli_err(cli, "warning: the README's tests cannot run (`pactown test` will say so)");
+    }
+    pt_service old;
+    if (pt_index_service_get(cli->idx, o->service_id, &old) == 0 && old.pid > 0 &&
+        pt_holder_alive(old.pid, old.pid_start)) {
+        cli_err(cli, "service %s is already running (pid %d, port %d); stop it first%s%s", o->service_id,
+                (int)old.pid, old.port, cli->api ? "" : ": pactown stop ", cli->api ? "" : o->service_id);
+        ret = EXIT_RUNNING;
+        goto out;
+    }
+    if (pt_index_register(cli->idx, key, canonical, clen, NULL) != 0) {
+        cli_err(cli, "cannot register the requirement set %s in the index", key);
+        ret = EXIT_ERROR;
+        goto out;
+    }
+    pt_entry e = { 0 };
+    bool hit = pt_index_entry(cli->idx, key, &e) == 0 && e.state == PT_STATE_READY;
+    if (o->refresh && (hit || e.state == PT_STATE_FAILED)) {
+        bool cleared;
+        if ((ret = cli_evict(cli, key, false, CLI_QUIET_NONE | CLI_QUIET_BUSY, &cleared)) != 0 && ret != EXIT_NOT_FOUND) {
+            if (ret == EXIT_RUNNING)
+                cli_err(cli, "--refresh: the venv %.12s is in use (leased) or being built; stop its services, or"
+                              " `pactown cache rebuild %.12s --force`", key, key);
+            goto out;
+        }
+        if (ret == 0)
+            cli_say(cli, "--refresh: %s %.12s", cleared ? "forgot the failed build of" : "evicted", key);
+        ret = 0;
+        hit = false;
+        e.state = PT_STATE_NONE;
+    }
+    char summary[256] = "";
+    for (size_t i = 0, k = 0; i < set.n && k + 2 < sizeof summary; i++)
+        k += (size_t)snprintf(summary + k, sizeof summary - k, "%s%s", i ? ", " : "", set.lines[i]);
+    if ((ret = cli_check_env_example(cli, o->readme, &mp, o->envs, o->n_envs)) != 0 ||
+        (ret = cli_fill_templates(cli, o->readme, &mp, o->envs, o->n_envs)) != 0 ||
+        (ret = write_sandbox(cli, o, &mp, key, &dirfd)) != 0)
+        goto out;
+    snprintf(sandbox, sizeof out->sandbox, "%s/%s", cli->cfg.sandbox_root, o->service_id);
+    cli_tests_save(cli, dirfd, &mp, o->readme, o->host);
+    out->hit = hit;
+    if (hit && cli->api) {
+        cli_say(cli, "\u26a1 Cache hit! Reusing venv (%.8s)", key); /* the Fast Start page's words */
+    } else if (hit) {
+        cli_say(cli, "cache hit %.12s (%s)", key, set.n ? summary : "no dependencies");
+    } else if (e.state == PT_STATE_FAILED && cli->cfg.failure_ttl > 0 &&
+               pt_wall_s() - e.failed_at < cli->cfg.failure_ttl) {
+        /* the daemon answers from the remembered failure: say so, not "building" */
+        cli_say(cli,
+                "the build of %.12s (%s) failed %lld s ago and is remembered for %ld s (failure_ttl);"
+                " `pactown cache rm %.12s` forgets it; log %s/logs/%s.log",
+                key, set.n ? summary : "no dependencies", (long long)(pt_wall_s() - e.failed_at),
+                cli->cfg.failure_ttl, key, cli->cfg.mountpoint, key);
+    } else {
+        cli_say(cli, "cache miss %.12s (%s): building; log %s/logs/%s.log", key,
+                set.n ? summary : "no dependencies", cli->cfg.mountpoint, key);
+    }
+    /* lease the venv for this process while it is resolved and the service
+     * starts, so that an eviction cannot remove it in between */
+    pt_lease lease = { .since = pt_wall_s() };
+    snprintf(lease.holder, sizeof lease.holder, "%s", o->service_id);
+    pt_proc_start_time(me, &lease.pid_start);
+    int lrc = pt_index_lease_add(cli->idx, key, me, &lease);
+    if (lrc) {
+        cli_err(cli, "cannot lease the venv %s in the index: %s (without a lease it could be evicted under the"
+                      " service)", key, strerror(-lrc));
+        ret = EXIT_ERROR;
+        goto out;
+    }
+    leased_by_me = true;
+    uint64_t tb = pt_mono_ns();
+    if ((ret = cli_resolve_venv(cli, key, !hit, venv, sizeof out->venv)) != 0)
+        goto out;
+    if (!hit)
+        cli_say(cli, "built %.12s in %.1f s", key, ms_since(tb) / 1000.0);
+    out->sandbox_ms = ms_since(t0);
+    if (cli->api)
+        cli_say(cli, "\u26a1 Sandbox ready in %.0fms (%s)", out->sandbox_ms, hit ? "cached" : "built");
+    else
+        cli_say(cli, "sandbox ready in %.1f ms (%s)", out->sandbox_ms, sandbox);
+    if (hit)
+        cli_note_use(cli, key);
+    if (o->prepare) {
+        if (!cli->api)
+            printf("%s\n", venv);
+        ret = EXIT_OK;
+        goto out;
+    }
+
+    /* start the run command: /bin/sh -c, as markpact defines it */
+    bool chose_port = !port;
+    if (!port)
+        port = free_port(8001);
+    out->port = port;
+    if (!o->once) {
+        int fr = pt_port_free(o->host, port);
+        if (fr == -EADDRINUSE) {
+            cli_err(cli, "port %d on %s is taken: not starting %s on it%s", port, o->host, o->service_id,
+                    chose_port ? "" : " (choose another with --port, or stop what holds it)");
+            cli_say_port_holders(cli, port, 0);
+            ret = EXIT_PORT_TAKEN;
+            goto out;
+        }
+        if (fr == -EINVAL) {
+            cli_err(cli, "--host %s: expected a numeric IPv4 or IPv6 address, or localhost", o->host);
+            ret = EXIT_USAGE;
+            goto out;
+        }
+    }
+    env = cli_service_env(port, o->host, venv, sandbox, o->envs, o->n_envs);
+    if (!env) {
+        cli_err(cli, "out of memory");
+        ret = EXIT_ERROR;
+        goto out;
+    }
+    if ((ret = cli_write_dotenv(cli, dirfd, &mp, port, o->envs, o->n_envs)) != 0 ||
+        (ret = cli_build_step(cli, &mp, dirfd, sandbox, env)) != 0)
+        goto out;
+    bool to_log = o->detach || cli->api; /* the API's services and jobs have no terminal */
+    int logfd = to_log ? cli_dotdir_open(dirfd, "service.log", O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
+    if (to_log && logfd < 0) {
+        cli_err(cli, "%s/.pactown/service.log: %s", sandbox, strerror(errno));
+        ret = EXIT_ERROR;
+        goto out;
+    }
+    /* a job may read its input: stdin is passed on, unless it is a terminal
+     * (the job runs in its own session, where a terminal read would fail) */
+    int in_fd = o->once && !cli->api && !isatty(STDIN_FILENO) ? STDIN_FILENO : -1;
+    const char *argv_sh[] = { "/bin/sh", "-c", mp.run->body, NULL };
+    pt_spawn_opts so = { .argv = argv_sh, .envp = (const char *const *)env, .cwd = sandbox, .stdin_fd = in_fd,
+                         .stdout_fd = logfd >= 0 ? logfd : o->json ? STDERR_FILENO : -1, .stderr_fd = logfd,
+                         .new_session = true }; /* --json: stdout is the report's alone */
+    pid_t pid;
+    uint64_t ts = pt_mono_ns();
+    if (cli->api)
+        cli_say(cli, "Starting: %s", out->command);
+    int rc = pt_spawn(&so, &pid);
+    if (logfd >= 0)
+        close(logfd);
+    if (rc) {
+        cli_err(cli, "cannot start /bin/sh: %s", strerror(-rc));
+        ret = EXIT_ERROR;
+        goto out;
+    }
+    out->pid = pid;
+    if (o->on_start)
+        o->on_start(o->on_start_ctx, pid);
+    pt_service svc = { .pid = pid, .port = o->once ? 0 : port, .started = pt_wall_s() };
+    pt_proc_start_time(pid, &svc.pid_start);
+    snprintf(svc.key, sizeof svc.key, "%s", key);
+    snprintf(svc.id, sizeof svc.id, "%s", o->service_id);
+    /* the service holds the lease from now on; it ends with the service */
+    lease.pid_start = svc.pid_start;
+    if ((lrc = pt_index_service_put(cli->idx, &svc)) != 0 || (lrc = pt_index_lease_add(cli->idx, key, pid, &lease)) != 0) {
+        cli_err(cli, "cannot record the service %s in the index: %s; stopping it (it would run unseen by"
+                      " `pactown ps` and unleased)", o->service_id, strerror(-lrc));
+        pt_child_group_stop(pid, 10000, NULL);
+        pt_index_lease_del(cli->idx, key, pid);
+        ret = EXIT_ERROR;
+        goto out;
+    }
+    struct test_target tg = { .id = o->service_id, .host = o->host, .port = o->once ? 0 : port, .sandbox = sandbox,
+                              .sandbox_fd = dirfd, .env = env };
+
+    if (o->once) {
+        cli_say(cli, "job %s started (pid %d)", o->service_id, (int)pid);
+        int status = 0;
+        pt_wait(pid, &status);
+        out->job_status = status;
+        double job_ms = ms_since(ts);
+        out->total_ms = ms_since(t0);
+        pt_pgrp_stop(pid, 10000); /* what the job left running in its group */
+        pt_index_lease_del(cli->idx, key, pid);
+        svc.pid = 0;
+        engine_note_service(cli, &svc);
+        char how[96];
+        pt_describe_status(status, how, sizeof how);
+        cli_say(cli, "job %s %s after %.1f ms (%.1f ms in all)", o->service_id, how, job_ms,
+                ms_since(t0));
+        ret = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : EXIT_ERROR;
+        if (o->test && !(o->stopped && *o->stopped)) {
+            int tr = run_tests(cli, o, tests_ok, &tt, &tg, out);
+            if (ret == 0)
+                ret = tr;
+        }
+        goto out;
+    }
+    if (!cli->api)
+        cli_say(cli, "started %s (pid %d, port %d)", o->service_id, (int)pid, port);
+
+    if (!o->skip_health) {
+        pt_health_opts ho = { .pid = pid, .pgid = pid, .host = o->host, .port = port, .path = o->health_path,
+                              .auto_path = !o->health_path, .timeout_ms = o->timeout_s * 1000, .poll_ms = 10 };
+        pt_health_result hr;
+        if (pt_health_wait(&ho, &hr) != 0) {
+            cli_err(cli, "health check: %s", strerror(errno));
+            ret = EXIT_ERROR;
+            goto out;
+        }
+        if (hr.status == PT_HEALTH_EXITED) {
+            char how[96];
+            pt_describe_status(hr.wait_status, how, sizeof how);
+            cli_err(cli, "the service %s before it answered on port %d", how, port);
+            if (WIFEXITED(hr.wait_status) && WEXITSTATUS(hr.wait_status) == 0)
+                cli_err(cli, "it looks like a job (a command that ends by itself, such as a CLI tool): run it"
+                              " %s%s", cli->api ? "with run_once" : "with `pactown run --once ",
+                        cli->api ? "" : o->readme);
+            if (hr.foreign)
+                cli_say_port_holders(cli, port, pid);
+            if (o->detach && !cli->api) {
+                char lp[PATH_MAX + 32];
+                snprintf(lp, sizeof lp, "%s/.pactown/service.log", sandbox);
+                cli_print_tail(lp, 15, "", true);
+            }
+            pt_pgrp_stop(pid, 10000); /* what it left running in its group */
+            pt_index_lease_del(cli->idx, key, pid);
+            svc.pid = 0;
+            engine_note_service(cli, &svc);
+            ret = EXIT_EXITED;
+            goto out;
+        }
+        if (hr.status == PT_HEALTH_TIMEOUT) {
+            char last[400] = "";
+            if (hr.foreign)
+                snprintf(last, sizeof last, "; port %d answers, but another program holds it", port);
+            else if (hr.http_status)
+                snprintf(last, sizeof last, "; last answer: %s -> %ld for %ld s", hr.path, hr.http_status,
+                         (hr.status_since_ms + 500) / 1000);
+            else if (hr.port && hr.probe_error == -EIO)
+                snprintf(last, sizeof last, "; port %d accepts connections but does not answer HTTP", hr.port);
+            else if (hr.port)
+                snprintf(last, sizeof last, "; port %d accepts connections, HTTP: %s", hr.port,
+                         strerror(-hr.probe_error));
+            cli_err(cli, "the service was not healthy on %s:%d within %d s%s; stopping it", o->host, port,
+                    o->timeout_s, last);
+            if (hr.foreign)
+                cli_say_port_holders(cli, port, pid);
+            pt_child_group_stop(pid, 10000, NULL);
+            pt_index_lease_del(cli->idx, key, pid);
+            svc.pid = 0;
+            engine_note_service(cli, &svc);
+            ret = EXIT_TIMEOUT;
+            goto out;
+        }
+        if (hr.port != port) {
+            cli_say(cli, "note: the service listens on port %d, not on PORT=%d (its run command ignores $PORT)",
+                    hr.port, port);
+            svc.port = hr.port;
+            tg.port = hr.port;
+            out->port = hr.port;
+            engine_note_service(cli, &svc);
+        }
+        out->healthy = true;
+        out->total_ms = ms_since(t0);
+        bool v6 = strchr(o->host, ':') != NULL;
+        if (cli->api)
+            cli_say(cli, "\u2713 Running in %.0fms", out->total_ms);
+        else
+            cli_say(cli, "running in %.1f ms (pid %d, http://%s%s%s:%d%s -> %ld)", ms_since(t0), (int)pid,
+                v6 ? "[" : "", o->host, v6 ? "]" : "", hr.port, hr.path ? hr.path : "", hr.http_status);
+    } else {
+        out->total_ms = ms_since(t0);
+        if (cli->api)
+            cli_say(cli, "Started in %.0fms (async)", out->total_ms);
+        else
+            cli_say(cli, "running in %.1f ms (pid %d, health check skipped)", out->total_ms, (int)pid);
+    }
+    if (o->test) {
+        int tr = run_tests(cli, o, tests_ok, &tt, &tg, out);
+        if (!o->detach && !cli->api) {
+            /* --test in the foreground: the service was started to be tested */
+            pt_child_group_stop(pid, 10000, NULL);
+            pt_index_lease_del(cli->idx, key, pid);
+            svc.pid = 0;
+            engine_note_service(cli, &svc);
+            cli_say(cli, "stopped %s after its tests", o->service_id);
+        }
+        ret = tr;
+        out->running = o->detach || cli->api;
+        if (o->detach && !cli->api)
+            cli_say(cli, "detached; stop it with: pactown stop %s", o->service_id);
+        goto out;
+    }
+    out->running = true;
+    if (o->detach && !cli->api)
+        cli_say(cli, "detached; output in %s/.pactown/service.log; stop it with: pactown stop %s", sandbox,
+                o->service_id);
+    ret = EXIT_OK;
+out:
+    if (leased_by_me)
+        pt_index_lease_del(cli->idx, key, me);
+    if (dirfd >= 0)
+        close(dirfd);
+    pt_env_free(env);
+    free(canonical);
+    pt_mp_tests_free(&tt);
+    pt_reqset_free(&set);
+    pt_markpact_free(&mp);
+    out->exit = ret;
+    return ret;
+}
+

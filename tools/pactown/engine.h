@@ -1,0 +1,65 @@
+/* engine.h — one run of a markpact README: what `pactown run` and the API's
+ * /run do (internal to tools/pactown). Parse, register the requirement set,
+ * write the sandbox, resolve the venv through the mount (building on a miss),
+ * start the run command in its own session and process group, wait for
+ * health, run the README's tests when asked. Messages go through cli_say and
+ * cli_err, so the CLI prints them and the API collects them. */
+#ifndef PACTOWN_ENGINE_H
+#define PACTOWN_ENGINE_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cli.h"
+#include "pactown/key.h"
+
+struct run_req {
+    const char *readme;        /* the README's path; with content: its name in messages */
+    const char *content;       /* README text posted to the API (NULL: read readme) */
+    size_t content_len;
+    const char *service_id;    /* valid (pt_service_id_valid) */
+    int port;                  /* 1..65535, or 0: the first free from 8001 */
+    const char *host;          /* HOST for the service and the health check */
+    const char *health_path;   /* NULL = /health, then / */
+    int timeout_s;             /* health wait, seconds */
+    bool skip_health, detach, prepare, refresh, once, test, json;
+    char **envs;               /* "KEY=VALUE" (not copied), last wins */
+    int n_envs;
+    uint64_t t0;               /* pt_mono_ns() when the request began (timings count from it) */
+    /* Called once the service's process runs (its pid: leader of its own
+     * session and process group), before the health wait; may be NULL. */
+    void (*on_start)(void *ctx, pid_t pid);
+    void *on_start_ctx;
+    const volatile sig_atomic_t *stopped; /* non-zero once the user stopped the run (Ctrl-C); may be NULL */
+};
+
+struct run_out {
+    int exit;                  /* an exit code of cli.h; --once: the job's (128+N: signal N) */
+    bool running;              /* a service is still running (its record and lease in the index) */
+    bool hit;                  /* the venv was built already */
+    bool healthy;              /* the health check passed */
+    pid_t pid;                 /* the service's (or job's) pid, 0 if none started */
+    int port;                  /* where it listens (may differ from the request's, said) */
+    char key[PT_KEY_HEX + 1];  /* the requirement set's key, "" before it is known */
+    char sandbox[PATH_MAX];    /* <sandbox_root>/<id>, "" before it is known */
+    char venv[PATH_MAX];       /* the store path of the venv, "" before it is resolved */
+    char command[512];         /* the run command's first line (shortened), for messages */
+    double sandbox_ms;         /* from t0 until the sandbox and venv were ready */
+    double total_ms;           /* from t0 until healthy (or started, or the job ended) */
+    int job_status;            /* once: the waitpid status */
+    json_t *tests;             /* the test report when the tests ran for the API, else NULL (caller decrefs) */
+};
+
+/* Run req. Returns out->exit (also when a service is left running: the CLI
+ * then waits for out->pid, which is its child). Never exits the process. */
+int engine_run(struct cli *cli, const struct run_req *req, struct run_out *out);
+
+/* A later update of a running or ended service's record (pid 0: ended now);
+ * a failure is said. */
+void engine_note_service(struct cli *cli, pt_service *svc);
+
+#endif
