@@ -63,7 +63,7 @@ typedef struct pt_counters {
     uint64_t hits, misses, builds, build_failures, evictions;
 } pt_counters;
 
-#define PT_SERVICE_VERSION 2
+#define PT_SERVICE_VERSION 3
 typedef struct pt_service {
     uint32_t version;       /* PT_SERVICE_VERSION */
     int32_t pid;            /* leader of the service's process group, 0 if not running */
@@ -74,6 +74,9 @@ typedef struct pt_service {
     char key[33];           /* venv key */
     char id[65];            /* service id */
     int64_t ended;          /* epoch seconds it ended (v2); 0 while it runs, or unknown (a v1 record) */
+    char user_id[65];       /* the API's user_id (v3), "" from the CLI */
+    int64_t project_id;     /* the API's project_id (v3), 0 from the CLI */
+    char service_name[65];  /* the API's service_name (v3): the project's name, "" if none */
 } pt_service;
 
 /* Open (creating if needed) the index in directory dir (mkdir -p). Clears

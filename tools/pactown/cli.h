@@ -123,6 +123,14 @@ int cli_read_reqs(struct cli *cli, const char *file, char **args, int n, pt_reqs
  * of a use; a failure to record it is said, and costs only the figure. */
 void cli_note_use(struct cli *cli, const char *key);
 
+/* cmd_cache.c: register the finished set and, when it is built (*ready)
+ * or build is true, resolve its venv through the mount (building it: the
+ * build log is copied as progress) into venv (size n; "" when not). A use
+ * of a built venv counts as a hit. Prints the error; returns 0 or an exit
+ * code. */
+int cli_venv_of(struct cli *cli, const pt_reqset *set, bool build, char key[PT_KEY_HEX + 1], char *venv, size_t n,
+                bool *ready);
+
 /* The key that arg names: a whole key or a unique prefix of 8 or more hex
  * digits (any case), as git takes commits. Returns 0 with key filled,
  * EXIT_NOT_FOUND (no such requirement set), or EXIT_USAGE (not hex, too
@@ -194,5 +202,6 @@ int cmd_cache(int argc, char **argv);
 int cmd_lease(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -309,30 +309,41 @@ static int cache_rebuild(struct cli *cli, const char *key, bool force)
     return 0;
 }
 
-static int cache_prewarm(struct cli *cli, const char *file, char **args, int n)
+int cli_venv_of(struct cli *cli, const pt_reqset *set, bool build, char key[PT_KEY_HEX + 1], char *venv, size_t n,
+                bool *ready)
 {
-    pt_reqset set;
-    pt_reqset_init(&set);
-    char key[PT_KEY_HEX + 1], *canonical = NULL, venv[PATH_MAX];
+    char *canonical = NULL;
     size_t len;
-    uint64_t t0 = pt_mono_ns();
-    int ret = cli_read_reqs(cli, file, args, n, &set);
-    if (ret == 0 && (ret = cli_check_mount(cli)) == 0 && (ret = cli_key_of(cli, &set, key, &canonical, &len)) == 0) {
+    int ret = cli_check_mount(cli);
+    *ready = false;
+    venv[0] = '\0';
+    if (ret == 0 && (ret = cli_key_of(cli, set, key, &canonical, &len)) == 0) {
         if (pt_index_register(cli->idx, key, canonical, len, NULL) != 0) {
             cli_err(cli, "cannot register %s", key);
             ret = EXIT_ERROR;
         } else {
             pt_entry e;
-            bool ready = pt_index_entry(cli->idx, key, &e) == 0 && e.state == PT_STATE_READY;
-            ret = cli_resolve_venv(cli, key, !ready, venv, sizeof venv);
-            if (ret == 0 && ready) /* a use of a built venv: a hit, and its access time */
+            *ready = pt_index_entry(cli->idx, key, &e) == 0 && e.state == PT_STATE_READY;
+            if (*ready || build)
+                ret = cli_resolve_venv(cli, key, !*ready, venv, n);
+            if (ret == 0 && *ready) /* a use of a built venv: a hit, and its access time */
                 cli_note_use(cli, key);
-            if (ret == 0)
-                printf("%s %s in %.1f ms\n", key, ready ? "already built" : "built",
-                       (double)(pt_mono_ns() - t0) / 1e6);
         }
     }
     free(canonical);
+    return ret;
+}
+
+static int cache_prewarm(struct cli *cli, const char *file, char **args, int n)
+{
+    pt_reqset set;
+    pt_reqset_init(&set);
+    char key[PT_KEY_HEX + 1], venv[PATH_MAX];
+    bool ready;
+    uint64_t t0 = pt_mono_ns();
+    int ret = cli_read_reqs(cli, file, args, n, &set);
+    if (ret == 0 && (ret = cli_venv_of(cli, &set, true, key, venv, sizeof venv, &ready)) == 0)
+        printf("%s %s in %.1f ms\n", key, ready ? "already built" : "built", (double)(pt_mono_ns() - t0) / 1e6);
     pt_reqset_free(&set);
     return ret;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "svcops.h"
 #include "pactown/clock.h"
 #include "pactown/fsutil.h"
 #include "pactown/proc.h"
@@ -109,24 +110,6 @@ out:
     return ret;
 }
 
-/* A stopped service, gone: its sandbox, then its record (so by-service/ID
- * goes too). 0 or -errno; the message is printed. */
-static int remove_service(struct cli *cli, const char *id)
-{
-    char sandbox[PATH_MAX];
-    if (snprintf(sandbox, sizeof sandbox, "%s/%s", cli->cfg.sandbox_root, id) >= (int)sizeof sandbox)
-        return -ENAMETOOLONG;
-    int rc = pt_rm_rf(sandbox);
-    if (rc) {
-        cli_err(cli, "cannot remove the sandbox %s: %s", sandbox, strerror(-rc));
-        return rc;
-    }
-    rc = pt_index_service_del(cli->idx, id);
-    if (rc && rc != -ENOENT)
-        cli_err(cli, "cannot remove the record of %s from the index: %s", id, strerror(-rc));
-    return rc == -ENOENT ? 0 : rc;
-}
-
 struct prune_ctx {
     int64_t before;
     char (*ids)[PT_SERVICE_ID_MAX + 1];
@@ -158,8 +141,7 @@ void cli_prune_services(struct cli *cli)
     struct prune_ctx p = { .before = pt_wall_s() - cli->cfg.stopped_service_ttl };
     pt_index_each_service(cli->idx, prune_pick, &p); /* collected first: no writes inside a cursor walk */
     size_t pruned = 0;
-    for (size_t i = 0; i < p.n; i++)
-        pruned += pt_service_id_valid(p.ids[i]) && remove_service(cli, p.ids[i]) == 0;
+    cli_prune_services_ids(cli, p.ids, p.n, &pruned);
     if (pruned)
         fprintf(stderr, "pactown: pruned %zu service(s) stopped more than %ld s ago (stopped_service_ttl)\n", pruned,
                 cli->cfg.stopped_service_ttl);
@@ -180,35 +162,10 @@ int cmd_rm(int argc, char **argv)
     if (ret >= 0 || (ret = cli_setup(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0)
         goto out;
     const char *id = argv[optind];
-    pt_service s;
-    if (!pt_service_id_valid(id)) {
-        cli_err(&cli, "no service '%s' (see `pactown ps --all`)", id);
-        ret = EXIT_NOT_FOUND;
-        goto out;
-    }
-    if (pt_index_service_get(cli.idx, id, &s) != 0) {
-        /* a sandbox without a record: `run --prepare`, or a run refused before it started */
-        char sandbox[PATH_MAX];
-        struct stat st;
-        snprintf(sandbox, sizeof sandbox, "%s/%s", cli.cfg.sandbox_root, id);
-        if (lstat(sandbox, &st) != 0) {
-            cli_err(&cli, "no service '%s' (see `pactown ps --all`) and no sandbox %s", id, sandbox);
-            ret = EXIT_NOT_FOUND;
-            goto out;
-        }
-        ret = remove_service(&cli, id) == 0 ? EXIT_OK : EXIT_ERROR;
-        if (ret == EXIT_OK)
-            printf("removed the sandbox of %s (it had no service record)\n", id);
-        goto out;
-    }
-    if (s.pid > 0 && pt_holder_alive(s.pid, s.pid_start)) {
-        cli_err(&cli, "service %s is running (pid %d): stop it first with `pactown stop %s`", id, (int)s.pid, id);
-        ret = EXIT_RUNNING;
-        goto out;
-    }
-    ret = remove_service(&cli, id) == 0 ? EXIT_OK : EXIT_ERROR;
+    bool had_record;
+    ret = cli_service_rm(&cli, id, &had_record);
     if (ret == EXIT_OK)
-        printf("removed %s\n", id);
+        printf(had_record ? "removed %s\n" : "removed the sandbox of %s (it had no service record)\n", id);
 out:
     cli_free(&cli);
     return ret < 0 ? 0 : ret;
@@ -229,29 +186,10 @@ int cmd_stop(int argc, char **argv)
         goto out;
     const char *id = argv[optind];
     pt_service s;
-    if (!pt_service_id_valid(id) || pt_index_service_get(cli.idx, id, &s) != 0) {
-        cli_err(&cli, "no service '%s' (see `pactown ps`)", id);
-        ret = EXIT_NOT_FOUND;
-        goto out;
-    }
-    if (s.pid <= 0 || !pt_holder_alive(s.pid, s.pid_start)) {
-        printf("%s is not running\n", id);
-        if (s.pid > 0 || !s.ended)
-            s.ended = pt_wall_s();
-        s.pid = 0;
-        if (pt_index_service_put(cli.idx, &s) != 0)
-            cli_err(&cli, "warning: cannot update the record of %s in the index", id);
-        ret = EXIT_OK;
-        goto out;
-    }
-    if (!pt_pgrp_stop(s.pid, timeout_s * 1000))
-        fprintf(stderr, "pactown stop: %s did not stop within %d s; killed it\n", id, timeout_s);
-    s.pid = 0;
-    s.ended = pt_wall_s();
-    if (pt_index_service_put(cli.idx, &s) != 0)
-        cli_err(&cli, "warning: cannot update the record of %s in the index", id);
-    printf("stopped %s\n", id);
-    ret = EXIT_OK;
+    bool was_running;
+    ret = cli_service_stop(&cli, id, timeout_s, &s, &was_running);
+    if (ret == EXIT_OK)
+        printf(was_running ? "stopped %s\n" : "%s is not running\n", id);
 out:
     cli_free(&cli);
     return ret < 0 ? 0 : ret;

@@ -56,60 +56,8 @@ int cmd_test(int argc, char **argv)
         cli_free(&cli);
         return EXIT_USAGE;
     }
-    const char *id = argv[optind];
-    pt_mp_tests tt = { 0 };
-    char *host = NULL, *readme = NULL, **env = NULL;
-    char sandbox[PATH_MAX], venv[PATH_MAX];
-    int dirfd = -1;
-    pt_service s;
-    if ((ret = cli_setup(&cli)) != 0 || (ret = cli_open_index(&cli)) != 0)
-        goto out;
-    if (!pt_service_id_valid(id) || pt_index_service_get(cli.idx, id, &s) != 0) {
-        cli_err(&cli, "no service '%s' (see `pactown ps --all`)", id);
-        ret = EXIT_NOT_FOUND;
-        goto out;
-    }
-    if (s.pid <= 0 || !pt_holder_alive(s.pid, s.pid_start)) {
-        cli_err(&cli, "service %s is not running: start it with `pactown run`, or `pactown run --test` to start"
-                      " and test it", id);
-        ret = EXIT_EXITED;
-        goto out;
-    }
-    snprintf(sandbox, sizeof sandbox, "%s/%s", cli.cfg.sandbox_root, id);
-    pt_error err = { 0 };
-    if (pt_sandbox_open(cli.cfg.sandbox_root, id, &dirfd, &err) != 0) {
-        cli_err(&cli, "sandbox %s: %s", sandbox, err.msg);
-        ret = EXIT_ERROR;
-        goto out;
-    }
-    if ((ret = cli_tests_load(&cli, dirfd, sandbox, &tt, &host, &readme)) != 0)
-        goto out;
-    if (tt.n == 0) {
-        if (json)
-            printf("{\"service\": \"%s\", \"passed\": 0, \"failed\": 0, \"skipped\": 0, \"tests\": [],"
-                   " \"note\": \"no markpact:test block\"}\n", id);
-        fprintf(stderr, "pactown test: %s (the README of %s) has no markpact:test block: nothing to test\n",
-                readme, id);
-        ret = EXIT_OK;
-        goto out;
-    }
-    if ((ret = cli_check_mount(&cli)) != 0 || (ret = cli_resolve_venv(&cli, s.key, false, venv, sizeof venv)) != 0)
-        goto out;
-    if (!(env = cli_service_env(s.port, host, venv, sandbox, envs, n_envs))) {
-        cli_err(&cli, "out of memory");
-        ret = EXIT_ERROR;
-        goto out;
-    }
-    struct test_target tg = { .id = id, .host = host, .port = s.port, .sandbox = sandbox, .sandbox_fd = dirfd,
-                              .env = env };
-    ret = cli_run_tests(&cli, &tt, &tg, json, NULL);
-out:
-    if (dirfd >= 0)
-        close(dirfd);
-    pt_env_free(env);
-    free(host);
-    free(readme);
-    pt_mp_tests_free(&tt);
+    if ((ret = cli_setup(&cli)) == 0 && (ret = cli_open_index(&cli)) == 0)
+        ret = cli_test_service(&cli, argv[optind], envs, n_envs, json, NULL);
     cli_free(&cli);
     return ret;
 }

@@ -294,6 +294,9 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
     pt_proc_start_time(pid, &svc.pid_start);
     snprintf(svc.key, sizeof svc.key, "%s", key);
     snprintf(svc.id, sizeof svc.id, "%s", o->service_id);
+    snprintf(svc.user_id, sizeof svc.user_id, "%s", o->user_id ? o->user_id : "");
+    snprintf(svc.service_name, sizeof svc.service_name, "%s", o->service_name ? o->service_name : "");
+    svc.project_id = o->project_id;
     /* the service holds the lease from now on; it ends with the service */
     lease.pid_start = svc.pid_start;
     if ((lrc = pt_index_service_put(cli->idx, &svc)) != 0 || (lrc = pt_index_lease_add(cli->idx, key, pid, &lease)) != 0) {

@@ -35,6 +35,9 @@ struct run_req {
     void (*on_start)(void *ctx, pid_t pid);
     void *on_start_ctx;
     const volatile sig_atomic_t *stopped; /* non-zero once the user stopped the run (Ctrl-C); may be NULL */
+    const char *user_id;       /* the API's user_id, project_id and service_name, kept in the */
+    int64_t project_id;        /* service's record (NULL / 0 from the CLI) */
+    const char *service_name;
 };
 
 struct run_out {

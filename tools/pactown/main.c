@@ -20,6 +20,7 @@ static void usage(FILE *out)
             "  cache …           look at and manage the cache (ls, show, stats, gc, rm, prewarm)\n"
             "  lease …           keep a venv from eviction while a process uses it\n"
             "  config            print the settings in effect\n"
+            "  serve             the runner API: pactown's REST routes on a Unix socket (and TCP)\n"
             "\n"
             "`pactown COMMAND --help` describes each command.\n"
             "\n"
@@ -48,6 +49,7 @@ int main(int argc, char **argv)
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         { "run", cmd_run }, { "ps", cmd_ps }, { "stop", cmd_stop }, { "hash", cmd_hash }, { "config", cmd_config },
         { "cache", cmd_cache }, { "lease", cmd_lease }, { "test", cmd_test }, { "rm", cmd_rm },
+        { "serve", cmd_serve },
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

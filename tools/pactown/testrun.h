@@ -39,4 +39,11 @@ int cli_tests_save(struct cli *cli, int dirfd, const pt_markpact *mp, const char
  * returns 0, EXIT_BAD_INPUT or EXIT_ERROR. */
 int cli_tests_load(struct cli *cli, int dirfd, const char *sandbox, pt_mp_tests *tt, char **host, char **readme);
 
+/* The tests of running service id (kept in its sandbox), as `pactown test
+ * ID` runs them: envs[0..n_envs) added to its environment; printed, or the
+ * report in *report when report is non-NULL (see cli_run_tests). Returns
+ * EXIT_OK, EXIT_TESTS_FAILED, EXIT_NOT_FOUND, EXIT_EXITED (not running),
+ * EXIT_BAD_INPUT or EXIT_ERROR (said). */
+int cli_test_service(struct cli *cli, const char *id, char **envs, int n_envs, bool json, json_t **report);
+
 #endif

@@ -82,7 +82,9 @@ static void tail_copy(struct tail *t, int fd)
                 continue;
             }
             t->line[t->len] = '\0';
-            t->cli->say(t->cli->say_ctx, false, t->line);
+            char line[sizeof t->line + 8];
+            snprintf(line, sizeof line, "  | %s", t->line);
+            t->cli->say(t->cli->say_ctx, false, line);
             t->len = 0;
         }
     }
