@@ -14,7 +14,10 @@ struct pending {
     char *body;
     size_t len, cap;
     bool refused;           /* answered already (413) */
+    size_t discarded;       /* bytes dropped past api_max_body */
 };
+
+#define DISCARD_MAX ((size_t)16 << 20)
 
 /* Compare the given token with ours in time that depends only on our
  * token's length, so that the answer's timing says nothing about how much
@@ -164,6 +167,14 @@ static void dispatch(struct api_call *c, struct api_answer *ans)
         api_fail(ans, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, "%s is not allowed on %s", m, p);
 }
 
+static enum MHD_Result too_large(struct api *api, struct MHD_Connection *conn)
+{
+    struct api_answer ans = { 0 };
+    api_fail(&ans, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "the request body is larger than %ld bytes (api_max_body)",
+             api->cli.cfg.api_max_body);
+    return send_answer(conn, &ans);
+}
+
 enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                            const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -178,10 +189,8 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
         *con_cls = pd;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)api->cli.cfg.api_max_body) {
-            pd->refused = true;
-            api_fail(&ans, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "the request body is larger than %ld bytes (api_max_body)",
-                     api->cli.cfg.api_max_body);
-            return send_answer(conn, &ans);
+            pd->refused = true; /* before 100 Continue: the client need not send it */
+            return too_large(api, conn);
         }
         return MHD_YES;
     }
@@ -191,10 +200,14 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
         if (pd->refused)
             return MHD_YES;
         if (pd->len + n > (size_t)api->cli.cfg.api_max_body) {
-            pd->refused = true; /* chunked, without a length: refused once it passes the bound */
-            api_fail(&ans, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "the request body is larger than %ld bytes (api_max_body)",
-                     api->cli.cfg.api_max_body);
-            return send_answer(conn, &ans);
+            /* chunked, without a length: the rest is read and dropped, so
+             * that the client, still sending, gets the 413 at the end; past
+             * DISCARD_MAX more the connection is cut with it */
+            pd->discarded += n;
+            if (pd->discarded <= DISCARD_MAX)
+                return MHD_YES;
+            pd->refused = true;
+            return too_large(api, conn);
         }
         if (pd->len + n + 1 > pd->cap) {
             size_t cap = (pd->len + n + 1) * 2;
@@ -211,6 +224,8 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
     }
     if (pd->refused)
         return MHD_YES;
+    if (pd->discarded)
+        return too_large(api, conn);
     struct api_call c = { .api = api, .conn = conn, .method = method, .path = route_path(url),
                           .body = pd->body ? pd->body : "", .len = pd->len };
     if (strcmp(c.path, "/health") != 0 && !authorized(api, conn)) {

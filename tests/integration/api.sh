@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# pactown serve, the runner API: every route on the Unix socket (mode 0660)
+# and on a loopback port with a token (401 without it, X-Runner-Token and
+# Bearer both taken), a cache hit whose logs[] say so, /stop that leaves the
+# server answering, ports from port_start..port_end given once each and free
+# again after /stop, MARKPACT_PORT in the service's environment, services in
+# their own session, a restarted server that still lists and stops a running
+# service, /run/stream lines as they happen, the sandbox file routes kept
+# inside the sandbox, and hostile bodies (413, field-named 400s).
+. "$(dirname "$0")/lib.sh"
+mount_start
+SOCK=$WORK/run/api.sock
+TOKEN=tok-$RANDOM$RANDOM
+printf '%s\n' "$TOKEN" >"$WORK/token"
+chmod 600 "$WORK/token"
+TCP_PORT=$(free_port)
+PSTART=$(( 20000 + RANDOM % 20000 ))
+export PACTOWN_PORT_START=$PSTART PACTOWN_PORT_END=$(( PSTART + 40 )) PACTOWN_API_MAX_BODY=200000
+SERVE_PID=
+
+serve_start() {
+    "$PACTOWN" serve --socket "$SOCK" --listen "127.0.0.1:$TCP_PORT" --token-file "$WORK/token" \
+        >>"$WORK/serve.log" 2>&1 &
+    SERVE_PID=$!
+    EXTRA_PIDS="$EXTRA_PIDS $SERVE_PID"
+    local n=$1
+    wait_until 10 sh -c "[ \$(grep -c 'listening on' '$WORK/serve.log') -ge $n ]" \
+        || fail "pactown serve did not start: $(cat "$WORK/serve.log")"
+}
+serve_start 1
+grep -q "listening on unix:$SOCK, http://127.0.0.1:$TCP_PORT (token required)" "$WORK/serve.log" \
+    || fail "listening line: $(cat "$WORK/serve.log")"
+assert_eq "$(stat -c %a "$SOCK")" 660 "mode of the API socket"
+
+# U METHOD PATH [BODY]: a request on the Unix socket with the token; prints
+# the body, then the HTTP status on a line of its own
+U() {
+    local data=()
+    [ $# -ge 3 ] && data=(--data-binary "$3" -H 'Content-Type: application/json')
+    curl -sS --max-time 120 --unix-socket "$SOCK" -H "X-Runner-Token: $TOKEN" -X "$1" "${data[@]}" \
+        -w '\n%{http_code}\n' "http://runner$2"
+}
+# J EXPR: evaluate EXPR on the JSON body of the last U output in $R (d is the object)
+J() { printf '%s\n' "$R" | sed '$d' | python3 -c "import json,sys; d=json.load(sys.stdin); print(($1))"; }
+code() { printf '%s\n' "$R" | tail -n 1; }
+body_of() { python3 -c 'import json,sys; print(json.dumps({"project_id": int(sys.argv[2]), "readme_content": open(sys.argv[1]).read(), **json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}")}))' "$@"; }
+
+write_readme "$WORK/a.md" ptdemo-core ptdemo-app
+# a service that reports its MARKPACT_PORT and session: it must be its own session leader
+cat >"$WORK/env.md" <<'MD'
+```text markpact:deps python
+ptdemo-core==1.0
+```
+```python markpact:file path=srv.py
+import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("%s %s %s" % (os.environ.get("MARKPACT_PORT"), os.getsid(0) == os.getpid(), os.environ.get("PACTOWN_RUNNER_TOKEN", "-"))).encode()
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): print("request", *a, flush=True)
+http.server.HTTPServer(("127.0.0.1", int(os.environ["MARKPACT_PORT"])), H).serve_forever()
+```
+```bash markpact:run
+exec python srv.py
+```
+MD
+
+# /health is open; everything else needs the token
+R=$(curl -sS --unix-socket "$SOCK" -w '\n%{http_code}\n' http://runner/runner/health)
+assert_eq "$(code)" 200 "status of /health without a token"
+assert_eq "$(J 'd["ok"]')" True "/health"
+R=$(curl -sS --unix-socket "$SOCK" -w '\n%{http_code}\n' http://runner/runner/status)
+assert_eq "$(code)" 401 "status of /status without a token"
+R=$(curl -sS -H "X-Runner-Token: wrong$TOKEN" -w '\n%{http_code}\n' "http://127.0.0.1:$TCP_PORT/status")
+assert_eq "$(code)" 401 "status of /status with a wrong token over TCP"
+R=$(curl -sS -H "Authorization: Bearer $TOKEN" -w '\n%{http_code}\n' "http://127.0.0.1:$TCP_PORT/runner/status")
+assert_eq "$(code)" 200 "status of /runner/status with a Bearer token over TCP"
+
+# a first run builds; the second with the same deps is a cache hit that says so
+R=$(U POST /runner/run "$(body_of "$WORK/a.md" 7 '{"port": 0, "username": "Ann Smith"}')")
+assert_eq "$(code)" 200 "status of the first /run: $R"
+assert_eq "$(J 'd["success"], d["service_id"], d["cache_hit"]')" "(True, '7-ann-smith', False)" "first run"
+P1=$(J 'd["port"]')
+[ "$P1" -ge "$PSTART" ] && [ "$P1" -le $(( PSTART + 40 )) ] || fail "port $P1 is outside port_start..port_end"
+assert_eq "$(http_status "http://127.0.0.1:$P1/")" 200 "the first service answers on its port"
+J '"\n".join(d["logs"])' | grep '^  | .*ptdemo-app' >/dev/null || fail "no build progress in logs[]: $(J 'd["logs"]')"
+R=$(U POST /run "$(body_of "$WORK/a.md" 8 '{"port": 0}')")
+assert_eq "$(code)" 200 "status of the second /run"
+P2=$(J 'd["port"]')
+[ "$P2" != "$P1" ] || fail "the port $P1 was handed out twice"
+J '"\n".join(d["logs"])' | grep -E "^⚡ Cache hit! Reusing venv \([0-9a-f]{8}\)$" >/dev/null || fail "no cache-hit line: $(J 'd["logs"]')"
+J '"\n".join(d["logs"])' | grep -E "^⚡ Sandbox ready in [0-9]+ms \(cached\)$" >/dev/null || fail "no sandbox-ready line"
+J '"\n".join(d["logs"])' | grep -x "Starting: python -m ptdemo_app" >/dev/null || fail "no Starting line"
+J '"\n".join(d["logs"])' | grep -E "^✓ Running in [0-9]+ms$" >/dev/null || fail "no Running line"
+J 'd["message"]' | grep -E "^Running on port $P2 \([0-9]+ms, cached\)$" >/dev/null || fail "message: $(J 'd["message"]')"
+for f in success port pid message logs error_category stderr_output error_context error_report_md suggestions \
+         diagnostics service_name sandbox_path user_id service_id; do
+    [ "$(J "'$f' in d")" = True ] || fail "RunResponse lacks $f"
+done
+# MARKPACT_PORT set, own session, the server's token not inherited
+R=$(U POST /run "$(body_of "$WORK/env.md" 9 '{"port": 0, "user_id": "u1"}')")
+assert_eq "$(code)" 200 "status of /run of env.md: $R"
+P3=$(J 'd["port"]')
+assert_eq "$(curl -sS "http://127.0.0.1:$P3/")" "$P3 True -" "MARKPACT_PORT, session leader, no token in the environment"
+
+# /cache/stats: pactown's fields and the Fast Start page's
+R=$(U GET /runner/cache/stats)
+assert_eq "$(J 'sorted(k for k in ("caching_enabled","cache_entries","total_size_mb","hit_rate","oldest_entry_hours","dep_cache","pool_enabled") if k in d)')" \
+    "['cache_entries', 'caching_enabled', 'dep_cache', 'hit_rate', 'oldest_entry_hours', 'pool_enabled', 'total_size_mb']" "cache stats fields"
+assert_eq "$(J 'd["cache_entries"], d["dep_cache"]["cached_venvs"], len(d["dep_cache"]["entries"])')" "(2, 2, 2)" "cache entries"
+assert_eq "$(J 'd["hit_rate"] > 0 and d["total_size_mb"] > 0')" True "hit rate and size"
+
+# /status, with the user filter; /status/{id}; /logs/{id}
+R=$(U GET /status)
+assert_eq "$(J 'sorted(s["service_id"] for s in d["services"])')" "['7-ann-smith', '8', '9']" "/status"
+R=$(U GET "/status?user_id=u1")
+assert_eq "$(J '[s["service_id"] for s in d["services"]]')" "['9']" "/status?user_id=u1"
+R=$(U GET /status/9)
+assert_eq "$(J 'd["running"], d["port"], d["user_id"]')" "(True, $P3, 'u1')" "/status/9"
+R=$(U GET /status/nope)
+assert_eq "$(code) $(J 'd["running"]')" "404 False" "/status of an unknown service"
+curl -sS "http://127.0.0.1:$P3/x" >/dev/null
+R=$(U GET "/logs/9?tail=1")
+assert_eq "$(J 'len(d["lines"]), d["lines"][0].startswith("request")')" "(1, True)" "/logs/9?tail=1"
+R=$(U GET "/logs/9?tail=-1")
+assert_eq "$(code) $(J 'd["field"]')" "400 tail" "a bad tail"
+
+# /stop stops the service, the server keeps answering, the port is free again
+R=$(U POST /stop '{"project_id": 8}')
+assert_eq "$(code) $(J 'd["success"], d["port"]')" "200 (True, $P2)" "/stop"
+wait_until 5 sh -c "! curl -s -o /dev/null http://127.0.0.1:$P2/" || fail "the stopped service still answers"
+R=$(U GET /health)
+assert_eq "$(code)" 200 "the server after /stop"
+R=$(U POST /run "$(body_of "$WORK/a.md" 10 '{"port": 0}')")
+assert_eq "$(J 'd["port"]')" "$P2" "the port of a stopped service is given again"
+R=$(U POST /stop '{"project_id": 12345}')
+assert_eq "$(code)" 404 "/stop of an unknown service"
+
+# /run/stream: NDJSON lines, the result last
+curl -sS -N --unix-socket "$SOCK" -H "X-Runner-Token: $TOKEN" --data-binary "$(body_of "$WORK/a.md" 11)" \
+    http://runner/runner/run/stream >"$WORK/stream.out"
+python3 - "$WORK/stream.out" <<'PY' || fail "stream: $(cat "$WORK/stream.out")"
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert [o["type"] for o in objs[:-1]] == ["log"] * (len(objs) - 1), objs
+assert objs[-1]["type"] == "result" and objs[-1]["result"]["success"], objs[-1]
+assert [o["message"] for o in objs[:-1]] == objs[-1]["result"]["logs"], objs
+PY
+
+# a job: run_once reports its exit code and output
+printf '```bash markpact:run\necho job ran; exit 3\n```\n' >"$WORK/job.md"
+R=$(U POST /run "$(body_of "$WORK/job.md" 12 '{"run_once": true}')")
+assert_eq "$(J 'd["success"], d["exit_code"], d["message"].startswith("Job exited with code 3")')" "(False, 3, True)" "job"
+J 'd["stderr_output"]' | grep -x "job ran" >/dev/null || fail "job output: $(J 'd["stderr_output"]')"
+
+# sandbox files: list, read, write, delete; never outside the sandbox
+R=$(U GET /sandbox/9/files)
+assert_eq "$(J 'sorted(f["path"] for f in d["files"])')" "['.env', 'srv.py']" "/sandbox/9/files"
+R=$(U GET "/sandbox/9/file?path=srv.py")
+assert_eq "$(J 'd["content"].startswith("import http.server")')" True "GET file"
+R=$(U PUT "/sandbox/9/file?path=notes/a.txt" '{"content": "note"}')
+assert_eq "$(code) $(cat "$WORK/sandboxes/9/notes/a.txt")" "200 note" "PUT file"
+R=$(U DELETE "/sandbox/9/file?path=notes/a.txt")
+[ "$(code)" = 200 ] && [ ! -e "$WORK/sandboxes/9/notes/a.txt" ] || fail "DELETE file: $R"
+ln -s /etc "$WORK/sandboxes/9/etc"
+for p in ../../etc/passwd /etc/passwd etc/passwd .venv/bin/python .pactown/service.log; do
+    R=$(U GET "/sandbox/9/file?path=$p")
+    assert_eq "$(code)" 400 "GET $p"
+    R=$(U PUT "/sandbox/9/file?path=$p" '{"content": "x"}')
+    assert_eq "$(code)" 400 "PUT $p"
+done
+[ ! -e /etc/passwd.pactown-tmp ] && ! grep -q '^x$' /etc/passwd || fail "a write left the sandbox"
+R=$(U GET "/sandbox/..%2F..%2Fetc/files")
+assert_eq "$(code)" 404 "files of a hostile id"
+
+# hostile bodies: too large, not JSON, wrong types, bad ids, bad env
+big=$(python3 -c 'print("{\"project_id\": 1, \"readme_content\": \"" + "x" * 300000 + "\"}")')
+# (a client that says Expect: 100-continue reads the refusal before it sends the body)
+R=$(printf '%s' "$big" | curl -sS --unix-socket "$SOCK" -H "X-Runner-Token: $TOKEN" -H 'Expect: 100-continue' \
+    --data-binary @- -w '\n%{http_code}\n' http://runner/run)
+assert_eq "$(code)" 413 "a body over api_max_body"
+R=$(printf '%s' "$big" | curl -sS --unix-socket "$SOCK" -H "X-Runner-Token: $TOKEN" -H 'Transfer-Encoding: chunked' \
+    -H 'Expect: 100-continue' --data-binary @- -w '\n%{http_code}\n' http://runner/run)
+assert_eq "$(code)" 413 "a chunked body over api_max_body"
+R=$(U POST /run '{"project_id": 1, "readme_content": "x"')
+assert_eq "$(code)" 400 "not JSON"
+R=$(U POST /run '{"project_id": "1", "readme_content": "x"}')
+assert_eq "$(code) $(J 'd["field"]')" "400 project_id" "project_id as a string"
+R=$(U POST /run '{"project_id": 1}')
+assert_eq "$(code) $(J 'd["field"]')" "400 readme_content" "no readme_content"
+R=$(U POST /run '{"project_id": 1, "readme_content": "x", "port": 70000}')
+assert_eq "$(code) $(J 'd["field"]')" "400 port" "port out of range"
+for id in '../x' 'a/b' 'a\\b' '..'; do
+    R=$(U POST /run "{\"project_id\": 1, \"service_id\": \"$id\", \"readme_content\": \"x\"}")
+    assert_eq "$(code) $(J 'd["field"]')" "400 service_id" "service_id $id"
+done
+R=$(U POST /run '{"project_id": 1, "readme_content": "x", "env": {"A;rm -rf /": "1"}}')
+assert_eq "$(code) $(J 'd["field"]')" "400 env" "a bad env name"
+R=$(U POST /run '{"project_id": 1, "readme_content": "x", "env": {"A": 1}}')
+assert_eq "$(code) $(J 'd["field"]')" "400 env" "a non-string env value"
+R=$(U POST /run '[]')
+assert_eq "$(code)" 400 "an array body"
+R=$(U POST /run "$(python3 -c 'import json; print(json.dumps({"project_id": 13, "readme_content": "```text markpact:deps python\nfoo ===\n```\n```bash markpact:run\ntrue\n```\n"}))')")
+assert_eq "$(code) $(J 'd["error_category"]')" "400 validation" "a README that does not parse"
+J 'd["message"]' | grep "^readme_content:2: " >/dev/null || fail "the README error lacks FILE:LINE: $(J 'd["message"]')"
+R=$(U GET /nope)
+assert_eq "$(code)" 404 "an unknown route"
+R=$(U GET /run)
+assert_eq "$(code)" 405 "GET /run"
+
+# the server restarts: the running services are still listed and stopped
+kill -TERM "$SERVE_PID"
+wait_until 5 sh -c "! kill -0 $SERVE_PID 2>/dev/null" || fail "pactown serve did not stop on SIGTERM"
+assert_eq "$(http_status "http://127.0.0.1:$P3/")" 200 "a service after the server stopped"
+serve_start 2
+R=$(U GET /status)
+assert_eq "$(J 'sorted(s["service_id"] for s in d["services"])')" "['10', '11', '7-ann-smith', '9']" "/status after a restart"
+R=$(U POST /stop '{"project_id": 9}')
+assert_eq "$(code) $(J 'd["success"]')" "200 True" "/stop after a restart"
+wait_until 5 sh -c "! curl -s -o /dev/null http://127.0.0.1:$P3/" || fail "the service still answers after /stop"
+R=$(U DELETE /services/9)
+[ "$(code)" = 200 ] && [ ! -e "$WORK/sandboxes/9" ] || fail "DELETE /services/9: $R"
+R=$(U DELETE /services/10)
+assert_eq "$(code)" 409 "DELETE of a running service"
+
+# a non-loopback address without a token is refused
+rc=0; PACTOWN_RUNNER_TOKEN= "$PACTOWN" serve --socket '' --listen "0.0.0.0:$(free_port)" >/dev/null 2>"$WORK/nl.err" || rc=$?
+assert_eq "$rc" 2 "exit code of --listen 0.0.0.0 without a token"
+grep -q "not a loopback address: configure a token first" "$WORK/nl.err" || fail "$(cat "$WORK/nl.err")"
+chmod 644 "$WORK/token"
+rc=0; "$PACTOWN" serve --socket "$WORK/x.sock" --token-file "$WORK/token" >/dev/null 2>"$WORK/tf.err" || rc=$?
+assert_eq "$rc" 1 "exit code with a token file others may read"
+grep -q "other users may read it" "$WORK/tf.err" || fail "$(cat "$WORK/tf.err")"
+! grep -q "$TOKEN" "$WORK/serve.log" "$WORK/tf.err" || fail "the token reached a log"
+pass
