@@ -41,6 +41,38 @@ else
     say "SKIP part: port 5000 is in use, flask-blog (which always listens on 5000) not run"
 fi
 
+# the runner API on a loopback port with a token: POST /runner/run of the
+# fastapi-todo README serves the app; a second run of the same deps is a
+# cache hit whose logs[] say so; /stop stops it and the server answers on
+TOKEN=e2e-$RANDOM$RANDOM
+api_port=$(free_port)
+PACTOWN_RUNNER_TOKEN=$TOKEN "$PACTOWN" serve --socket '' --listen "127.0.0.1:$api_port" >"$WORK/serve.log" 2>&1 &
+EXTRA_PIDS="$EXTRA_PIDS $!"
+wait_until 10 grep -q "listening on" "$WORK/serve.log" || fail "pactown serve: $(cat "$WORK/serve.log")"
+api_run() {
+    python3 - "$1" "$2" "$api_port" "$TOKEN" <<'PY'
+import json, sys, urllib.request
+body = json.dumps({"project_id": int(sys.argv[2]), "readme_content": open(sys.argv[1]).read(), "port": 0,
+                   "health_timeout": 120}).encode()
+rq = urllib.request.Request("http://127.0.0.1:%s/runner/run" % sys.argv[3], data=body,
+                            headers={"X-Runner-Token": sys.argv[4], "Content-Type": "application/json"})
+d = json.load(urllib.request.urlopen(rq, timeout=600))
+print(d["success"], d["port"], d["cache_hit"], json.dumps(d["logs"]), d["message"])
+PY
+}
+read -r ok port1 hit1 logs1 <<<"$(api_run "$todo" 501)" || fail "POST /runner/run of fastapi-todo"
+assert_eq "$ok" True "success of the API run of fastapi-todo ($logs1)"
+assert_eq "$(http_status "http://127.0.0.1:$port1/todos")" 200 "GET /todos of the API's fastapi-todo"
+read -r ok port2 hit2 logs2 <<<"$(api_run "$WORK/todo2.md" 502)" || fail "second API run"
+assert_eq "$ok $hit2" "True True" "the second API run is a cache hit"
+echo "$logs2" | grep -q "Cache hit! Reusing venv" || fail "the cache hit is not in logs[]: $logs2"
+[ "$port1" != "$port2" ] || fail "one port for two services"
+for id in 501 502; do
+    curl -sf -H "X-Runner-Token: $TOKEN" -d "{\"project_id\": $id}" "http://127.0.0.1:$api_port/runner/stop" >/dev/null \
+        || fail "/runner/stop $id"
+done
+assert_eq "$(http_status "http://127.0.0.1:$api_port/runner/health")" 200 "the server after /stop"
+
 # the READMEs' own tests, as a new user runs them: the CLIs as jobs (--once),
 # the services with --test; every test block passes
 R=$SHARED/realworld
