@@ -266,3 +266,27 @@ Test(config, print_round_trips_through_file)
     cr_expect_str_eq(loaded.index_url, "");
     pt_config_free(&loaded);
 }
+
+/* pactown's PACTOWN_RUNNER_TOKEN sets runner_token; `pactown config` never shows it */
+Test(config, runner_token_from_environment_is_never_printed)
+{
+    cr_assert_eq(setenv("PACTOWN_RUNNER_TOKEN", "tok-s3cret", 1), 0);
+    pt_config cfg;
+    pt_error err = { 0 };
+    cr_assert_eq(pt_config_load(&cfg, &err), 0, "%s", err.msg);
+    cr_expect_str_eq(cfg.runner_token, "tok-s3cret");
+    cr_expect_eq(cfg.port_start, 10000);
+    cr_expect_eq(cfg.port_end, 20000);
+    cr_expect_str_eq(cfg.api_socket, "/run/pactown/api.sock");
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    cr_assert_not_null(f);
+    pt_config_print(&cfg, f);
+    fclose(f);
+    cr_expect_null(strstr(out, "tok-s3cret"), "the token was printed:\n%s", out);
+    cr_expect_not_null(strstr(out, "runner_token = (set, hidden)\n"), "%s", out);
+    free(out);
+    pt_config_free(&cfg);
+    unsetenv("PACTOWN_RUNNER_TOKEN");
+}
