@@ -16,18 +16,7 @@ chmod 600 "$WORK/token"
 TCP_PORT=$(free_port)
 PSTART=$(( 20000 + RANDOM % 20000 ))
 export PACTOWN_PORT_START=$PSTART PACTOWN_PORT_END=$(( PSTART + 40 )) PACTOWN_API_MAX_BODY=200000
-SERVE_PID=
-
-serve_start() {
-    "$PACTOWN" serve --socket "$SOCK" --listen "127.0.0.1:$TCP_PORT" --token-file "$WORK/token" \
-        >>"$WORK/serve.log" 2>&1 &
-    SERVE_PID=$!
-    EXTRA_PIDS="$EXTRA_PIDS $SERVE_PID"
-    local n=$1
-    wait_until 10 sh -c "[ \$(grep -c 'listening on' '$WORK/serve.log') -ge $n ]" \
-        || fail "pactown serve did not start: $(cat "$WORK/serve.log")"
-}
-serve_start 1
+serve_start --listen "127.0.0.1:$TCP_PORT" --token-file "$WORK/token"
 grep -q "listening on unix:$SOCK, http://127.0.0.1:$TCP_PORT (token required)" "$WORK/serve.log" \
     || fail "listening line: $(cat "$WORK/serve.log")"
 assert_eq "$(stat -c %a "$SOCK")" 660 "mode of the API socket"
@@ -212,7 +201,7 @@ assert_eq "$(code)" 405 "GET /run"
 kill -TERM "$SERVE_PID"
 wait_until 5 sh -c "! kill -0 $SERVE_PID 2>/dev/null" || fail "pactown serve did not stop on SIGTERM"
 assert_eq "$(http_status "http://127.0.0.1:$P3/")" 200 "a service after the server stopped"
-serve_start 2
+serve_start --listen "127.0.0.1:$TCP_PORT" --token-file "$WORK/token"
 R=$(U GET /status)
 assert_eq "$(J 'sorted(s["service_id"] for s in d["services"])')" "['10', '11', '7-ann-smith', '9']" "/status after a restart"
 R=$(U POST /stop '{"project_id": 9}')

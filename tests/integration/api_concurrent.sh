@@ -4,12 +4,7 @@
 # its own service; /status answers while a build is in progress.
 . "$(dirname "$0")/lib.sh"
 mount_start
-SOCK=$WORK/api.sock
-PSTART=$(( 20000 + RANDOM % 20000 ))
-export PACTOWN_PORT_START=$PSTART PACTOWN_PORT_END=$(( PSTART + 200 ))
-"$PACTOWN" serve --socket "$SOCK" >"$WORK/serve.log" 2>&1 &
-EXTRA_PIDS=$!
-wait_until 10 grep -q "listening on" "$WORK/serve.log" || fail "pactown serve did not start: $(cat "$WORK/serve.log")"
+serve_start
 
 sets=("ptdemo-core==1.0" "ptdemo-core==2.0" "ptdemo-core ptdemo-extra" "ptdemo-tools" "ptdemo-local")
 for i in 0 1 2 3 4; do

@@ -5,12 +5,7 @@
 # the Fast Start page's Quick Start among them.
 . "$(dirname "$0")/lib.sh"
 mount_start
-SOCK=$WORK/api.sock
-PSTART=$(( 20000 + RANDOM % 20000 ))
-export PACTOWN_PORT_START=$PSTART PACTOWN_PORT_END=$(( PSTART + 50 ))
-"$PACTOWN" serve --socket "$SOCK" >"$WORK/serve.log" 2>&1 &
-EXTRA_PIDS=$!
-wait_until 10 grep -q "listening on" "$WORK/serve.log" || fail "pactown serve did not start: $(cat "$WORK/serve.log")"
+serve_start
 
 # Debian's python3 with python3-setuptools and python3-wheel (tools/setup) builds it offline
 SYSPY=/usr/bin/python3

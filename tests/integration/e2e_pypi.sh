@@ -46,9 +46,7 @@ fi
 # cache hit whose logs[] say so; /stop stops it and the server answers on
 TOKEN=e2e-$RANDOM$RANDOM
 api_port=$(free_port)
-PACTOWN_RUNNER_TOKEN=$TOKEN "$PACTOWN" serve --socket '' --listen "127.0.0.1:$api_port" >"$WORK/serve.log" 2>&1 &
-EXTRA_PIDS="$EXTRA_PIDS $!"
-wait_until 10 grep -q "listening on" "$WORK/serve.log" || fail "pactown serve: $(cat "$WORK/serve.log")"
+PACTOWN_RUNNER_TOKEN=$TOKEN serve_start --socket '' --listen "127.0.0.1:$api_port"
 api_run() {
     python3 - "$1" "$2" "$api_port" "$TOKEN" <<'PY'
 import json, sys, urllib.request

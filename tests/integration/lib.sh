@@ -150,6 +150,26 @@ mount_stop() {
     [ "$rc" = 0 ] || fail "pactownfs exited with $rc after unmount"
 }
 
+# serve_start [pactown serve options...]: the runner API on $SOCK (default
+# $WORK/api.sock), ports from PACTOWN_PORT_START (a random range of 200 unless
+# set); waits until it listens. SERVE_PID: its pid (killed by the cleanup).
+SOCK=$WORK/api.sock
+SERVE_PID=
+serve_start() {
+    if [ -z "${PACTOWN_PORT_START:-}" ]; then
+        PACTOWN_PORT_START=$(( 20000 + RANDOM % 20000 ))
+        export PACTOWN_PORT_START PACTOWN_PORT_END=$(( PACTOWN_PORT_START + 200 ))
+    fi
+    local before
+    before=$(grep -c 'listening on' "$WORK/serve.log" 2>/dev/null || true)
+    "$PACTOWN" serve --socket "$SOCK" "$@" >>"$WORK/serve.log" 2>&1 &
+    SERVE_PID=$!
+    EXTRA_PIDS="$EXTRA_PIDS $SERVE_PID"
+    wait_until 10 sh -c "[ \$(grep -c 'listening on' '$WORK/serve.log') -gt ${before:-0} ] || ! kill -0 $SERVE_PID" \
+        || fail "pactown serve did not start within 10 s"
+    kill -0 "$SERVE_PID" 2>/dev/null || fail "pactown serve exited at start: $(cat "$WORK/serve.log")"
+}
+
 # register REQ...: record a requirement set in the index; prints its key
 register() { "$PACTOWN" hash --register "$@" | sed -n 's/^key //p'; }
 

@@ -271,16 +271,25 @@ json_t *api_body_object(struct api_call *c, struct api_answer *ans)
     return o;
 }
 
+/* The value of field name: 1 (in *v), 0 absent or null, -1 absent but
+ * required (a 400 in *ans). */
+static int field_get(json_t *o, const char *name, bool required, json_t **v, struct api_answer *ans)
+{
+    *v = json_object_get(o, name);
+    if (*v && !json_is_null(*v))
+        return 1;
+    if (!required)
+        return 0;
+    api_fail(ans, MHD_HTTP_BAD_REQUEST, name, "field '%s' is required", name);
+    return -1;
+}
+
 int api_field_str(json_t *o, const char *name, bool required, size_t max, const char **out, struct api_answer *ans)
 {
-    json_t *v = json_object_get(o, name);
-    if (!v || json_is_null(v)) {
-        if (required) {
-            api_fail(ans, MHD_HTTP_BAD_REQUEST, name, "field '%s' is required", name);
-            return -1;
-        }
-        return 0;
-    }
+    json_t *v;
+    int got = field_get(o, name, required, &v, ans);
+    if (got <= 0)
+        return got;
     if (!json_is_string(v)) {
         api_fail(ans, MHD_HTTP_BAD_REQUEST, name, "field '%s': expected a string", name);
         return -1;
@@ -301,14 +310,10 @@ int api_field_str(json_t *o, const char *name, bool required, size_t max, const 
 int api_field_int(json_t *o, const char *name, bool required, long long lo, long long hi, long long *out,
                   struct api_answer *ans)
 {
-    json_t *v = json_object_get(o, name);
-    if (!v || json_is_null(v)) {
-        if (required) {
-            api_fail(ans, MHD_HTTP_BAD_REQUEST, name, "field '%s' is required", name);
-            return -1;
-        }
-        return 0;
-    }
+    json_t *v;
+    int got = field_get(o, name, required, &v, ans);
+    if (got <= 0)
+        return got;
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
         api_fail(ans, MHD_HTTP_BAD_REQUEST, name, "field '%s': expected an integer %lld..%lld", name, lo, hi);
         return -1;
@@ -319,8 +324,8 @@ int api_field_int(json_t *o, const char *name, bool required, long long lo, long
 
 int api_field_bool(json_t *o, const char *name, bool *out, struct api_answer *ans)
 {
-    json_t *v = json_object_get(o, name);
-    if (!v || json_is_null(v))
+    json_t *v;
+    if (field_get(o, name, false, &v, ans) == 0)
         return 0;
     if (!json_is_boolean(v)) {
         api_fail(ans, MHD_HTTP_BAD_REQUEST, name, "field '%s': expected true or false", name);
