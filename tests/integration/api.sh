@@ -142,6 +142,20 @@ R=$(U POST /run "$(body_of "$WORK/job.md" 12 '{"run_once": true}')")
 assert_eq "$(J 'd["success"], d["exit_code"], d["message"].startswith("Job exited with code 3")')" "(False, 3, True)" "job"
 J 'd["stderr_output"]' | grep -x "job ran" >/dev/null || fail "job output: $(J 'd["stderr_output"]')"
 
+# the README's tests: with run_tests once healthy, and again by GET /test/{id}
+write_readme "$WORK/t.md" ptdemo-core ptdemo-app
+printf '%s\n' '```http markpact:test http' 'GET /health EXPECT 200' 'GET / EXPECT 404' '```' \
+    '```bash markpact:test shell' 'test -f data/hello.txt' '```' >>"$WORK/t.md"
+R=$(U POST /run "$(body_of "$WORK/t.md" 14 '{"run_tests": true}')")
+assert_eq "$(code) $(J 'd["success"], d["tests"]["passed"], d["tests"]["failed"], d["pid"] > 0')" \
+    "200 (False, 2, 1, True)" "run_tests (one test fails on purpose)"
+J 'd["message"]' | grep "; the README's tests failed$" >/dev/null || fail "run_tests message: $(J 'd["message"]')"
+R=$(U GET /test/14)
+assert_eq "$(code) $(J 'd["success"], d["passed"], d["failed"], [t["passed"] for t in d["results"]]')" \
+    "200 (False, 2, 1, [True, False, True])" "GET /test/14"
+R=$(U GET /test/12345)
+assert_eq "$(code)" 404 "GET /test of an unknown service"
+
 # sandbox files: list, read, write, delete; never outside the sandbox
 R=$(U GET /sandbox/9/files)
 assert_eq "$(J 'sorted(f["path"] for f in d["files"])')" "['.env', 'srv.py']" "/sandbox/9/files"
@@ -203,7 +217,7 @@ wait_until 5 sh -c "! kill -0 $SERVE_PID 2>/dev/null" || fail "pactown serve did
 assert_eq "$(http_status "http://127.0.0.1:$P3/")" 200 "a service after the server stopped"
 serve_start --listen "127.0.0.1:$TCP_PORT" --token-file "$WORK/token"
 R=$(U GET /status)
-assert_eq "$(J 'sorted(s["service_id"] for s in d["services"])')" "['10', '11', '7-ann-smith', '9']" "/status after a restart"
+assert_eq "$(J 'sorted(s["service_id"] for s in d["services"])')" "['10', '11', '14', '7-ann-smith', '9']" "/status after a restart"
 R=$(U POST /stop '{"project_id": 9}')
 assert_eq "$(code) $(J 'd["success"]')" "200 True" "/stop after a restart"
 wait_until 5 sh -c "! curl -s -o /dev/null http://127.0.0.1:$P3/" || fail "the service still answers after /stop"

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # 50 /run requests at once over 5 requirement sets (wheelhouse, offline):
 # 5 builds, every run succeeds, no port handed out twice, each port serves
-# its own service; /status answers while a build is in progress.
+# its own service; /status answers while builds are in progress. Then a build
+# held in the installer (blocking-uv) holds up neither /status nor a cache-hit
+# run, and its own run ends well once it is let go.
 . "$(dirname "$0")/lib.sh"
-mount_start
+block_builds_on ptdemo-app
+mount_start -o uv="$BLOCKING_UV"
 serve_start
 
 sets=("ptdemo-core==1.0" "ptdemo-core==2.0" "ptdemo-core ptdemo-extra" "ptdemo-tools" "ptdemo-local")
@@ -69,4 +72,20 @@ st, d = call("GET", "/status")
 assert d["services"] == [], d
 print("50 runs, 5 builds, %d cache hits, 50 distinct ports" % hits)
 PY
+
+write_readme "$WORK/held.md" ptdemo-core ptdemo-app
+body=$(python3 -c 'import json,sys; print(json.dumps({"project_id": 300, "readme_content": open(sys.argv[1]).read()}))' "$WORK/held.md")
+curl -sS --max-time 120 --unix-socket "$SOCK" --data-binary "$body" -o "$WORK/held.json" http://runner/run &
+held=$!
+wait_until 20 test -e "$PT_BLOCK_MARK" || fail "the held build did not start"
+out=$(curl -sS --max-time 5 --unix-socket "$SOCK" http://runner/status) || fail "/status waited on the held build"
+[[ $out == *'"services"'* ]] || fail "/status during the held build: $out"
+body=$(python3 -c 'import json,sys; print(json.dumps({"project_id": 301, "readme_content": open(sys.argv[1]).read()}))' "$WORK/set0.md")
+out=$(curl -sS --max-time 10 --unix-socket "$SOCK" --data-binary "$body" http://runner/run) \
+    || fail "a cache-hit run waited on the held build"
+[[ $out == *'"success":true'* && $out == *'"cache_hit":true'* ]] || fail "cache-hit run during the held build: $out"
+kill -0 "$held" || fail "the held run ended before its build was let go: $(cat "$WORK/held.json")"
+release_builds
+wait "$held" || fail "the held run: curl failed"
+grep -q '"success":true' "$WORK/held.json" || fail "the held run: $(cat "$WORK/held.json")"
 pass
