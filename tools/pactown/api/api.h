@@ -97,6 +97,15 @@ void api_cli(struct api *api, struct cli *cli, void (*say)(void *, bool, const c
  * newline as '?'). Never NULL unless out of memory. */
 json_t *api_text(const char *s, size_t n);
 
+/* The sandbox of service id, opened (O_DIRECTORY) beneath sandbox_root
+ * without following a symlink: the fd, or -ENOENT (no such sandbox, or an
+ * id that is not valid) or another -errno. */
+int api_open_sandbox(struct api *api, const char *id);
+
+/* openat2(2) of path beneath the sandbox fd, RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: the fd or -errno. */
+int api_open_file(int sandbox, const char *path, int flags);
+
 /* The regular files of service id's sandbox (not .venv, .pactown) as
  * [{path, size, mtime}] (at most 10,000); empty when there is none. */
 json_t *api_sandbox_files(struct api *api, const char *id);

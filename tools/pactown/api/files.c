@@ -22,8 +22,7 @@
 #define LIST_MAX 10000        /* entries listed at most */
 #define BENEATH (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
 
-/* The sandbox of id, opened without following a symlink; -ENOENT if none. */
-static int open_sandbox(struct api *api, const char *id)
+int api_open_sandbox(struct api *api, const char *id)
 {
     if (!pt_service_id_valid(id))
         return -ENOENT;
@@ -71,9 +70,14 @@ static void walk(int dirfd, const char *prefix, json_t *list, int depth)
     closedir(d);
 }
 
+int api_open_file(int sandbox, const char *path, int flags)
+{
+    return pt_openat2(sandbox, path, flags | O_CLOEXEC, 0, BENEATH);
+}
+
 json_t *api_sandbox_files(struct api *api, const char *id)
 {
-    int fd = open_sandbox(api, id);
+    int fd = api_open_sandbox(api, id);
     json_t *list = json_array();
     if (fd >= 0 && list)
         walk(fd, "", list, 0);
@@ -84,7 +88,7 @@ json_t *api_sandbox_files(struct api *api, const char *id)
 
 void api_route_files(struct api_call *c, struct api_answer *ans, const char *id)
 {
-    int fd = open_sandbox(c->api, id);
+    int fd = api_open_sandbox(c->api, id);
     if (fd < 0) {
         api_fail(ans, fd == -ENOENT ? 404 : 500, NULL, "no sandbox for service '%s'%s", pt_service_id_valid(id) ? id : "",
                  fd == -ENOENT ? "" : strerror(-fd));
@@ -189,7 +193,7 @@ void api_route_file(struct api_call *c, struct api_answer *ans, const char *id)
         api_fail(ans, 409, NULL, "service %s: a run on it is in flight", id);
         return;
     }
-    int sb = open_sandbox(c->api, id);
+    int sb = api_open_sandbox(c->api, id);
     if (sb < 0)
         api_fail(ans, sb == -ENOENT ? 404 : 500, NULL, "no sandbox for service '%s'", pt_service_id_valid(id) ? id : "");
     else if (!write)

@@ -2,6 +2,7 @@
  * /test/{id} and /cache/stats (api.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -126,9 +127,16 @@ void api_route_stop(struct api_call *c, struct api_answer *ans)
 
 json_t *api_log_tail(struct api *api, const char *id, int lines)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s/.pactown/service.log", api->cli.cfg.sandbox_root, id);
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* beneath the sandbox, never through a symlink its service planted */
+    int sb = api_open_sandbox(api, id);
+    int fd = sb >= 0 ? api_open_file(sb, ".pactown/service.log", O_RDONLY | O_NONBLOCK) : -1;
+    if (sb >= 0)
+        close(sb);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+    }
     if (fd < 0)
         return NULL;
     off_t size = lseek(fd, 0, SEEK_END);
