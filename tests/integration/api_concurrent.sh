@@ -78,6 +78,13 @@ body=$(python3 -c 'import json,sys; print(json.dumps({"project_id": 300, "readme
 curl -sS --max-time 120 --unix-socket "$SOCK" --data-binary "$body" -o "$WORK/held.json" http://runner/run &
 held=$!
 wait_until 20 test -e "$PT_BLOCK_MARK" || fail "the held build did not start"
+# /run/stream of another id on the same held set: its lines arrive while the build is held
+body2=$(python3 -c 'import json,sys; print(json.dumps({"project_id": 302, "readme_content": open(sys.argv[1]).read()}))' "$WORK/held.md")
+curl -sS -N --max-time 120 --unix-socket "$SOCK" --data-binary "$body2" -o "$WORK/held-stream.out" http://runner/run/stream &
+streamed=$!
+wait_until 10 grep -q '"type":"log","message":"cache miss' "$WORK/held-stream.out" \
+    || fail "no streamed line while the build is held: $(cat "$WORK/held-stream.out")"
+grep -q '"type":"result"' "$WORK/held-stream.out" && fail "the stream ended before the build was let go"
 out=$(curl -sS --max-time 5 --unix-socket "$SOCK" http://runner/status) || fail "/status waited on the held build"
 [[ $out == *'"services"'* ]] || fail "/status during the held build: $out"
 body=$(python3 -c 'import json,sys; print(json.dumps({"project_id": 301, "readme_content": open(sys.argv[1]).read()}))' "$WORK/set0.md")
@@ -88,4 +95,7 @@ kill -0 "$held" || fail "the held run ended before its build was let go: $(cat "
 release_builds
 wait "$held" || fail "the held run: curl failed"
 grep -q '"success":true' "$WORK/held.json" || fail "the held run: $(cat "$WORK/held.json")"
+wait "$streamed" || fail "the streamed run: curl failed"
+tail -n 1 "$WORK/held-stream.out" | grep -q '"type":"result","result":{"success":true' \
+    || fail "the streamed run's result: $(tail -n 2 "$WORK/held-stream.out")"
 pass
