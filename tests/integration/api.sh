@@ -25,9 +25,9 @@ assert_eq "$(stat -c %a "$SOCK")" 660 "mode of the API socket"
 # the body, then the HTTP status on a line of its own
 U() {
     local data=()
-    [ $# -ge 3 ] && data=(--data-binary "$3" -H 'Content-Type: application/json')
-    curl -sS --max-time 120 --unix-socket "$SOCK" -H "X-Runner-Token: $TOKEN" -X "$1" "${data[@]}" \
-        -w '\n%{http_code}\n' "http://runner$2"
+    [ $# -ge 3 ] && data=(--data-binary @- -H 'Content-Type: application/json')
+    printf '%s' "${3:-}" | curl -sS --max-time 120 --unix-socket "$SOCK" -H "X-Runner-Token: $TOKEN" -X "$1" \
+        "${data[@]}" -w '\n%{http_code}\n' "http://runner$2"
 }
 # J EXPR: evaluate EXPR on the JSON body of the last U output in $R (d is the object)
 J() { printf '%s\n' "$R" | sed '$d' | python3 -c "import json,sys; d=json.load(sys.stdin); print(($1))"; }
@@ -211,6 +211,50 @@ assert_eq "$(code)" 404 "an unknown route"
 R=$(U GET /run)
 assert_eq "$(code)" 405 "GET /run"
 
+# what the hostile review found, held: an id too long to be valid locks no
+# shorter one; %00 cuts no id or path short; a line break in an env value;
+# an env string over MAX_ARG_STRLEN; a system port; a job's own exit code is
+# no exit code of pactown's; stderr_output is this run's; a look at the cache
+# registers nothing; a job in flight can be stopped
+long=$(printf 'a%.0s' $(seq 64))
+R=$(U PUT "/sandbox/${long}b/file?path=x" '{"content": "x"}')
+assert_eq "$(code)" 404 "PUT into a 65-byte id"
+R=$(U POST /stop "{\"service_id\": \"$long\"}")
+assert_eq "$(code)" 404 "/stop of the 64-byte id after that (not 409: nothing holds it)"
+R=$(U DELETE "/services/9%00x")
+assert_eq "$(code)" 404 "DELETE /services/9%00x"
+[ -d "$WORK/sandboxes/9" ] || fail "DELETE of 9%00x removed the sandbox of 9"
+R=$(U GET "/sandbox/9/file?path=srv.py%00../../etc/passwd")
+assert_eq "$(code)" 400 "a path with %00"
+R=$(U POST /run '{"project_id": 1, "readme_content": "x", "env": {"A": "x\nEVIL=1"}}')
+assert_eq "$(code) $(J 'd["field"]')" "400 env" "a line break in an env value"
+R=$(U POST /run "$(python3 -c 'import json; print(json.dumps({"project_id": 1, "readme_content": "x", "env": {"A": "x" * 140000}}))')")
+assert_eq "$(code) $(J 'd["field"]')" "400 env" "an env value over 128 KiB"
+R=$(U POST /run '{"project_id": 1, "readme_content": "x", "port": 80}')
+assert_eq "$(code) $(J 'd["field"]')" "400 port" "port 80"
+printf '```bash markpact:run\necho second; exit 4\n```\n' >"$WORK/job4.md"
+R=$(U POST /run "$(body_of "$WORK/job4.md" 12 '{"run_once": true}')")
+assert_eq "$(code) $(J 'd["success"], d["exit_code"], d["error_category"], d["stderr_output"]')" \
+    "200 (False, 4, 'process_crash', 'second\\n')" "a job that exits 4, after one that printed 'job ran'"
+specs() { mdb_stat -s spec "$WORK/cache/index" | awk '/Entries:/ {print $2}'; }
+n=$(specs)
+R=$(U POST /cache/venv '{"deps": ["ptdemo-extra==1.0", "ptdemo-core==1.0"], "create": false}')
+assert_eq "$(code) $(J 'd["cached"]') $(specs)" "200 False $n" "a look at an unbuilt set registers nothing"
+printf '```bash markpact:run\nsleep 600\n```\n' >"$WORK/sleep.md"
+curl -sS --max-time 60 --unix-socket "$SOCK" -H "X-Runner-Token: $TOKEN" -o "$WORK/sleep.json" \
+    --data-binary "$(body_of "$WORK/sleep.md" 15 '{"run_once": true}')" http://runner/run &
+sleeper=$!
+wait_until 10 sh -c "curl -s --unix-socket '$SOCK' -H 'X-Runner-Token: $TOKEN' http://runner/status/15 | grep -q '\"running\":true'" \
+    || fail "the job did not start"
+R=$(U POST /stop '{"project_id": 15}')
+assert_eq "$(code) $(J 'd["success"]')" "200 True" "/stop of a job in flight"
+wait "$sleeper" || fail "the stopped job's request failed"
+grep -q '"message":"Job killed by signal 15' "$WORK/sleep.json" || fail "the stopped job: $(cat "$WORK/sleep.json")"
+# the token reaches neither a 401 before the body is read nor a service
+R=$(python3 -c 'print("{" + " " * 300000 + "}")' | curl -sS --unix-socket "$SOCK" -H 'Expect: 100-continue' \
+    --data-binary @- -w '\n%{http_code}\n' http://runner/run)
+assert_eq "$(code)" 401 "a large body without the token: refused before it is read"
+
 # the server restarts: the running services are still listed and stopped
 kill -TERM "$SERVE_PID"
 wait_until 5 sh -c "! kill -0 $SERVE_PID 2>/dev/null" || fail "pactown serve did not stop on SIGTERM"
@@ -225,6 +269,14 @@ R=$(U DELETE /services/9)
 [ "$(code)" = 200 ] && [ ! -e "$WORK/sandboxes/9" ] || fail "DELETE /services/9: $R"
 R=$(U DELETE /services/10)
 assert_eq "$(code)" 409 "DELETE of a running service"
+
+# a token from the environment is gone from the server's /proc/PID/environ
+kill -TERM "$SERVE_PID"
+wait_until 5 sh -c "! kill -0 $SERVE_PID 2>/dev/null" || fail "pactown serve did not stop"
+PACTOWN_RUNNER_TOKEN=$TOKEN serve_start --listen "127.0.0.1:$TCP_PORT"
+tr '\0' '\n' <"/proc/$SERVE_PID/environ" | grep -q "$TOKEN" && fail "the token is in the server's /proc/PID/environ"
+R=$(U GET /status)
+assert_eq "$(code)" 200 "the token from PACTOWN_RUNNER_TOKEN"
 
 # a non-loopback address without a token is refused
 rc=0; PACTOWN_RUNNER_TOKEN= "$PACTOWN" serve --socket '' --listen "0.0.0.0:$(free_port)" >/dev/null 2>"$WORK/nl.err" || rc=$?

@@ -123,8 +123,8 @@ int cli_read_reqs(struct cli *cli, const char *file, char **args, int n, pt_reqs
  * of a use; a failure to record it is said, and costs only the figure. */
 void cli_note_use(struct cli *cli, const char *key);
 
-/* cmd_cache.c: register the finished set and, when it is built (*ready)
- * or build is true, resolve its venv through the mount (building it: the
+/* cmd_cache.c: register the finished set (only when build) and, when it is
+ * built (*ready) or build is true, resolve its venv through the mount (building it: the
  * build log is copied as progress) into venv (size n; "" when not). A use
  * of a built venv counts as a hit. Prints the error; returns 0 or an exit
  * code. */

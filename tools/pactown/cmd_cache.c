@@ -318,7 +318,8 @@ int cli_venv_of(struct cli *cli, const pt_reqset *set, bool build, char key[PT_K
     *ready = false;
     venv[0] = '\0';
     if (ret == 0 && (ret = cli_key_of(cli, set, key, &canonical, &len)) == 0) {
-        if (pt_index_register(cli->idx, key, canonical, len, NULL) != 0) {
+        /* a look that builds nothing writes nothing either */
+        if (build && pt_index_register(cli->idx, key, canonical, len, NULL) != 0) {
             cli_err(cli, "cannot register %s", key);
             ret = EXIT_ERROR;
         } else {

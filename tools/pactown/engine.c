@@ -315,6 +315,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         int status = 0;
         pt_wait(pid, &status);
         out->job_status = status;
+        out->job_done = true;
         double job_ms = ms_since(ts);
         out->total_ms = ms_since(t0);
         pt_pgrp_stop(pid, 10000); /* what the job left running in its group */

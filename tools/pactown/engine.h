@@ -54,6 +54,7 @@ struct run_out {
     double sandbox_ms;         /* from t0 until the sandbox and venv were ready */
     double total_ms;           /* from t0 until healthy (or started, or the job ended) */
     int job_status;            /* once: the waitpid status */
+    bool job_done;             /* once: the job ran to its end (job_status is its) */
     json_t *tests;             /* the test report when the tests ran for the API, else NULL (caller decrefs) */
 };
 

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "../cli.h"
 #include "../engine.h"
@@ -110,8 +111,12 @@ int api_open_file(int sandbox, const char *path, int flags);
  * [{path, size, mtime}] (at most 10,000); empty when there is none. */
 json_t *api_sandbox_files(struct api *api, const char *id);
 
-/* The last lines (at most lines, of the last 1 MiB) of <sandbox>/.pactown/service.log
- * of service id as a JSON array of strings, NULL if there is no log. */
-json_t *api_log_tail(struct api *api, const char *id, int lines);
+/* The last lines (at most lines, of the last 1 MiB, and from byte since
+ * on) of <sandbox>/.pactown/service.log of service id as a JSON array of
+ * strings, NULL if there is no log. */
+json_t *api_log_tail(struct api *api, const char *id, int lines, off_t since);
+
+/* The size of that log now (0 if there is none): where a run's output starts. */
+off_t api_log_size(struct api *api, const char *id);
 
 #endif

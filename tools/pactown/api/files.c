@@ -189,6 +189,10 @@ void api_route_file(struct api_call *c, struct api_answer *ans, const char *id)
         return;
     }
     bool write = strcmp(c->method, "GET") != 0 && strcmp(c->method, "HEAD") != 0;
+    if (!pt_service_id_valid(id)) {
+        api_fail(ans, 404, NULL, "no such sandbox");
+        return;
+    }
     if (write && !api_busy_take(c->api, id)) {
         api_fail(ans, 409, NULL, "service %s: a run on it is in flight", id);
         return;

@@ -175,6 +175,19 @@ static enum MHD_Result too_large(struct api *api, struct MHD_Connection *conn)
     return send_answer(conn, &ans);
 }
 
+size_t api_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls, (void)conn;
+    size_t n = MHD_http_unescape(s);
+    /* %00 would cut an id or a path short where it is read as a C string
+     * ("victim%00x" as "victim"): it becomes DEL, which no id and no
+     * sandbox path may hold, so the request is refused instead */
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\0')
+            s[i] = 0x7f;
+    return n;
+}
+
 enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                            const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -187,6 +200,13 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
         if (!pd)
             return MHD_NO;
         *con_cls = pd;
+        /* the token with the headers, before a byte of the body is read or kept */
+        if (strcmp(route_path(url), "/health") != 0 && !authorized(api, conn)) {
+            pd->refused = true;
+            api_fail(&ans, MHD_HTTP_UNAUTHORIZED, NULL, "a valid runner token is required (header X-Runner-Token,"
+                                                        " or Authorization: Bearer)");
+            return send_answer(conn, &ans);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)api->cli.cfg.api_max_body) {
             pd->refused = true; /* before 100 Continue: the client need not send it */
@@ -228,11 +248,6 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
         return too_large(api, conn);
     struct api_call c = { .api = api, .conn = conn, .method = method, .path = route_path(url),
                           .body = pd->body ? pd->body : "", .len = pd->len };
-    if (strcmp(c.path, "/health") != 0 && !authorized(api, conn)) {
-        api_fail(&ans, MHD_HTTP_UNAUTHORIZED, NULL, "a valid runner token is required (header X-Runner-Token, or"
-                                                    " Authorization: Bearer)");
-        return send_answer(conn, &ans);
-    }
     dispatch(&c, &ans);
     if (c.stream) {
         enum MHD_Result rc = MHD_queue_response(conn, ans.status, c.stream);
@@ -401,7 +416,7 @@ json_t *api_text(const char *s, size_t n)
 
 bool api_busy_take(struct api *api, const char *id)
 {
-    bool ok = true;
+    bool ok = pt_service_id_valid(id); /* never cut to fit: a longer id would lock a shorter one */
     pthread_mutex_lock(&api->mu);
     for (size_t i = 0; i < api->n_busy && ok; i++)
         ok = strcmp(api->busy[i], id) != 0;

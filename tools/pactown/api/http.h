@@ -10,6 +10,10 @@
 enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                            const char *version, const char *upload, size_t *upload_size, void **con_cls);
 
+/* MHD_UnescapeCallback: libmicrohttpd's unescaping, with %00 as DEL (0x7f)
+ * so that no NUL hides the rest of an id, path or parameter. */
+size_t api_unescape(void *cls, struct MHD_Connection *conn, char *s);
+
 /* MHD_RequestCompletedCallback: frees what api_handle kept. */
 void api_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe);
 

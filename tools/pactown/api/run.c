@@ -16,6 +16,8 @@
 #include "pactown/spawn.h"
 
 #define MAX_ENVS 256
+#define ENV_STRING_MAX 131072          /* MAX_ARG_STRLEN: one "KEY=VALUE" string of execve(2) */
+#define ENV_TOTAL_MAX ((size_t)1 << 20) /* all of them: well inside ARG_MAX with the rest */
 
 struct run_params {
     json_t *body;               /* the request (owns every string below) */
@@ -75,6 +77,12 @@ static struct run_params *parse_params(struct api_call *c, struct api_answer *an
     bool fast = true;
     if (api_field_bool(o, "fast_mode", &fast, ans))
         goto bad; /* every run is a fast one: accepted for pactown's clients */
+    if (rp->port > 0 && rp->port < 1024) {
+        /* the server may run as root: a service never takes a system port */
+        api_fail(ans, 400, "port", "field 'port': %lld is below 1024 (ports of the system); give 0 or 1024..65535",
+                 rp->port);
+        goto bad;
+    }
     rp->content = content;
     rp->content_len = json_string_length(json_object_get(o, "readme_content"));
     json_t *u = json_object_get(o, "user_id");
@@ -97,14 +105,24 @@ static struct run_params *parse_params(struct api_call *c, struct api_answer *an
         }
         const char *k;
         json_t *v;
+        size_t env_bytes = 0;
         json_object_foreach(env, k, v) {
             if (!env_name_ok(k)) {
                 api_fail(ans, 400, "env", "field 'env': '%.64s' is not a variable name ([A-Za-z_][A-Za-z0-9_]*)", k);
                 goto bad;
             }
-            if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
-                /* the value is not echoed: it may be a secret */
-                api_fail(ans, 400, "env", "field 'env': the value of %s must be a string without NUL characters", k);
+            const char *val = json_is_string(v) ? json_string_value(v) : NULL;
+            /* the value is never echoed: it may be a secret */
+            if (!val || strlen(val) != json_string_length(v) || strpbrk(val, "\r\n")) {
+                api_fail(ans, 400, "env", "field 'env': the value of %s must be a string of one line (no NUL, CR"
+                         " or LF: it becomes a line of the sandbox's .env)", k);
+                goto bad;
+            }
+            env_bytes += strlen(k) + 1 + strlen(val) + 1;
+            if (strlen(k) + 1 + strlen(val) >= ENV_STRING_MAX || env_bytes > ENV_TOTAL_MAX) {
+                api_fail(ans, 400, "env", "field 'env': %s", env_bytes > ENV_TOTAL_MAX
+                         ? "more than 1 MiB of variables in all"
+                         : "a variable longer than 128 KiB (Linux's MAX_ARG_STRLEN, execve(2))");
                 goto bad;
             }
             if (rp->n_envs == MAX_ENVS) {
@@ -302,31 +320,34 @@ static json_t *do_run(struct api *api, struct run_params *rp, struct runlog *lg,
                           .user_id = rp->user_id, .project_id = rp->project_id,
                           .service_name = rp->service_name };
     struct run_out out;
+    off_t log_from = api_log_size(api, rp->id); /* stderr_output: this run's lines only */
     int exit = engine_run(&cli, &rq, &out);
     if (out.running)
         reap_later(api, &out, rp->id);
-    bool job = rp->run_once && out.pid > 0;
-    bool ok = job ? WIFEXITED(out.job_status) && WEXITSTATUS(out.job_status) == 0 && exit == 0 : exit == 0;
+    /* a job's own exit code is its, not one of pactown's (engine.h): said apart */
+    bool job = rp->run_once && out.job_done;
+    int job_code = !job ? 0 : WIFEXITED(out.job_status) ? WEXITSTATUS(out.job_status) : 128 + WTERMSIG(out.job_status);
+    bool tests_failed = job ? job_code == 0 && exit != 0 : exit == EXIT_TESTS_FAILED;
+    bool ok = job ? job_code == 0 && exit == 0 : exit == 0;
     char msg[1200];
     const char *cached = out.hit ? ", cached" : "";
     if (rp->prepare && exit == 0)
         snprintf(msg, sizeof msg, "Sandbox ready in %.0fms%s", out.sandbox_ms, out.hit ? " (cached)" : "");
     else if (job && WIFEXITED(out.job_status))
-        snprintf(msg, sizeof msg, "Job exited with code %d in %.0fms%s", WEXITSTATUS(out.job_status), out.total_ms,
-                 cached);
+        snprintf(msg, sizeof msg, "Job exited with code %d in %.0fms%s", job_code, out.total_ms, cached);
     else if (job)
         snprintf(msg, sizeof msg, "Job killed by signal %d in %.0fms%s", WTERMSIG(out.job_status), out.total_ms,
                  cached);
     else if (exit == 0 && rp->skip_health)
         snprintf(msg, sizeof msg, "Started in %.0fms (async%s)", out.total_ms, cached);
-    else if (exit == 0 || (exit == EXIT_TESTS_FAILED && out.healthy))
+    else if (exit == 0 || (tests_failed && out.healthy))
         snprintf(msg, sizeof msg, "Running on port %d (%.0fms%s)", out.port, out.total_ms, cached);
     else
         snprintf(msg, sizeof msg, "%s", runlog_last_error(lg));
-    if (exit == EXIT_TESTS_FAILED)
+    if (tests_failed)
         snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "; the README's tests failed");
-    const char *cat = ok ? "none" : job && exit == 0 ? "process_crash" : category_of(exit);
-    json_t *tail = !ok || job ? api_log_tail(api, rp->id, 40) : NULL;
+    const char *cat = ok ? "none" : job_code ? "process_crash" : tests_failed ? "unknown" : category_of(exit);
+    json_t *tail = !ok || job ? api_log_tail(api, rp->id, 40, log_from) : NULL;
     char *stderr_text = NULL;
     size_t k = 0;
     FILE *mf = tail ? open_memstream(&stderr_text, &k) : NULL;
@@ -347,8 +368,7 @@ static json_t *do_run(struct api *api, struct run_params *rp, struct runlog *lg,
                           out.hit, "key", out.key[0] ? json_string(out.key) : json_null());
     free(stderr_text);
     if (r && job)
-        json_object_set_new(r, "exit_code", json_integer(WIFEXITED(out.job_status) ? WEXITSTATUS(out.job_status)
-                                                                                    : 128 + WTERMSIG(out.job_status)));
+        json_object_set_new(r, "exit_code", json_integer(job_code));
     if (r && out.tests)
         json_object_set_new(r, "tests", out.tests);
     else
@@ -362,7 +382,7 @@ static json_t *do_run(struct api *api, struct run_params *rp, struct runlog *lg,
         json_object_set_new(r, "venv", out.venv[0] ? json_string(out.venv) : json_null());
         json_object_set_new(r, "files", api_sandbox_files(api, rp->id));
     }
-    *status = status_of(exit);
+    *status = job || tests_failed ? 200 : status_of(exit); /* the run was done: success says how it went */
     return r;
 }
 
@@ -379,7 +399,8 @@ static void *stream_main(void *arg)
     struct stream_job *j = arg;
     unsigned status;
     json_t *r = do_run(j->api, j->rp, j->lg, j->port, &status);
-    port_drop(j->api, j->port);
+    if (!j->rp->run_once) /* a job reserved no port */
+        port_drop(j->api, j->port);
     api_busy_drop(j->api, j->rp->id);
     runlog_finish(j->lg, r);
     runlog_unref(j->lg);

@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -197,13 +200,50 @@ static int tcp_listener(struct cli *cli, const char *spec, bool *loopback)
     return s;
 }
 
-static struct MHD_Daemon *start_mhd(struct api *api, int fd)
+/* Connections at most, per client address (TCP), and the seconds a
+ * connection may stay silent (libmicrohttpd has no whole-request timeout). */
+#define API_CONNECTIONS 1024
+#define API_CONNECTIONS_PER_IP 128
+#define API_IDLE_TIMEOUT_S 30
+
+/* libmicrohttpd's messages (a connection reset, …): at most 20 a minute, so
+ * that a flood of bad connections cannot fill the disk with them. */
+static void api_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static time_t window;
+    static int n, dropped;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&mu);
+    if (now - window >= 60) {
+        if (dropped)
+            fprintf(stderr, "pactown serve: (%d more libmicrohttpd messages in the last minute not shown)\n", dropped);
+        window = now;
+        n = dropped = 0;
+    }
+    bool show = n++ < 20;
+    if (!show)
+        dropped++;
+    pthread_mutex_unlock(&mu);
+    if (!show)
+        return;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    fprintf(stderr, "pactown serve: http: %s\n", line);
+}
+
+static struct MHD_Daemon *start_mhd(struct api *api, int fd, bool fd_is_tcp)
 {
     return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                                 MHD_USE_ITC | MHD_USE_ERROR_LOG,
                             0, NULL, NULL, api_handle, api, MHD_OPTION_LISTEN_SOCKET, fd,
-                            MHD_OPTION_NOTIFY_COMPLETED, api_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+                            MHD_OPTION_NOTIFY_COMPLETED, api_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
+                            api_unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, api_log, NULL,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            (unsigned)(fd_is_tcp ? API_CONNECTIONS_PER_IP : 0), MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)API_IDLE_TIMEOUT_S, MHD_OPTION_END);
 }
 
 int cmd_serve(int argc, char **argv)
@@ -241,7 +281,12 @@ int cmd_serve(int argc, char **argv)
     }
     if ((ret = cli_setup(&api.cli)) != 0 || (ret = load_token(&api)) != 0 || (ret = cli_open_index(&api.cli)) != 0)
         return ret;
-    /* the token is the server's: never in a service's environment */
+    /* the token is the server's: never in a service's environment, nor in
+     * this process's /proc/PID/environ (the bytes of the initial
+     * environment, which unsetenv leaves as they are) */
+    char *in_env = getenv("PACTOWN_RUNNER_TOKEN");
+    if (in_env)
+        explicit_bzero(in_env, strlen(in_env));
     unsetenv("PACTOWN_RUNNER_TOKEN");
     unsetenv("PACTOWN_RUNNER_TOKEN_FILE");
     if (!socket_path)
@@ -283,7 +328,7 @@ int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct MHD_Daemon *du = ux >= 0 ? start_mhd(&api, ux) : NULL, *dt = tcp >= 0 ? start_mhd(&api, tcp) : NULL;
+    struct MHD_Daemon *du = ux >= 0 ? start_mhd(&api, ux, false) : NULL, *dt = tcp >= 0 ? start_mhd(&api, tcp, true) : NULL;
     if ((ux >= 0 && !du) || (tcp >= 0 && !dt)) {
         cli_err(&api.cli, "cannot start the HTTP server (libmicrohttpd)");
         if (ux >= 0)

@@ -96,17 +96,21 @@ void api_route_stop(struct api_call *c, struct api_answer *ans)
         return;
     }
     json_decref(o);
-    if (!api_busy_take(api, id)) {
-        api_fail(ans, 409, "service_id", "service %s: another request on it is in flight", id);
+    /* a run in flight on the id (a job, a health wait) is stopped too, once
+     * its process runs: the run then ends and answers its own client */
+    bool mine = api_busy_take(api, id);
+    pt_service s;
+    if (!mine && !(pt_index_service_get(api->cli.idx, id, &s) == 0 && s.pid > 0 && pt_holder_alive(s.pid, s.pid_start))) {
+        api_fail(ans, 409, "service_id", "service %s is being started (no process yet): stop it once it runs", id);
         return;
     }
     struct runlog *lg = runlog_new();
     struct cli cli;
     api_cli(api, &cli, runlog_say, lg);
-    pt_service s;
     bool was = false;
     int rc = lg ? cli_service_stop(&cli, id, (int)timeout, &s, &was) : EXIT_ERROR;
-    api_busy_drop(api, id);
+    if (mine)
+        api_busy_drop(api, id);
     if (rc == EXIT_OK) {
         char msg[200];
         snprintf(msg, sizeof msg, was ? "Stopped %s" : "%s was not running", id);
@@ -125,9 +129,10 @@ void api_route_stop(struct api_call *c, struct api_answer *ans)
     runlog_unref(lg);
 }
 
-json_t *api_log_tail(struct api *api, const char *id, int lines)
+/* service.log of id's sandbox, opened beneath it (never through a symlink
+ * its service planted), a regular file; -1 if none. */
+static int open_log(struct api *api, const char *id)
 {
-    /* beneath the sandbox, never through a symlink its service planted */
     int sb = api_open_sandbox(api, id);
     int fd = sb >= 0 ? api_open_file(sb, ".pactown/service.log", O_RDONLY | O_NONBLOCK) : -1;
     if (sb >= 0)
@@ -137,10 +142,27 @@ json_t *api_log_tail(struct api *api, const char *id, int lines)
         close(fd);
         fd = -1;
     }
+    return fd;
+}
+
+off_t api_log_size(struct api *api, const char *id)
+{
+    int fd = open_log(api, id);
+    off_t n = fd >= 0 ? lseek(fd, 0, SEEK_END) : 0;
+    if (fd >= 0)
+        close(fd);
+    return n > 0 ? n : 0;
+}
+
+json_t *api_log_tail(struct api *api, const char *id, int lines, off_t since)
+{
+    int fd = open_log(api, id);
     if (fd < 0)
         return NULL;
     off_t size = lseek(fd, 0, SEEK_END);
     off_t from = size > (1 << 20) ? size - (1 << 20) : 0;
+    if (from < since && since <= size)
+        from = since;
     size_t want = (size_t)(size - from);
     char *buf = malloc(want + 1);
     ssize_t got = buf ? pread(fd, buf, want, from) : -1;
@@ -159,7 +181,7 @@ json_t *api_log_tail(struct api *api, const char *id, int lines)
     for (int n = 0; start > 0; start--)
         if (buf[start - 1] == '\n' && ++n == lines)
             break;
-    if (start == 0 && from > 0) { /* the first line read may be cut */
+    if (start == 0 && from > 0 && from != since) { /* the first line read may be cut */
         char *nl = memchr(buf, '\n', end);
         start = nl ? (size_t)(nl - buf) + 1 : end;
     }
@@ -192,7 +214,7 @@ void api_route_logs(struct api_call *c, struct api_answer *ans, const char *id)
         return;
     }
     bool known = pt_index_service_get(api->cli.idx, id, &s) == 0;
-    json_t *lines = api_log_tail(api, id, (int)tail);
+    json_t *lines = api_log_tail(api, id, (int)tail, 0);
     if (!lines && !known) {
         api_fail(ans, 404, NULL, "no service '%s'", id);
         return;
@@ -205,6 +227,10 @@ void api_route_logs(struct api_call *c, struct api_answer *ans, const char *id)
 void api_route_delete(struct api_call *c, struct api_answer *ans, const char *id)
 {
     struct api *api = c->api;
+    if (!pt_service_id_valid(id)) {
+        api_fail(ans, 404, NULL, "no such service");
+        return;
+    }
     if (!api_busy_take(api, id)) {
         api_fail(ans, 409, NULL, "service %s: another request on it is in flight", id);
         return;
