@@ -11,7 +11,12 @@ DEFAULT_SOCKET = "/run/pactown/api.sock"
 
 
 class RunnerError(Exception):
-    """The runner could not be reached, or answered something that is not JSON."""
+    """The runner could not be reached, refused the token (status 401/403),
+    or answered something that is not JSON."""
+
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -38,9 +43,12 @@ class Client:
     $PACTOWN_RUNNER_TOKEN)."""
 
     def __init__(self, api: Optional[str] = None, token: Optional[str] = None, timeout: float = 3600.0):
-        api = api or os.environ.get("PACTOWN_API") or "unix://" + DEFAULT_SOCKET
+        # the server's own setting (PACTOWN_API_SOCKET) is the next place to look
+        api = api or os.environ.get("PACTOWN_API") or "unix://" + (os.environ.get("PACTOWN_API_SOCKET")
+                                                                    or DEFAULT_SOCKET)
         self.api = api
-        self.token = token if token is not None else os.environ.get("PACTOWN_RUNNER_TOKEN")
+        token = token if token is not None else os.environ.get("PACTOWN_RUNNER_TOKEN")
+        self.token = token.strip() if token else None  # a token read from a file keeps no newline
         self.timeout = timeout
         u = urllib.parse.urlsplit(api)
         if u.scheme == "unix":
@@ -75,7 +83,8 @@ class Client:
             return conn, conn.getresponse()
         except OSError as e:
             conn.close()
-            raise RunnerError("pactown serve at %s: %s" % (self.api, e)) from e
+            raise RunnerError("pactown serve at %s: %s (is `pactown serve` running? PACTOWN_API names where:"
+                              " unix:///path/api.sock or http://host:port)" % (self.api, e)) from e
 
     def request(self, method: str, path: str, payload: Any = None,
                 timeout: Optional[float] = None) -> Tuple[int, Dict[str, Any]]:
@@ -86,10 +95,15 @@ class Client:
         finally:
             conn.close()
         try:
-            return resp.status, json.loads(data.decode("utf-8"))
+            d = json.loads(data.decode("utf-8"))
         except ValueError as e:
             raise RunnerError("pactown serve answered %d with something that is not JSON: %r"
                               % (resp.status, data[:200])) from e
+        if resp.status in (401, 403):
+            # a wrong or missing token is never "no services"
+            raise RunnerError("pactown serve at %s refused the request (%d): %s (PACTOWN_RUNNER_TOKEN)"
+                              % (self.api, resp.status, d.get("error", "")), status=resp.status)
+        return resp.status, d
 
     def stream(self, method: str, path: str, payload: Any = None,
                timeout: Optional[float] = None) -> Iterator[Tuple[int, Dict[str, Any]]]:
@@ -102,6 +116,9 @@ class Client:
                     break
                 line = line.strip()
                 if line:
+                    if resp.status in (401, 403):
+                        raise RunnerError("pactown serve at %s refused the request (%d) (PACTOWN_RUNNER_TOKEN)"
+                                          % (self.api, resp.status), status=resp.status)
                     try:
                         yield resp.status, json.loads(line.decode("utf-8"))
                     except ValueError as e:

@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+import urllib.parse
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -86,9 +87,10 @@ class ValidationResult:
     warnings: List[str] = field(default_factory=list)
 
 
-def _failure(message: str, port: int = 0) -> RunResult:
-    return RunResult(success=False, port=port, message=message, logs=[message],
-                     error_category=ErrorCategory.ENVIRONMENT)
+def _failure(message: str, port: int = 0, status: int = 0) -> RunResult:
+    cat = ErrorCategory.PERMISSION if status in (401, 403) else ErrorCategory.ENVIRONMENT
+    return RunResult(success=False, port=port, message=message, logs=[message], error_category=cat,
+                     http_status=status)
 
 
 class ServiceRunner:
@@ -138,7 +140,7 @@ class ServiceRunner:
                 elif "success" in obj:  # refused before the stream began (400, 409, ...)
                     result = RunResult.from_answer(status, obj)
         except RunnerError as e:
-            return _failure(str(e), body.get("port", 0))
+            return _failure(str(e), body.get("port", 0), e.status)
         return result or _failure("the runner ended the stream without a result", body.get("port", 0))
 
     async def _run(self, body: Dict[str, Any], on_log: Optional[Callable[[str], None]]) -> RunResult:
@@ -148,7 +150,7 @@ class ServiceRunner:
                 try:
                     return RunResult.from_answer(*self.client.request("POST", "/run", body))
                 except RunnerError as e:
-                    return _failure(str(e), body.get("port", 0))
+                    return _failure(str(e), body.get("port", 0), e.status)
             return await loop.run_in_executor(None, plain)
         # the lines reach on_log in the event loop's thread, as the server streams them
         queue: "asyncio.Queue[Any]" = asyncio.Queue()
@@ -207,21 +209,25 @@ class ServiceRunner:
         try:
             status, d = self.client.request("POST", "/stop", {"project_id": 0, "service_id": service_id})
         except RunnerError as e:
-            return _failure(str(e))
+            return _failure(str(e), 0, e.status)
         return RunResult.from_answer(status, d)
 
     def get_status(self, service_id: str) -> Optional[Dict[str, Any]]:
-        """The service's status, or None if the runner does not know it."""
-        try:
-            status, d = self.client.request("GET", "/status/" + service_id)
-        except RunnerError:
+        """The service's status, or None if the runner does not know it
+        (RunnerError when the runner cannot be asked: down, or the token refused)."""
+        status, d = self.client.request("GET", "/status/" + urllib.parse.quote(service_id, safe=""))
+        if status == 404:
             return None
-        return d if status == 200 else None
+        if status != 200:
+            raise RunnerError("/status/%s: %s" % (service_id, d.get("error") or status), status=status)
+        return d
 
     def list_services(self) -> List[Dict[str, Any]]:
-        """The running services."""
+        """The running services (RunnerError when the runner cannot be asked)."""
         status, d = self.client.request("GET", "/status")
-        return list(d.get("services") or []) if status == 200 else []
+        if status != 200:
+            raise RunnerError("/status: %s" % (d.get("error") or status), status=status)
+        return list(d.get("services") or [])
 
     def stop_all(self) -> None:
         for s in self.list_services():

@@ -17,7 +17,7 @@ import socket
 import unittest
 import urllib.request
 
-from pactown_fs import DependencyCache, ErrorCategory, FastServiceStarter, RunResult, ServiceRunner
+from pactown_fs import DependencyCache, ErrorCategory, FastServiceStarter, RunnerError, RunResult, ServiceRunner
 
 README_A = open(os.environ["PTFS_README_A"]).read() if "PTFS_README_A" in os.environ else ""
 README_B = open(os.environ["PTFS_README_B"]).read() if "PTFS_README_B" in os.environ else ""
@@ -140,6 +140,23 @@ class RunnerTest(unittest.TestCase):
         self.assertFalse(r.success)
         self.assertEqual(r.error_category, ErrorCategory.VALIDATION)
         self.assertEqual(r.http_status, 400)
+
+    def test_a_wrong_token_is_never_no_services(self):
+        wrong = ServiceRunner(token="not-the-token")
+        with self.assertRaises(RunnerError) as e:
+            wrong.list_services()
+        self.assertEqual(e.exception.status, 401)
+        with self.assertRaises(RunnerError):
+            wrong.get_status("py-log")
+        r = self.run_async(wrong.fast_run("py-wrong", README_A, 0))
+        self.assertEqual((r.success, r.error_category, r.http_status), (False, ErrorCategory.PERMISSION, 401))
+        r = self.run_async(wrong.fast_run("py-wrong", README_A, 0, on_log=print))
+        self.assertEqual((r.success, r.error_category), (False, ErrorCategory.PERMISSION))
+
+    def test_a_field_error_is_a_validation_failure(self):
+        r = self.run_async(self.runner.fast_run("py-port", README_A, 80))
+        self.assertEqual((r.success, r.error_category, r.http_status), (False, ErrorCategory.VALIDATION, 400))
+        self.assertIn("port", r.message)
 
     def test_cache_stats_fields(self):
         DependencyCache().create_and_cache(["ptdemo-core"])

@@ -5,7 +5,10 @@
 # the Fast Start page's Quick Start among them.
 . "$(dirname "$0")/lib.sh"
 mount_start
-serve_start
+TOKEN=py-$RANDOM$RANDOM
+printf '%s\n' "$TOKEN" >"$WORK/token"
+chmod 600 "$WORK/token"
+serve_start --token-file "$WORK/token"
 
 # Debian's python3 with python3-setuptools and python3-wheel (tools/setup) builds it offline
 SYSPY=/usr/bin/python3
@@ -25,7 +28,9 @@ write_readme "$WORK/a.md" ptdemo-core ptdemo-app
 write_readme "$WORK/b.md" ptdemo-core==1.0 ptdemo-app
 printf '```bash markpact:run\necho job ran; exit 3\n```\n' >"$WORK/job.md"
 cd "$WORK"
-PACTOWN_API="unix://$SOCK" PTFS_README_A=$WORK/a.md PTFS_README_B=$WORK/b.md PTFS_JOB_README=$WORK/job.md \
+# the token as read from a file, newline and all: the client strips it
+PACTOWN_API="unix://$SOCK" PACTOWN_RUNNER_TOKEN="$(cat "$WORK/token")
+" PTFS_README_A=$WORK/a.md PTFS_README_B=$WORK/b.md PTFS_JOB_README=$WORK/job.md \
     "$WORK/venv/bin/python" -m unittest discover -v -s "$SRC/python/tests" >"$WORK/unittest.log" 2>&1 \
     || fail "python tests: $(tail -40 "$WORK/unittest.log")"
 grep -q "skipped" "$WORK/unittest.log" && grep "skipped" "$WORK/unittest.log"

@@ -241,7 +241,8 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         int fr = pt_port_free(o->host, port);
         if (fr == -EADDRINUSE) {
             cli_err(cli, "port %d on %s is taken: not starting %s on it%s", port, o->host, o->service_id,
-                    chose_port ? "" : " (choose another with --port, or stop what holds it)");
+                    chose_port ? "" : cli->api ? " (give another port, or port 0 for a free one)"
+                                               : " (choose another with --port, or stop what holds it)");
             cli_say_port_holders(cli, port, 0);
             ret = EXIT_PORT_TAKEN;
             goto out;

@@ -13,6 +13,8 @@
 #include "pactown/fsutil.h"
 #include "pactown/ports.h"
 #include "pactown/spawn.h"
+#include "pactown/proc.h"
+#include "pactown/sandbox.h"
 
 char **cli_service_env(int port, const char *host, const char *venv, const char *sandbox, char *const *envs,
                        int n_envs)
@@ -102,6 +104,21 @@ void cli_print_tail(const char *path, int lines, const char *indent, bool header
     free(text);
 }
 
+/* the pactown service whose process group is pgid, if one is */
+struct owner {
+    pid_t pgid;
+    char id[PT_SERVICE_ID_MAX + 1];
+};
+
+static int find_owner(const pt_service *s, void *arg)
+{
+    struct owner *o = arg;
+    if (s->pid != o->pgid || !pt_holder_alive(s->pid, s->pid_start))
+        return 0;
+    snprintf(o->id, sizeof o->id, "%s", s->id);
+    return 1;
+}
+
 void cli_say_port_holders(const struct cli *cli, int port, pid_t not_pgid)
 {
     pt_port_holder h[4];
@@ -112,7 +129,11 @@ void cli_say_port_holders(const struct cli *cli, int port, pid_t not_pgid)
     for (size_t i = 0; i < n; i++) {
         if (not_pgid > 0 && h[i].pgid == not_pgid)
             continue;
-        cli_err(cli, "port %d is held by pid %d (%s)", port, (int)h[i].pid, h[i].cmd);
+        struct owner o = { .pgid = h[i].pgid };
+        if (cli->idx)
+            pt_index_each_service(cli->idx, find_owner, &o);
+        cli_err(cli, "port %d is held by pid %d (%s)%s%s", port, (int)h[i].pid, h[i].cmd,
+                o.id[0] ? ", of the pactown service " : "", o.id);
         said++;
     }
     if (said == 0 && socks > n)

@@ -116,6 +116,9 @@ json_t *api_sandbox_files(struct api *api, const char *id);
  * strings, NULL if there is no log. */
 json_t *api_log_tail(struct api *api, const char *id, int lines, off_t since);
 
+/* The same of the open file fd (closed), e.g. a build log. */
+json_t *api_fd_tail(int fd, int lines, off_t since);
+
 /* The size of that log now (0 if there is none): where a run's output starts. */
 off_t api_log_size(struct api *api, const char *id);
 

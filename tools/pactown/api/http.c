@@ -59,8 +59,12 @@ void api_fail(struct api_answer *ans, unsigned status, const char *field, const 
     va_end(ap);
     json_decref(ans->body);
     ans->status = status;
-    ans->body = json_pack("{s:b, s:o, s:o}", "success", 0, "error", api_text(msg, strlen(msg)), "detail",
-                          api_text(msg, strlen(msg)));
+    /* pactown's RunResult reads message, logs and error_category of any answer */
+    const char *cat = status == 400 || status == 413 ? "validation" : status == 401 || status == 403 ? "permission"
+                    : status == 503 ? "environment" : "unknown";
+    ans->body = json_pack("{s:b, s:o, s:o, s:o, s:[], s:s}", "success", 0, "error", api_text(msg, strlen(msg)),
+                          "detail", api_text(msg, strlen(msg)), "message", api_text(msg, strlen(msg)), "logs",
+                          "error_category", cat);
     if (ans->body && field)
         json_object_set_new(ans->body, "field", json_string(field));
 }

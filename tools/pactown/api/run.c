@@ -2,6 +2,8 @@
  * RunRequest checked field by field, a port from port_start..port_end, the
  * engine of `pactown run`, and pactown's RunResponse (api.h). */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,7 +349,16 @@ static json_t *do_run(struct api *api, struct run_params *rp, struct runlog *lg,
     if (tests_failed)
         snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "; the README's tests failed");
     const char *cat = ok ? "none" : job_code ? "process_crash" : tests_failed ? "unknown" : category_of(exit);
-    json_t *tail = !ok || job ? api_log_tail(api, rp->id, 40, log_from) : NULL;
+    json_t *tail = NULL;
+    char blog[PATH_MAX];
+    int bfd;
+    if (exit == EXIT_BUILD && out.key[0] && !out.venv[0] && /* the venv, not markpact:build */
+        strlen(out.key) + 5 < sizeof blog &&
+        pt_config_cache_path(&api->cli.cfg, "logs", out.key, blog, sizeof blog - 5) == 0 &&
+        (bfd = open(strcat(blog, ".log"), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+        tail = api_fd_tail(bfd, 40, 0); /* why the build failed: the installer's last words */
+    else if (!ok || job)
+        tail = api_log_tail(api, rp->id, 40, log_from);
     char *stderr_text = NULL;
     size_t k = 0;
     FILE *mf = tail ? open_memstream(&stderr_text, &k) : NULL;

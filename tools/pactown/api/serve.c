@@ -238,10 +238,9 @@ static struct MHD_Daemon *start_mhd(struct api *api, int fd, bool fd_is_tcp)
 {
     return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                                 MHD_USE_ITC | MHD_USE_ERROR_LOG,
-                            0, NULL, NULL, api_handle, api, MHD_OPTION_LISTEN_SOCKET, fd,
-                            MHD_OPTION_NOTIFY_COMPLETED, api_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
-                            api_unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, api_log, NULL,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            0, NULL, NULL, api_handle, api, MHD_OPTION_EXTERNAL_LOGGER, api_log, NULL,
+                            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, api_completed, NULL,
+                            MHD_OPTION_UNESCAPE_CALLBACK, api_unescape, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                             (unsigned)(fd_is_tcp ? API_CONNECTIONS_PER_IP : 0), MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)API_IDLE_TIMEOUT_S, MHD_OPTION_END);
 }
@@ -315,6 +314,13 @@ int cmd_serve(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    /* a mount of another cache_dir would fail every run: refused now; none
+     * at all is said (it may be mounted later: each run checks again) */
+    int mrc = cli_check_mount(&api.cli);
+    if (mrc != 0 && mrc != EXIT_NOT_MOUNTED)
+        return mrc;
+    if (mrc == EXIT_NOT_MOUNTED)
+        cli_err(&api.cli, "warning: runs will fail (503) until pactownfs is mounted at %s", api.cli.cfg.mountpoint);
     if (*socket_path && (ux = unix_listener(&api.cli, socket_path)) < 0)
         return EXIT_ERROR;
     cli_prune_services(&api.cli);

@@ -157,8 +157,11 @@ off_t api_log_size(struct api *api, const char *id)
 json_t *api_log_tail(struct api *api, const char *id, int lines, off_t since)
 {
     int fd = open_log(api, id);
-    if (fd < 0)
-        return NULL;
+    return fd < 0 ? NULL : api_fd_tail(fd, lines, since);
+}
+
+json_t *api_fd_tail(int fd, int lines, off_t since)
+{
     off_t size = lseek(fd, 0, SEEK_END);
     off_t from = size > (1 << 20) ? size - (1 << 20) : 0;
     if (from < since && since <= size)
