@@ -8,6 +8,7 @@
 # service, /run/stream lines as they happen, the sandbox file routes kept
 # inside the sandbox, and hostile bodies (413, field-named 400s).
 . "$(dirname "$0")/lib.sh"
+EXPECT_DAEMON='build of [0-9a-f]+ failed'
 mount_start
 SOCK=$WORK/run/api.sock
 TOKEN=tok-$RANDOM$RANDOM
@@ -206,6 +207,10 @@ assert_eq "$(code)" 400 "an array body"
 R=$(U POST /run "$(python3 -c 'import json; print(json.dumps({"project_id": 13, "readme_content": "```text markpact:deps python\nfoo ===\n```\n```bash markpact:run\ntrue\n```\n"}))')")
 assert_eq "$(code) $(J 'd["error_category"]')" "400 validation" "a README that does not parse"
 J 'd["message"]' | grep "^readme_content:2: " >/dev/null || fail "the README error lacks FILE:LINE: $(J 'd["message"]')"
+printf '```text markpact:deps python\nptdemo-nosuch\n```\n```bash markpact:run\ntrue\n```\n' >"$WORK/nosuch.md"
+R=$(U POST /run "$(body_of "$WORK/nosuch.md" 16)")
+assert_eq "$(code) $(J 'd["error_category"]')" "422 dependency" "a set that cannot be installed"
+J 'd["stderr_output"]' | grep "ptdemo-nosuch" >/dev/null || fail "the build's cause is not in stderr_output: $(J 'd["stderr_output"]')"
 R=$(U GET /nope)
 assert_eq "$(code)" 404 "an unknown route"
 R=$(U GET /run)
