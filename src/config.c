@@ -50,6 +50,8 @@ static const struct setting settings[] = {
     S(api_max_body, T_LONG, "4194304"),
     S(port_start, T_LONG, "10000"),
     S(port_end, T_LONG, "20000"),
+    S(user_uid_min, T_LONG, "61184"),
+    S(user_uid_max, T_LONG, "65519"),
 };
 #undef S
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

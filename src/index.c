@@ -18,7 +18,7 @@
 
 struct pt_index {
     MDB_env *env;
-    MDB_dbi spec, entry, atime, lease, service, meta;
+    MDB_dbi spec, entry, atime, lease, service, meta, user;
 };
 
 /* atime and lease keys: 8 + 32 bytes and 32 + 4 bytes, big-endian numbers so
@@ -99,7 +99,8 @@ int pt_index_open(const char *dir, pt_index **out, pt_error *err)
         (rc = mdb_dbi_open(txn, "atime", MDB_CREATE, &idx->atime)) != 0 ||
         (rc = mdb_dbi_open(txn, "lease", MDB_CREATE, &idx->lease)) != 0 ||
         (rc = mdb_dbi_open(txn, "service", MDB_CREATE, &idx->service)) != 0 ||
-        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &idx->meta)) != 0)
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &idx->meta)) != 0 ||
+        (rc = mdb_dbi_open(txn, "user", MDB_CREATE, &idx->user)) != 0)
         goto txn_abort;
     MDB_val k = sval("schema"), v;
     if ((rc = mdb_get(txn, idx->meta, &k, &v)) == MDB_NOTFOUND) {
@@ -633,4 +634,71 @@ const char *pt_state_name(uint32_t state)
     case PT_STATE_FAILED: return "failed";
     default: return "unknown";
     }
+}
+
+int pt_index_user_uid(pt_index *idx, const char *name, uint32_t lo, uint32_t hi, bool (*taken)(uint32_t, void *),
+                      void *arg, pt_user *out, bool *created)
+{
+    if (created)
+        *created = false;
+    if (lo > hi || hi - lo >= (1u << 24))
+        return -EINVAL;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    MDB_val k = sval(name), v;
+    rc = mdb_get(txn, idx->user, &k, &v);
+    if (rc == 0) {
+        memset(out, 0, sizeof *out);
+        memcpy(out, v.mv_data, v.mv_size < sizeof *out ? v.mv_size : sizeof *out);
+        mdb_txn_abort(txn);
+        return 0;
+    }
+    if (rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    /* the uids held, as a bitmap of the range: no two users ever share one */
+    size_t n = (size_t)(hi - lo) + 1;
+    unsigned char *held = calloc((n + 7) / 8, 1);
+    MDB_cursor *cur = NULL;
+    if (!held || (rc = mdb_cursor_open(txn, idx->user, &cur)) != 0) {
+        free(held);
+        mdb_txn_abort(txn);
+        return held ? map_rc(rc) : -ENOMEM;
+    }
+    MDB_val ck, cv;
+    for (rc = mdb_cursor_get(cur, &ck, &cv, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &ck, &cv, MDB_NEXT)) {
+        pt_user u = { 0 };
+        memcpy(&u, cv.mv_data, cv.mv_size < sizeof u ? cv.mv_size : sizeof u);
+        if (u.uid >= lo && u.uid <= hi)
+            held[(u.uid - lo) / 8] |= (unsigned char)(1u << ((u.uid - lo) % 8));
+    }
+    mdb_cursor_close(cur);
+    size_t i = 0;
+    while (i < n && ((held[i / 8] >> (i % 8)) & 1 || (taken && taken(lo + (uint32_t)i, arg))))
+        i++;
+    free(held);
+    if (i == n) {
+        mdb_txn_abort(txn);
+        return -ENOSPC;
+    }
+    pt_user u = { .version = PT_USER_VERSION, .uid = lo + (uint32_t)i, .created = pt_wall_s() };
+    v = (MDB_val){ .mv_size = sizeof u, .mv_data = &u };
+    if ((rc = mdb_put(txn, idx->user, &k, &v, MDB_NOOVERWRITE)) != 0) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        return map_rc(rc);
+    *out = u;
+    if (created)
+        *created = true;
+    return 0;
+}
+
+int pt_index_user_get(pt_index *idx, const char *name, pt_user *out)
+{
+    return get_record(idx, idx->user, name, out, sizeof *out);
 }

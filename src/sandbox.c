@@ -353,3 +353,53 @@ is_dir:
                         "sandbox: .venv is a real directory (an old local venv?); remove it to use the shared venv %s",
                         esc(target, eb, sizeof eb));
 }
+
+/* chown every entry beneath dirfd (not following symlinks), depth first */
+static int chown_beneath(int dirfd, uid_t uid, gid_t gid, const char *skip, int depth)
+{
+    int dup_fd = dup(dirfd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        int e = -errno;
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return e;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d))) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..") || (skip && !strcmp(n, skip)))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd, n, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue; /* gone meanwhile */
+        if (S_ISDIR(st.st_mode)) {
+            if (depth >= 64) {
+                rc = -ELOOP;
+                break;
+            }
+            int sub = openat(dirfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) {
+                rc = -errno;
+                break;
+            }
+            rc = chown_beneath(sub, uid, gid, NULL, depth + 1);
+            close(sub);
+        }
+        if (rc == 0 && fchownat(dirfd, n, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT)
+            rc = -errno;
+    }
+    closedir(d);
+    return rc;
+}
+
+int pt_sandbox_give(int dirfd, uid_t uid, gid_t gid, pt_error *err)
+{
+    int rc = chown_beneath(dirfd, uid, gid, ".pactown", 0);
+    if (rc == 0 && (fchown(dirfd, uid, gid) != 0 || fchmod(dirfd, 0700) != 0))
+        rc = -errno;
+    if (rc)
+        return pt_error_set(err, rc, 0, "cannot give the sandbox to uid %u: %s", (unsigned)uid, strerror(-rc));
+    return 0;
+}

@@ -3,6 +3,8 @@
 #include "pactown/spawn.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -50,6 +52,9 @@ int pt_spawn(const pt_spawn_opts *o, pid_t *pid_out)
             child_fail(errpipe[1], errno);
         if (!o->new_session && o->new_pgrp && setpgid(0, 0) != 0)
             child_fail(errpipe[1], errno);
+        for (int i = 0; i < o->n_cgroup_procs; i++)
+            if (write(o->cgroup_procs[i], "0\n", 2) != 2) /* "0": the writer itself (cgroups(7)) */
+                child_fail(errpipe[1], errno);
         int in = o->stdin_fd;
         if (in < 0)
             in = open("/dev/null", O_RDONLY);
@@ -69,6 +74,17 @@ int pt_spawn(const pt_spawn_opts *o, pid_t *pid_out)
             close_range(3, ~0U, 0);
         if (o->cwd && chdir(o->cwd) != 0)
             child_fail(ep, errno);
+        if (o->set_ids) {
+            /* groups first, then the gid, then the uid: once the uid is not 0
+             * nothing else may be changed; from root, setresuid(2) to a
+             * non-zero uid clears every capability */
+            if (setgroups(0, NULL) != 0 || setresgid(o->gid, o->gid, o->gid) != 0 ||
+                setresuid(o->uid, o->uid, o->uid) != 0)
+                child_fail(ep, errno);
+            if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+                child_fail(ep, errno);
+            umask(077);
+        }
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);

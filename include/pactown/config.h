@@ -49,6 +49,8 @@ typedef struct pt_config {
     long api_max_body;    /* largest API request body in bytes (413 above it); default 4194304 */
     long port_start;      /* ports the API hands out for `port: 0`, port_start..port_end inclusive; */
     long port_end;        /* default 10000..20000, as pactown's PACTOWN_PORT_START/END */
+    long user_uid_min;    /* uids given to users (`run --user`, the API's user_id), */
+    long user_uid_max;    /* user_uid_min..user_uid_max; default 61184..65519, systemd's DynamicUser range */
 } pt_config;
 
 /* Fill c with the defaults. Strings are malloc'd; free with pt_config_free. */

@@ -146,6 +146,28 @@ int pt_index_service_del(pt_index *idx, const char *id);
 typedef int (*pt_each_service_fn)(const pt_service *s, void *arg);
 int pt_index_each_service(pt_index *idx, pt_each_service_fn fn, void *arg);
 
+/* Users (`pactown run --user NAME`, the API's user_id): each has a uid of
+ * its own, allocated once and kept, so the same user has the same uid after
+ * a restart (systemd's DynamicUser is the model: no /etc/passwd entry). */
+#define PT_USER_VERSION 1
+typedef struct pt_user {
+    uint32_t version;       /* PT_USER_VERSION */
+    uint32_t uid;           /* also the user's gid */
+    int64_t created;        /* epoch seconds */
+} pt_user;
+
+/* The record of user name (1..64 bytes), made on first use with the lowest
+ * uid of [lo, hi] that no other user holds and taken(uid, arg) (may be NULL)
+ * does not refuse (e.g. a uid /etc/passwd names), all in one write
+ * transaction. *created (may be NULL): it was new. Errors: -EINVAL (lo > hi,
+ * or a range wider than 2^24), -ENOSPC (every uid of the range is held, or
+ * the map is full), other -errno of LMDB. */
+int pt_index_user_uid(pt_index *idx, const char *name, uint32_t lo, uint32_t hi, bool (*taken)(uint32_t, void *),
+                      void *arg, pt_user *out, bool *created);
+
+/* The record of user name; -ENOENT if it has none yet. */
+int pt_index_user_get(pt_index *idx, const char *name, pt_user *out);
+
 /* meta: opaque values by name. get returns a malloc'd NUL-terminated copy. */
 int pt_index_meta_get(pt_index *idx, const char *name, char **out, size_t *len);
 int pt_index_meta_put(pt_index *idx, const char *name, const void *val, size_t len);

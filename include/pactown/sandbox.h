@@ -89,4 +89,11 @@ int pt_sandbox_write_file(int dirfd, const char *relpath, const void *data, size
  * Man: symlinkat(2), renameat(2), unlinkat(2), fstatat(2). */
 int pt_sandbox_link_venv(int dirfd, const char *target, pt_error *err);
 
+/* Give the sandbox dirfd and everything beneath it but ".pactown" (the
+ * runner's own: logs, tests) to uid:gid, never following a symlink
+ * (fchownat(2) AT_SYMLINK_NOFOLLOW, directories opened O_NOFOLLOW), and make
+ * it mode 0700: its user's alone. Errors: -errno of fchownat(2), fchmod(2),
+ * -ELOOP (deeper than 64 levels). Man: fchownat(2), openat(2). */
+int pt_sandbox_give(int dirfd, uid_t uid, gid_t gid, pt_error *err);
+
 #endif

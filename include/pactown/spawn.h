@@ -22,10 +22,17 @@ typedef struct pt_spawn_opts {
     bool new_session;          /* setsid(2): own session and process group */
     bool new_pgrp;             /* setpgid(0, 0): own process group */
     int death_signal;          /* prctl(PR_SET_PDEATHSIG) signal, 0 = none */
+    const int *cgroup_procs;   /* open cgroup.procs files the child writes "0" to, joining those */
+    int n_cgroup_procs;        /*   cgroups before anything else runs (cgroups(7)); not closed */
+    bool set_ids;              /* run as uid/gid: groups dropped (setgroups(2) with none), */
+    uid_t uid;                 /*   setresgid(2), setresuid(2) (from root: no capabilities left), */
+    gid_t gid;                 /*   PR_SET_NO_NEW_PRIVS (prctl(2)), umask 077 */
 } pt_spawn_opts;
 
-/* Start a child. Returns 0 with *pid set, or -errno; an execve failure in the
- * child (e.g. -ENOENT, -EACCES) is reported here, through a close-on-exec
+/* Start a child. Returns 0 with *pid set, or -errno; a failure in the child
+ * before execve (joining a cgroup, dropping to uid/gid, -EPERM when the
+ * caller is not root) or of execve itself (e.g. -ENOENT, -EACCES) is
+ * reported here, through a close-on-exec
  * pipe, and the child is reaped. All fds but 0-2 are closed in the child. */
 int pt_spawn(const pt_spawn_opts *opts, pid_t *pid);
 

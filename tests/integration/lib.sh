@@ -15,6 +15,7 @@ PACTOWNFS=$BUILD/mount/pactownfs
 PACTOWN=$BUILD/tools/pactown/pactown
 SHARED=${PACTOWN_SHARED:-$SRC/../shared}
 WORK=$(mktemp -d /tmp/pt-it.XXXXXX)
+chmod 711 "$WORK"  # services of users (run --user) run as uids of their own: they pass through to the venvs
 MNT=$WORK/mnt
 DAEMON_PID=
 DAEMON_LOG=$WORK/daemon.log

@@ -14,6 +14,7 @@
 #include "pactown/interp.h"
 #include "pactown/key.h"
 #include "pactown/req.h"
+#include "pactown/sandbox.h"
 
 /* Exit codes scripts can rely on (also in README.md and `pactown --help`). */
 enum {
@@ -29,6 +30,7 @@ enum {
     EXIT_RUNNING = 9,      /* a service with this id is already running */
     EXIT_TESTS_FAILED = 10, /* the README's markpact:test tests ran and one or more failed */
     EXIT_PORT_TAKEN = 11,  /* the service's port is held by another program */
+    EXIT_REFUSED = 12,     /* refused: a limit the host cannot hold, or another user's service */
     /* run --once: the job's own exit code; 128 + N when signal N killed it (as sh(1) reports) */
 };
 
@@ -66,6 +68,8 @@ struct cli {
     void *say_ctx;
     bool borrowed;           /* cfg and idx belong to the caller (pactown serve): cli_free leaves them */
     bool api;                /* a request of the API: templates see only its env, no secrets file */
+    bool run_as;             /* the README's programs (build step, shell tests) run as run_uid */
+    uid_t run_uid;
 };
 
 /* Handle a common option code c (with optarg). Returns 0 if handled, 1 for
@@ -159,6 +163,16 @@ char **cli_service_env(int port, const char *host, const char *venv, const char 
  * (at most max). Says what is wrong without echoing a value (it may be a
  * secret); returns 0 or EXIT_USAGE. */
 int cli_env_opt(const struct cli *cli, char *arg, char **envs, int *n, int max);
+
+/* service.c: the directory that holds a service's sandbox: <sandbox_root>,
+ * or <sandbox_root>/<user> for a service of user (non-empty: --user, the
+ * API's user_id). Returns 0 or -ENAMETOOLONG. */
+int cli_sandbox_parent(const pt_config *cfg, const char *user, char *out, size_t n);
+
+/* service.c: the sandbox path of service id: its record's user (if there is
+ * a record) says where. user (may be NULL) gets that user ("" for none). */
+int cli_sandbox_path(const pt_config *cfg, pt_index *idx, const char *id, char *out, size_t n,
+                     char user[PT_SERVICE_ID_MAX + 1]);
 
 /* service.c: open <sandbox>/.pactown/NAME (dirfd: the sandbox; .pactown
  * made 0700 if absent: logs there may show secrets) with open(2) flags (O_NOFOLLOW and O_CLOEXEC added)

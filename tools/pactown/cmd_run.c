@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -60,12 +61,18 @@ static void usage(FILE *out)
             "                         (after a job: its shell tests), then stop it unless --detach\n"
             "  --json                 with --test: the test report as JSON on stdout (the service's\n"
             "                         own output then goes to stderr)\n"
+            "  --user NAME            run it as NAME's own uid (from user_uid_min..user_uid_max, kept in\n"
+            "                         the index), in <sandbox_root>/NAME/<id> (mode 0700), no groups,\n"
+            "                         no capabilities, no new privileges, umask 077 (as root)\n"
+            "  --limit FIELD=VALUE    with --user: a limit the kernel holds (its own cgroup):\n"
+            "                         max_memory_mb, max_cpu_percent (100 = one CPU), max_processes\n"
             "\n" CLI_COMMON_HELP
             "\n"
             "exit codes: 0 healthy (or stopped cleanly), 3 bad README, 4 build failed,\n"
             "            5 service exited, 6 health timeout, 7 pactownfs not mounted,\n"
             "            9 a service with this id is already running, 10 a test failed,\n"
-            "            11 the port is held by another program, 2 usage, 1 other error;\n"
+            "            11 the port is held by another program, 12 refused (limits this host cannot\n"
+            "            hold, another user's service), 2 usage, 1 other error;\n"
             "            --once: the job's exit code, 128+N when signal N killed it\n");
 }
 
@@ -108,6 +115,33 @@ static void on_signal(int sig)
         kill(-forward_pgid, SIGTERM);
 }
 
+/* --limit FIELD=VALUE: the user profile's names for the kernel's limits */
+static int limit_opt(const struct cli *cli, const char *arg, pt_limits *lim)
+{
+    static const struct { const char *name; size_t off; } f[] = {
+        { "max_memory_mb", offsetof(pt_limits, max_memory_mb) },
+        { "max_cpu_percent", offsetof(pt_limits, max_cpu_percent) },
+        { "max_processes", offsetof(pt_limits, max_processes) },
+    };
+    const char *eq = strchr(arg, '=');
+    for (size_t i = 0; eq && i < sizeof f / sizeof f[0]; i++) {
+        if (strlen(f[i].name) != (size_t)(eq - arg) || strncmp(arg, f[i].name, (size_t)(eq - arg)) != 0)
+            continue;
+        char *end;
+        errno = 0;
+        long v = strtol(eq + 1, &end, 10);
+        if (errno || end == eq + 1 || *end || v < 1) {
+            cli_err(cli, "--limit %s: expected a whole number >= 1", arg);
+            return -1;
+        }
+        *(long *)((char *)lim + f[i].off) = v;
+        return 0;
+    }
+    cli_err(cli, "--limit %s: expected FIELD=VALUE with FIELD one of max_memory_mb, max_cpu_percent, max_processes",
+            arg);
+    return -1;
+}
+
 static void on_start(void *ctx, pid_t pid)
 {
     (void)ctx;
@@ -126,7 +160,7 @@ int cmd_run(int argc, char **argv)
     char *envs[64];
     o.envs = envs;
     enum { O_ID = 1, O_PORT, O_HOST, O_ENV, O_SKIP, O_HPATH, O_TIMEOUT, O_DETACH, O_PREPARE, O_REFRESH, O_ONCE,
-           O_TEST };
+           O_TEST, O_USER, O_LIMIT };
     static const struct option opts[] = {
         { "service-id", required_argument, NULL, O_ID }, { "port", required_argument, NULL, O_PORT },
         { "host", required_argument, NULL, O_HOST }, { "env", required_argument, NULL, O_ENV },
@@ -134,6 +168,7 @@ int cmd_run(int argc, char **argv)
         { "timeout", required_argument, NULL, O_TIMEOUT }, { "detach", no_argument, NULL, O_DETACH },
         { "prepare", no_argument, NULL, O_PREPARE }, { "refresh", no_argument, NULL, O_REFRESH },
         { "once", no_argument, NULL, O_ONCE }, { "test", no_argument, NULL, O_TEST },
+        { "user", required_argument, NULL, O_USER }, { "limit", required_argument, NULL, O_LIMIT },
         { "json", no_argument, NULL, OPT_JSON }, CLI_COMMON_LONGOPTS, { 0 } };
     int c, ret = 0;
     char *end;
@@ -166,6 +201,11 @@ int cmd_run(int argc, char **argv)
         case O_REFRESH: o.refresh = true; break;
         case O_ONCE: o.once = true; break;
         case O_TEST: o.test = true; break;
+        case O_USER: o.user = optarg; break;
+        case O_LIMIT:
+            if (limit_opt(&cli, optarg, &o.limits) != 0)
+                return EXIT_USAGE;
+            break;
         case OPT_JSON: o.json = true; break;
         default:
             if ((ret = cli_other_opt(&cli, c, optarg, usage)) >= 0)
@@ -195,6 +235,11 @@ int cmd_run(int argc, char **argv)
         cli_free(&cli);
         return EXIT_USAGE;
     }
+    if ((o.limits.max_memory_mb || o.limits.max_cpu_percent || o.limits.max_processes) && !o.user) {
+        cli_err(&cli, "--limit goes with --user NAME: limits are a user's");
+        cli_free(&cli);
+        return EXIT_USAGE;
+    }
     if (o.health_path && o.health_path[0] != '/') {
         cli_err(&cli, "--health-path %s: must start with /", o.health_path);
         cli_free(&cli);
@@ -221,6 +266,9 @@ int cmd_run(int argc, char **argv)
     pt_pgrp_stop(pid, 10000); /* the rest of its group (uvicorn's reloader and workers) */
     /* its lease goes only now that the whole group is gone */
     pt_index_lease_del(cli.idx, r.key, pid);
+    pt_cg_host cg;
+    pt_cgroup_detect(&cg);
+    pt_cgroup_remove(&cg, o.service_id);
     svc.pid = 0;
     engine_note_service(&cli, &svc);
     if (got_signal) {

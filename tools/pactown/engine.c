@@ -3,6 +3,9 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 
 #include "forms.h"
+#include "pactown/cgroup.h"
 #include "pactown/clock.h"
 #include "pactown/health.h"
 #include "pactown/markpact.h"
@@ -43,12 +47,12 @@ static int free_port(int from)
     return from;
 }
 
-static int write_sandbox(struct cli *cli, const struct run_req *o, const pt_markpact *mp, const char *key,
-                         int *dirfd)
+static int write_sandbox(struct cli *cli, const struct run_req *o, const char *parent, const pt_user *u,
+                         const pt_markpact *mp, const char *key, int *dirfd)
 {
     pt_error err = { 0 };
-    if (pt_sandbox_open(cli->cfg.sandbox_root, o->service_id, dirfd, &err) != 0) {
-        cli_err(cli, "sandbox %s/%s: %s", cli->cfg.sandbox_root, o->service_id, err.msg);
+    if (pt_sandbox_open(parent, o->service_id, dirfd, &err) != 0) {
+        cli_err(cli, "sandbox %s/%s: %s", parent, o->service_id, err.msg);
         return EXIT_ERROR;
     }
     for (size_t i = 0; i < mp->n_files; i++) {
@@ -63,9 +67,62 @@ static int write_sandbox(struct cli *cli, const struct run_req *o, const pt_mark
     char target[PATH_MAX];
     snprintf(target, sizeof target, "%s/by-deps/%s", cli->cfg.mountpoint, key);
     if (pt_sandbox_link_venv(*dirfd, target, &err) != 0) {
-        cli_err(cli, "sandbox %s/%s: %s", cli->cfg.sandbox_root, o->service_id, err.msg);
+        cli_err(cli, "sandbox %s/%s: %s", parent, o->service_id, err.msg);
         return EXIT_ERROR;
     }
+    /* a user's sandbox is the user's alone (0700), .pactown/ stays the runner's;
+     * <sandbox_root>/<user> lets others pass but not list */
+    if (u && (pt_sandbox_give(*dirfd, u->uid, u->uid, &err) != 0 || chmod(parent, 0711) != 0)) {
+        cli_err(cli, "sandbox %s/%s: %s", parent, o->service_id, err.msg[0] ? err.msg : strerror(errno));
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
+/* After a service ended: the kernel's OOM killer, if it acted in its cgroup, is said. */
+static void say_oom(struct cli *cli, const pt_cg_host *cg, bool made, const struct run_req *o)
+{
+    uint64_t kills = 0;
+    if (made && pt_cgroup_oom_kills(cg, o->service_id, &kills) == 0 && kills)
+        cli_err(cli, "the kernel killed %s: out of memory in its cgroup (max_memory_mb=%ld)", o->service_id,
+                o->limits.max_memory_mb);
+}
+
+/* a uid that /etc/passwd or /etc/group already gives someone is not handed out */
+static bool uid_taken(uint32_t uid, void *arg)
+{
+    (void)arg;
+    return getpwuid(uid) != NULL || getgrgid(uid) != NULL;
+}
+
+/* The uid of user (made on first use), said when new. Returns 0 or an exit code. */
+static int user_of(struct cli *cli, const char *user, pt_user *u)
+{
+    if (!pt_service_id_valid(user)) {
+        cli_err(cli, "user '%s': use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", user);
+        return EXIT_USAGE;
+    }
+    if (geteuid() != 0) {
+        cli_err(cli, "user %s: running a service as a user of its own needs root (uids, cgroups)", user);
+        return EXIT_REFUSED;
+    }
+    long lo = cli->cfg.user_uid_min, hi = cli->cfg.user_uid_max;
+    bool created = false;
+    int rc = lo >= 1 && hi >= lo && hi < (1L << 31) ? pt_index_user_uid(cli->idx, user, (uint32_t)lo, (uint32_t)hi, uid_taken,
+                                                                         NULL, u, &created)
+                                                    : -EINVAL;
+    if (rc == -ENOSPC) {
+        cli_err(cli, "user %s: every uid of user_uid_min..user_uid_max (%ld..%ld) is given to a user already", user,
+                lo, hi);
+        return EXIT_REFUSED;
+    }
+    if (rc) {
+        cli_err(cli, "user %s: cannot give it a uid: %s", user,
+                rc == -EINVAL ? "user_uid_min..user_uid_max is not a range of uids" : strerror(-rc));
+        return EXIT_ERROR;
+    }
+    if (created)
+        cli_note(cli, "user %s: uid %u (new; kept in the index)", user, (unsigned)u->uid);
     return 0;
 }
 
@@ -121,7 +178,12 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
     pt_markpact mp = { 0 };
     pt_reqset set;
     pt_reqset_init(&set);
-    char *key = out->key, *canonical = NULL, *venv = out->venv, *sandbox = out->sandbox;
+    char *key = out->key, *canonical = NULL, *venv = out->venv, *sandbox = out->sandbox, parent[PATH_MAX];
+    char *envs[ENGINE_ENVS + 3];
+    int n_envs = 0, cg_fds[PT_CG_N], n_cg = 0;
+    pt_cg_host cg = { 0 };
+    bool limited = o->limits.max_memory_mb || o->limits.max_cpu_percent || o->limits.max_processes, made_cg = false;
+    char *who[3] = { NULL, NULL, NULL };
     size_t clen = 0;
     char **env = NULL;
     int dirfd = -1;
@@ -145,9 +207,23 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         }
         cli_err(cli, "warning: the README's tests cannot run (`pactown test` will say so)");
     }
+    const char *user = o->user && *o->user ? o->user : NULL;
+    pt_user u = { 0 };
+    if (user && (ret = user_of(cli, user, &u)) != 0)
+        goto out;
     pt_service old;
-    if (pt_index_service_get(cli->idx, o->service_id, &old) == 0 && old.pid > 0 &&
-        pt_holder_alive(old.pid, old.pid_start)) {
+    bool had = pt_index_service_get(cli->idx, o->service_id, &old) == 0;
+    if (had && old.user_id[0] && strcmp(old.user_id, user ? user : "") != 0) {
+        /* ids are one namespace: a user never takes over another's service */
+        if (user || cli->api) {
+            cli_err(cli, "service %s belongs to user %s", o->service_id, old.user_id);
+            ret = EXIT_REFUSED;
+            goto out;
+        }
+        cli_note(cli, "note: service %s was user %s's: run as root now, in %s/%s", o->service_id, old.user_id,
+                 cli->cfg.sandbox_root, o->service_id);
+    }
+    if (had && old.pid > 0 && pt_holder_alive(old.pid, old.pid_start)) {
         cli_err(cli, "service %s is already running (pid %d, port %d); stop it first%s%s", o->service_id,
                 (int)old.pid, old.port, cli->api ? "" : ": pactown stop ", cli->api ? "" : o->service_id);
         ret = EXIT_RUNNING;
@@ -179,9 +255,14 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         k += (size_t)snprintf(summary + k, sizeof summary - k, "%s%s", i ? ", " : "", set.lines[i]);
     if ((ret = cli_check_env_example(cli, o->readme, &mp, o->envs, o->n_envs)) != 0 ||
         (ret = cli_fill_templates(cli, o->readme, &mp, o->envs, o->n_envs)) != 0 ||
-        (ret = write_sandbox(cli, o, &mp, key, &dirfd)) != 0)
+        (ret = cli_sandbox_parent(&cli->cfg, user, parent, sizeof parent) ? EXIT_ERROR : 0) != 0 ||
+        (ret = write_sandbox(cli, o, parent, user ? &u : NULL, &mp, key, &dirfd)) != 0)
         goto out;
-    snprintf(sandbox, sizeof out->sandbox, "%s/%s", cli->cfg.sandbox_root, o->service_id);
+    if (snprintf(sandbox, sizeof out->sandbox, "%s/%s", parent, o->service_id) >= (int)sizeof out->sandbox) {
+        cli_err(cli, "sandbox_root %s: path too long", cli->cfg.sandbox_root);
+        ret = EXIT_ERROR;
+        goto out;
+    }
     cli_tests_save(cli, dirfd, &mp, o->readme, o->host);
     out->hit = hit;
     if (hit && cli->api) {
@@ -253,7 +334,22 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
             goto out;
         }
     }
-    env = cli_service_env(port, o->host, venv, sandbox, o->envs, o->n_envs);
+    /* a user's programs that ask who they are (HOME, USER, LOGNAME) get an answer; --env still wins */
+    if (user && (asprintf(&who[0], "HOME=%s", sandbox) < 0 || asprintf(&who[1], "USER=%s", user) < 0 ||
+                 asprintf(&who[2], "LOGNAME=%s", user) < 0)) {
+        cli_err(cli, "out of memory");
+        ret = EXIT_ERROR;
+        goto out;
+    }
+    for (int i = 0; user && i < 3; i++)
+        envs[n_envs++] = who[i];
+    for (int i = 0; i < o->n_envs && n_envs < ENGINE_ENVS + 3; i++)
+        envs[n_envs++] = o->envs[i];
+    if (user) {
+        cli->run_as = true;
+        cli->run_uid = u.uid;
+    }
+    env = cli_service_env(port, o->host, venv, sandbox, envs, n_envs);
     if (!env) {
         cli_err(cli, "out of memory");
         ret = EXIT_ERROR;
@@ -262,6 +358,26 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
     if ((ret = cli_write_dotenv(cli, dirfd, &mp, port, o->envs, o->n_envs)) != 0 ||
         (ret = cli_build_step(cli, &mp, dirfd, sandbox, env)) != 0)
         goto out;
+    /* its own cgroup, with the limits asked (or none, for a user's: its memory is counted) */
+    if (limited || user) {
+        pt_cgroup_detect(&cg);
+        pt_error cerr = { 0 };
+        char what[96];
+        int crc = pt_cgroup_create(&cg, o->service_id, &o->limits, cg_fds, &n_cg, &cerr);
+        if (crc && limited) {
+            cli_err(cli, "%s: the limits cannot be held on this host (%s); not starting %s", cerr.msg,
+                    pt_cgroup_describe(&cg, what, sizeof what), o->service_id);
+            ret = EXIT_REFUSED;
+            goto out;
+        }
+        made_cg = crc == 0;
+        if (crc)
+            cli_note(cli, "note: no cgroup for %s (%s): its memory is not measured", o->service_id, cerr.msg);
+        else if (limited)
+            cli_note(cli, "%s: max_memory_mb=%ld max_cpu_percent=%ld max_processes=%ld (0: none)",
+                     pt_cgroup_describe(&cg, what, sizeof what), o->limits.max_memory_mb, o->limits.max_cpu_percent,
+                     o->limits.max_processes);
+    }
     bool to_log = o->detach || cli->api; /* the API's services and jobs have no terminal */
     int logfd = to_log ? cli_dotdir_open(dirfd, "service.log", O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
     if (to_log && logfd < 0) {
@@ -275,7 +391,9 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
     const char *argv_sh[] = { "/bin/sh", "-c", mp.run->body, NULL };
     pt_spawn_opts so = { .argv = argv_sh, .envp = (const char *const *)env, .cwd = sandbox, .stdin_fd = in_fd,
                          .stdout_fd = logfd >= 0 ? logfd : o->json ? STDERR_FILENO : -1, .stderr_fd = logfd,
-                         .new_session = true }; /* --json: stdout is the report's alone */
+                         .new_session = true, /* --json: stdout is the report's alone */
+                         .cgroup_procs = cg_fds, .n_cgroup_procs = n_cg, .set_ids = user != NULL, .uid = u.uid,
+                         .gid = u.uid };
     pid_t pid;
     uint64_t ts = pt_mono_ns();
     if (cli->api)
@@ -295,7 +413,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
     pt_proc_start_time(pid, &svc.pid_start);
     snprintf(svc.key, sizeof svc.key, "%s", key);
     snprintf(svc.id, sizeof svc.id, "%s", o->service_id);
-    snprintf(svc.user_id, sizeof svc.user_id, "%s", o->user_id ? o->user_id : "");
+    snprintf(svc.user_id, sizeof svc.user_id, "%s", user ? user : o->user_id ? o->user_id : "");
     snprintf(svc.service_name, sizeof svc.service_name, "%s", o->service_name ? o->service_name : "");
     svc.project_id = o->project_id;
     /* the service holds the lease from now on; it ends with the service */
@@ -309,7 +427,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         goto out;
     }
     struct test_target tg = { .id = o->service_id, .host = o->host, .port = o->once ? 0 : port, .sandbox = sandbox,
-                              .sandbox_fd = dirfd, .env = env };
+                              .sandbox_fd = dirfd, .env = env, .run_as = user != NULL, .uid = u.uid };
 
     if (o->once) {
         cli_say(cli, "job %s started (pid %d)", o->service_id, (int)pid);
@@ -320,6 +438,9 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         double job_ms = ms_since(ts);
         out->total_ms = ms_since(t0);
         pt_pgrp_stop(pid, 10000); /* what the job left running in its group */
+        say_oom(cli, &cg, made_cg, o);
+        if (made_cg)
+            pt_cgroup_remove(&cg, o->service_id);
         pt_index_lease_del(cli->idx, key, pid);
         svc.pid = 0;
         engine_note_service(cli, &svc);
@@ -363,6 +484,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
                 cli_print_tail(lp, 15, "", true);
             }
             pt_pgrp_stop(pid, 10000); /* what it left running in its group */
+            say_oom(cli, &cg, made_cg, o);
             pt_index_lease_del(cli->idx, key, pid);
             svc.pid = 0;
             engine_note_service(cli, &svc);
@@ -437,6 +559,13 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
                 o->service_id);
     ret = EXIT_OK;
 out:
+    for (int i = 0; i < n_cg; i++)
+        close(cg_fds[i]);
+    if (made_cg && !out->running)
+        pt_cgroup_remove(&cg, o->service_id); /* the service ended here: its cgroup goes (empty by now) */
+    for (int i = 0; i < 3; i++)
+        free(who[i]);
+    cli->run_as = false;
     if (leased_by_me)
         pt_index_lease_del(cli->idx, key, me);
     if (dirfd >= 0)

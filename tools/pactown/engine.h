@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "cli.h"
+#include "pactown/cgroup.h"
 #include "pactown/key.h"
 
 struct run_req {
@@ -38,7 +39,11 @@ struct run_req {
     const char *user_id;       /* the API's user_id, project_id and service_name, kept in the */
     int64_t project_id;        /* service's record (NULL / 0 from the CLI) */
     const char *service_name;
+    const char *user;          /* run as this user's own uid (`--user`, the API's user_id); NULL = as now */
+    pt_limits limits;          /* kernel limits (its own cgroup); zeros = none */
 };
+
+#define ENGINE_ENVS 320        /* envs at most (the API's 256, the CLI's 64) */
 
 struct run_out {
     int exit;                  /* an exit code of cli.h; --once: the job's (128+N: signal N) */

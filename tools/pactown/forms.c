@@ -442,6 +442,9 @@ int cli_write_dotenv(struct cli *cli, int dirfd, const pt_markpact *mp, int port
     int rc = fd >= 0 ? pt_write_all(fd, text, tl) : -errno;
     if (fd >= 0 && close(fd) != 0 && rc == 0)
         rc = -errno;
+    /* a user's service reads its own .env */
+    if (rc == 0 && cli->run_as && fchownat(dirfd, ".env.pactown-tmp", cli->run_uid, cli->run_uid, AT_SYMLINK_NOFOLLOW) != 0)
+        rc = -errno;
     if (rc == 0 && renameat(dirfd, ".env.pactown-tmp", dirfd, ".env") != 0)
         rc = -errno;
     free(text);
@@ -473,7 +476,8 @@ int cli_build_step(struct cli *cli, const pt_markpact *mp, int dirfd, const char
     int out = cli->api ? cli_dotdir_open(dirfd, "service.log", O_WRONLY | O_CREAT | O_APPEND, 0600) : STDERR_FILENO;
     const char *argv[] = { "/bin/sh", "-c", mp->build->body, NULL };
     pt_spawn_opts so = { .argv = argv, .envp = (const char *const *)env, .cwd = sandbox, .stdin_fd = -1,
-                         .stdout_fd = out, .stderr_fd = out, .new_session = true };
+                         .stdout_fd = out, .stderr_fd = out, .new_session = true, .set_ids = cli->run_as,
+                         .uid = cli->run_uid, .gid = cli->run_uid };
     pid_t pid;
     int status = 0, rc = out < 0 ? -errno : pt_spawn(&so, &pid);
     if (cli->api && out >= 0)

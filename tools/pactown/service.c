@@ -2,6 +2,7 @@
  * its environment, the files of its sandbox's .pactown/ directory, and who
  * holds its port. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,4 +161,26 @@ int cli_env_opt(const struct cli *cli, char *arg, char **envs, int *n, int max)
     }
     envs[(*n)++] = arg;
     return 0;
+}
+
+int cli_sandbox_parent(const pt_config *cfg, const char *user, char *out, size_t n)
+{
+    int k = user && *user ? snprintf(out, n, "%s/%s", cfg->sandbox_root, user) : snprintf(out, n, "%s", cfg->sandbox_root);
+    return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
+}
+
+int cli_sandbox_path(const pt_config *cfg, pt_index *idx, const char *id, char *out, size_t n,
+                     char user[PT_SERVICE_ID_MAX + 1])
+{
+    pt_service s;
+    char who[PT_SERVICE_ID_MAX + 1] = "";
+    if (idx && pt_index_service_get(idx, id, &s) == 0 && pt_service_id_valid(s.user_id))
+        snprintf(who, sizeof who, "%s", s.user_id);
+    if (user)
+        snprintf(user, PT_SERVICE_ID_MAX + 1, "%s", who);
+    char parent[PATH_MAX];
+    if (cli_sandbox_parent(cfg, who, parent, sizeof parent) != 0)
+        return -ENAMETOOLONG;
+    int k = snprintf(out, n, "%s/%s", parent, id);
+    return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "pactown/cgroup.h"
 #include "pactown/clock.h"
 #include "pactown/fsutil.h"
 #include "pactown/proc.h"
@@ -25,6 +26,9 @@ int cli_service_stop(struct cli *cli, const char *id, int timeout_s, pt_service 
         if (!pt_pgrp_stop(pid, timeout_s * 1000))
             cli_note(cli, "%s did not stop within %d s; killed it", id, timeout_s);
     }
+    pt_cg_host cg;
+    pt_cgroup_detect(&cg);
+    pt_cgroup_remove(&cg, id); /* its cgroup, if it had one, goes with it */
     if (s->pid > 0 || !s->ended)
         s->ended = pt_wall_s();
     s->pid = 0;
@@ -40,7 +44,7 @@ int cli_service_stop(struct cli *cli, const char *id, int timeout_s, pt_service 
 static int remove_service(struct cli *cli, const char *id)
 {
     char sandbox[PATH_MAX];
-    if (snprintf(sandbox, sizeof sandbox, "%s/%s", cli->cfg.sandbox_root, id) >= (int)sizeof sandbox)
+    if (cli_sandbox_path(&cli->cfg, cli->idx, id, sandbox, sizeof sandbox, NULL) != 0)
         return -ENAMETOOLONG;
     int rc = pt_rm_rf(sandbox);
     if (rc) {
@@ -65,7 +69,7 @@ int cli_service_rm(struct cli *cli, const char *id, bool *had_record)
         /* a sandbox without a record: `run --prepare`, or a run refused before it started */
         char sandbox[PATH_MAX];
         struct stat st;
-        snprintf(sandbox, sizeof sandbox, "%s/%s", cli->cfg.sandbox_root, id);
+        cli_sandbox_path(&cli->cfg, cli->idx, id, sandbox, sizeof sandbox, NULL);
         if (lstat(sandbox, &st) != 0) {
             cli_err(cli, "no service '%s'%s and no sandbox %s", id, cli->api ? "" : " (see `pactown ps --all`)",
                     sandbox);

@@ -101,7 +101,8 @@ static json_t *run_shell(const pt_mp_test *t, const struct test_target *tg, bool
     if (out >= 0) {
         const char *argv[] = { "/bin/sh", "-c", t->command, NULL };
         pt_spawn_opts so = { .argv = argv, .envp = (const char *const *)tg->env, .cwd = tg->sandbox,
-                             .stdin_fd = -1, .stdout_fd = out, .stderr_fd = out, .new_session = true };
+                             .stdin_fd = -1, .stdout_fd = out, .stderr_fd = out, .new_session = true,
+                             .set_ids = tg->run_as, .uid = tg->uid, .gid = tg->uid };
         pid_t pid;
         rc = pt_spawn(&so, &pid);
         close(out);
@@ -320,9 +321,11 @@ int cli_test_service(struct cli *cli, const char *id, char **envs, int n_envs, b
         ret = EXIT_EXITED;
         goto out;
     }
-    snprintf(sandbox, sizeof sandbox, "%s/%s", cli->cfg.sandbox_root, id);
+    char parent[PATH_MAX];
+    cli_sandbox_path(&cli->cfg, cli->idx, id, sandbox, sizeof sandbox, NULL);
+    cli_sandbox_parent(&cli->cfg, s.user_id, parent, sizeof parent);
     pt_error err = { 0 };
-    if (pt_sandbox_open(cli->cfg.sandbox_root, id, &dirfd, &err) != 0) {
+    if (pt_sandbox_open(parent, id, &dirfd, &err) != 0) {
         cli_err(cli, "sandbox %s: %s", sandbox, err.msg);
         ret = EXIT_ERROR;
         goto out;
@@ -347,8 +350,10 @@ int cli_test_service(struct cli *cli, const char *id, char **envs, int n_envs, b
         ret = EXIT_ERROR;
         goto out;
     }
+    pt_user u = { 0 };
+    bool as_user = s.user_id[0] && pt_index_user_get(cli->idx, s.user_id, &u) == 0; /* the tests run as the service */
     struct test_target tg = { .id = id, .host = host, .port = s.port, .sandbox = sandbox, .sandbox_fd = dirfd,
-                              .env = env };
+                              .env = env, .run_as = as_user, .uid = u.uid };
     ret = cli_run_tests(cli, &tt, &tg, json, report);
 out:
     if (dirfd >= 0)

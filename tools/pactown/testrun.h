@@ -16,6 +16,8 @@ struct test_target {
     const char *sandbox;   /* path of its sandbox: the cwd of shell tests */
     int sandbox_fd;        /* the sandbox, open (O_DIRECTORY) */
     char *const *env;      /* environment of shell tests (cli_service_env) */
+    bool run_as;           /* shell tests run as uid (the service's user) */
+    uid_t uid;
 };
 
 /* Run every test of tt in order: http tests as requests to host:port (10 s

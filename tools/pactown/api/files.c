@@ -26,7 +26,11 @@ int api_open_sandbox(struct api *api, const char *id)
 {
     if (!pt_service_id_valid(id))
         return -ENOENT;
-    int root = open(api->cli.cfg.sandbox_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char path[PATH_MAX], user[PT_SERVICE_ID_MAX + 1], parent[PATH_MAX];
+    cli_sandbox_path(&api->cli.cfg, api->cli.idx, id, path, sizeof path, user);
+    if (cli_sandbox_parent(&api->cli.cfg, user, parent, sizeof parent) != 0)
+        return -ENAMETOOLONG;
+    int root = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root < 0)
         return -errno;
     int fd = pt_openat2(root, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, BENEATH);

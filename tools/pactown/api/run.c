@@ -12,6 +12,7 @@
 #include "api.h"
 #include "runlog.h"
 #include "../forms.h"
+#include "pactown/cgroup.h"
 #include "pactown/clock.h"
 #include "pactown/health.h"
 #include "pactown/proc.h"
@@ -32,6 +33,7 @@ struct run_params {
     long long port;             /* 0: one from port_start..port_end */
     bool skip_health, run_once, run_tests, prepare;
     long long timeout_s;
+    pt_limits limits;           /* user_profile's kernel limits */
     char *envs[MAX_ENVS];       /* "KEY=VALUE", malloc'd */
     int n_envs;
 };
@@ -94,9 +96,30 @@ static struct run_params *parse_params(struct api_call *c, struct api_answer *an
         goto bad;
     else if (uid)
         snprintf(rp->user_id, sizeof rp->user_id, "%s", uid);
+    if (rp->user_id[0] && !pt_service_id_valid(rp->user_id)) {
+        /* a user is a uid of its own and a directory of sandboxes */
+        api_fail(ans, 400, "user_id", "field 'user_id': use 1-64 letters, digits, '.', '_' or '-', starting with a"
+                                      " letter or digit");
+        goto bad;
+    }
     json_t *prof = json_object_get(o, "user_profile");
     if (prof && !json_is_null(prof) && !json_is_object(prof)) {
         api_fail(ans, 400, "user_profile", "field 'user_profile': expected an object");
+        goto bad;
+    }
+    long long v;
+    static const char *const lims[] = { "max_memory_mb", "max_cpu_percent", "max_processes" };
+    long *dst[] = { &rp->limits.max_memory_mb, &rp->limits.max_cpu_percent, &rp->limits.max_processes };
+    for (int i = 0; prof && json_is_object(prof) && i < 3; i++) {
+        v = 0;
+        if (api_field_int(prof, lims[i], false, 0, 1LL << 40, &v, ans)) {
+            json_object_set_new(ans->body, "field", json_sprintf("user_profile.%s", lims[i]));
+            goto bad;
+        }
+        *dst[i] = (long)v;
+    }
+    if ((rp->limits.max_memory_mb || rp->limits.max_cpu_percent || rp->limits.max_processes) && !rp->user_id[0]) {
+        api_fail(ans, 400, "user_id", "field 'user_profile' sets limits: they are a user's, give 'user_id'");
         goto bad;
     }
     json_t *env = json_object_get(o, "env");
@@ -254,6 +277,9 @@ static void *reap_main(void *arg)
         pt_index_service_put(r->api->cli.idx, &s);
     }
     pt_index_lease_del(r->api->cli.idx, r->key, r->pid);
+    pt_cg_host cg;
+    pt_cgroup_detect(&cg);
+    pt_cgroup_remove(&cg, r->id);
     char how[96];
     pt_describe_status(status, how, sizeof how);
     fprintf(stderr, "pactown serve: service %s (pid %d) %s\n", r->id, (int)r->pid, how);
@@ -292,6 +318,7 @@ static const char *category_of(int exit)
     case EXIT_TIMEOUT: return "startup_timeout";
     case EXIT_NOT_MOUNTED: return "environment";
     case EXIT_PORT_TAKEN: return "port_conflict";
+    case EXIT_REFUSED: return "permission";
     default: return "unknown";
     }
 }
@@ -305,6 +332,7 @@ static unsigned status_of(int exit)
     case EXIT_BUILD: case EXIT_EXITED: return 422;
     case EXIT_TIMEOUT: return 504;
     case EXIT_NOT_MOUNTED: return 503;
+    case EXIT_REFUSED: return 403;
     default: return 500;
     }
 }
@@ -320,7 +348,8 @@ static json_t *do_run(struct api *api, struct run_params *rp, struct runlog *lg,
                           .skip_health = rp->skip_health, .prepare = rp->prepare, .once = rp->run_once,
                           .test = rp->run_tests, .envs = rp->envs, .n_envs = rp->n_envs, .t0 = pt_mono_ns(),
                           .user_id = rp->user_id, .project_id = rp->project_id,
-                          .service_name = rp->service_name };
+                          .service_name = rp->service_name, .user = rp->user_id[0] ? rp->user_id : NULL,
+                          .limits = rp->limits };
     struct run_out out;
     off_t log_from = api_log_size(api, rp->id); /* stderr_output: this run's lines only */
     int exit = engine_run(&cli, &rq, &out);

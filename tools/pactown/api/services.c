@@ -31,7 +31,7 @@ static json_t *status_of(struct api *api, const pt_service *s)
                      "service_name", s->service_name[0] ? s->service_name : s->id, "user_id",
                      s->user_id[0] ? json_string(s->user_id) : json_null(), "running", alive, "port", s->port, "pid",
                      alive ? s->pid : 0, "uptime", alive ? (double)(now - s->started) : 0.0, "sandbox",
-                     json_sprintf("%s/%s", api->cli.cfg.sandbox_root, s->id), "key", s->key, "project_id",
+                     json_sprintf("%s/%s%s%s", api->cli.cfg.sandbox_root, s->user_id, s->user_id[0] ? "/" : "", s->id), "key", s->key, "project_id",
                      (json_int_t)s->project_id, "started", (json_int_t)s->started, "ended",
                      (json_int_t)(alive ? 0 : s->ended));
 }
@@ -95,11 +95,22 @@ void api_route_stop(struct api_call *c, struct api_answer *ans)
         json_decref(o);
         return;
     }
+    /* a user stops its own services only */
+    json_t *uj = json_object_get(o, "user_id");
+    char who[65] = "";
+    if (json_is_integer(uj))
+        snprintf(who, sizeof who, "%lld", (long long)json_integer_value(uj));
+    else if (json_is_string(uj))
+        snprintf(who, sizeof who, "%s", json_string_value(uj));
     json_decref(o);
+    pt_service s;
+    if (who[0] && pt_index_service_get(api->cli.idx, id, &s) == 0 && s.user_id[0] && strcmp(s.user_id, who) != 0) {
+        api_fail(ans, 403, "user_id", "service %s is not user %s's", id, who);
+        return;
+    }
     /* a run in flight on the id (a job, a health wait) is stopped too, once
      * its process runs: the run then ends and answers its own client */
     bool mine = api_busy_take(api, id);
-    pt_service s;
     if (!mine && !(pt_index_service_get(api->cli.idx, id, &s) == 0 && s.pid > 0 && pt_holder_alive(s.pid, s.pid_start))) {
         api_fail(ans, 409, "service_id", "service %s is being started (no process yet): stop it once it runs", id);
         return;
