@@ -100,11 +100,21 @@ assert_eq "$(code) $(J 'd["error_category"]')" "403 permission" "/stop of u1's s
 R=$(U POST /run "$(body_of "$WORK/env.md" 9 '{"port": 0, "user_id": "u2"}')")
 assert_eq "$(code) $(J 'd["error_category"]')" "403 permission" "/run of u1's service id by u2"
 
+printf '```bash markpact:run\npython -c "b = b\\"x\\" * (300 << 20)"\n```\n' >"$WORK/hog.md"
+R=$(U POST /run "$(body_of "$WORK/hog.md" 17 '{"run_once": true, "user_id": "u2", "user_profile": {"max_memory_mb": 64}}')")
+assert_eq "$(code) $(J 'd["exit_code"], d["error_category"]')" "200 (137, 'process_crash')" "a job of u2 past user_profile.max_memory_mb"
+J '"\n".join(d["logs"])' | grep "the kernel killed 17: out of memory in its cgroup (max_memory_mb=64)" >/dev/null \
+    || fail "no OOM line in logs[]: $(J 'd["logs"]')"
+R=$(U POST /run '{"project_id": 1, "readme_content": "x", "user_profile": {"max_memory_mb": 64}}')
+assert_eq "$(code) $(J 'd["field"]')" "400 user_id" "limits without a user"
+R=$(U POST /run '{"project_id": 1, "readme_content": "x", "user_id": "a/b"}')
+assert_eq "$(code) $(J 'd["field"]')" "400 user_id" "a user_id that cannot be a user"
+
 # /cache/stats: pactown's fields and the Fast Start page's
 R=$(U GET /runner/cache/stats)
 assert_eq "$(J 'sorted(k for k in ("caching_enabled","cache_entries","total_size_mb","hit_rate","oldest_entry_hours","dep_cache","pool_enabled") if k in d)')" \
     "['cache_entries', 'caching_enabled', 'dep_cache', 'hit_rate', 'oldest_entry_hours', 'pool_enabled', 'total_size_mb']" "cache stats fields"
-assert_eq "$(J 'd["cache_entries"], d["dep_cache"]["cached_venvs"], len(d["dep_cache"]["entries"])')" "(2, 2, 2)" "cache entries"
+assert_eq "$(J 'd["cache_entries"], d["dep_cache"]["cached_venvs"], len(d["dep_cache"]["entries"])')" "(3, 3, 3)" "cache entries (two sets and the empty one)"
 assert_eq "$(J 'd["hit_rate"] > 0 and d["total_size_mb"] > 0')" True "hit rate and size"
 
 # /status, with the user filter; /status/{id}; /logs/{id}

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Users kept apart, limits held by the kernel: two users' services run under
+# two uids of their own (kept in the index: the same again after a restart),
+# each sandbox is 0700 and the other user cannot read it, both use one venv
+# (one store entry); no groups, no capabilities, no new privileges, umask
+# 077, HOME/USER/LOGNAME; a job past max_memory_mb=64 is killed by the kernel
+# in its cgroup while the other user's service keeps answering; a fork loop
+# stops at max_processes; a spinner is held near max_cpu_percent; the
+# cgroups go with their services.
+. "$(dirname "$0")/lib.sh"
+mount_start
+cat >"$WORK/svc.md" <<'MD'
+```text markpact:deps python
+ptdemo-core
+ptdemo-app
+```
+```text markpact:file path=data/secret.txt
+ann's secret
+```
+```bash markpact:run
+exec python -m ptdemo_app
+```
+MD
+pa=$(free_port) pb=$(free_port)
+"$PACTOWN" run "$WORK/svc.md" --service-id ann-api --user ann --port "$pa" --detach 2>"$WORK/ann.err" \
+    || fail "run --user ann: $(cat "$WORK/ann.err")"
+grep -q "user ann: uid [0-9]* (new" "$WORK/ann.err" || fail "no new-user note: $(cat "$WORK/ann.err")"
+"$PACTOWN" run "$WORK/svc.md" --service-id bob-api --user bob --port "$pb" --detach 2>"$WORK/bob.err" \
+    || fail "run --user bob: $(cat "$WORK/bob.err")"
+pid_of() { "$PACTOWN" ps --json | python3 -c "import json,sys; print([s['pid'] for s in json.load(sys.stdin) if s['id']=='$1'][0])"; }
+status_of() { awk -v k="$2:" '$1 == k { $1 = ""; print substr($0, 2) }' "/proc/$1/status"; }
+ua=$(status_of "$(pid_of ann-api)" Uid) ub=$(status_of "$(pid_of bob-api)" Uid)
+uid_a=${ua%% *} uid_b=${ub%% *}
+[ "$uid_a" != "$uid_b" ] && [ "$uid_a" -ge 61184 ] && [ "$uid_b" -ge 61184 ] || fail "uids: ann $ua, bob $ub"
+assert_eq "$ua" "$uid_a $uid_a $uid_a $uid_a" "ann's real, effective, saved and fs uid"
+p=$(pid_of ann-api)
+assert_eq "$(status_of "$p" Groups)" "" "supplementary groups"
+assert_eq "$(status_of "$p" CapEff) $(status_of "$p" CapPrm) $(status_of "$p" NoNewPrivs)" \
+    "0000000000000000 0000000000000000 1" "capabilities and no_new_privs"
+assert_eq "$(stat -c '%a %u' "$WORK/sandboxes/ann/ann-api")" "700 $uid_a" "ann's sandbox"
+assert_eq "$(stat -c '%u' "$WORK/sandboxes/ann/ann-api/data/secret.txt")" "$uid_a" "owner of ann's files"
+assert_eq "$(http_status "http://127.0.0.1:$pa/")" 200 "ann's service"
+assert_eq "$(http_status "http://127.0.0.1:$pb/")" 200 "bob's service"
+assert_eq "$(ls "$WORK/cache/store" | wc -l)" 1 "store entries for two users' services of one set"
+assert_eq "$(readlink "$WORK/sandboxes/ann/ann-api/.venv")" "$(readlink "$WORK/sandboxes/bob/bob-api/.venv")" "one venv"
+
+# bob's process cannot read ann's sandbox; who bob is, and his umask
+cat >"$WORK/peek.md" <<MD
+\`\`\`bash markpact:run
+echo "\$USER \$LOGNAME \$HOME \$(id -u)"
+umask
+cat $WORK/sandboxes/ann/ann-api/data/secret.txt 2>&1 || echo "refused"
+kill -0 $(pid_of ann-api) 2>/dev/null || echo "cannot signal ann"
+\`\`\`
+MD
+out=$("$PACTOWN" run --once "$WORK/peek.md" --service-id bob-peek --user bob 2>"$WORK/peek.err") \
+    || fail "bob's job: $(cat "$WORK/peek.err")"
+assert_eq "$out" "bob bob $WORK/sandboxes/bob/bob-peek $uid_b
+0077
+cat: $WORK/sandboxes/ann/ann-api/data/secret.txt: Permission denied
+refused
+cannot signal ann" "bob's job"
+
+# the same user has the same uid again (the index keeps it)
+"$PACTOWN" stop ann-api >/dev/null || fail "stop ann-api"
+"$PACTOWN" run "$WORK/svc.md" --service-id ann-api --user ann --port "$pa" --detach 2>"$WORK/ann2.err" \
+    || fail "run --user ann again: $(cat "$WORK/ann2.err")"
+assert_eq "$(status_of "$(pid_of ann-api)" Uid)" "$ua" "ann's uid the second time"
+# another user never takes over a service id
+rc=0; "$PACTOWN" run "$WORK/svc.md" --service-id ann-api --user bob --port "$(free_port)" >/dev/null 2>"$WORK/take.err" || rc=$?
+assert_eq "$rc" 12 "exit code of bob taking ann's service id"
+grep -q "service ann-api belongs to user ann" "$WORK/take.err" || fail "$(cat "$WORK/take.err")"
+
+# limits held by the kernel, in cgroups of their own
+rc=0; "$PACTOWN" run --once "$WORK/svc.md" --service-id x --limit max_memory_mb=64 >/dev/null 2>"$WORK/nouser.err" || rc=$?
+assert_eq "$rc" 2 "exit code of --limit without --user"
+printf '```bash markpact:run\npython -c "b = b\\"x\\" * (300 << 20); print(\\"survived\\")"\n```\n' >"$WORK/hog.md"
+rc=0; out=$("$PACTOWN" run --once "$WORK/hog.md" --service-id ann-hog --user ann --limit max_memory_mb=64 2>"$WORK/hog.err") || rc=$?
+assert_eq "$rc $out" "137 " "exit code (SIGKILL) and output of a job past max_memory_mb=64"
+grep -q "the kernel killed ann-hog: out of memory in its cgroup (max_memory_mb=64)" "$WORK/hog.err" \
+    || fail "no OOM line: $(cat "$WORK/hog.err")"
+grep -q "cgroup v[12] (memory, cpu, pids): max_memory_mb=64" "$WORK/hog.err" || fail "the cgroup kind is not said: $(cat "$WORK/hog.err")"
+assert_eq "$(http_status "http://127.0.0.1:$pb/")" 200 "bob's service after ann's job was OOM-killed"
+cat >"$WORK/forks.md" <<'MD'
+```bash markpact:run
+python - <<'PY'
+import os, time
+n = 0
+try:
+    while n < 1000:
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+        n += 1
+    print("no limit")
+except OSError as e:
+    print("stopped", e.errno == 11)
+PY
+```
+MD
+out=$("$PACTOWN" run --once "$WORK/forks.md" --service-id ann-forks --user ann --limit max_processes=20 2>"$WORK/forks.err") \
+    || fail "fork job: $(cat "$WORK/forks.err")"
+assert_eq "$out" "stopped True" "a fork loop at max_processes=20 (EAGAIN)"
+cat >"$WORK/spin.md" <<'MD'
+```bash markpact:run
+python -c "
+import time
+t = time.monotonic()
+while time.monotonic() - t < 3: pass
+print(round(time.process_time() / 3 * 100))"
+```
+MD
+out=$("$PACTOWN" run --once "$WORK/spin.md" --service-id ann-spin --user ann --limit max_cpu_percent=20 2>"$WORK/spin.err") \
+    || fail "spin job: $(cat "$WORK/spin.err")"
+# the CFS quota: 20 ms of each 100 ms period, over 3 s (a kernel's bound, not a speed target)
+[ "$out" -ge 10 ] && [ "$out" -le 30 ] || fail "a spinner at max_cpu_percent=20 used $out% of a CPU"
+for id in ann-hog ann-forks ann-spin; do
+    if compgen -G "/sys/fs/cgroup/*/pactown/$id" >/dev/null || compgen -G "/sys/fs/cgroup/*/*/*/pactown/$id" >/dev/null; then
+        fail "the cgroup of $id is left after its end"
+    fi
+done
+pass
