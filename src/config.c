@@ -52,6 +52,7 @@ static const struct setting settings[] = {
     S(port_end, T_LONG, "20000"),
     S(user_uid_min, T_LONG, "61184"),
     S(user_uid_max, T_LONG, "65519"),
+    S(user_profiles, T_STR, ""),
 };
 #undef S
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

@@ -18,7 +18,7 @@
 
 struct pt_index {
     MDB_env *env;
-    MDB_dbi spec, entry, atime, lease, service, meta, user;
+    MDB_dbi spec, entry, atime, lease, service, meta, user, event;
 };
 
 /* atime and lease keys: 8 + 32 bytes and 32 + 4 bytes, big-endian numbers so
@@ -100,7 +100,8 @@ int pt_index_open(const char *dir, pt_index **out, pt_error *err)
         (rc = mdb_dbi_open(txn, "lease", MDB_CREATE, &idx->lease)) != 0 ||
         (rc = mdb_dbi_open(txn, "service", MDB_CREATE, &idx->service)) != 0 ||
         (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &idx->meta)) != 0 ||
-        (rc = mdb_dbi_open(txn, "user", MDB_CREATE, &idx->user)) != 0)
+        (rc = mdb_dbi_open(txn, "user", MDB_CREATE, &idx->user)) != 0 ||
+        (rc = mdb_dbi_open(txn, "event", MDB_CREATE, &idx->event)) != 0)
         goto txn_abort;
     MDB_val k = sval("schema"), v;
     if ((rc = mdb_get(txn, idx->meta, &k, &v)) == MDB_NOTFOUND) {
@@ -701,4 +702,67 @@ int pt_index_user_uid(pt_index *idx, const char *name, uint32_t lo, uint32_t hi,
 int pt_index_user_get(pt_index *idx, const char *name, pt_user *out)
 {
     return get_record(idx, idx->user, name, out, sizeof *out);
+}
+
+int pt_index_user_event(pt_index *idx, char kind, const char *user, int64_t now_us, int64_t window_us, long max,
+                        long *count, bool *recorded)
+{
+    size_t ul = strlen(user);
+    if (ul == 0 || ul > 64)
+        return -EINVAL;
+    /* key: kind, user, NUL, time in microseconds big-endian: one user's events of a kind in time order */
+    unsigned char key[1 + 64 + 1 + 8], from[sizeof key];
+    size_t kl = 1 + ul + 1 + 8;
+    key[0] = (unsigned char)kind;
+    memcpy(key + 1, user, ul);
+    key[1 + ul] = 0;
+    memcpy(from, key, 2 + ul);
+    put_be(from + 2 + ul, (uint64_t)(now_us > window_us ? now_us - window_us : 0), 8);
+    *count = 0;
+    *recorded = false;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, idx->event, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    /* the ones before the window go; the ones in it count */
+    MDB_val k = { .mv_size = 2 + ul, .mv_data = key }, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != kl || memcmp(k.mv_data, key, 2 + ul) != 0)
+            break;
+        if (memcmp(k.mv_data, from, kl) < 0) {
+            if ((rc = mdb_cursor_del(cur, 0)) != 0)
+                break;
+            continue;
+        }
+        (*count)++;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    if (max > 0 && *count >= max) {
+        rc = mdb_txn_commit(txn); /* the pruning stays */
+        return map_rc(rc);
+    }
+    for (int64_t t = now_us;; t++) { /* two events in one microsecond: the next one free */
+        put_be(key + 2 + ul, (uint64_t)t, 8);
+        MDB_val nk = { .mv_size = kl, .mv_data = key }, nv = { .mv_size = 0, .mv_data = NULL };
+        rc = mdb_put(txn, idx->event, &nk, &nv, MDB_NOOVERWRITE);
+        if (rc != MDB_KEYEXIST)
+            break;
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        return map_rc(rc);
+    *recorded = true;
+    return 0;
 }

@@ -51,6 +51,7 @@ typedef struct pt_config {
     long port_end;        /* default 10000..20000, as pactown's PACTOWN_PORT_START/END */
     long user_uid_min;    /* uids given to users (`run --user`, the API's user_id), */
     long user_uid_max;    /* user_uid_min..user_uid_max; default 61184..65519, systemd's DynamicUser range */
+    char *user_profiles;  /* INI file of users' profiles (pactown/profile.h); "" = none */
 } pt_config;
 
 /* Fill c with the defaults. Strings are malloc'd; free with pt_config_free. */

@@ -165,6 +165,15 @@ typedef struct pt_user {
 int pt_index_user_uid(pt_index *idx, const char *name, uint32_t lo, uint32_t hi, bool (*taken)(uint32_t, void *),
                       void *arg, pt_user *out, bool *created);
 
+/* A user's events of one kind ('s' a service started, 'r' an API request)
+ * in a sliding window: in one write transaction, the events of user older
+ * than window_us before now_us are deleted, the others counted (*count),
+ * and unless max > 0 and *count >= max a new one is recorded at now_us
+ * (*recorded). Times in microseconds. Errors: -EINVAL (user empty or
+ * longer than 64), -errno of LMDB. */
+int pt_index_user_event(pt_index *idx, char kind, const char *user, int64_t now_us, int64_t window_us, long max,
+                        long *count, bool *recorded);
+
 /* The record of user name; -ENOENT if it has none yet. */
 int pt_index_user_get(pt_index *idx, const char *name, pt_user *out);
 

@@ -105,6 +105,12 @@ R=$(U POST /run "$(body_of "$WORK/hog.md" 17 '{"run_once": true, "user_id": "u2"
 assert_eq "$(code) $(J 'd["exit_code"], d["error_category"]')" "200 (137, 'process_crash')" "a job of u2 past user_profile.max_memory_mb"
 J '"\n".join(d["logs"])' | grep "the kernel killed 17: out of memory in its cgroup (max_memory_mb=64)" >/dev/null \
     || fail "no OOM line in logs[]: $(J 'd["logs"]')"
+R=$(U POST /run "$(body_of "$WORK/a.md" 18 '{"user_id": "u1", "user_profile": {"max_concurrent_services": 1}}')")
+assert_eq "$(code) $(J 'd["error_category"]')" "429 permission" "u1's second service at max_concurrent_services=1"
+J 'd["message"]' | grep -x "user u1: 1 of 1 concurrent services running (max_concurrent_services)" >/dev/null \
+    || fail "the refusal's message: $(J 'd["message"]')"
+R=$(U POST /run "$(body_of "$WORK/a.md" 18 '{"user_id": "u1", "user_profile": {"blocked": true, "reason": "unpaid"}}')")
+assert_eq "$(code) $(J 'd["message"]')" "403 user u1 is blocked: unpaid" "a blocked user"
 R=$(U POST /run '{"project_id": 1, "readme_content": "x", "user_profile": {"max_memory_mb": 64}}')
 assert_eq "$(code) $(J 'd["field"]')" "400 user_id" "limits without a user"
 R=$(U POST /run '{"project_id": 1, "readme_content": "x", "user_id": "a/b"}')

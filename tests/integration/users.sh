@@ -114,6 +114,49 @@ out=$("$PACTOWN" run --once "$WORK/spin.md" --service-id ann-spin --user ann --l
     || fail "spin job: $(cat "$WORK/spin.err")"
 # the CFS quota: 20 ms of each 100 ms period, over 3 s (a kernel's bound, not a speed target)
 [ "$out" -ge 10 ] && [ "$out" -le 30 ] || fail "a spinner at max_cpu_percent=20 used $out% of a CPU"
+# admission: a profiles file ([user], [*] for the rest), tiers, --limit over them
+cat >"$WORK/profiles.ini" <<'INI'
+[carol]
+tier = free
+max_concurrent_services = 1
+[dave]
+max_services_per_hour = 2
+[eve]
+blocked = yes
+reason = abuse reported
+INI
+export PACTOWN_USER_PROFILES=$WORK/profiles.ini
+"$PACTOWN" run "$WORK/svc.md" --service-id carol-1 --user carol --port "$(free_port)" --detach 2>"$WORK/c1.err" \
+    || fail "carol's first service: $(cat "$WORK/c1.err")"
+grep -q "max_memory_mb=256 max_cpu_percent=25" "$WORK/c1.err" || fail "tier free's limits are not said: $(cat "$WORK/c1.err")"
+rc=0; "$PACTOWN" run "$WORK/svc.md" --service-id carol-2 --user carol --port "$(free_port)" --detach >/dev/null 2>"$WORK/c2.err" || rc=$?
+assert_eq "$rc" 12 "exit code of carol's second service at max_concurrent_services=1"
+grep -q "user carol: 1 of 1 concurrent services running (max_concurrent_services)" "$WORK/c2.err" || fail "$(cat "$WORK/c2.err")"
+"$PACTOWN" stop carol-1 >/dev/null
+"$PACTOWN" run "$WORK/svc.md" --service-id carol-2 --user carol --port "$(free_port)" --detach 2>"$WORK/c3.err" \
+    || fail "carol's service after a stop: $(cat "$WORK/c3.err")"
+"$PACTOWN" stop carol-2 >/dev/null
+printf '```bash markpact:run\ntrue\n```\n' >"$WORK/true.md"
+for i in 1 2; do "$PACTOWN" run --once "$WORK/true.md" --service-id dave-$i --user dave 2>/dev/null || fail "dave's job $i"; done
+# each `pactown run` is a new process: the count is the index's
+rc=0; "$PACTOWN" run --once "$WORK/true.md" --service-id dave-3 --user dave 2>"$WORK/d3.err" || rc=$?
+assert_eq "$rc" 12 "exit code of dave's third start in an hour"
+grep -q "user dave: 2 of 2 services started in the last hour (max_services_per_hour)" "$WORK/d3.err" || fail "$(cat "$WORK/d3.err")"
+out=$("$PACTOWN" run --once "$WORK/true.md" --service-id dave-4 --user dave --limit max_services_per_hour=5 2>&1) \
+    || fail "--limit over the file's: $out"
+rc=0; "$PACTOWN" run --once "$WORK/true.md" --service-id eve-1 --user eve 2>"$WORK/e.err" || rc=$?
+assert_eq "$rc" 12 "exit code of a blocked user"
+grep -q "user eve is blocked: abuse reported" "$WORK/e.err" || fail "$(cat "$WORK/e.err")"
+ap=$(free_port)
+rc=0; "$PACTOWN" run "$WORK/svc.md" --service-id ann-ports --user ann --limit allowed_ports=$ap --port "$(free_port)" \
+    --detach >/dev/null 2>"$WORK/p.err" || rc=$?
+assert_eq "$rc" 12 "exit code of a port not allowed"
+grep -q "user ann: port [0-9]* is not one of its allowed_ports" "$WORK/p.err" || fail "$(cat "$WORK/p.err")"
+"$PACTOWN" run "$WORK/svc.md" --service-id ann-ports --user ann --limit allowed_ports=$ap --detach 2>"$WORK/p2.err" \
+    || fail "run with allowed_ports and no --port: $(cat "$WORK/p2.err")"
+assert_eq "$(http_status "http://127.0.0.1:$ap/")" 200 "the service on its one allowed port"
+unset PACTOWN_USER_PROFILES
+
 for id in ann-hog ann-forks ann-spin; do
     if compgen -G "/sys/fs/cgroup/*/pactown/$id" >/dev/null || compgen -G "/sys/fs/cgroup/*/*/*/pactown/$id" >/dev/null; then
         fail "the cgroup of $id is left after its end"

@@ -64,8 +64,12 @@ static void usage(FILE *out)
             "  --user NAME            run it as NAME's own uid (from user_uid_min..user_uid_max, kept in\n"
             "                         the index), in <sandbox_root>/NAME/<id> (mode 0700), no groups,\n"
             "                         no capabilities, no new privileges, umask 077 (as root)\n"
-            "  --limit FIELD=VALUE    with --user: a limit the kernel holds (its own cgroup):\n"
-            "                         max_memory_mb, max_cpu_percent (100 = one CPU), max_processes\n"
+            "  --limit FIELD=VALUE    with --user: a field of the user's profile, over the user_profiles\n"
+            "                         file's: tier (free, basic, pro, enterprise, admin: pactown's\n"
+            "                         presets), max_memory_mb, max_cpu_percent (100 = one CPU) and\n"
+            "                         max_processes (the kernel holds them: a cgroup of its own),\n"
+            "                         max_concurrent_services, max_services_per_hour, allowed_ports\n"
+            "                         (8001,8002), blocked (yes/no), reason\n"
             "\n" CLI_COMMON_HELP
             "\n"
             "exit codes: 0 healthy (or stopped cleanly), 3 bad README, 4 build failed,\n"
@@ -115,31 +119,48 @@ static void on_signal(int sig)
         kill(-forward_pgid, SIGTERM);
 }
 
-/* --limit FIELD=VALUE: the user profile's names for the kernel's limits */
-static int limit_opt(const struct cli *cli, const char *arg, pt_limits *lim)
+/* --limit FIELD=VALUE: a field of the user's profile (pactown/profile.h),
+ * checked now, applied over the profiles file's once the settings are read */
+static int limit_opt(const struct cli *cli, char *arg, char **limits, int *n)
 {
-    static const struct { const char *name; size_t off; } f[] = {
-        { "max_memory_mb", offsetof(pt_limits, max_memory_mb) },
-        { "max_cpu_percent", offsetof(pt_limits, max_cpu_percent) },
-        { "max_processes", offsetof(pt_limits, max_processes) },
-    };
-    const char *eq = strchr(arg, '=');
-    for (size_t i = 0; eq && i < sizeof f / sizeof f[0]; i++) {
-        if (strlen(f[i].name) != (size_t)(eq - arg) || strncmp(arg, f[i].name, (size_t)(eq - arg)) != 0)
-            continue;
-        char *end;
-        errno = 0;
-        long v = strtol(eq + 1, &end, 10);
-        if (errno || end == eq + 1 || *end || v < 1) {
-            cli_err(cli, "--limit %s: expected a whole number >= 1", arg);
-            return -1;
-        }
-        *(long *)((char *)lim + f[i].off) = v;
-        return 0;
+    pt_profile scratch = { 0 };
+    pt_error err = { 0 };
+    char *eq = strchr(arg, '=');
+    if (!eq) {
+        cli_err(cli, "--limit %s: expected FIELD=VALUE (e.g. max_memory_mb=64, tier=free)", arg);
+        return -1;
     }
-    cli_err(cli, "--limit %s: expected FIELD=VALUE with FIELD one of max_memory_mb, max_cpu_percent, max_processes",
-            arg);
-    return -1;
+    *eq = '\0';
+    int rc = pt_profile_set(&scratch, arg, eq + 1, &err);
+    *eq = '=';
+    if (rc) {
+        cli_err(cli, "--limit %s: %s", arg, err.msg);
+        return -1;
+    }
+    if (*n == 32) {
+        cli_err(cli, "--limit: at most 32 of them");
+        return -1;
+    }
+    limits[(*n)++] = arg;
+    return 0;
+}
+
+static int apply_limits(struct cli *cli, struct run_req *o, char **limits, int n)
+{
+    if (o->user && engine_profile(cli, o->user, &o->profile) != 0)
+        return EXIT_USAGE;
+    for (int i = 0; i < n; i++) {
+        char *eq = strchr(limits[i], '=');
+        *eq = '\0';
+        pt_error err = { 0 };
+        int rc = pt_profile_set(&o->profile, limits[i], eq + 1, &err);
+        *eq = '=';
+        if (rc) {
+            cli_err(cli, "--limit %s: %s", limits[i], err.msg);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
 }
 
 static void on_start(void *ctx, pid_t pid)
@@ -157,7 +178,8 @@ int cmd_run(int argc, char **argv)
     uint64_t t0 = pt_mono_ns();
     struct cli cli = { .prog = "pactown run" };
     struct run_req o = { .host = "127.0.0.1", .timeout_s = 60, .t0 = t0, .on_start = on_start, .stopped = &got_signal };
-    char *envs[64];
+    char *envs[64], *limits[32];
+    int n_limits = 0;
     o.envs = envs;
     enum { O_ID = 1, O_PORT, O_HOST, O_ENV, O_SKIP, O_HPATH, O_TIMEOUT, O_DETACH, O_PREPARE, O_REFRESH, O_ONCE,
            O_TEST, O_USER, O_LIMIT };
@@ -203,7 +225,7 @@ int cmd_run(int argc, char **argv)
         case O_TEST: o.test = true; break;
         case O_USER: o.user = optarg; break;
         case O_LIMIT:
-            if (limit_opt(&cli, optarg, &o.limits) != 0)
+            if (limit_opt(&cli, optarg, limits, &n_limits) != 0)
                 return EXIT_USAGE;
             break;
         case OPT_JSON: o.json = true; break;
@@ -235,7 +257,7 @@ int cmd_run(int argc, char **argv)
         cli_free(&cli);
         return EXIT_USAGE;
     }
-    if ((o.limits.max_memory_mb || o.limits.max_cpu_percent || o.limits.max_processes) && !o.user) {
+    if (n_limits && !o.user) {
         cli_err(&cli, "--limit goes with --user NAME: limits are a user's");
         cli_free(&cli);
         return EXIT_USAGE;
@@ -247,7 +269,7 @@ int cmd_run(int argc, char **argv)
     }
 
     struct run_out r;
-    if ((ret = cli_setup(&cli)) != 0)
+    if ((ret = cli_setup(&cli)) != 0 || (ret = apply_limits(&cli, &o, limits, n_limits)) != 0)
         goto out;
     ret = engine_run(&cli, &o, &r);
     json_decref(r.tests);

@@ -85,7 +85,66 @@ static void say_oom(struct cli *cli, const pt_cg_host *cg, bool made, const stru
     uint64_t kills = 0;
     if (made && pt_cgroup_oom_kills(cg, o->service_id, &kills) == 0 && kills)
         cli_err(cli, "the kernel killed %s: out of memory in its cgroup (max_memory_mb=%ld)", o->service_id,
-                o->limits.max_memory_mb);
+                o->profile.max_memory_mb);
+}
+
+struct count_ctx {
+    const char *user, *except;
+    long n;
+};
+
+static int count_running(const pt_service *s, void *arg)
+{
+    struct count_ctx *c = arg;
+    if (strcmp(s->user_id, c->user) == 0 && strcmp(s->id, c->except) != 0 && s->pid > 0 &&
+        pt_holder_alive(s->pid, s->pid_start))
+        c->n++;
+    return 0;
+}
+
+/* The user's profile lets this start: blocked, requests in the last minute
+ * (the API's), services running at once. Refusals name the limit and the
+ * figure. Returns 0 or EXIT_REFUSED (out->too_many for a count). */
+static int admit(struct cli *cli, const struct run_req *o, const char *user, struct run_out *out)
+{
+    const pt_profile *p = &o->profile;
+    if (p->blocked) {
+        cli_err(cli, "user %s is blocked%s%s", user, p->reason[0] ? ": " : "", p->reason);
+        return EXIT_REFUSED;
+    }
+    if (cli->api && p->max_requests_per_minute) {
+        long n = 0;
+        bool ok = false;
+        if (pt_index_user_event(cli->idx, 'r', user, pt_wall_ms() * 1000, 60LL * 1000000, p->max_requests_per_minute,
+                                &n, &ok) == 0 && !ok) {
+            cli_err(cli, "user %s: %ld of %ld runs asked in the last minute (max_requests_per_minute)", user, n,
+                    p->max_requests_per_minute);
+            out->too_many = true;
+            return EXIT_REFUSED;
+        }
+    }
+    if (p->max_concurrent_services) {
+        struct count_ctx c = { .user = user, .except = o->service_id };
+        pt_index_each_service(cli->idx, count_running, &c);
+        if (c.n >= p->max_concurrent_services) {
+            cli_err(cli, "user %s: %ld of %ld concurrent services running (max_concurrent_services)", user, c.n,
+                    p->max_concurrent_services);
+            out->too_many = true;
+            return EXIT_REFUSED;
+        }
+    }
+    return 0;
+}
+
+int engine_profile(struct cli *cli, const char *user, pt_profile *p)
+{
+    memset(p, 0, sizeof *p);
+    pt_error err = { 0 };
+    if (pt_profile_load(cli->cfg.user_profiles, user, p, &err) != 0) {
+        cli_err(cli, "%s", err.msg);
+        return EXIT_USAGE;
+    }
+    return 0;
 }
 
 /* a uid that /etc/passwd or /etc/group already gives someone is not handed out */
@@ -182,7 +241,9 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
     char *envs[ENGINE_ENVS + 3];
     int n_envs = 0, cg_fds[PT_CG_N], n_cg = 0;
     pt_cg_host cg = { 0 };
-    bool limited = o->limits.max_memory_mb || o->limits.max_cpu_percent || o->limits.max_processes, made_cg = false;
+    pt_limits lim = { .max_memory_mb = o->profile.max_memory_mb, .max_cpu_percent = o->profile.max_cpu_percent,
+                      .max_processes = o->profile.max_processes };
+    bool limited = lim.max_memory_mb || lim.max_cpu_percent || lim.max_processes, made_cg = false;
     char *who[3] = { NULL, NULL, NULL };
     size_t clen = 0;
     char **env = NULL;
@@ -229,6 +290,8 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         ret = EXIT_RUNNING;
         goto out;
     }
+    if (user && (ret = admit(cli, o, user, out)) != 0)
+        goto out;
     if (pt_index_register(cli->idx, key, canonical, clen, NULL) != 0) {
         cli_err(cli, "cannot register the requirement set %s in the index", key);
         ret = EXIT_ERROR;
@@ -315,9 +378,30 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
 
     /* start the run command: /bin/sh -c, as markpact defines it */
     bool chose_port = !port;
+    for (int i = 0; !port && user && i < o->profile.n_allowed_ports; i++)
+        if (pt_port_free(o->host, o->profile.allowed_ports[i]) == 0)
+            port = o->profile.allowed_ports[i]; /* a user with allowed ports gets one of them */
     if (!port)
         port = free_port(8001);
     out->port = port;
+    if (user && !o->once && !pt_profile_port_ok(&o->profile, port)) {
+        cli_err(cli, "user %s: port %d is not one of its allowed_ports", user, port);
+        ret = EXIT_REFUSED;
+        goto out;
+    }
+    if (user && o->profile.max_services_per_hour) {
+        long n = 0;
+        bool ok = false;
+        int erc = pt_index_user_event(cli->idx, 's', user, pt_wall_ms() * 1000, 3600LL * 1000000,
+                                      o->profile.max_services_per_hour, &n, &ok);
+        if (erc == 0 && !ok) {
+            cli_err(cli, "user %s: %ld of %ld services started in the last hour (max_services_per_hour)", user, n,
+                    o->profile.max_services_per_hour);
+            out->too_many = true;
+            ret = EXIT_REFUSED;
+            goto out;
+        }
+    }
     if (!o->once) {
         int fr = pt_port_free(o->host, port);
         if (fr == -EADDRINUSE) {
@@ -363,7 +447,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         pt_cgroup_detect(&cg);
         pt_error cerr = { 0 };
         char what[96];
-        int crc = pt_cgroup_create(&cg, o->service_id, &o->limits, cg_fds, &n_cg, &cerr);
+        int crc = pt_cgroup_create(&cg, o->service_id, &lim, cg_fds, &n_cg, &cerr);
         if (crc && limited) {
             cli_err(cli, "%s: the limits cannot be held on this host (%s); not starting %s", cerr.msg,
                     pt_cgroup_describe(&cg, what, sizeof what), o->service_id);
@@ -375,8 +459,8 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
             cli_note(cli, "note: no cgroup for %s (%s): its memory is not measured", o->service_id, cerr.msg);
         else if (limited)
             cli_note(cli, "%s: max_memory_mb=%ld max_cpu_percent=%ld max_processes=%ld (0: none)",
-                     pt_cgroup_describe(&cg, what, sizeof what), o->limits.max_memory_mb, o->limits.max_cpu_percent,
-                     o->limits.max_processes);
+                     pt_cgroup_describe(&cg, what, sizeof what), lim.max_memory_mb, lim.max_cpu_percent,
+                     lim.max_processes);
     }
     bool to_log = o->detach || cli->api; /* the API's services and jobs have no terminal */
     int logfd = to_log ? cli_dotdir_open(dirfd, "service.log", O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;

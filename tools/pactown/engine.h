@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "pactown/cgroup.h"
 #include "pactown/key.h"
+#include "pactown/profile.h"
 
 struct run_req {
     const char *readme;        /* the README's path; with content: its name in messages */
@@ -40,7 +41,8 @@ struct run_req {
     int64_t project_id;        /* service's record (NULL / 0 from the CLI) */
     const char *service_name;
     const char *user;          /* run as this user's own uid (`--user`, the API's user_id); NULL = as now */
-    pt_limits limits;          /* kernel limits (its own cgroup); zeros = none */
+    pt_profile profile;        /* the user's profile (engine_profile, then the request's fields): its
+                                  kernel limits (a cgroup of its own) and admission; zeros = none */
 };
 
 #define ENGINE_ENVS 320        /* envs at most (the API's 256, the CLI's 64) */
@@ -61,11 +63,16 @@ struct run_out {
     int job_status;            /* once: the waitpid status */
     bool job_done;             /* once: the job ran to its end (job_status is its) */
     json_t *tests;             /* the test report when the tests ran for the API, else NULL (caller decrefs) */
+    bool too_many;             /* EXIT_REFUSED by a count (concurrent, hourly, per minute): HTTP 429, not 403 */
 };
 
 /* Run req. Returns out->exit (also when a service is left running: the CLI
  * then waits for out->pid, which is its child). Never exits the process. */
 int engine_run(struct cli *cli, const struct run_req *req, struct run_out *out);
+
+/* The profile of user from the user_profiles file ([user], else [*]) into
+ * *p (zeroed first). Prints the error; returns 0 or EXIT_USAGE. */
+int engine_profile(struct cli *cli, const char *user, pt_profile *p);
 
 /* A later update of a running or ended service's record (pid 0: ended now);
  * a failure is said. */

@@ -33,7 +33,7 @@ struct run_params {
     long long port;             /* 0: one from port_start..port_end */
     bool skip_health, run_once, run_tests, prepare;
     long long timeout_s;
-    pt_limits limits;           /* user_profile's kernel limits */
+    pt_profile profile;         /* the user's: the profiles file's, user_profile's fields over it */
     char *envs[MAX_ENVS];       /* "KEY=VALUE", malloc'd */
     int n_envs;
 };
@@ -107,18 +107,49 @@ static struct run_params *parse_params(struct api_call *c, struct api_answer *an
         api_fail(ans, 400, "user_profile", "field 'user_profile': expected an object");
         goto bad;
     }
-    long long v;
-    static const char *const lims[] = { "max_memory_mb", "max_cpu_percent", "max_processes" };
-    long *dst[] = { &rp->limits.max_memory_mb, &rp->limits.max_cpu_percent, &rp->limits.max_processes };
-    for (int i = 0; prof && json_is_object(prof) && i < 3; i++) {
-        v = 0;
-        if (api_field_int(prof, lims[i], false, 0, 1LL << 40, &v, ans)) {
-            json_object_set_new(ans->body, "field", json_sprintf("user_profile.%s", lims[i]));
+    /* the profiles file's, then the request's fields over it */
+    if (rp->user_id[0]) {
+        pt_error perr = { 0 };
+        if (pt_profile_load(c->api->cli.cfg.user_profiles, rp->user_id, &rp->profile, &perr) != 0) {
+            api_fail(ans, 500, NULL, "%s", perr.msg);
             goto bad;
         }
-        *dst[i] = (long)v;
     }
-    if ((rp->limits.max_memory_mb || rp->limits.max_cpu_percent || rp->limits.max_processes) && !rp->user_id[0]) {
+    const char *pk;
+    json_t *pv;
+    if (prof && json_is_object(prof)) {
+        /* tier first: the fields beside it override its preset */
+        json_t *tier = json_object_get(prof, "tier");
+        pt_error perr = { 0 };
+        if (json_is_string(tier) && pt_profile_tier(&rp->profile, json_string_value(tier), &perr) != 0) {
+            api_fail(ans, 400, "user_profile.tier", "field 'user_profile.tier': %s", perr.msg);
+            goto bad;
+        }
+        json_object_foreach(prof, pk, pv) {
+            char text[1024] = "";
+            if (strcmp(pk, "tier") == 0 || strcmp(pk, "user_id") == 0 || json_is_null(pv))
+                continue;
+            if (json_is_integer(pv))
+                snprintf(text, sizeof text, "%lld", (long long)json_integer_value(pv));
+            else if (json_is_boolean(pv))
+                snprintf(text, sizeof text, "%s", json_is_true(pv) ? "yes" : "no");
+            else if (json_is_string(pv))
+                snprintf(text, sizeof text, "%s", json_string_value(pv));
+            else if (json_is_array(pv)) {
+                size_t i, k = 0;
+                json_t *x;
+                json_array_foreach(pv, i, x) if (k + 8 < sizeof text)
+                    k += (size_t)snprintf(text + k, sizeof text - k, "%s%lld", i ? "," : "",
+                                          json_is_integer(x) ? (long long)json_integer_value(x) : -1LL);
+            }
+            if (pt_profile_set(&rp->profile, pk, text, &perr) == -EINVAL) {
+                api_fail(ans, 400, NULL, "field 'user_profile.%s': %s", pk, perr.msg);
+                json_object_set_new(ans->body, "field", json_sprintf("user_profile.%s", pk));
+                goto bad;
+            } /* other fields (pactown's own extras) are ignored, as its server does */
+        }
+    }
+    if (pt_profile_any(&rp->profile) && !rp->user_id[0]) {
         api_fail(ans, 400, "user_id", "field 'user_profile' sets limits: they are a user's, give 'user_id'");
         goto bad;
     }
@@ -349,7 +380,7 @@ static json_t *do_run(struct api *api, struct run_params *rp, struct runlog *lg,
                           .test = rp->run_tests, .envs = rp->envs, .n_envs = rp->n_envs, .t0 = pt_mono_ns(),
                           .user_id = rp->user_id, .project_id = rp->project_id,
                           .service_name = rp->service_name, .user = rp->user_id[0] ? rp->user_id : NULL,
-                          .limits = rp->limits };
+                          .profile = rp->profile };
     struct run_out out;
     off_t log_from = api_log_size(api, rp->id); /* stderr_output: this run's lines only */
     int exit = engine_run(&cli, &rq, &out);
@@ -422,7 +453,7 @@ static json_t *do_run(struct api *api, struct run_params *rp, struct runlog *lg,
         json_object_set_new(r, "venv", out.venv[0] ? json_string(out.venv) : json_null());
         json_object_set_new(r, "files", api_sandbox_files(api, rp->id));
     }
-    *status = job || tests_failed ? 200 : status_of(exit); /* the run was done: success says how it went */
+    *status = job || tests_failed ? 200 : exit == EXIT_REFUSED && out.too_many ? 429 : status_of(exit);
     return r;
 }
 
