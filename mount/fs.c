@@ -48,7 +48,7 @@
 #include "pactownfs.h"
 
 #define FIXED_TIMEOUT 86400.0
-#define SERVICE_TIMEOUT 1.0
+#define SERVICE_TIMEOUT 0.0 /* not cached: each caller's lookup decides (a user sees only its own) */
 
 /* How long the kernel may cache the entry and attributes of inode ino: the
  * caching policy above, in one place (lookup and getattr both ask here). */
@@ -107,24 +107,36 @@ int pt_fs_venv_target(struct pt_fs *fs, const char *key, char *buf, size_t n)
     return (len < 0 || (size_t)len >= n) ? -ENAMETOOLONG : len;
 }
 
-static int service_target(struct pt_fs *fs, const char *id, char *buf, size_t n)
+/* by-service/ shows a caller that is not root only its own services: those
+ * of the user whose uid it runs as (`pactown run --user`, the API's user_id) */
+static bool visible_to(struct pt_fs *fs, const pt_service *s, uid_t uid)
+{
+    if (uid == 0)
+        return true;
+    pt_user u;
+    return s->user_id[0] && pt_index_user_get(fs->idx, s->user_id, &u) == 0 && u.uid == uid;
+}
+
+static int service_target(struct pt_fs *fs, const char *id, uid_t caller, char *buf, size_t n)
 {
     pt_service s;
     int rc = pt_index_service_get(fs->idx, id, &s);
     if (rc)
         return rc;
+    if (!visible_to(fs, &s, caller))
+        return -ENOENT;
     if (!pt_key_is_valid(s.key))
         return -ENOENT;
     return snprintf(buf, n, "../by-deps/%s", s.key);
 }
 
 /* the symlink text of a by-deps or by-service node: its length, or -errno */
-static int node_target(struct pt_fs *fs, const struct pt_node *node, char *buf, size_t n)
+static int node_target(struct pt_fs *fs, const struct pt_node *node, uid_t caller, char *buf, size_t n)
 {
     if (node->kind == NODE_VENV)
         return pt_fs_venv_target(fs, node->name, buf, n);
     if (node->kind == NODE_SERVICE)
-        return service_target(fs, node->name, buf, n);
+        return service_target(fs, node->name, caller, buf, n);
     return -EINVAL;
 }
 
@@ -161,7 +173,7 @@ static int do_getattr(struct pt_fs *fs, fuse_ino_t ino, struct stat *st)
     switch (node->kind) {
     case NODE_VENV:
     case NODE_SERVICE:
-        len = node_target(fs, node, target, sizeof target);
+        len = node_target(fs, node, 0, target, sizeof target); /* its size; who may follow it, readlink says */
         if (len < 0)
             return len;
         st->st_mode = S_IFLNK | 0777;
@@ -204,7 +216,7 @@ static bool log_name_valid(const char *name)
     return pt_key_is_valid(key);
 }
 
-static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
+static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, uid_t caller, struct fuse_entry_param *e)
 {
     memset(e, 0, sizeof *e);
     e->generation = 1;
@@ -235,7 +247,7 @@ static int lookup_child(struct pt_fs *fs, fuse_ino_t parent, const char *name, s
         char target[PATH_MAX];
         if (!pt_service_id_valid(name))
             return -ENOENT;
-        int rc = service_target(fs, name, target, sizeof target);
+        int rc = service_target(fs, name, caller, target, sizeof target);
         if (rc < 0)
             return rc;
         kind = NODE_SERVICE;
@@ -263,7 +275,7 @@ static void pt_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct pt_fs *fs = fs_of(req); /* req is freed by the reply */
     struct fuse_entry_param e;
-    int rc = lookup_child(fs, parent, name, &e);
+    int rc = lookup_child(fs, parent, name, fuse_req_ctx(req)->uid, &e);
     if (rc) {
         fuse_reply_err(req, -rc);
         return;
@@ -314,7 +326,7 @@ static void pt_op_readlink(fuse_req_t req, fuse_ino_t ino)
         return;
     }
     char target[PATH_MAX];
-    pt_reply_link(req, node_target(fs, node, target, sizeof target), target);
+    pt_reply_link(req, node_target(fs, node, fuse_req_ctx(req)->uid, target, sizeof target), target);
 }
 
 /* ---- directories: a snapshot of names taken at opendir ---- */
@@ -359,9 +371,18 @@ static int list_ready(const char *key, const pt_entry *e, void *arg)
     return 0;
 }
 
+struct service_listing {
+    struct pt_fs *fs;
+    struct listing *l;
+    uid_t caller;
+};
+
 static int list_service(const pt_service *s, void *arg)
 {
-    return listing_add(arg, s->id, S_IFLNK, node_st_ino(NODE_SERVICE, s->id));
+    struct service_listing *sl = arg;
+    if (!visible_to(sl->fs, s, sl->caller))
+        return 0;
+    return listing_add(sl->l, s->id, S_IFLNK, node_st_ino(NODE_SERVICE, s->id));
 }
 
 static int list_logs(struct pt_fs *fs, struct listing *l)
@@ -402,7 +423,11 @@ static void pt_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
                 rc = listing_add(l, "stats", S_IFREG, INO_STATS);
             break;
         case INO_BY_DEPS: rc = pt_index_each_entry(fs->idx, list_ready, l); break;
-        case INO_BY_SERVICE: rc = pt_index_each_service(fs->idx, list_service, l); break;
+        case INO_BY_SERVICE: {
+            struct service_listing sl = { fs, l, fuse_req_ctx(req)->uid };
+            rc = pt_index_each_service(fs->idx, list_service, &sl);
+            break;
+        }
         case INO_LOGS: rc = list_logs(fs, l); break;
         }
     }

@@ -63,7 +63,7 @@ typedef struct pt_counters {
     uint64_t hits, misses, builds, build_failures, evictions;
 } pt_counters;
 
-#define PT_SERVICE_VERSION 3
+#define PT_SERVICE_VERSION 4
 typedef struct pt_service {
     uint32_t version;       /* PT_SERVICE_VERSION */
     int32_t pid;            /* leader of the service's process group, 0 if not running */
@@ -77,6 +77,9 @@ typedef struct pt_service {
     char user_id[65];       /* the API's user_id (v3), "" from the CLI */
     int64_t project_id;     /* the API's project_id (v3), 0 from the CLI */
     char service_name[65];  /* the API's service_name (v3): the project's name, "" if none */
+    int32_t max_memory_mb;  /* the kernel's limits it runs under (v4), 0 = none */
+    int32_t max_cpu_percent;
+    int32_t max_processes;
 } pt_service;
 
 /* Open (creating if needed) the index in directory dir (mkdir -p). Clears

@@ -157,6 +157,26 @@ grep -q "user ann: port [0-9]* is not one of its allowed_ports" "$WORK/p.err" ||
 assert_eq "$(http_status "http://127.0.0.1:$ap/")" 200 "the service on its one allowed port"
 unset PACTOWN_USER_PROFILES
 
+# who sees what: ps --user, cache stats per user, by-service/ as each user
+"$PACTOWN" run "$WORK/svc.md" --service-id ann-lim --user ann --limit max_memory_mb=128 --port "$(free_port)" \
+    --detach 2>/dev/null || fail "ann-lim"
+assert_eq "$("$PACTOWN" ps --user ann | awk 'NR > 1 {print $1}' | sort | tr '\n' ' ')" "ann-api ann-lim ann-ports " "ps --user ann"
+"$PACTOWN" cache stats --json >"$WORK/stats.json" || fail "cache stats --json"
+python3 - "$WORK/stats.json" "$uid_a" <<'PY' || fail "per-user stats: $(cat "$WORK/stats.json")"
+import json, sys
+users = {u["user"]: u for u in json.load(open(sys.argv[1]))["users"]}
+a = users["ann"]
+assert (a["uid"], a["running"], a["max_memory_mb"]) == (int(sys.argv[2]), 3, 128), a
+assert a["memory_bytes"] > 1 << 20, a     # three python services, measured by their cgroups
+assert users["bob"]["running"] == 1, users
+PY
+"$PACTOWN" cache stats | grep -q "^ann  *3 running, .* in use; max_memory_mb=128" || fail "cache stats: $("$PACTOWN" cache stats)"
+as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
+assert_eq "$(as_user "$uid_a" ls "$MNT/by-service" | tr '\n' ' ')" "ann-api ann-forks ann-hog ann-lim ann-ports ann-spin " "by-service/ as ann (its stopped jobs too, as for root)"
+assert_eq "$(as_user "$uid_b" ls "$MNT/by-service" | tr '\n' ' ')" "bob-api bob-peek " "by-service/ as bob"
+as_user "$uid_b" readlink "$MNT/by-service/ann-api" >/dev/null 2>&1 && fail "bob reads ann's by-service link"
+[ -n "$(readlink "$MNT/by-service/ann-api")" ] || fail "root does not see ann's by-service link"
+
 for id in ann-hog ann-forks ann-spin; do
     if compgen -G "/sys/fs/cgroup/*/pactown/$id" >/dev/null || compgen -G "/sys/fs/cgroup/*/*/*/pactown/$id" >/dev/null; then
         fail "the cgroup of $id is left after its end"

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "pactown/cgroup.h"
+#include "pactown/proc.h"
 #include "pactown/clock.h"
 #include "pactown/proc.h"
 #include "pactown/stats.h"
@@ -211,18 +213,87 @@ static int cache_show(struct cli *cli, const char *key)
     return 0;
 }
 
+/* Per user: services running, memory in use from their cgroups, the largest limits among them. */
+struct user_row {
+    char user[PT_SERVICE_ID_MAX + 1];
+    long running;
+    uint64_t memory;
+    int32_t mem_mb, cpu, procs;
+};
+
+struct users_ctx {
+    struct user_row *v;
+    size_t n, cap;
+    pt_cg_host cg;
+};
+
+static int user_one(const pt_service *s, void *arg)
+{
+    struct users_ctx *c = arg;
+    if (!s->user_id[0] || !(s->pid > 0 && pt_holder_alive(s->pid, s->pid_start)))
+        return 0;
+    size_t i = 0;
+    while (i < c->n && strcmp(c->v[i].user, s->user_id) != 0)
+        i++;
+    if (i == c->n) {
+        if (c->n == c->cap) {
+            size_t nc = c->cap ? c->cap * 2 : 16;
+            void *nv = realloc(c->v, nc * sizeof *c->v);
+            if (!nv)
+                return -ENOMEM;
+            c->v = nv;
+            c->cap = nc;
+        }
+        memset(&c->v[c->n], 0, sizeof c->v[0]);
+        snprintf(c->v[c->n++].user, sizeof c->v[0].user, "%s", s->user_id);
+    }
+    struct user_row *r = &c->v[i];
+    uint64_t m = 0;
+    r->running++;
+    if (pt_cgroup_memory(&c->cg, s->id, &m) == 0)
+        r->memory += m;
+    /* the largest limit among its running services (0: one runs without) */
+    r->mem_mb = s->max_memory_mb > r->mem_mb ? s->max_memory_mb : r->mem_mb;
+    r->cpu = s->max_cpu_percent > r->cpu ? s->max_cpu_percent : r->cpu;
+    r->procs = s->max_processes > r->procs ? s->max_processes : r->procs;
+    return 0;
+}
+
 static int cache_stats(struct cli *cli, bool json)
 {
+    struct users_ctx uc = { 0 };
+    pt_cgroup_detect(&uc.cg);
+    pt_index_each_service(cli->idx, user_one, &uc);
     pt_stats s;
     int rc = pt_stats_collect(cli->idx, &s);
     if (rc) {
         cli_err(cli, "index: %s", strerror(-rc));
+        free(uc.v);
         return EXIT_ERROR;
     }
     if (json) {
         char *text = pt_stats_json(&s, pt_wall_s());
-        fputs(text ? text : "", stdout);
+        json_t *doc = text ? json_loads(text, 0, NULL) : NULL, *users = json_array();
+        for (size_t i = 0; doc && users && i < uc.n; i++) {
+            pt_user u = { 0 };
+            pt_index_user_get(cli->idx, uc.v[i].user, &u);
+            json_array_append_new(users, json_pack("{s:s, s:i, s:i, s:I, s:i, s:i, s:i}", "user", uc.v[i].user, "uid",
+                                                   (int)u.uid, "running", (int)uc.v[i].running, "memory_bytes",
+                                                   (json_int_t)uc.v[i].memory, "max_memory_mb", uc.v[i].mem_mb,
+                                                   "max_cpu_percent", uc.v[i].cpu, "max_processes", uc.v[i].procs));
+        }
+        if (doc)
+            json_object_set_new(doc, "users", users);
+        else
+            json_decref(users);
+        char *out = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+        fputs(out ? out : text ? text : "", stdout);
+        if (out)
+            fputc('\n', stdout);
+        free(out);
+        json_decref(doc);
         free(text);
+        free(uc.v);
         return 0;
     }
     char size[32], age[32] = "-";
@@ -242,6 +313,13 @@ static int cache_stats(struct cli *cli, bool json)
     printf("oldest access  %s\nleased         %llu\nbuilds         %llu (%llu failed)\nevictions      %llu\n", age,
            (unsigned long long)s.leased, (unsigned long long)s.counters.builds,
            (unsigned long long)s.counters.build_failures, (unsigned long long)s.counters.evictions);
+    for (size_t i = 0; i < uc.n; i++) {
+        char mem[32];
+        human_size(uc.v[i].memory, mem, sizeof mem);
+        printf("%s%-14s %ld running, %s in use; max_memory_mb=%d max_cpu_percent=%d max_processes=%d (0: none)\n",
+               i ? "" : "users:\n", uc.v[i].user, uc.v[i].running, mem, uc.v[i].mem_mb, uc.v[i].cpu, uc.v[i].procs);
+    }
+    free(uc.v);
     return 0;
 }
 

@@ -21,16 +21,18 @@ struct ps_ctx {
     int64_t now;
     const char *root;
     bool all;
+    const char *user;   /* --user: only its services */
 };
 
 static int ps_one(const pt_service *s, void *arg)
 {
     struct ps_ctx *ctx = arg;
     bool alive = s->pid > 0 && pt_holder_alive(s->pid, s->pid_start);
-    if (!alive && !ctx->all)
+    if ((!alive && !ctx->all) || (ctx->user && strcmp(ctx->user, s->user_id) != 0))
         return 0;
     if (ctx->list) {
-        json_t *o = json_pack("{s:s, s:s, s:b, s:i, s:i, s:I, s:I, s:o}", "id", s->id, "key", s->key, "running", alive,
+        json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:i, s:i, s:I, s:I, s:o}", "id", s->id, "user", s->user_id, "key",
+                              s->key, "running", alive,
                               "pid", alive ? s->pid : 0, "port", s->port, "started", (json_int_t)s->started,
                               "ended", (json_int_t)(alive ? 0 : s->ended), "sandbox", json_sprintf("%s/%s%s%s", ctx->root,
                               s->user_id, s->user_id[0] ? "/" : "", s->id));
@@ -59,18 +61,22 @@ int cmd_ps(int argc, char **argv)
     struct cli cli = { .prog = "pactown ps" };
     bool json = false, all = false;
     static const char help[] =
-        "usage: pactown ps [--all] [--json] [options]\n"
+        "usage: pactown ps [--all] [--user NAME] [--json] [options]\n"
         "Lists the services started with `pactown run` that are running: id, state, pid,\n"
         "port, venv key, sandbox. Stopped ones are kept (for `pactown rm`, logs and\n"
         "`pactown run` again) for stopped_service_ttl seconds, then pruned.\n"
-        "  --all     the stopped services too\n"
-        "  --json    a JSON array of {id, key, running, pid, port, started, ended, sandbox}\n";
+        "  --all        the stopped services too\n"
+        "  --user NAME  only NAME's services (run --user, the API's user_id)\n"
+        "  --json       a JSON array of {id, user, key, running, pid, port, started, ended, sandbox}\n";
     static const struct option opts[] = { { "all", no_argument, NULL, 'a' }, { "json", no_argument, NULL, OPT_JSON },
-                                          CLI_COMMON_LONGOPTS, { 0 } };
+                                          { "user", required_argument, NULL, 'u' }, CLI_COMMON_LONGOPTS, { 0 } };
+    const char *user = NULL;
     int c, ret = 0;
     while ((c = getopt_long(argc, argv, "ha", opts, NULL)) != -1) {
         if (c == 'a') {
             all = true;
+        } else if (c == 'u') {
+            user = optarg;
         } else if (c == OPT_JSON) {
             json = true;
         } else if ((ret = cli_common_opt(&cli, c, optarg)) != 0) {
@@ -89,7 +95,7 @@ int cmd_ps(int argc, char **argv)
         goto out;
     cli_prune_services(&cli);
     struct ps_ctx ctx = { .list = json ? json_array() : NULL, .now = pt_wall_s(), .root = cli.cfg.sandbox_root,
-                          .all = all };
+                          .all = all, .user = user };
     if (!json && all)
         printf("%-28s %-8s %-7s %-6s %-12s %-19s %s\n", "ID", "STATE", "PID", "PORT", "KEY", "ENDED", "SANDBOX");
     else if (!json)

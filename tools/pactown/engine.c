@@ -500,6 +500,11 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
     snprintf(svc.user_id, sizeof svc.user_id, "%s", user ? user : o->user_id ? o->user_id : "");
     snprintf(svc.service_name, sizeof svc.service_name, "%s", o->service_name ? o->service_name : "");
     svc.project_id = o->project_id;
+    if (made_cg) {
+        svc.max_memory_mb = (int32_t)lim.max_memory_mb;
+        svc.max_cpu_percent = (int32_t)lim.max_cpu_percent;
+        svc.max_processes = (int32_t)lim.max_processes;
+    }
     /* the service holds the lease from now on; it ends with the service */
     lease.pid_start = svc.pid_start;
     if ((lrc = pt_index_service_put(cli->idx, &svc)) != 0 || (lrc = pt_index_lease_add(cli->idx, key, pid, &lease)) != 0) {
