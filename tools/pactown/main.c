@@ -26,7 +26,8 @@ static void usage(FILE *out)
             "\n"
             "exit codes: 0 ok, 1 error, 2 usage, 3 bad README or requirement, 4 build failed,\n"
             "            5 service exited, 6 health timeout, 7 pactownfs not mounted, 8 no such service,\n"
-            "            9 service already running, 10 a test failed, 11 port held by another program;\n"
+            "            9 service already running, 10 a test failed, 11 port held by another program,\n"
+            "            12 refused (a user's limit, limits this host cannot hold, another user's service);\n"
             "            run --once: the job's own exit code (128+N: killed by signal N)\n"
             "options follow the command: pactown run --set key=value README.md\n");
 }

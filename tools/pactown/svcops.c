@@ -23,6 +23,8 @@ int cli_service_stop(struct cli *cli, const char *id, int timeout_s, pt_service 
     pid_t pid = s->pid;
     if (pid > 0 && pt_holder_alive(pid, s->pid_start)) {
         *was_running = true;
+        if (s->user_id[0] && !cli->api)
+            cli_note(cli, "note: %s is user %s's service: stopped as root", id, s->user_id);
         if (!pt_pgrp_stop(pid, timeout_s * 1000))
             cli_note(cli, "%s did not stop within %d s; killed it", id, timeout_s);
     }
@@ -51,6 +53,9 @@ static int remove_service(struct cli *cli, const char *id)
         cli_err(cli, "cannot remove the sandbox %s: %s", sandbox, strerror(-rc));
         return rc;
     }
+    pt_cg_host cg;
+    pt_cgroup_detect(&cg);
+    pt_cgroup_remove(&cg, id); /* one its service left behind when it ended by itself */
     rc = pt_index_service_del(cli->idx, id);
     if (rc && rc != -ENOENT)
         cli_err(cli, "cannot remove the record of %s from the index: %s", id, strerror(-rc));

@@ -18,6 +18,7 @@
 
 #include "api.h"
 #include "http.h"
+#include "pactown/cgroup.h"
 #include "pactown/fsutil.h"
 #include "../svcops.h"
 
@@ -341,6 +342,10 @@ int cmd_serve(int argc, char **argv)
             unlink(socket_path);
         return EXIT_ERROR;
     }
+    pt_cg_host cg;
+    char cgs[96];
+    pt_cgroup_detect(&cg);
+    fprintf(stderr, "pactown serve: users' limits: %s\n", pt_cgroup_describe(&cg, cgs, sizeof cgs));
     fprintf(stderr, "pactown serve: listening on %s%s%s%s%s (token %s)\n", ux >= 0 ? "unix:" : "",
             ux >= 0 ? socket_path : "", ux >= 0 && tcp >= 0 ? ", " : "", tcp >= 0 ? "http://" : "",
             tcp >= 0 ? listen_on : "", api.token ? "required" : "not required");
