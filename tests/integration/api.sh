@@ -111,6 +111,12 @@ J 'd["message"]' | grep -x "user u1: 1 of 1 concurrent services running (max_con
     || fail "the refusal's message: $(J 'd["message"]')"
 R=$(U POST /run "$(body_of "$WORK/a.md" 18 '{"user_id": "u1", "user_profile": {"blocked": true, "reason": "unpaid"}}')")
 assert_eq "$(code) $(J 'd["message"]')" "403 user u1 is blocked: unpaid" "a blocked user"
+printf '```bash markpact:run\ntrue\n```\n' >"$WORK/ok.md"
+for i in 1 2 3; do
+    R=$(U POST /run "$(body_of "$WORK/ok.md" $((40 + i)) '{"run_once": true, "user_id": "u3", "user_profile": {"max_requests_per_minute": 2}}')")
+done
+assert_eq "$(code) $(J 'd["message"]')" "429 user u3: 2 of 2 runs asked in the last minute (max_requests_per_minute)" \
+    "u3's third run in a minute"
 R=$(U POST /run '{"project_id": 1, "readme_content": "x", "user_profile": {"max_memory_mb": 64}}')
 assert_eq "$(code) $(J 'd["field"]')" "400 user_id" "limits without a user"
 R=$(U POST /run '{"project_id": 1, "readme_content": "x", "user_id": "a/b"}')
