@@ -2,6 +2,8 @@
 #include "pactown/cgroup.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,9 +232,50 @@ int pt_cgroup_create(const pt_cg_host *h, const char *id, const pt_limits *lim, 
     return 0;
 }
 
+/* SIGKILL every process of dir/cgroup.procs until none is left or the
+ * deadline passes (a fork in between is read on the next pass). */
+static void kill_all(const char *dir, int timeout_ms)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        char *text = NULL;
+        size_t len = 0;
+        if (pt_read_file(path, 1 << 20, &text, &len) != 0 || len == 0) {
+            free(text);
+            return;
+        }
+        for (char *p = text; *p;) {
+            long pid = strtol(p, &p, 10);
+            if (pid > 1)
+                kill((pid_t)pid, SIGKILL);
+            while (*p == '\n')
+                p++;
+        }
+        free(text);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms)
+            return;
+        struct timespec pause = { 0, 10 * 1000000L };
+        nanosleep(&pause, NULL); /* the kernel empties the list as the killed exit */
+    }
+}
+
 int pt_cgroup_remove(const pt_cg_host *h, const char *id)
 {
     int ret = 0;
+    /* what left the service's process group (setsid, a double fork) is still
+     * in its cgroups: killed there, so nothing of it outlives the service */
+    for (int c = 0; c < (h->kind == PT_CG_V2 ? 1 : PT_CG_N); c++) {
+        char dir[PATH_MAX];
+        if (!h->base[c][0] || dir_of(h, c, id, dir, sizeof dir) != 0)
+            continue;
+        if (h->kind == PT_CG_V2 && write_text(dir, "cgroup.kill", "1", NULL) == 0)
+            continue;
+        kill_all(dir, 2000);
+    }
     for (int c = 0; c < (h->kind == PT_CG_V2 ? 1 : PT_CG_N); c++) {
         char dir[PATH_MAX];
         if (!h->base[c][0] || dir_of(h, c, id, dir, sizeof dir) != 0)
@@ -281,4 +324,24 @@ int pt_cgroup_oom_kills(const pt_cg_host *h, const char *id, uint64_t *kills)
     if (dir_of(h, PT_CG_MEMORY, id, dir, sizeof dir) != 0)
         return -ENOENT;
     return read_number(dir, h->kind == PT_CG_V2 ? "memory.events" : "memory.oom_control", "oom_kill", kills);
+}
+
+int pt_cgroup_open(const pt_cg_host *h, const char *id, int fds[PT_CG_N], int *n)
+{
+    *n = 0;
+    for (int c = 0; c < (h->kind == PT_CG_V2 ? 1 : PT_CG_N); c++) {
+        char dir[PATH_MAX], procs[PATH_MAX + 16];
+        if (!h->base[c][0] || dir_of(h, c, id, dir, sizeof dir) != 0)
+            continue;
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
+        int fd = open(procs, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) {
+            int e = -errno;
+            while (*n)
+                close(fds[--*n]);
+            return e;
+        }
+        fds[(*n)++] = fd;
+    }
+    return 0;
 }

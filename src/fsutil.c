@@ -1,6 +1,7 @@
 /* fsutil.c — mkdir -p, rm -rf, du and friends on top of nftw(3). */
 #include "pactown/fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <sys/syscall.h>
 #include <linux/openat2.h>
@@ -37,21 +38,57 @@ int pt_mkdir_p(const char *path, mode_t mode)
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
-static int rm_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+/* Remove everything beneath the open directory dirfd, by descriptor: each
+ * subdirectory is opened O_NOFOLLOW beneath its parent, so a directory
+ * swapped for a symlink meanwhile (by a user who owns the tree) is never
+ * entered, and unlinkat(2) never follows one. A directory without write or
+ * search permission for its owner gets it (fchmod) before it is emptied.
+ * Mount points are not crossed (st_dev). */
+static int rm_beneath(int dirfd, dev_t dev, int depth)
 {
-    (void)st;
-    (void)ftw;
-    int rc = (type == FTW_DP) ? rmdir(path) : unlink(path);
-    return (rc != 0 && errno != ENOENT) ? -errno : 0;
-}
-
-/* pre-order pass: make directories writable/searchable so the removal can enter them */
-static int unlock_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)ftw;
-    if (type == FTW_D && (st->st_mode & 0700) != 0700)
-        chmod(path, st->st_mode | 0700);
-    return 0;
+    struct stat self;
+    if (fstat(dirfd, &self) == 0 && (self.st_mode & 0700) != 0700)
+        fchmod(dirfd, self.st_mode | 0700);
+    int dup_fd = dup(dirfd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        int e = -errno;
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return e;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, ".."))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd, n, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue; /* gone meanwhile */
+        if (S_ISDIR(st.st_mode)) {
+            if (st.st_dev != dev || depth >= 256) {
+                rc = rc ? rc : -EXDEV;
+                continue;
+            }
+            int sub = openat(dirfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) {
+                if (errno != ENOENT)
+                    rc = rc ? rc : -errno;
+                continue;
+            }
+            int r = rm_beneath(sub, dev, depth + 1);
+            close(sub);
+            if (r && !rc)
+                rc = r;
+            if (unlinkat(dirfd, n, AT_REMOVEDIR) != 0 && errno != ENOENT && !rc)
+                rc = -errno;
+        } else if (unlinkat(dirfd, n, 0) != 0 && errno != ENOENT && !rc) {
+            rc = -errno;
+        }
+    }
+    closedir(d);
+    return rc;
 }
 
 int pt_rm_rf(const char *path)
@@ -61,12 +98,13 @@ int pt_rm_rf(const char *path)
         return errno == ENOENT ? 0 : -errno;
     if (!S_ISDIR(st.st_mode))
         return unlink(path) == 0 ? 0 : -errno;
-    if ((st.st_mode & 0700) != 0700)
-        chmod(path, st.st_mode | 0700);
-    nftw(path, unlock_cb, 32, FTW_PHYS | FTW_MOUNT);
-    int rc = nftw(path, rm_cb, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-    if (rc < 0)
-        return errno ? -errno : -EIO;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    int rc = rm_beneath(fd, st.st_dev, 0);
+    close(fd);
+    if (rmdir(path) != 0 && errno != ENOENT && !rc)
+        rc = -errno;
     return rc;
 }
 

@@ -4,7 +4,11 @@
 #include "pactown/proc.h"
 
 #include <dirent.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -248,5 +252,57 @@ int pt_port_holders(int port, pid_t pgid, pt_port_holder *out, size_t max, size_
         *n = h.n;
     }
     free(sv.v);
+    return rc;
+}
+
+/* /proc/net/tcp{,6} addresses are the socket's bytes printed as 32-bit words
+ * in host order: for IPv4 one word, for IPv6 four. */
+static void addr_hex(const struct sockaddr *sa, char *out, size_t n, int *port)
+{
+    const unsigned char *b;
+    size_t len;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        b = (const unsigned char *)&in->sin_addr;
+        len = 4;
+        *port = ntohs(in->sin_port);
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        b = (const unsigned char *)&in6->sin6_addr;
+        len = 16;
+        *port = ntohs(in6->sin6_port);
+    }
+    size_t k = 0;
+    for (size_t w = 0; w < len; w += 4) {
+        uint32_t v;
+        memcpy(&v, b + w, 4);
+        k += (size_t)snprintf(out + k, n - k, "%08X", v);
+    }
+}
+
+int pt_tcp_socket_uid(const struct sockaddr *local, uid_t *uid)
+{
+    if (!local || (local->sa_family != AF_INET && local->sa_family != AF_INET6))
+        return -EINVAL;
+    char want[40];
+    int port;
+    addr_hex(local, want, sizeof want, &port);
+    char key[48];
+    snprintf(key, sizeof key, "%s:%04X", want, (unsigned)port);
+    FILE *f = fopen(local->sa_family == AF_INET ? "/proc/net/tcp" : "/proc/net/tcp6", "re");
+    if (!f)
+        return -errno;
+    char line[512];
+    int rc = -ENOENT;
+    while (rc == -ENOENT && fgets(line, sizeof line, f)) {
+        char laddr[64];
+        unsigned long u;
+        /* sl local_address rem_address st tx:rx tr:when retrnsmt uid ... (proc(5)) */
+        if (sscanf(line, " %*s %63s %*s %*s %*s %*s %*s %lu", laddr, &u) == 2 && strcmp(laddr, key) == 0) {
+            *uid = (uid_t)u;
+            rc = 0;
+        }
+    }
+    fclose(f);
     return rc;
 }

@@ -58,8 +58,11 @@ int pt_profile_set(pt_profile *p, const char *field, const char *value, pt_error
         char *end;
         errno = 0;
         long v = strtol(value, &end, 10);
-        if (errno || end == value || *end || v < 0 || v > (1L << 40))
-            return pt_error_set(err, -EINVAL, 0, "%s: '%.32s' is not a whole number >= 0", field, value);
+        /* bounds the kernel takes: a CFS quota of 1000 CPUs, pid_max, MiB that fit the record */
+        long hi = strcmp(field, "max_cpu_percent") == 0 ? 100000 : strcmp(field, "max_processes") == 0 ? 4194304
+                : strcmp(field, "max_memory_mb") == 0 ? 2147483647L : 1L << 40;
+        if (errno || end == value || *end || v < 0 || v > hi)
+            return pt_error_set(err, -EINVAL, 0, "%s: '%.32s' is not a whole number 0..%ld", field, value, hi);
         *(long *)((char *)p + longs[i].off) = v;
         return 0;
     }

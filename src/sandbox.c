@@ -387,7 +387,11 @@ static int chown_beneath(int dirfd, uid_t uid, gid_t gid, const char *skip, int 
             rc = chown_beneath(sub, uid, gid, NULL, depth + 1);
             close(sub);
         }
-        if (rc == 0 && fchownat(dirfd, n, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT)
+        /* what is the user's already stays; a file with other links is not
+         * ours to give (a hard link the service made to a file of root's,
+         * where fs.protected_hardlinks is off) */
+        bool skip_it = (st.st_uid == uid && st.st_gid == gid) || (!S_ISDIR(st.st_mode) && st.st_nlink > 1);
+        if (rc == 0 && !skip_it && fchownat(dirfd, n, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT)
             rc = -errno;
     }
     closedir(d);

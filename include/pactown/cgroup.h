@@ -55,8 +55,16 @@ const char *pt_cgroup_describe(const pt_cg_host *h, char *buf, size_t n);
 int pt_cgroup_create(const pt_cg_host *h, const char *id, const pt_limits *lim, int fds[PT_CG_N], int *n,
                      pt_error *err);
 
-/* Remove the cgroups of service id (rmdir(2) of each; one that still has
- * processes stays, -EBUSY). 0 also when there were none. */
+/* Open the cgroup.procs of service id's existing cgroups, for another
+ * process to join them (the README's shell tests of a running service):
+ * fds[0..*n). -ENOENT (and none open) when one is missing. */
+int pt_cgroup_open(const pt_cg_host *h, const char *id, int fds[PT_CG_N], int *n);
+
+/* End the cgroups of service id: every process still in them (one that left
+ * the service's process group) is killed (v2 cgroup.kill; v1 SIGKILL to each
+ * of cgroup.procs until it is empty, at most 2 s), then each is removed
+ * (rmdir(2); -EBUSY when one could not be emptied). 0 also when there were
+ * none. */
 int pt_cgroup_remove(const pt_cg_host *h, const char *id);
 
 /* Memory in use by service id's cgroup, bytes (memory.usage_in_bytes, v1;

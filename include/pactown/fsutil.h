@@ -11,9 +11,12 @@
 /* mkdir -p: create path and missing parents with mode; existing dirs are fine. */
 int pt_mkdir_p(const char *path, mode_t mode);
 
-/* rm -rf: remove path and everything below it without following symlinks
- * (nftw FTW_DEPTH|FTW_PHYS|FTW_MOUNT). A missing path is success.
- * Directories without write permission are made writable first. */
+/* rm -rf: remove path and everything below it, by descriptor (openat(2)
+ * O_NOFOLLOW of each directory beneath its parent, unlinkat(2)): a symlink
+ * is never followed, even one swapped in for a directory while the removal
+ * runs; other filesystems mounted below are not entered (-EXDEV). A missing
+ * path is success. Directories without write permission are made writable
+ * first. Returns 0 or the first -errno. */
 int pt_rm_rf(const char *path);
 
 /* Apparent size in bytes and count of regular files below path (symlinks not

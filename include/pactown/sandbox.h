@@ -90,7 +90,9 @@ int pt_sandbox_write_file(int dirfd, const char *relpath, const void *data, size
 int pt_sandbox_link_venv(int dirfd, const char *target, pt_error *err);
 
 /* Give the sandbox dirfd and everything beneath it but ".pactown" (the
- * runner's own: logs, tests) to uid:gid, never following a symlink
+ * runner's own: logs, tests) to uid:gid, never following a symlink, and
+ * never a non-directory with more than one link (a hard link is someone
+ * else's file too)
  * (fchownat(2) AT_SYMLINK_NOFOLLOW, directories opened O_NOFOLLOW), and make
  * it mode 0700: its user's alone. Errors: -errno of fchownat(2), fchmod(2),
  * -ELOOP (deeper than 64 levels). Man: fchownat(2), openat(2). */

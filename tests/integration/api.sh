@@ -94,7 +94,7 @@ P3=$(J 'd["port"]')
 assert_eq "$(curl -sS "http://127.0.0.1:$P3/")" "$P3 True -" "MARKPACT_PORT, session leader, no token in the environment"
 
 # a user's service: its own uid, its sandbox under <sandbox_root>/u1, not another user's to stop or take
-assert_eq "$(stat -c '%a %U' "$WORK/sandboxes/u1/9")" "700 UNKNOWN" "mode and owner (a uid without a passwd entry)"
+assert_eq "$(stat -c '%a %U' "$WORK/sandboxes/@u1/9")" "700 UNKNOWN" "mode and owner (a uid without a passwd entry)"
 R=$(U POST /stop '{"project_id": 9, "user_id": "u2"}')
 assert_eq "$(code) $(J 'd["error_category"]')" "403 permission" "/stop of u1's service by u2"
 R=$(U POST /run "$(body_of "$WORK/env.md" 9 '{"port": 0, "user_id": "u2"}')")
@@ -192,10 +192,10 @@ assert_eq "$(J 'sorted(f["path"] for f in d["files"])')" "['.env', 'srv.py']" "/
 R=$(U GET "/sandbox/9/file?path=srv.py")
 assert_eq "$(J 'd["content"].startswith("import http.server")')" True "GET file"
 R=$(U PUT "/sandbox/9/file?path=notes/a.txt" '{"content": "note"}')
-assert_eq "$(code) $(cat "$WORK/sandboxes/u1/9/notes/a.txt")" "200 note" "PUT file"
+assert_eq "$(code) $(cat "$WORK/sandboxes/@u1/9/notes/a.txt")" "200 note" "PUT file"
 R=$(U DELETE "/sandbox/9/file?path=notes/a.txt")
-[ "$(code)" = 200 ] && [ ! -e "$WORK/sandboxes/u1/9/notes/a.txt" ] || fail "DELETE file: $R"
-ln -s /etc "$WORK/sandboxes/u1/9/etc"  # user u1's: <sandbox_root>/u1/9
+[ "$(code)" = 200 ] && [ ! -e "$WORK/sandboxes/@u1/9/notes/a.txt" ] || fail "DELETE file: $R"
+ln -s /etc "$WORK/sandboxes/@u1/9/etc"  # user u1's: <sandbox_root>/u1/9
 for p in ../../etc/passwd /etc/passwd etc/passwd .venv/bin/python .pactown/service.log; do
     R=$(U GET "/sandbox/9/file?path=$p")
     assert_eq "$(code)" 400 "GET $p"
@@ -257,7 +257,7 @@ R=$(U POST /stop "{\"service_id\": \"$long\"}")
 assert_eq "$(code)" 404 "/stop of the 64-byte id after that (not 409: nothing holds it)"
 R=$(U DELETE "/services/9%00x")
 assert_eq "$(code)" 404 "DELETE /services/9%00x"
-[ -d "$WORK/sandboxes/u1/9" ] || fail "DELETE of 9%00x removed the sandbox of 9"
+[ -d "$WORK/sandboxes/@u1/9" ] || fail "DELETE of 9%00x removed the sandbox of 9"
 R=$(U GET "/sandbox/9/file?path=srv.py%00../../etc/passwd")
 assert_eq "$(code)" 400 "a path with %00"
 R=$(U POST /run '{"project_id": 1, "readme_content": "x", "env": {"A": "x\nEVIL=1"}}')
@@ -300,7 +300,7 @@ R=$(U POST /stop '{"project_id": 9}')
 assert_eq "$(code) $(J 'd["success"]')" "200 True" "/stop after a restart"
 wait_until 5 sh -c "! curl -s -o /dev/null http://127.0.0.1:$P3/" || fail "the service still answers after /stop"
 R=$(U DELETE /services/9)
-[ "$(code)" = 200 ] && [ ! -e "$WORK/sandboxes/u1/9" ] || fail "DELETE /services/9: $R"
+[ "$(code)" = 200 ] && [ ! -e "$WORK/sandboxes/@u1/9" ] || fail "DELETE /services/9: $R"
 R=$(U DELETE /services/10)
 assert_eq "$(code)" 409 "DELETE of a running service"
 

@@ -38,29 +38,31 @@ p=$(pid_of ann-api)
 assert_eq "$(status_of "$p" Groups)" "" "supplementary groups"
 assert_eq "$(status_of "$p" CapEff) $(status_of "$p" CapPrm) $(status_of "$p" NoNewPrivs)" \
     "0000000000000000 0000000000000000 1" "capabilities and no_new_privs"
-assert_eq "$(stat -c '%a %u' "$WORK/sandboxes/ann/ann-api")" "700 $uid_a" "ann's sandbox"
-assert_eq "$(stat -c '%u' "$WORK/sandboxes/ann/ann-api/data/secret.txt")" "$uid_a" "owner of ann's files"
+assert_eq "$(stat -c '%a %u' "$WORK/sandboxes/@ann/ann-api")" "700 $uid_a" "ann's sandbox"
+assert_eq "$(stat -c '%u' "$WORK/sandboxes/@ann/ann-api/data/secret.txt")" "$uid_a" "owner of ann's files"
 assert_eq "$(http_status "http://127.0.0.1:$pa/")" 200 "ann's service"
 assert_eq "$(http_status "http://127.0.0.1:$pb/")" 200 "bob's service"
 assert_eq "$(ls "$WORK/cache/store" | wc -l)" 1 "store entries for two users' services of one set"
-assert_eq "$(readlink "$WORK/sandboxes/ann/ann-api/.venv")" "$(readlink "$WORK/sandboxes/bob/bob-api/.venv")" "one venv"
+assert_eq "$(readlink "$WORK/sandboxes/@ann/ann-api/.venv")" "$(readlink "$WORK/sandboxes/@bob/bob-api/.venv")" "one venv"
 
 # bob's process cannot read ann's sandbox; who bob is, and his umask
 cat >"$WORK/peek.md" <<MD
 \`\`\`bash markpact:run
 echo "\$USER \$LOGNAME \$HOME \$(id -u)"
 umask
-cat $WORK/sandboxes/ann/ann-api/data/secret.txt 2>&1 || echo "refused"
+cat $WORK/sandboxes/@ann/ann-api/data/secret.txt 2>&1 || echo "refused"
 kill -0 $(pid_of ann-api) 2>/dev/null || echo "cannot signal ann"
+env | grep -c '^PACTOWN_' || true
 \`\`\`
 MD
 out=$("$PACTOWN" run --once "$WORK/peek.md" --service-id bob-peek --user bob 2>"$WORK/peek.err") \
     || fail "bob's job: $(cat "$WORK/peek.err")"
-assert_eq "$out" "bob bob $WORK/sandboxes/bob/bob-peek $uid_b
+assert_eq "$out" "bob bob $WORK/sandboxes/@bob/bob-peek $uid_b
 0077
-cat: $WORK/sandboxes/ann/ann-api/data/secret.txt: Permission denied
+cat: $WORK/sandboxes/@ann/ann-api/data/secret.txt: Permission denied
 refused
-cannot signal ann" "bob's job"
+cannot signal ann
+0" "bob's job (nothing of the runner's environment)"
 
 # the same user has the same uid again (the index keeps it)
 "$PACTOWN" stop ann-api >/dev/null || fail "stop ann-api"
@@ -171,6 +173,42 @@ grep -q "user ann: port [0-9]* is not one of its allowed_ports" "$WORK/p.err" ||
 assert_eq "$(http_status "http://127.0.0.1:$ap/")" 200 "the service on its one allowed port"
 unset PACTOWN_USER_PROFILES
 
+# what leaves the service's process group is still in its cgroup: it ends with it
+cat >"$WORK/escape.md" <<'MD'
+```bash markpact:run
+setsid -f sh -c 'echo $$ > escaped.pid; exec sleep 300'
+while [ ! -s escaped.pid ]; do sleep 0.05; done
+```
+MD
+"$PACTOWN" run --once "$WORK/escape.md" --service-id ann-escape --user ann 2>"$WORK/esc.err" || fail "escape job: $(cat "$WORK/esc.err")"
+esc=$(cat "$WORK/sandboxes/@ann/ann-escape/escaped.pid")
+wait_until 5 proc_gone "$esc" || fail "a process that left the job's process group (pid $esc) outlived the job"
+
+# the build step runs as the user, in the service's cgroups
+cat >"$WORK/bld.md" <<'MD'
+```bash markpact:build
+id -u > build-uid; grep -E ':(pids|memory):' /proc/self/cgroup > build-cgroup
+```
+```bash markpact:run
+true
+```
+MD
+"$PACTOWN" run --once "$WORK/bld.md" --service-id ann-bld --user ann --limit max_processes=50 2>"$WORK/bld.err" \
+    || fail "build job: $(cat "$WORK/bld.err")"
+assert_eq "$(cat "$WORK/sandboxes/@ann/ann-bld/build-uid")" "$uid_a" "the build step's uid"
+if have_cgroups; then
+    grep -q "pids:/.*pactown-[0-9a-f]\{8\}/ann-bld$" "$WORK/sandboxes/@ann/ann-bld/build-cgroup" \
+        || fail "the build step is not in the service's cgroup: $(cat "$WORK/sandboxes/@ann/ann-bld/build-cgroup")"
+fi
+
+# a tokenless API on loopback is no way in for a user's service: refused for users' uids
+api_port=$(free_port)
+PACTOWN_PORT_START=31000 PACTOWN_PORT_END=31100 serve_start --socket '' --listen "127.0.0.1:$api_port"
+assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$api_port/status")" 200 "root on the tokenless API"
+printf '```bash markpact:run\ncurl -s -o /dev/null -w "%%{http_code}" http://127.0.0.1:%s/status\n```\n' "$api_port" >"$WORK/knock.md"
+out=$("$PACTOWN" run --once "$WORK/knock.md" --service-id bob-knock --user bob 2>"$WORK/knock.err") || fail "knock: $(cat "$WORK/knock.err")"
+assert_eq "$out" 401 "a user's service on the tokenless API"
+
 # who sees what: ps --user, cache stats per user, by-service/ as each user
 "$PACTOWN" run "$WORK/svc.md" --service-id ann-lim --user ann --limit max_memory_mb=128 --port "$(free_port)" \
     --detach 2>/dev/null || fail "ann-lim"
@@ -186,14 +224,14 @@ assert users["bob"]["running"] == 1, users
 PY
 "$PACTOWN" cache stats | grep -q "^ann  *3 running, .* in use; max_memory_mb=128" || fail "cache stats: $("$PACTOWN" cache stats)"
 as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
-assert_eq "$(as_user "$uid_a" ls "$MNT/by-service" | tr '\n' ' ')" "ann-api ann-forks ann-hog ann-lim ann-ports ann-spin " "by-service/ as ann (its stopped jobs too, as for root)"
-assert_eq "$(as_user "$uid_b" ls "$MNT/by-service" | tr '\n' ' ')" "bob-api bob-peek " "by-service/ as bob"
+assert_eq "$(as_user "$uid_a" ls "$MNT/by-service" | tr '\n' ' ')" "ann-api ann-bld ann-escape ann-forks ann-hog ann-lim ann-ports ann-spin " "by-service/ as ann (its stopped jobs too, as for root)"
+assert_eq "$(as_user "$uid_b" ls "$MNT/by-service" | tr '\n' ' ')" "bob-api bob-knock bob-peek " "by-service/ as bob"
 as_user "$uid_b" readlink "$MNT/by-service/ann-api" >/dev/null 2>&1 && fail "bob reads ann's by-service link"
 [ -n "$(readlink "$MNT/by-service/ann-api")" ] || fail "root does not see ann's by-service link"
 
 for id in ann-hog ann-forks ann-spin; do
     have_cgroups || break
-    if compgen -G "/sys/fs/cgroup/*/pactown/$id" >/dev/null || compgen -G "/sys/fs/cgroup/*/*/*/pactown/$id" >/dev/null; then
+    if compgen -G "/sys/fs/cgroup/*/pactown-*/$id" >/dev/null || compgen -G "/sys/fs/cgroup/*/*/*/pactown-*/$id" >/dev/null; then
         fail "the cgroup of $id is left after its end"
     fi
 done

@@ -70,6 +70,8 @@ struct cli {
     bool api;                /* a request of the API: templates see only its env, no secrets file */
     bool run_as;             /* the README's programs (build step, shell tests) run as run_uid */
     uid_t run_uid;
+    const int *cg_procs;     /* and join these cgroups (pt_spawn_opts.cgroup_procs) */
+    int n_cg_procs;
 };
 
 /* Handle a common option code c (with optarg). Returns 0 if handled, 1 for
@@ -157,7 +159,7 @@ int cli_resolve_venv(struct cli *cli, const char *key, bool show_progress, char 
  * then envs[0..n_envs) ("KEY=VALUE", --env). NULL on out-of-memory; free
  * with pt_env_free. */
 char **cli_service_env(int port, const char *host, const char *venv, const char *sandbox, char *const *envs,
-                       int n_envs);
+                       int n_envs, bool clean);
 
 /* service.c: take one --env KEY=VALUE (arg, not copied) into envs[*n]
  * (at most max). Says what is wrong without echoing a value (it may be a
@@ -165,14 +167,21 @@ char **cli_service_env(int port, const char *host, const char *venv, const char 
 int cli_env_opt(const struct cli *cli, char *arg, char **envs, int *n, int max);
 
 /* service.c: the directory that holds a service's sandbox: <sandbox_root>,
- * or <sandbox_root>/<user> for a service of user (non-empty: --user, the
- * API's user_id). Returns 0 or -ENAMETOOLONG. */
+ * or <sandbox_root>/@<user> for a service of user (non-empty: --user, the
+ * API's user_id): service ids start with a letter or digit, so the two never
+ * meet. Returns 0 or -ENAMETOOLONG. */
 int cli_sandbox_parent(const pt_config *cfg, const char *user, char *out, size_t n);
 
 /* service.c: the sandbox path of service id: its record's user (if there is
  * a record) says where. user (may be NULL) gets that user ("" for none). */
 int cli_sandbox_path(const pt_config *cfg, pt_index *idx, const char *id, char *out, size_t n,
                      char user[PT_SERVICE_ID_MAX + 1]);
+
+/* service.c: the cgroups of this host (pt_cgroup_detect), for this
+ * cache_dir's services: <...>/pactown-<8 hex of cache_dir's hash>, so that
+ * two pactown-fs on one host never share (or kill) a service's cgroup. */
+struct pt_cg_host;
+void cli_cgroups(const struct cli *cli, struct pt_cg_host *cg);
 
 /* service.c: open <sandbox>/.pactown/NAME (dirfd: the sandbox; .pactown
  * made 0700 if absent: logs there may show secrets) with open(2) flags (O_NOFOLLOW and O_CLOEXEC added)

@@ -262,7 +262,7 @@ static int user_one(const pt_service *s, void *arg)
 static int cache_stats(struct cli *cli, bool json)
 {
     struct users_ctx uc = { 0 };
-    pt_cgroup_detect(&uc.cg);
+    cli_cgroups(cli, &uc.cg);
     pt_index_each_service(cli->idx, user_one, &uc);
     pt_stats s;
     int rc = pt_stats_collect(cli->idx, &s);

@@ -34,8 +34,8 @@ static int ps_one(const pt_service *s, void *arg)
         json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:i, s:i, s:I, s:I, s:o}", "id", s->id, "user", s->user_id, "key",
                               s->key, "running", alive,
                               "pid", alive ? s->pid : 0, "port", s->port, "started", (json_int_t)s->started,
-                              "ended", (json_int_t)(alive ? 0 : s->ended), "sandbox", json_sprintf("%s/%s%s%s", ctx->root,
-                              s->user_id, s->user_id[0] ? "/" : "", s->id));
+                              "ended", (json_int_t)(alive ? 0 : s->ended), "sandbox", json_sprintf("%s/%s%s%s%s", ctx->root,
+                              s->user_id[0] ? "@" : "", s->user_id, s->user_id[0] ? "/" : "", s->id));
         if (o)
             json_array_append_new(ctx->list, o);
     } else {
@@ -47,11 +47,12 @@ static int ps_one(const pt_service *s, void *arg)
         if (!alive && e > 0 && localtime_r(&e, &tm))
             strftime(ended, sizeof ended, "%Y-%m-%d %H:%M:%S", &tm);
         if (ctx->all)
-            printf("%-28s %-8s %-7s %-6d %-12.12s %-19s %s/%s%s%s\n", s->id, alive ? "running" : "stopped", pid,
-                   s->port, s->key, ended, ctx->root, s->user_id, s->user_id[0] ? "/" : "", s->id);
+            printf("%-28s %-8s %-7s %-6d %-12.12s %-19s %s/%s%s%s%s\n", s->id, alive ? "running" : "stopped", pid,
+                   s->port, s->key, ended, ctx->root, s->user_id[0] ? "@" : "", s->user_id, s->user_id[0] ? "/" : "",
+                   s->id);
         else
-            printf("%-28s %-8s %-7s %-6d %-12.12s %s/%s%s%s\n", s->id, alive ? "running" : "stopped", pid, s->port,
-                   s->key, ctx->root, s->user_id, s->user_id[0] ? "/" : "", s->id);
+            printf("%-28s %-8s %-7s %-6d %-12.12s %s/%s%s%s%s\n", s->id, alive ? "running" : "stopped", pid, s->port,
+                   s->key, ctx->root, s->user_id[0] ? "@" : "", s->user_id, s->user_id[0] ? "/" : "", s->id);
     }
     return 0;
 }

@@ -62,7 +62,7 @@ static void usage(FILE *out)
             "  --json                 with --test: the test report as JSON on stdout (the service's\n"
             "                         own output then goes to stderr)\n"
             "  --user NAME            run it as NAME's own uid (from user_uid_min..user_uid_max, kept in\n"
-            "                         the index), in <sandbox_root>/NAME/<id> (mode 0700), no groups,\n"
+            "                         the index), in <sandbox_root>/@NAME/<id> (mode 0700), no groups,\n"
             "                         no capabilities, no new privileges, umask 077 (as root)\n"
             "  --limit FIELD=VALUE    with --user: a field of the user's profile, over the user_profiles\n"
             "                         file's: tier (free, basic, pro, enterprise, admin: pactown's\n"
@@ -289,7 +289,7 @@ int cmd_run(int argc, char **argv)
     /* its lease goes only now that the whole group is gone */
     pt_index_lease_del(cli.idx, r.key, pid);
     pt_cg_host cg;
-    pt_cgroup_detect(&cg);
+    cli_cgroups(&cli, &cg);
     pt_cgroup_remove(&cg, o.service_id);
     svc.pid = 0;
     engine_note_service(&cli, &svc);

@@ -2,6 +2,7 @@
  * (engine.h). */
 #include "engine.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -151,7 +152,21 @@ int engine_profile(struct cli *cli, const char *user, pt_profile *p)
 static bool uid_taken(uint32_t uid, void *arg)
 {
     (void)arg;
-    return getpwuid(uid) != NULL || getgrgid(uid) != NULL;
+    if (getpwuid(uid) != NULL || getgrgid(uid) != NULL)
+        return true;
+    /* nor one a process runs as (another runner's, a systemd DynamicUser's):
+     * the owner of /proc/PID is the process's effective uid (proc(5)) */
+    DIR *d = opendir("/proc");
+    bool used = false;
+    struct dirent *de;
+    while (d && !used && (de = readdir(d)))
+        if (de->d_name[0] >= '1' && de->d_name[0] <= '9') {
+            struct stat st;
+            used = fstatat(dirfd(d), de->d_name, &st, 0) == 0 && st.st_uid == uid;
+        }
+    if (d)
+        closedir(d);
+    return used;
 }
 
 /* The uid of user (made on first use), said when new. Returns 0 or an exit code. */
@@ -433,18 +448,15 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         cli->run_as = true;
         cli->run_uid = u.uid;
     }
-    env = cli_service_env(port, o->host, venv, sandbox, envs, n_envs);
+    env = cli_service_env(port, o->host, venv, sandbox, envs, n_envs, user != NULL);
     if (!env) {
         cli_err(cli, "out of memory");
         ret = EXIT_ERROR;
         goto out;
     }
-    if ((ret = cli_write_dotenv(cli, dirfd, &mp, port, o->envs, o->n_envs)) != 0 ||
-        (ret = cli_build_step(cli, &mp, dirfd, sandbox, env)) != 0)
-        goto out;
     /* its own cgroup, with the limits asked (or none, for a user's: its memory is counted) */
     if (limited || user) {
-        pt_cgroup_detect(&cg);
+        cli_cgroups(cli, &cg);
         pt_error cerr = { 0 };
         char what[96];
         int crc = pt_cgroup_create(&cg, o->service_id, &lim, cg_fds, &n_cg, &cerr);
@@ -462,6 +474,11 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
                      pt_cgroup_describe(&cg, what, sizeof what), lim.max_memory_mb, lim.max_cpu_percent,
                      lim.max_processes);
     }
+    cli->cg_procs = cg_fds; /* the build step and the shell tests join them too */
+    cli->n_cg_procs = n_cg;
+    if ((ret = cli_write_dotenv(cli, dirfd, &mp, port, o->envs, o->n_envs)) != 0 ||
+        (ret = cli_build_step(cli, &mp, dirfd, sandbox, env)) != 0)
+        goto out;
     bool to_log = o->detach || cli->api; /* the API's services and jobs have no terminal */
     int logfd = to_log ? cli_dotdir_open(dirfd, "service.log", O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
     if (to_log && logfd < 0) {
@@ -516,7 +533,8 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         goto out;
     }
     struct test_target tg = { .id = o->service_id, .host = o->host, .port = o->once ? 0 : port, .sandbox = sandbox,
-                              .sandbox_fd = dirfd, .env = env, .run_as = user != NULL, .uid = u.uid };
+                              .sandbox_fd = dirfd, .env = env, .run_as = user != NULL, .uid = u.uid,
+                              .cg_procs = cg_fds, .n_cg_procs = n_cg };
 
     if (o->once) {
         cli_say(cli, "job %s started (pid %d)", o->service_id, (int)pid);
@@ -655,6 +673,8 @@ out:
     for (int i = 0; i < 3; i++)
         free(who[i]);
     cli->run_as = false;
+    cli->cg_procs = NULL;
+    cli->n_cg_procs = 0;
     if (leased_by_me)
         pt_index_lease_del(cli->idx, key, me);
     if (dirfd >= 0)

@@ -461,23 +461,25 @@ int cli_build_step(struct cli *cli, const pt_markpact *mp, int dirfd, const char
     if (!mp->build)
         return 0;
     /* once per sandbox and build command: a marker holds the command it ran */
-    char *done = NULL;
-    size_t dl = 0;
-    char marker[4096];
-    snprintf(marker, sizeof marker, "%s/.pactown/build.done", sandbox);
-    if (pt_read_file(marker, 1 << 20, &done, &dl) == 0 && dl == mp->build->len &&
-        memcmp(done, mp->build->body, dl) == 0) {
+    /* read beneath the sandbox, never through a symlink, a regular file only */
+    int mfd = cli_dotdir_open(dirfd, "build.done", O_RDONLY, 0);
+    if (mfd >= 0) {
+        char *done = malloc(mp->build->len + 2);
+        ssize_t dl = done ? read(mfd, done, mp->build->len + 1) : -1;
+        close(mfd);
+        bool same = dl == (ssize_t)mp->build->len && memcmp(done, mp->build->body, mp->build->len) == 0;
         free(done);
-        return 0;
+        if (same)
+            return 0;
     }
-    free(done);
     cli_note(cli, "markpact:build (line %u): running it once in the sandbox", mp->build->fence_line);
     /* the API's runs have no terminal: the output goes to the service's log */
     int out = cli->api ? cli_dotdir_open(dirfd, "service.log", O_WRONLY | O_CREAT | O_APPEND, 0600) : STDERR_FILENO;
     const char *argv[] = { "/bin/sh", "-c", mp->build->body, NULL };
     pt_spawn_opts so = { .argv = argv, .envp = (const char *const *)env, .cwd = sandbox, .stdin_fd = -1,
                          .stdout_fd = out, .stderr_fd = out, .new_session = true, .set_ids = cli->run_as,
-                         .uid = cli->run_uid, .gid = cli->run_uid };
+                         .uid = cli->run_uid, .gid = cli->run_uid, .cgroup_procs = cli->cg_procs,
+                         .n_cgroup_procs = cli->n_cg_procs };
     pid_t pid;
     int status = 0, rc = out < 0 ? -errno : pt_spawn(&so, &pid);
     if (cli->api && out >= 0)

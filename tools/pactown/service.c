@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "pactown/cgroup.h"
 #include "pactown/fsutil.h"
 #include "pactown/ports.h"
 #include "pactown/spawn.h"
@@ -18,8 +19,10 @@
 #include "pactown/sandbox.h"
 
 char **cli_service_env(int port, const char *host, const char *venv, const char *sandbox, char *const *envs,
-                       int n_envs)
+                       int n_envs, bool clean)
 {
+    /* a user's service gets nothing of the runner's environment but the locale and the time zone */
+    static const char *const all[] = { "", NULL }, *const locale[] = { "LANG=", "LC_", "TZ=", "TERM=", NULL };
     static const char *const ours[] = { "PORT=", "MARKPACT_PORT=", "HOST=", "VIRTUAL_ENV=", "PATH=", "PYTHONHOME=",
                                         "PWD=", NULL };
     const char *path = getenv("PATH");
@@ -29,13 +32,13 @@ char **cli_service_env(int port, const char *host, const char *venv, const char 
     size_t k = 0;
     bool bad = asprintf(&add[k++], "PORT=%d", port) < 0 || asprintf(&add[k++], "MARKPACT_PORT=%d", port) < 0 ||
                asprintf(&add[k++], "HOST=%s", host) < 0 || asprintf(&add[k++], "VIRTUAL_ENV=%s", venv) < 0 ||
-               asprintf(&add[k++], "PATH=%s/bin:%s", venv, path ? path : "/usr/local/bin:/usr/bin:/bin") < 0 ||
+               asprintf(&add[k++], "PATH=%s/bin:%s", venv, path && !clean ? path : "/usr/local/bin:/usr/bin:/bin") < 0 ||
                asprintf(&add[k++], "PWD=%s", sandbox) < 0;
     if (bad)
         add[k - 1] = NULL; /* asprintf leaves it undefined */
     for (int i = 0; !bad && i < n_envs; i++)
         add[k++] = envs[i]; /* --env: last, so they win */
-    char **env = bad ? NULL : pt_env_new(NULL, ours, NULL, (const char *const *)add);
+    char **env = bad ? NULL : pt_env_new(NULL, clean ? all : ours, clean ? locale : NULL, (const char *const *)add);
     for (size_t i = 0; i < 6; i++)
         free(add[i]);
     free(add);
@@ -51,9 +54,19 @@ int cli_dotdir_open(int dirfd, const char *name, int flags, mode_t mode)
     if (d < 0)
         return -1;
     (void)fchmod(d, 0700); /* one made by an older pactown was 0755 */
-    int fd = openat(d, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+    /* O_NONBLOCK for the open: a FIFO planted there (a user's service owns
+     * its sandbox) never holds the runner up; only a regular file is taken */
+    int fd = openat(d, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
     int e = errno;
     close(d);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+        e = EINVAL;
+    }
+    if (fd >= 0 && !(flags & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     errno = e;
     return fd;
 }
@@ -165,7 +178,8 @@ int cli_env_opt(const struct cli *cli, char *arg, char **envs, int *n, int max)
 
 int cli_sandbox_parent(const pt_config *cfg, const char *user, char *out, size_t n)
 {
-    int k = user && *user ? snprintf(out, n, "%s/%s", cfg->sandbox_root, user) : snprintf(out, n, "%s", cfg->sandbox_root);
+    /* "@": no service id starts so, so a user's directory is never a service's sandbox */
+    int k = user && *user ? snprintf(out, n, "%s/@%s", cfg->sandbox_root, user) : snprintf(out, n, "%s", cfg->sandbox_root);
     return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
 }
 
@@ -183,4 +197,17 @@ int cli_sandbox_path(const pt_config *cfg, pt_index *idx, const char *id, char *
         return -ENAMETOOLONG;
     int k = snprintf(out, n, "%s/%s", parent, id);
     return k < 0 || (size_t)k >= n ? -ENAMETOOLONG : 0;
+}
+
+void cli_cgroups(const struct cli *cli, pt_cg_host *cg)
+{
+    pt_cgroup_detect(cg);
+    /* one pactown-fs per cache_dir: their services' cgroups never meet */
+    char inst[PT_KEY_HEX + 1];
+    pt_key_hex(cli->cfg.cache_dir, strlen(cli->cfg.cache_dir), inst);
+    for (int c = 0; c < PT_CG_N; c++) {
+        size_t n = strlen(cg->base[c]);
+        if (n && snprintf(cg->base[c] + n, sizeof cg->base[c] - n, "-%.8s", inst) >= (int)(sizeof cg->base[c] - n))
+            cg->base[c][0] = '\0';
+    }
 }

@@ -29,7 +29,7 @@ int cli_service_stop(struct cli *cli, const char *id, int timeout_s, pt_service 
             cli_note(cli, "%s did not stop within %d s; killed it", id, timeout_s);
     }
     pt_cg_host cg;
-    pt_cgroup_detect(&cg);
+    cli_cgroups(cli, &cg);
     pt_cgroup_remove(&cg, id); /* its cgroup, if it had one, goes with it */
     if (s->pid > 0 || !s->ended)
         s->ended = pt_wall_s();
@@ -54,7 +54,7 @@ static int remove_service(struct cli *cli, const char *id)
         return rc;
     }
     pt_cg_host cg;
-    pt_cgroup_detect(&cg);
+    cli_cgroups(cli, &cg);
     pt_cgroup_remove(&cg, id); /* one its service left behind when it ended by itself */
     rc = pt_index_service_del(cli->idx, id);
     if (rc && rc != -ENOENT)

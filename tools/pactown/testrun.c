@@ -21,6 +21,7 @@
 #include "pactown/spawn.h"
 #include "testrun.h"
 #include "pactown/sandbox.h"
+#include "pactown/cgroup.h"
 #include "pactown/proc.h"
 
 #define HTTP_TEST_TIMEOUT_MS 10000
@@ -102,7 +103,8 @@ static json_t *run_shell(const pt_mp_test *t, const struct test_target *tg, bool
         const char *argv[] = { "/bin/sh", "-c", t->command, NULL };
         pt_spawn_opts so = { .argv = argv, .envp = (const char *const *)tg->env, .cwd = tg->sandbox,
                              .stdin_fd = -1, .stdout_fd = out, .stderr_fd = out, .new_session = true,
-                             .set_ids = tg->run_as, .uid = tg->uid, .gid = tg->uid };
+                             .set_ids = tg->run_as, .uid = tg->uid, .gid = tg->uid,
+                             .cgroup_procs = tg->cg_procs, .n_cgroup_procs = tg->n_cg_procs };
         pid_t pid;
         rc = pt_spawn(&so, &pid);
         close(out);
@@ -345,16 +347,23 @@ int cli_test_service(struct cli *cli, const char *id, char **envs, int n_envs, b
     }
     if ((ret = cli_check_mount(cli)) != 0 || (ret = cli_resolve_venv(cli, s.key, false, venv, sizeof venv)) != 0)
         goto out;
-    if (!(env = cli_service_env(s.port, host, venv, sandbox, envs, n_envs))) {
+    if (!(env = cli_service_env(s.port, host, venv, sandbox, envs, n_envs, s.user_id[0] != 0))) {
         cli_err(cli, "out of memory");
         ret = EXIT_ERROR;
         goto out;
     }
     pt_user u = { 0 };
     bool as_user = s.user_id[0] && pt_index_user_get(cli->idx, s.user_id, &u) == 0; /* the tests run as the service */
+    int cg_fds[PT_CG_N], n_cg = 0;
+    pt_cg_host cg;
+    cli_cgroups(cli, &cg);
+    if (as_user)
+        pt_cgroup_open(&cg, id, cg_fds, &n_cg);
     struct test_target tg = { .id = id, .host = host, .port = s.port, .sandbox = sandbox, .sandbox_fd = dirfd,
-                              .env = env, .run_as = as_user, .uid = u.uid };
+                              .env = env, .run_as = as_user, .uid = u.uid, .cg_procs = cg_fds, .n_cg_procs = n_cg };
     ret = cli_run_tests(cli, &tt, &tg, json, report);
+    for (int i = 0; i < n_cg; i++)
+        close(cg_fds[i]);
 out:
     if (dirfd >= 0)
         close(dirfd);

@@ -18,6 +18,8 @@ struct test_target {
     char *const *env;      /* environment of shell tests (cli_service_env) */
     bool run_as;           /* shell tests run as uid (the service's user) */
     uid_t uid;
+    const int *cg_procs;   /* and in the service's cgroups */
+    int n_cg_procs;
 };
 
 /* Run every test of tt in order: http tests as requests to host:port (10 s

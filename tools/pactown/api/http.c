@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "api.h"
+#include "pactown/ports.h"
+#include <sys/socket.h>
 #include "http.h"
 
 /* What libmicrohttpd keeps for one request between its calls. */
@@ -33,10 +35,25 @@ static bool token_ok(const char *ours, const char *given)
     return diff == 0;
 }
 
+/* A connection from a user's service (a uid of user_uid_min..user_uid_max)
+ * over loopback TCP: it never gets the runner without a token, or any user
+ * could run as root or as another user. */
+static bool from_users_uid(struct api *api, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    uid_t uid;
+    if (!ci || !ci->client_addr ||
+        (ci->client_addr->sa_family != AF_INET && ci->client_addr->sa_family != AF_INET6))
+        return false; /* the Unix socket: its mode (0660) decides */
+    if (pt_tcp_socket_uid(ci->client_addr, &uid) != 0)
+        return true; /* not a local socket we can see: treated as a user's */
+    return (long)uid >= api->cli.cfg.user_uid_min && (long)uid <= api->cli.cfg.user_uid_max;
+}
+
 static bool authorized(struct api *api, struct MHD_Connection *conn)
 {
     if (!api->token)
-        return true;
+        return !from_users_uid(api, conn);
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Runner-Token");
     if (h && token_ok(api->token, h))
         return true;

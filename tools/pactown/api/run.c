@@ -309,7 +309,7 @@ static void *reap_main(void *arg)
     }
     pt_index_lease_del(r->api->cli.idx, r->key, r->pid);
     pt_cg_host cg;
-    pt_cgroup_detect(&cg);
+    cli_cgroups(&r->api->cli, &cg);
     pt_cgroup_remove(&cg, r->id);
     char how[96];
     pt_describe_status(status, how, sizeof how);

@@ -344,7 +344,7 @@ int cmd_serve(int argc, char **argv)
     }
     pt_cg_host cg;
     char cgs[96];
-    pt_cgroup_detect(&cg);
+    cli_cgroups(&api.cli, &cg);
     fprintf(stderr, "pactown serve: users' limits: %s\n", pt_cgroup_describe(&cg, cgs, sizeof cgs));
     fprintf(stderr, "pactown serve: listening on %s%s%s%s%s (token %s)\n", ux >= 0 ? "unix:" : "",
             ux >= 0 ? socket_path : "", ux >= 0 && tcp >= 0 ? ", " : "", tcp >= 0 ? "http://" : "",

@@ -31,7 +31,8 @@ static json_t *status_of(struct api *api, const pt_service *s)
                      "service_name", s->service_name[0] ? s->service_name : s->id, "user_id",
                      s->user_id[0] ? json_string(s->user_id) : json_null(), "running", alive, "port", s->port, "pid",
                      alive ? s->pid : 0, "uptime", alive ? (double)(now - s->started) : 0.0, "sandbox",
-                     json_sprintf("%s/%s%s%s", api->cli.cfg.sandbox_root, s->user_id, s->user_id[0] ? "/" : "", s->id), "key", s->key, "project_id",
+                     json_sprintf("%s/%s%s%s%s", api->cli.cfg.sandbox_root, s->user_id[0] ? "@" : "", s->user_id,
+                                                s->user_id[0] ? "/" : "", s->id), "key", s->key, "project_id",
                      (json_int_t)s->project_id, "started", (json_int_t)s->started, "ended",
                      (json_int_t)(alive ? 0 : s->ended));
 }
