@@ -38,6 +38,18 @@ int pt_mkdir_p(const char *path, mode_t mode)
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+DIR *pt_opendir_fd(int dirfd)
+{
+    int dup_fd = dup(dirfd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d && dup_fd >= 0) {
+        int e = errno;
+        close(dup_fd);
+        errno = e;
+    }
+    return d;
+}
+
 /* Remove everything beneath the open directory dirfd, by descriptor: each
  * subdirectory is opened O_NOFOLLOW beneath its parent, so a directory
  * swapped for a symlink meanwhile (by a user who owns the tree) is never
@@ -49,14 +61,9 @@ static int rm_beneath(int dirfd, dev_t dev, int depth)
     struct stat self;
     if (fstat(dirfd, &self) == 0 && (self.st_mode & 0700) != 0700)
         fchmod(dirfd, self.st_mode | 0700);
-    int dup_fd = dup(dirfd);
-    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-    if (!d) {
-        int e = -errno;
-        if (dup_fd >= 0)
-            close(dup_fd);
-        return e;
-    }
+    DIR *d = pt_opendir_fd(dirfd);
+    if (!d)
+        return -errno;
     int rc = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {

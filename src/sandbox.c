@@ -357,14 +357,9 @@ is_dir:
 /* chown every entry beneath dirfd (not following symlinks), depth first */
 static int chown_beneath(int dirfd, uid_t uid, gid_t gid, const char *skip, int depth)
 {
-    int dup_fd = dup(dirfd);
-    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-    if (!d) {
-        int e = -errno;
-        if (dup_fd >= 0)
-            close(dup_fd);
-        return e;
-    }
+    DIR *d = pt_opendir_fd(dirfd);
+    if (!d)
+        return -errno;
     int rc = 0;
     struct dirent *de;
     while (rc == 0 && (de = readdir(d))) {

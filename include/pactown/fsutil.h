@@ -11,6 +11,11 @@
 /* mkdir -p: create path and missing parents with mode; existing dirs are fine. */
 int pt_mkdir_p(const char *path, mode_t mode);
 
+/* A directory stream of a copy of the open directory dirfd (which the
+ * caller keeps): fdopendir(3) of dup(2). NULL with errno on failure. */
+#include <dirent.h>
+DIR *pt_opendir_fd(int dirfd);
+
 /* rm -rf: remove path and everything below it, by descriptor (openat(2)
  * O_NOFOLLOW of each directory beneath its parent, unlinkat(2)): a symlink
  * is never followed, even one swapped in for a directory while the removal

@@ -40,13 +40,9 @@ int api_open_sandbox(struct api *api, const char *id)
 
 static void walk(int dirfd, const char *prefix, json_t *list, int depth)
 {
-    int dup_fd = dup(dirfd);
-    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-    if (!d) {
-        if (dup_fd >= 0)
-            close(dup_fd);
+    DIR *d = pt_opendir_fd(dirfd);
+    if (!d)
         return;
-    }
     struct dirent *de;
     while ((de = readdir(d)) && json_array_size(list) < LIST_MAX) {
         const char *n = de->d_name;
