@@ -84,7 +84,8 @@ int pt_profile_set(pt_profile *p, const char *field, const char *value, pt_error
         for (const char *s = value; *s;) {
             char *end;
             long port = strtol(s, &end, 10);
-            if (end == s || port < 1024 || port > 65535 || n == PT_PROFILE_PORTS || (*end && *end != ','))
+            if (end == s || port < 1024 || port > 65535 || n == PT_PROFILE_PORTS || (*end && *end != ',') ||
+                (*end == ',' && !end[1])) /* an empty item: "8001," */
                 return pt_error_set(err, -EINVAL, 0, "allowed_ports: '%.64s': expected up to %d ports 1024..65535,"
                                                      " separated by commas", value, PT_PROFILE_PORTS);
             p->allowed_ports[n++] = (int)port;
