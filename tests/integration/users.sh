@@ -184,6 +184,19 @@ MD
 esc=$(cat "$WORK/sandboxes/@ann/ann-escape/escaped.pid")
 wait_until 5 proc_gone "$esc" || fail "a process that left the job's process group (pid $esc) outlived the job"
 
+# a job's shell tests run as the user, in its cgroups (still there after the job)
+cat >"$WORK/tjob.md" <<'MD'
+```bash markpact:run
+true
+```
+```bash markpact:test shell
+test "$(id -u)" -ge 61184
+grep -q 'pids:/.*/ann-tjob$' /proc/self/cgroup || ! test -d /sys/fs/cgroup/pids
+```
+MD
+out=$("$PACTOWN" run --once --test "$WORK/tjob.md" --service-id ann-tjob --user ann 2>"$WORK/tjob.err") \
+    || fail "a job's shell tests: $out $(cat "$WORK/tjob.err")"
+
 # the build step runs as the user, in the service's cgroups
 cat >"$WORK/bld.md" <<'MD'
 ```bash markpact:build
@@ -224,7 +237,7 @@ assert users["bob"]["running"] == 1, users
 PY
 "$PACTOWN" cache stats | grep -q "^ann  *3 running, .* in use; max_memory_mb=128" || fail "cache stats: $("$PACTOWN" cache stats)"
 as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
-assert_eq "$(as_user "$uid_a" ls "$MNT/by-service" | tr '\n' ' ')" "ann-api ann-bld ann-escape ann-forks ann-hog ann-lim ann-ports ann-spin " "by-service/ as ann (its stopped jobs too, as for root)"
+assert_eq "$(as_user "$uid_a" ls "$MNT/by-service" | tr '\n' ' ')" "ann-api ann-bld ann-escape ann-forks ann-hog ann-lim ann-ports ann-spin ann-tjob " "by-service/ as ann (its stopped jobs too, as for root)"
 assert_eq "$(as_user "$uid_b" ls "$MNT/by-service" | tr '\n' ' ')" "bob-api bob-knock bob-peek " "by-service/ as bob"
 as_user "$uid_b" readlink "$MNT/by-service/ann-api" >/dev/null 2>&1 && fail "bob reads ann's by-service link"
 [ -n "$(readlink "$MNT/by-service/ann-api")" ] || fail "root does not see ann's by-service link"

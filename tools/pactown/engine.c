@@ -186,8 +186,8 @@ static int user_of(struct cli *cli, const char *user, pt_user *u)
                                                                          NULL, u, &created)
                                                     : -EINVAL;
     if (rc == -ENOSPC) {
-        cli_err(cli, "user %s: every uid of user_uid_min..user_uid_max (%ld..%ld) is given to a user already", user,
-                lo, hi);
+        cli_err(cli, "user %s: every uid of user_uid_min..user_uid_max (%ld..%ld) is held (by a user of pactown,"
+                     " /etc/passwd, /etc/group or a running process)", user, lo, hi);
         return EXIT_REFUSED;
     }
     if (rc) {
@@ -545,9 +545,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         double job_ms = ms_since(ts);
         out->total_ms = ms_since(t0);
         pt_pgrp_stop(pid, 10000); /* what the job left running in its group */
-        say_oom(cli, &cg, made_cg, o);
-        if (made_cg)
-            pt_cgroup_remove(&cg, o->service_id);
+        say_oom(cli, &cg, made_cg, o); /* its cgroups go at the end: the shell tests run in them first */
         pt_index_lease_del(cli->idx, key, pid);
         svc.pid = 0;
         engine_note_service(cli, &svc);
