@@ -1182,6 +1182,19 @@ int pt_req_parse(const char *line, size_t len, unsigned lineno, pt_req *out, pt_
         rc = -ENOMEM;
         goto fail;
     }
+    if (strlen(out->canonical) > PT_REQ_MAX_LINE) {
+        /* the canonical form adds spaces ("name @ URL", "; marker"): it must
+         * still be a line that parses (the key's text is read back) */
+        rc = pt_error_set(err, -EINVAL, lineno, "line %u: longer than %d bytes once written canonically", lineno,
+                          PT_REQ_MAX_LINE);
+        sl_free(&extras);
+        sl_free(&clauses);
+        free(marker);
+        free(url);
+        free(hashes);
+        pt_req_free(out);
+        return rc;
+    }
     sl_free(&clauses);
     return 0;
 
