@@ -42,6 +42,7 @@
 #include <xxhash.h>
 
 #include "pactown/clock.h"
+#include "pactown/vec.h"
 #include "pactown/key.h"
 #include "pactown/sandbox.h"
 #include "pactown/stats.h"
@@ -338,14 +339,10 @@ struct listing {
 
 static int listing_add(struct listing *l, const char *name, mode_t mode, fuse_ino_t ino)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        void *p = realloc(l->items, cap * sizeof *l->items);
-        if (!p)
-            return -ENOMEM;
-        l->items = p;
-        l->cap = cap;
-    }
+    void *p = pt_grow(l->items, &l->cap, l->n, sizeof *l->items);
+    if (!p)
+        return -ENOMEM;
+    l->items = p;
     char *dup = strdup(name);
     if (!dup)
         return -ENOMEM;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "pactown/vec.h"
 #include "pactown/cgroup.h"
 #include "pactown/proc.h"
 #include "pactown/clock.h"
@@ -236,14 +237,10 @@ static int user_one(const pt_service *s, void *arg)
     while (i < c->n && strcmp(c->v[i].user, s->user_id) != 0)
         i++;
     if (i == c->n) {
-        if (c->n == c->cap) {
-            size_t nc = c->cap ? c->cap * 2 : 16;
-            void *nv = realloc(c->v, nc * sizeof *c->v);
-            if (!nv)
-                return -ENOMEM;
-            c->v = nv;
-            c->cap = nc;
-        }
+        struct user_row *nv = pt_grow(c->v, &c->cap, c->n, sizeof *c->v);
+        if (!nv)
+            return -ENOMEM;
+        c->v = nv;
         memset(&c->v[c->n], 0, sizeof c->v[0]);
         snprintf(c->v[c->n++].user, sizeof c->v[0].user, "%s", s->user_id);
     }

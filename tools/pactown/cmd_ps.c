@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "pactown/vec.h"
 #include "svcops.h"
 #include "pactown/clock.h"
 #include "pactown/fsutil.h"
@@ -130,14 +131,10 @@ static int prune_pick(const pt_service *s, void *arg)
     int64_t when = s->ended ? s->ended : s->started; /* a v1 record has no end time */
     if (when >= p->before || (s->pid > 0 && pt_holder_alive(s->pid, s->pid_start))) /* the cheap test first */
         return 0;
-    if (p->n == p->cap) {
-        size_t nc = p->cap ? p->cap * 2 : 16;
-        void *nv = realloc(p->ids, nc * sizeof *p->ids);
-        if (!nv)
-            return -ENOMEM;
-        p->ids = nv;
-        p->cap = nc;
-    }
+    void *nv = pt_grow(p->ids, &p->cap, p->n, sizeof *p->ids);
+    if (!nv)
+        return -ENOMEM;
+    p->ids = nv;
     snprintf(p->ids[p->n++], sizeof *p->ids, "%s", s->id);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "pactown/vec.h"
 #include "pactown/ports.h"
 #include <sys/socket.h>
 #include "http.h"
@@ -441,16 +442,11 @@ bool api_busy_take(struct api *api, const char *id)
     pthread_mutex_lock(&api->mu);
     for (size_t i = 0; i < api->n_busy && ok; i++)
         ok = strcmp(api->busy[i], id) != 0;
-    if (ok && api->n_busy == api->cap_busy) {
-        size_t nc = api->cap_busy ? api->cap_busy * 2 : 16;
-        void *nv = realloc(api->busy, nc * sizeof *api->busy);
-        if (nv) {
-            api->busy = nv;
-            api->cap_busy = nc;
-        } else {
-            ok = false;
-        }
-    }
+    void *nv = ok ? pt_grow(api->busy, &api->cap_busy, api->n_busy, sizeof *api->busy) : NULL;
+    if (nv)
+        api->busy = nv;
+    else
+        ok = false;
     if (ok)
         snprintf(api->busy[api->n_busy++], sizeof *api->busy, "%s", id);
     pthread_mutex_unlock(&api->mu);

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include "api.h"
+#include "pactown/vec.h"
 #include "runlog.h"
 #include "../forms.h"
 #include "pactown/cgroup.h"
@@ -210,14 +211,10 @@ static int collect_port(const pt_service *s, void *arg)
     struct used_ports *u = arg;
     if (s->pid <= 0 || s->port <= 0 || !pt_holder_alive(s->pid, s->pid_start))
         return 0;
-    if (u->n == u->cap) {
-        size_t nc = u->cap ? u->cap * 2 : 64;
-        void *nv = realloc(u->v, nc * sizeof *u->v);
-        if (!nv)
-            return -ENOMEM;
-        u->v = nv;
-        u->cap = nc;
-    }
+    int *nv = pt_grow(u->v, &u->cap, u->n, sizeof *u->v);
+    if (!nv)
+        return -ENOMEM;
+    u->v = nv;
     u->v[u->n++] = s->port;
     return 0;
 }
@@ -248,16 +245,11 @@ static int port_take(struct api *api, int *port, struct api_answer *ans)
             if (!in(api->ports, api->n_ports, (int)p) && !in(u.v, u.n, (int)p) && pt_port_free("127.0.0.1", (int)p) == 0)
                 got = (int)p; /* bind(2) only: no I/O under the lock */
     }
-    if (got && api->n_ports == api->cap_ports) {
-        size_t nc = api->cap_ports ? api->cap_ports * 2 : 64;
-        void *nv = realloc(api->ports, nc * sizeof *api->ports);
-        if (nv) {
-            api->ports = nv;
-            api->cap_ports = nc;
-        } else {
-            got = 0;
-        }
-    }
+    int *nports = got ? pt_grow(api->ports, &api->cap_ports, api->n_ports, sizeof *api->ports) : NULL;
+    if (nports)
+        api->ports = nports;
+    else
+        got = 0;
     if (got)
         api->ports[api->n_ports++] = got;
     pthread_mutex_unlock(&api->mu);
