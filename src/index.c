@@ -644,8 +644,12 @@ int pt_index_user_uid(pt_index *idx, const char *name, uint32_t lo, uint32_t hi,
         *created = false;
     if (lo > hi || hi - lo >= (1u << 24))
         return -EINVAL;
+    /* a known user (every run but its first) costs a read, not the write lock */
+    int rc = get_record(idx, idx->user, name, out, sizeof *out);
+    if (rc != -ENOENT)
+        return rc;
     MDB_txn *txn;
-    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
     if (rc)
         return map_rc(rc);
     MDB_val k = sval(name), v;
