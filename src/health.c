@@ -1,13 +1,21 @@
 /* health.c — TCP/HTTP probes, listening-port discovery via /proc, and the
- * wait-until-healthy loop used by the run helper. */
+ * wait-until-healthy loop used by the run helper.
+ *
+ * libcurl is loaded with dlopen(3) on the first HTTP request, not linked: it
+ * and its dependencies (TLS, Kerberos, LDAP, …: 30 libraries here) cost
+ * 11 ms of every process start, and most runs of pactown (a --prepare hit,
+ * ps, stop, the daemon, the builder) send no HTTP request at all
+ * (docs/BENCHMARKS.md). Only its header is used at build time. */
 #include "pactown/health.h"
 #include "pactown/ports.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -132,12 +140,79 @@ int pt_tcp_probe(const char *host, int port, int timeout_ms)
     return connect_one(&ss, sl, deadline);
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+#define LIBCURL "libcurl.so.4"
 
-static void curl_init(void)
+/* The few functions of libcurl used here, resolved once (curl_load). */
+static struct {
+    __typeof__(curl_global_init) *global_init;
+    __typeof__(curl_easy_init) *easy_init;
+    __typeof__(curl_easy_setopt) *easy_setopt;
+    __typeof__(curl_easy_perform) *easy_perform;
+    __typeof__(curl_easy_getinfo) *easy_getinfo;
+    __typeof__(curl_easy_cleanup) *easy_cleanup;
+    __typeof__(curl_slist_append) *slist_append;
+    __typeof__(curl_slist_free_all) *slist_free_all;
+} lc;
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_rc = -EIO;        /* 0 once loaded and curl_global_init passed */
+static char curl_why[512];        /* why it could not be loaded */
+
+static void curl_load(void)
 {
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    void *h = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL); /* never closed: a process loads it once */
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(curl_why, sizeof curl_why, "cannot load libcurl, which HTTP requests need: %s",
+                 e ? e : LIBCURL ": not found");
+        curl_rc = -ELIBACC;
+        return;
+    }
+    static const struct { const char *name; size_t off; } fns[] = {
+        { "curl_global_init", offsetof(__typeof__(lc), global_init) },
+        { "curl_easy_init", offsetof(__typeof__(lc), easy_init) },
+        { "curl_easy_setopt", offsetof(__typeof__(lc), easy_setopt) },
+        { "curl_easy_perform", offsetof(__typeof__(lc), easy_perform) },
+        { "curl_easy_getinfo", offsetof(__typeof__(lc), easy_getinfo) },
+        { "curl_easy_cleanup", offsetof(__typeof__(lc), easy_cleanup) },
+        { "curl_slist_append", offsetof(__typeof__(lc), slist_append) },
+        { "curl_slist_free_all", offsetof(__typeof__(lc), slist_free_all) },
+    };
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+        void *sym = dlsym(h, fns[i].name);
+        if (!sym) {
+            snprintf(curl_why, sizeof curl_why, "cannot use libcurl, which HTTP requests need: no %s in " LIBCURL,
+                     fns[i].name);
+            curl_rc = -ELIBACC;
+            return;
+        }
+        /* a function pointer from dlsym's void *: copied as bytes (dlsym(3)) */
+        memcpy((char *)&lc + fns[i].off, &sym, sizeof sym);
+    }
+    CURLcode cc = lc.global_init(CURL_GLOBAL_DEFAULT);
+    if (cc != CURLE_OK) {
+        snprintf(curl_why, sizeof curl_why, "cannot use libcurl, which HTTP requests need: curl_global_init failed"
+                 " (CURLcode %d)", (int)cc);
+        curl_rc = -ELIBACC;
+        return;
+    }
+    curl_rc = 0;
+}
+
+int pt_http_load(void)
+{
+    pthread_once(&curl_once, curl_load);
+    return curl_rc;
+}
+
+const char *pt_http_strerror(int rc)
+{
+    if (rc == -EIO)
+        return "not an HTTP response";
+    if (rc == -ELIBACC) {
+        pthread_once(&curl_once, curl_load);
+        return curl_why[0] ? curl_why : "cannot load " LIBCURL;
+    }
+    return strerror(-rc);
 }
 
 static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -178,53 +253,53 @@ int pt_http_request(const pt_http_req *rq, long *status)
             return -EINVAL;
     const char *method = rq->method ? rq->method : "GET";
 
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return -EIO;
+    int lrc = pt_http_load();
+    if (lrc)
+        return lrc;
 
     char *url = make_url(rq->host, rq->port, rq->path);
-    CURL *h = url ? curl_easy_init() : NULL;
+    CURL *h = url ? lc.easy_init() : NULL;
     if (!h) {
         free(url);
         return -ENOMEM;
     }
     struct curl_slist *hdrs = NULL;
     int rc = -EIO;
-    if (curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_NOPROXY, "*") != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L) != CURLE_OK || /* the path as the test wrote it: no // or ../ folding */
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)rq->timeout_ms) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_USERAGENT, "pactown") != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard) != CURLE_OK)
+    if (lc.easy_setopt(h, CURLOPT_URL, url) != CURLE_OK ||
+        lc.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
+        lc.easy_setopt(h, CURLOPT_NOPROXY, "*") != CURLE_OK ||
+        lc.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+        lc.easy_setopt(h, CURLOPT_PATH_AS_IS, 1L) != CURLE_OK || /* the path as the test wrote it: no // or ../ folding */
+        lc.easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+        lc.easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)rq->timeout_ms) != CURLE_OK ||
+        lc.easy_setopt(h, CURLOPT_USERAGENT, "pactown") != CURLE_OK ||
+        lc.easy_setopt(h, CURLOPT_WRITEFUNCTION, discard) != CURLE_OK)
         goto out;
     if (rq->body) {
         char ct[160];
         snprintf(ct, sizeof ct, "Content-Type: %s", rq->content_type ? rq->content_type : "application/json");
-        if (!(hdrs = curl_slist_append(NULL, ct))) {
+        if (!(hdrs = lc.slist_append(NULL, ct))) {
             rc = -ENOMEM;
             goto out;
         }
-        if (curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len) != CURLE_OK ||
-            curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body) != CURLE_OK)
+        if (lc.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
+            lc.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len) != CURLE_OK ||
+            lc.easy_setopt(h, CURLOPT_POSTFIELDS, rq->body) != CURLE_OK)
             goto out;
     }
     /* libcurl sends GET, HEAD with NOBODY, POST with POSTFIELDS; any other
      * method (or one of those with another body) is named */
     bool head = strcmp(method, "HEAD") == 0;
     bool named = rq->body ? strcmp(method, "POST") != 0 : strcmp(method, "GET") != 0 && !head;
-    if ((head && !rq->body && curl_easy_setopt(h, CURLOPT_NOBODY, 1L) != CURLE_OK) ||
-        (named && curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK))
+    if ((head && !rq->body && lc.easy_setopt(h, CURLOPT_NOBODY, 1L) != CURLE_OK) ||
+        (named && lc.easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK))
         goto out;
 
-    CURLcode cc = curl_easy_perform(h);
+    CURLcode cc = lc.easy_perform(h);
     switch (cc) {
     case CURLE_OK: {
         long code = 0;
-        if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code > 0) {
+        if (lc.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code > 0) {
             *status = code;
             rc = 0;
         }
@@ -244,8 +319,8 @@ int pt_http_request(const pt_http_req *rq, long *status)
         break;
     }
 out:
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    lc.slist_free_all(hdrs);
+    lc.easy_cleanup(h);
     free(url);
     return rc;
 }
@@ -400,6 +475,8 @@ int pt_health_wait(const pt_health_opts *opts, pt_health_result *res)
                 res->status = PT_HEALTH_OK;
                 break;
             }
+            if (res->probe_error == -ELIBACC)
+                return -ELIBACC; /* no libcurl: no HTTP probe can ever pass */
         }
         int64_t next = round + (int64_t)poll_ms * NS_PER_MS;
         sleep_until(next < deadline ? next : deadline);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -769,4 +770,107 @@ int pt_index_user_event(pt_index *idx, char kind, const char *user, int64_t now_
         return map_rc(rc);
     *recorded = true;
     return 0;
+}
+
+/* Delete the leases of key whose process is gone (kill(pid, 0): ESRCH),
+ * in txn. A reused pid is not looked for here (that reads /proc): the
+ * eviction's pt_index_lease_live deletes those. */
+static int lease_drop_gone(pt_index *idx, MDB_txn *txn, const char *key)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, idx->lease, &cur);
+    if (rc)
+        return rc;
+    struct lease_key lk;
+    MDB_val k = lease_key(&lk, key, 0), v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != sizeof lk || memcmp(k.mv_data, key, KEY_LEN) != 0)
+            break;
+        pid_t pid = (pid_t)get_be(((const struct lease_key *)k.mv_data)->pid, 4);
+        if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH && (rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int count_use_txn(pt_index *idx, MDB_txn *txn, const char *key, int64_t now_ms, bool *used)
+{
+    MDB_val k = sval(key), v;
+    int rc = mdb_get(txn, idx->entry, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    pt_entry e, old;
+    load_record(&e, sizeof e, &v);
+    if (e.state != PT_STATE_READY)
+        return 0;
+    old = e;
+    e.hits++;
+    e.last_access_ms = now_ms;
+    v.mv_size = sizeof e;
+    v.mv_data = &e;
+    if ((rc = mdb_put(txn, idx->entry, &k, &v, 0)) != 0 || (rc = atime_sync(idx, txn, key, &old, &e)) != 0 ||
+        (rc = counter_add_txn(idx, txn, "hits", 1)) != 0)
+        return rc;
+    *used = true;
+    return 0;
+}
+
+int pt_index_lease_use(pt_index *idx, const char *key, pid_t pid, const pt_lease *lease, bool use, int64_t now_ms,
+                       bool *used)
+{
+    if (used)
+        *used = false;
+    if (strlen(key) != KEY_LEN || pid <= 0 || !lease)
+        return -EINVAL;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    bool counted = false;
+    struct lease_key lk;
+    MDB_val k = lease_key(&lk, key, pid), v = { .mv_size = sizeof *lease, .mv_data = (void *)lease };
+    if ((rc = lease_drop_gone(idx, txn, key)) != 0 || (rc = mdb_put(txn, idx->lease, &k, &v, 0)) != 0 ||
+        (use && (rc = count_use_txn(idx, txn, key, now_ms, &counted)) != 0)) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        return map_rc(rc);
+    if (used)
+        *used = counted;
+    return 0;
+}
+
+int pt_index_service_lease(pt_index *idx, const pt_service *s, pid_t add, const pt_lease *lease, pid_t drop)
+{
+    if (!s || strlen(s->key) != KEY_LEN || add < 0 || drop < 0 || (add > 0 && !lease))
+        return -EINVAL;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    pt_service copy = *s;
+    copy.version = PT_SERVICE_VERSION;
+    MDB_val k = sval(s->id), v = { .mv_size = sizeof copy, .mv_data = &copy };
+    struct lease_key lk;
+    if ((rc = mdb_put(txn, idx->service, &k, &v, 0)) != 0)
+        goto fail;
+    if (add > 0) {
+        k = lease_key(&lk, s->key, add);
+        v = (MDB_val){ .mv_size = sizeof *lease, .mv_data = (void *)lease };
+        if ((rc = mdb_put(txn, idx->lease, &k, &v, 0)) != 0)
+            goto fail;
+    }
+    if (drop > 0 && drop != add) {
+        k = lease_key(&lk, s->key, drop);
+        if ((rc = mdb_del(txn, idx->lease, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
+            goto fail;
+    }
+    return map_rc(mdb_txn_commit(txn));
+fail:
+    mdb_txn_abort(txn);
+    return map_rc(rc);
 }

@@ -39,19 +39,36 @@ typedef struct pt_http_req {
 /* Send rq over http with libcurl: redirects not followed (a 302 is the
  * answer), no proxy (CURLOPT_NOPROXY "*"), the response body discarded,
  * only the http scheme allowed, CURLOPT_NOSIGNAL set (thread-safe).
- * curl_global_init runs once per process (pthread_once).
+ * libcurl is not linked: the first request of a process loads it
+ * (pt_http_load), so that processes that send none never map it.
  * status: out, the HTTP status code (e.g. 200, 404, 503) when 0 is returned;
  *   set to 0 otherwise.
  * Returns 0 on any HTTP response (the status may be an error status),
  *   -ECONNREFUSED when the connection fails, -ETIMEDOUT on timeout,
- *   -EINVAL on bad arguments, -ENOMEM, -EIO for anything else (no or a
- *   garbled response: not an HTTP server; curl_global_init failure).
+ *   -EINVAL on bad arguments, -ENOMEM, -ELIBACC when libcurl cannot be
+ *   loaded or initialised (pt_http_strerror says why), -EIO for anything
+ *   else (no or a garbled response: not an HTTP server).
  * Man: libcurl-easy(3), CURLOPT_CUSTOMREQUEST(3), CURLOPT_POSTFIELDS(3),
  *   CURLOPT_TIMEOUT_MS(3), CURLOPT_NOPROXY(3), CURLINFO_RESPONSE_CODE(3). */
 int pt_http_request(const pt_http_req *rq, long *status);
 
 /* pt_http_request of GET host:port/path without a body. */
 int pt_http_probe(const char *host, int port, const char *path, int timeout_ms, long *status);
+
+/* Load libcurl ("libcurl.so.4", dlopen(3) RTLD_NOW | RTLD_LOCAL, never
+ * closed), resolve the functions pt_http_request uses and run
+ * curl_global_init(CURL_GLOBAL_DEFAULT): once per process (pthread_once),
+ * later calls return the first call's result. pt_http_request calls it;
+ * nothing else needs to. Returns 0, or -ELIBACC when the library is missing,
+ * lacks a function or does not initialise (pt_http_strerror(-ELIBACC) says
+ * which, naming the library). Man: dlopen(3), dlsym(3), curl_global_init(3). */
+int pt_http_load(void);
+
+/* A message for an error of pt_http_request: "not an HTTP response" for
+ * -EIO, why libcurl could not be loaded for -ELIBACC ("cannot load libcurl,
+ * which HTTP requests need: libcurl.so.4: cannot open shared object file:
+ * …"), else strerror(-rc). A static string: not to be freed. */
+const char *pt_http_strerror(int rc);
 
 /* Whether a server could listen on host:port now: bind(2) a TCP socket
  * there with SO_REUSEADDR (as servers do, so connections in TIME_WAIT do
@@ -119,7 +136,9 @@ typedef struct pt_health_result {
  *   res->http_status hold the last port that accepted TCP and the last HTTP
  *   status seen (e.g. 503), or 0.  elapsed_ms is measured from the call.
  * Returns 0 when res->status says what happened; -EINVAL for bad options,
- *   -ECHILD (or another waitpid errno) when pid is not a waitable child.
+ *   -ECHILD (or another waitpid errno) when pid is not a waitable child,
+ *   -ELIBACC as soon as an HTTP probe is due and libcurl cannot be loaded
+ *   (pt_http_strerror; the service is left as it is, the caller stops it).
  * Man: waitpid(2), clock_gettime(2), clock_nanosleep(2). */
 int pt_health_wait(const pt_health_opts *opts, pt_health_result *res);
 

@@ -187,4 +187,30 @@ int pt_index_meta_put(pt_index *idx, const char *name, const void *val, size_t l
 /* Readable name of a state: "none", "building", "ready", "failed". */
 const char *pt_state_name(uint32_t state);
 
+/* A run's lease and its use in one write transaction (one commit: a hit of
+ * `pactown run --prepare` costs no other): the leases of key whose process is
+ * gone (kill(2) with signal 0: ESRCH) are deleted, pid's lease on key is
+ * added (or refreshed) as pt_index_lease_add does, and, when use is true and
+ * key's entry is READY in this transaction, a use is counted as
+ * cli_note_use counts it: the entry's hits + 1, its last_access_ms = now_ms
+ * (epoch milliseconds; its atime row moved with it) and the counter "hits"
+ * + 1. key: 32 hex digits; lease: not retained. *used (may be NULL): true
+ * when the use was counted (false when not asked, or the entry is not ready:
+ * never built, evicted, or being built again). Errors: -EINVAL (key not 32
+ * bytes, pid <= 0, lease NULL), -errno of LMDB (-ENOSPC map full, -EIO);
+ * nothing is written then. */
+int pt_index_lease_use(pt_index *idx, const char *key, pid_t pid, const pt_lease *lease, bool use, int64_t now_ms,
+                       bool *used);
+
+/* A service's record and its lease in one write transaction: s is stored as
+ * pt_index_service_put stores it (version set), then, when add > 0, the
+ * lease of pid add on s->key is added (lease: its record, not retained), and
+ * when drop > 0 (and not add) the lease of pid drop on s->key is deleted
+ * (none there is no error). A run hands its lease to the service it
+ * started (add: the service's pid, drop: the run's own) and gives it up
+ * when the service ends (add 0, drop: the service's pid; s with pid 0).
+ * Errors: -EINVAL (s->key not 32 bytes, add or drop < 0, add > 0 without
+ * lease), -errno of LMDB; nothing is written then. */
+int pt_index_service_lease(pt_index *idx, const pt_service *s, pid_t add, const pt_lease *lease, pid_t drop);
+
 #endif

@@ -71,6 +71,10 @@ int pt_sandbox_open(const char *root, const char *service_id, int *dirfd, pt_err
  *   -errno of the calls above (-ENOSPC, -EACCES, ...).  On failure the temp
  *   file is removed and the old content (if any) is unchanged; directories
  *   created on the way are left in place.
+ * Unchanged: a regular file already at the final name that holds exactly
+ *   data (pt_sandbox_file_holds), with mode & 0777, one link and this
+ *   process's euid as its owner, is left as it is (nothing is written: a
+ *   sandbox prepared again; a rename over a file costs ext4 a flush).
  * Man: openat2(2), mkdirat(2), unlinkat(2), write(2), fchmod(2), renameat(2). */
 int pt_sandbox_write_file(int dirfd, const char *relpath, const void *data, size_t len,
                           mode_t mode, pt_error *err);
@@ -78,7 +82,8 @@ int pt_sandbox_write_file(int dirfd, const char *relpath, const void *data, size
 /* Point dirfd/.venv at target atomically: symlinkat(2) to
  * ".venv.pactown-tmp.<pid>", then renameat(2) over ".venv".  An existing
  * .venv symlink (or other non-directory) is replaced; a running service that
- * resolves .venv sees either the old or the new target, never nothing.
+ * resolves .venv sees either the old or the new target, never nothing. A
+ * .venv symlink whose text is target already is left as it is.
  *
  * dirfd: a sandbox directory fd; not closed.
  * target: absolute path (starts with '/'), < PATH_MAX bytes, no control
@@ -97,5 +102,10 @@ int pt_sandbox_link_venv(int dirfd, const char *target, pt_error *err);
  * it mode 0700: its user's alone. Errors: -errno of fchownat(2), fchmod(2),
  * -ELOOP (deeper than 64 levels). Man: fchownat(2), openat(2). */
 int pt_sandbox_give(int dirfd, uid_t uid, gid_t gid, pt_error *err);
+
+/* Whether the open file fd is a regular file of exactly len bytes that
+ * holds data (read with pread(2) from offset 0, in 64 KiB pieces; the file
+ * offset is not moved). False on any read error. Man: pread(2), fstat(2). */
+bool pt_sandbox_file_holds(int fd, const void *data, size_t len);
 
 #endif

@@ -486,3 +486,44 @@ Test(health, port_holders_and_port_free)
     cr_assert_eq(socks, 0);
     cr_assert_eq(pt_port_free("example.com", cp), -EINVAL);
 }
+
+/* Whether /proc/self/maps maps a file whose name holds name. */
+static bool mapped(const char *name)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    cr_assert_not_null(f);
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, name) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* libcurl is not linked: a process maps it only once it sends an HTTP
+ * request (a --prepare hit, the daemon and the builder never do) */
+Test(health, libcurl_loaded_on_the_first_request_only)
+{
+    int port;
+    spawn(CHILD_LISTEN_ONLY, NULL, &port);
+    cr_assert_eq(pt_tcp_probe("127.0.0.1", port, 1000), 0);
+    cr_assert(!mapped("libcurl"), "libcurl is mapped before any HTTP request");
+    cr_assert(!mapped("libssl") && !mapped("libgnutls"), "a TLS library is mapped before any HTTP request");
+    int hp;
+    spawn(CHILD_HTTP, OK200, &hp);
+    long st = 0;
+    cr_assert_eq(pt_http_probe("127.0.0.1", hp, "/", 2000, &st), 0);
+    cr_assert_eq(st, 200);
+    cr_assert(mapped("libcurl"), "the request did not load libcurl");
+    cr_assert_eq(pt_http_load(), 0, "a second load returns the first one's result");
+}
+
+Test(health, http_strerror_messages)
+{
+    cr_assert_str_eq(pt_http_strerror(-EIO), "not an HTTP response");
+    cr_assert_str_eq(pt_http_strerror(-ECONNREFUSED), strerror(ECONNREFUSED));
+    cr_assert_str_eq(pt_http_strerror(-ETIMEDOUT), strerror(ETIMEDOUT));
+    /* loaded fine here: -ELIBACC still names the library */
+    cr_assert_eq(pt_http_load(), 0);
+    cr_assert_not_null(strstr(pt_http_strerror(-ELIBACC), "libcurl"), "%s", pt_http_strerror(-ELIBACC));
+}

@@ -442,3 +442,203 @@ Test(index, two_processes_no_lost_update, .timeout = 60)
     cr_assert_eq(pt_index_counters(idx, &c), 0);
     cr_assert_eq(c.hits, 2 * PER_CHILD);
 }
+
+/* the leases of a key, for the lease_use and service_lease tests */
+struct lease_seen {
+    const char *key;
+    int n;
+    pid_t pids[8];
+    char holders[8][65];
+};
+
+static int see_lease(const char *key, pid_t pid, const pt_lease *l, void *arg)
+{
+    struct lease_seen *s = arg;
+    if (strcmp(key, s->key) == 0 && s->n < 8) {
+        s->pids[s->n] = pid;
+        snprintf(s->holders[s->n], sizeof s->holders[0], "%s", l->holder);
+        s->n++;
+    }
+    return 0;
+}
+
+static struct lease_seen leases_of(const char *key)
+{
+    struct lease_seen s = { .key = key };
+    cr_assert_eq(pt_index_each_lease(idx, see_lease, &s), 0);
+    return s;
+}
+
+struct lru_seen {
+    int n;
+    char keys[4][33];
+    int64_t ms[4];
+};
+
+static int see_lru(const char *key, const pt_entry *e, void *arg)
+{
+    struct lru_seen *s = arg;
+    if (s->n < 4) {
+        snprintf(s->keys[s->n], sizeof s->keys[0], "%s", key);
+        s->ms[s->n++] = e->last_access_ms;
+    }
+    return 0;
+}
+
+static int set_ready_at(pt_entry *e, void *arg)
+{
+    e->state = PT_STATE_READY;
+    e->last_access_ms = *(int64_t *)arg;
+    return 0;
+}
+
+/* a pid that no process has: a child, reaped */
+static pid_t gone_pid(void)
+{
+    pid_t kid = fork();
+    cr_assert_geq(kid, 0);
+    if (kid == 0)
+        _exit(0);
+    int st;
+    cr_assert_eq(waitpid(kid, &st, 0), kid);
+    return kid;
+}
+
+/* a run's lease and its hit in one transaction: hits, access time (and the
+ * LRU order), the counter, the lease; the leases of gone processes deleted */
+Test(index, lease_use_counts_a_hit_with_the_lease)
+{
+    open_idx();
+    int64_t t_a = 1000, t_b = 2000;
+    cr_assert_eq(pt_index_update(idx, KEY_A, set_ready_at, &t_a, NULL), 0);
+    cr_assert_eq(pt_index_update(idx, KEY_B, set_ready_at, &t_b, NULL), 0);
+    pid_t gone = gone_pid();
+    pt_lease old = { .since = 1 };
+    snprintf(old.holder, sizeof old.holder, "left-by-a-prepare");
+    cr_assert_eq(pt_index_lease_add(idx, KEY_A, gone, &old), 0);
+    cr_assert_eq(pt_index_lease_add(idx, KEY_B, gone, &old), 0);
+
+    pt_lease me = { .since = 2 };
+    snprintf(me.holder, sizeof me.holder, "svc");
+    bool used = false;
+    cr_assert_eq(pt_index_lease_use(idx, KEY_A, getpid(), &me, true, 3000, &used), 0);
+    cr_assert(used);
+    pt_entry e;
+    cr_assert_eq(pt_index_entry(idx, KEY_A, &e), 0);
+    cr_assert_eq(e.hits, 1);
+    cr_assert_eq(e.last_access_ms, 3000);
+    cr_assert_eq(e.state, PT_STATE_READY);
+    pt_counters c;
+    cr_assert_eq(pt_index_counters(idx, &c), 0);
+    cr_assert_eq(c.hits, 1);
+    struct lease_seen s = leases_of(KEY_A);
+    cr_assert_eq(s.n, 1, "the lease of a gone process was not deleted");
+    cr_assert_eq(s.pids[0], getpid());
+    cr_assert_str_eq(s.holders[0], "svc");
+    cr_assert_eq(leases_of(KEY_B).n, 1, "only the key's own leases are looked at");
+    /* the atime row moved with the entry: B is now the least recently used */
+    struct lru_seen l = { 0 };
+    cr_assert_eq(pt_index_each_lru(idx, see_lru, &l), 0);
+    cr_assert_eq(l.n, 2);
+    cr_assert_str_eq(l.keys[0], KEY_B);
+    cr_assert_str_eq(l.keys[1], KEY_A);
+    cr_assert_eq(l.ms[1], 3000);
+
+    /* again: a refresh of the same lease, a second hit */
+    cr_assert_eq(pt_index_lease_use(idx, KEY_A, getpid(), &me, true, 4000, NULL), 0);
+    cr_assert_eq(pt_index_entry(idx, KEY_A, &e), 0);
+    cr_assert_eq(e.hits, 2);
+    cr_assert_eq(leases_of(KEY_A).n, 1);
+
+    /* no use asked: the lease only */
+    cr_assert_eq(pt_index_lease_use(idx, KEY_B, getpid(), &me, false, 5000, &used), 0);
+    cr_assert(!used);
+    cr_assert_eq(pt_index_entry(idx, KEY_B, &e), 0);
+    cr_assert_eq(e.hits, 0);
+    cr_assert_eq(e.last_access_ms, 2000);
+    s = leases_of(KEY_B);
+    cr_assert_eq(s.n, 1);
+    cr_assert_eq(s.pids[0], getpid());
+    cr_assert_eq(pt_index_counters(idx, &c), 0);
+    cr_assert_eq(c.hits, 2);
+}
+
+/* a use of a key that is not ready (registered, evicted, building) is not a hit */
+Test(index, lease_use_of_an_entry_not_ready_counts_nothing)
+{
+    open_idx();
+    const char *text = "pactown-venv/1\nsix\n";
+    cr_assert_eq(pt_index_register(idx, KEY_C, text, strlen(text), NULL), 0);
+    pt_lease me = { .since = 2 };
+    bool used = true;
+    cr_assert_eq(pt_index_lease_use(idx, KEY_C, getpid(), &me, true, 3000, &used), 0);
+    cr_assert(!used);
+    pt_entry e;
+    cr_assert_eq(pt_index_entry(idx, KEY_C, &e), 0);
+    cr_assert_eq(e.state, PT_STATE_NONE);
+    cr_assert_eq(e.hits, 0);
+    cr_assert_eq(e.last_access_ms, 0);
+    pt_counters c;
+    cr_assert_eq(pt_index_counters(idx, &c), 0);
+    cr_assert_eq(c.hits, 0);
+    struct lru_seen l = { 0 };
+    cr_assert_eq(pt_index_each_lru(idx, see_lru, &l), 0);
+    cr_assert_eq(l.n, 0, "an entry that is not ready has no atime row");
+    cr_assert_eq(leases_of(KEY_C).n, 1, "the lease is taken all the same");
+    /* an unknown key: the lease, no entry made */
+    cr_assert_eq(pt_index_lease_use(idx, KEY_B, getpid(), &me, true, 3000, &used), 0);
+    cr_assert(!used);
+    cr_assert_eq(pt_index_entry(idx, KEY_B, &e), -ENOENT);
+
+    cr_assert_eq(pt_index_lease_use(idx, "short", getpid(), &me, true, 1, &used), -EINVAL);
+    cr_assert_eq(pt_index_lease_use(idx, KEY_A, 0, &me, true, 1, &used), -EINVAL);
+    cr_assert_eq(pt_index_lease_use(idx, KEY_A, getpid(), NULL, true, 1, &used), -EINVAL);
+    cr_assert(!used);
+}
+
+/* a run hands its lease to the service it started, and the service's ends
+ * with it: each one commit with the service's record */
+Test(index, service_lease_hands_over_and_ends)
+{
+    open_idx();
+    pid_t run = getpid(), svc_pid = getppid();
+    pt_lease mine = { .since = 1 };
+    snprintf(mine.holder, sizeof mine.holder, "web");
+    cr_assert_eq(pt_index_lease_add(idx, KEY_A, run, &mine), 0);
+
+    pt_service s = { .pid = svc_pid, .port = 8001, .started = 1700000000 };
+    snprintf(s.key, sizeof s.key, "%s", KEY_A);
+    snprintf(s.id, sizeof s.id, "web");
+    pt_lease theirs = { .since = 2, .pid_start = 77 };
+    snprintf(theirs.holder, sizeof theirs.holder, "web");
+    cr_assert_eq(pt_index_service_lease(idx, &s, svc_pid, &theirs, run), 0);
+    pt_service got;
+    cr_assert_eq(pt_index_service_get(idx, "web", &got), 0);
+    cr_assert_eq(got.version, PT_SERVICE_VERSION);
+    cr_assert_eq(got.pid, svc_pid);
+    cr_assert_eq(got.port, 8001);
+    struct lease_seen l = leases_of(KEY_A);
+    cr_assert_eq(l.n, 1, "the run's lease was not handed over");
+    cr_assert_eq(l.pids[0], svc_pid);
+
+    /* the service ends: record and lease in one commit; a second end finds no lease, and is no error */
+    s.pid = 0;
+    s.ended = 1700000100;
+    cr_assert_eq(pt_index_service_lease(idx, &s, 0, NULL, svc_pid), 0);
+    cr_assert_eq(pt_index_service_get(idx, "web", &got), 0);
+    cr_assert_eq(got.pid, 0);
+    cr_assert_eq(got.ended, 1700000100);
+    cr_assert_eq(leases_of(KEY_A).n, 0);
+    cr_assert_eq(pt_index_service_lease(idx, &s, 0, NULL, svc_pid), 0);
+
+    /* add == drop: the lease is kept (added), not deleted */
+    cr_assert_eq(pt_index_service_lease(idx, &s, run, &mine, run), 0);
+    cr_assert_eq(leases_of(KEY_A).n, 1);
+
+    pt_service bad = s;
+    snprintf(bad.key, sizeof bad.key, "short");
+    cr_assert_eq(pt_index_service_lease(idx, &bad, 0, NULL, run), -EINVAL);
+    cr_assert_eq(pt_index_service_lease(idx, &s, run, NULL, 0), -EINVAL, "a lease to add without its record");
+    cr_assert_eq(pt_index_service_lease(idx, &s, -1, &mine, 0), -EINVAL);
+    cr_assert_eq(pt_index_service_lease(idx, &s, 0, NULL, -1), -EINVAL);
+}

@@ -401,3 +401,119 @@ Test(sandbox, venv_refuses_real_directory)
     cr_assert_eq(lstat(p, &st), 0);
     cr_assert(S_ISDIR(st.st_mode));
 }
+
+/* a sandbox prepared again: a file that holds the same bytes, mode and owner
+ * already is left as it is (no temp file, no rename: the same inode); any
+ * difference, or a second link, and it is replaced */
+Test(sandbox, unchanged_file_left_as_it_is)
+{
+    pt_error err;
+    char p[PATH_MAX], other[PATH_MAX], buf[64];
+    struct stat a, b;
+    path_in(p, "app/x.py");
+    cr_assert_eq(pt_sandbox_write_file(sfd, "app/x.py", "same\n", 5, 0644, &err), 0, "%s", err.msg);
+    cr_assert_eq(stat(p, &a), 0);
+    cr_assert_eq(pt_sandbox_write_file(sfd, "app/x.py", "same\n", 5, 0644, &err), 0, "%s", err.msg);
+    cr_assert_eq(stat(p, &b), 0);
+    cr_assert_eq(b.st_ino, a.st_ino, "an unchanged file was written again");
+    /* another mode: written (the mode is exact) */
+    cr_assert_eq(pt_sandbox_write_file(sfd, "app/x.py", "same\n", 5, 0600, &err), 0, "%s", err.msg);
+    cr_assert_eq(stat(p, &b), 0);
+    cr_assert_neq(b.st_ino, a.st_ino);
+    cr_assert_eq(b.st_mode & 07777, 0600);
+    /* the same size, another byte */
+    cr_assert_eq(pt_sandbox_write_file(sfd, "app/x.py", "samE\n", 5, 0600, &err), 0, "%s", err.msg);
+    cr_assert_eq(slurp(p, buf, sizeof buf), 5);
+    cr_assert_str_eq(buf, "samE\n");
+    /* a second link (someone else's file too): replaced, the other link keeps its inode */
+    FMT(other, "%s/elsewhere", outside);
+    cr_assert_eq(link(p, other), 0);
+    cr_assert_eq(stat(p, &a), 0);
+    cr_assert_eq(pt_sandbox_write_file(sfd, "app/x.py", "samE\n", 5, 0600, &err), 0, "%s", err.msg);
+    cr_assert_eq(stat(p, &b), 0);
+    cr_assert_neq(b.st_ino, a.st_ino, "a file with two links was left in place");
+    cr_assert_eq(b.st_nlink, 1);
+    cr_assert_eq(stat(other, &b), 0);
+    cr_assert_eq(b.st_ino, a.st_ino);
+    /* an empty file, twice */
+    path_in(p, "empty");
+    cr_assert_eq(pt_sandbox_write_file(sfd, "empty", NULL, 0, 0644, &err), 0, "%s", err.msg);
+    cr_assert_eq(stat(p, &a), 0);
+    cr_assert_eq(pt_sandbox_write_file(sfd, "empty", NULL, 0, 0644, &err), 0, "%s", err.msg);
+    cr_assert_eq(stat(p, &b), 0);
+    cr_assert_eq(b.st_ino, a.st_ino);
+    /* a symlink to a file with the same bytes is still replaced, its target untouched */
+    char target[PATH_MAX];
+    FMT(target, "%s/same", outside);
+    int fd = open(target, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "same\n", 5), 5);
+    close(fd);
+    path_in(p, "app/l.py");
+    cr_assert_eq(symlink(target, p), 0);
+    cr_assert_eq(pt_sandbox_write_file(sfd, "app/l.py", "same\n", 5, 0644, &err), 0, "%s", err.msg);
+    cr_assert_eq(lstat(p, &b), 0);
+    cr_assert(S_ISREG(b.st_mode), "l.py is still a symlink");
+    path_in(p, "app");
+    cr_assert_eq(count_entries(p), 2, "a temp file was left");
+}
+
+Test(sandbox, file_holds)
+{
+    pt_error err;
+    cr_assert_eq(pt_sandbox_write_file(sfd, "f", "abcdef", 6, 0644, &err), 0, "%s", err.msg);
+    char p[PATH_MAX];
+    path_in(p, "f");
+    int fd = open(p, O_RDONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert(pt_sandbox_file_holds(fd, "abcdef", 6));
+    cr_assert(!pt_sandbox_file_holds(fd, "abcdeg", 6));
+    cr_assert(!pt_sandbox_file_holds(fd, "abcde", 5));
+    cr_assert(!pt_sandbox_file_holds(fd, "abcdefg", 7));
+    cr_assert(!pt_sandbox_file_holds(fd, "", 0));
+    cr_assert_eq(lseek(fd, 0, SEEK_CUR), 0, "the offset moved");
+    close(fd);
+    /* more than one 64 KiB piece, differing in the last */
+    size_t n = 200000;
+    char *big = malloc(n);
+    cr_assert_not_null(big);
+    for (size_t i = 0; i < n; i++)
+        big[i] = (char)('a' + i % 26);
+    cr_assert_eq(pt_sandbox_write_file(sfd, "big", big, n, 0644, &err), 0, "%s", err.msg);
+    path_in(p, "big");
+    fd = open(p, O_RDONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert(pt_sandbox_file_holds(fd, big, n));
+    big[n - 1] ^= 1;
+    cr_assert(!pt_sandbox_file_holds(fd, big, n));
+    close(fd);
+    free(big);
+    fd = open(sbdir, O_RDONLY | O_DIRECTORY);
+    cr_assert_geq(fd, 0);
+    cr_assert(!pt_sandbox_file_holds(fd, "", 0), "a directory holds nothing");
+    close(fd);
+}
+
+Test(sandbox, venv_link_to_the_same_target_left_as_it_is)
+{
+    pt_error err;
+    char p[PATH_MAX], buf[PATH_MAX];
+    struct stat a, b;
+    path_in(p, ".venv");
+    cr_assert_eq(pt_sandbox_link_venv(sfd, "/mnt/pactown/by-deps/k1", &err), 0, "%s", err.msg);
+    cr_assert_eq(lstat(p, &a), 0);
+    cr_assert_eq(pt_sandbox_link_venv(sfd, "/mnt/pactown/by-deps/k1", &err), 0, "%s", err.msg);
+    cr_assert_eq(lstat(p, &b), 0);
+    cr_assert_eq(b.st_ino, a.st_ino, "the same link was made again");
+    /* a target that the current one starts with, and another: replaced */
+    cr_assert_eq(pt_sandbox_link_venv(sfd, "/mnt/pactown/by-deps/k", &err), 0, "%s", err.msg);
+    ssize_t n = readlink(p, buf, sizeof buf - 1);
+    cr_assert_geq(n, 0);
+    buf[n] = '\0';
+    cr_assert_str_eq(buf, "/mnt/pactown/by-deps/k");
+    cr_assert_eq(pt_sandbox_link_venv(sfd, "/mnt/pactown/by-deps/k2", &err), 0, "%s", err.msg);
+    n = readlink(p, buf, sizeof buf - 1);
+    cr_assert_geq(n, 0);
+    buf[n] = '\0';
+    cr_assert_str_eq(buf, "/mnt/pactown/by-deps/k2");
+}

@@ -124,9 +124,10 @@ int cli_evict(struct cli *cli, const char *key, bool force, unsigned quiet, bool
  * finished. Prints the error; returns 0 or EXIT_BAD_INPUT. */
 int cli_read_reqs(struct cli *cli, const char *file, char **args, int n, pt_reqset *set);
 
-/* A use of a built venv (a service started on it, a prewarm that found it
- * built): one hit, and its access time (the LRU order). The one definition
- * of a use; a failure to record it is said, and costs only the figure. */
+/* A use of a built venv (a prewarm that found it built): one hit, and its
+ * access time (the LRU order). `pactown run` counts its use the same way
+ * (pt_index_lease_use), in the commit that leases the venv. A failure to
+ * record it is said, and costs only the figure. */
 void cli_note_use(struct cli *cli, const char *key);
 
 /* cmd_cache.c: register the finished set (only when build) and, when it is
@@ -225,6 +226,12 @@ int cmd_cache(int argc, char **argv);
 int cmd_lease(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
-int cmd_serve(int argc, char **argv);
+int cmd_serve(int argc, char **argv); /* in pactown-serve (api/serve.c), not in pactown */
+
+/* serve_exec.c: `pactown serve`: execv(2) pactown-serve (found beside this
+ * executable, else in <libexecdir>/pactown relative to it) with argv, the
+ * whole command line ("pactown", "serve", options). Returns (an exit code,
+ * said on stderr) only when it cannot. */
+int serve_exec(int argc, char **argv);
 
 #endif

@@ -286,13 +286,11 @@ int cmd_run(int argc, char **argv)
     int status;
     pt_wait(pid, &status);
     pt_pgrp_stop(pid, 10000); /* the rest of its group (uvicorn's reloader and workers) */
-    /* its lease goes only now that the whole group is gone */
-    pt_index_lease_del(cli.idx, r.key, pid);
     pt_cg_host cg;
     cli_cgroups(&cli, &cg);
     pt_cgroup_remove(&cg, o.service_id);
-    svc.pid = 0;
-    engine_note_service(&cli, &svc);
+    /* its lease goes only now that the whole group is gone, with its record's end */
+    engine_end_service(&cli, &svc, pid);
     if (got_signal) {
         fprintf(stderr, "pactown: stopped %s\n", o.service_id);
         ret = EXIT_OK;

@@ -210,6 +210,17 @@ void engine_note_service(struct cli *cli, pt_service *svc)
                 svc->id, strerror(-rc));
 }
 
+void engine_end_service(struct cli *cli, pt_service *svc, pid_t pid)
+{
+    svc->pid = 0;
+    if (!svc->ended)
+        svc->ended = pt_wall_s();
+    int rc = pt_index_service_lease(cli->idx, svc, 0, NULL, pid);
+    if (rc)
+        cli_err(cli, "warning: cannot update the record of %s in the index: %s (`pactown ps` may be out of date)",
+                svc->id, strerror(-rc));
+}
+
 /* --test of a README without test blocks: said, and not a failure. */
 static int no_tests(struct cli *cli, const struct run_req *o, json_t **report)
 {
@@ -360,11 +371,12 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
                 set.n ? summary : "no dependencies", cli->cfg.mountpoint, key);
     }
     /* lease the venv for this process while it is resolved and the service
-     * starts, so that an eviction cannot remove it in between */
+     * starts, so that an eviction cannot remove it in between; a hit is
+     * counted (hits, access time) in the same commit: the lease makes it one */
     pt_lease lease = { .since = pt_wall_s() };
     snprintf(lease.holder, sizeof lease.holder, "%s", o->service_id);
     pt_proc_start_time(me, &lease.pid_start);
-    int lrc = pt_index_lease_add(cli->idx, key, me, &lease);
+    int lrc = pt_index_lease_use(cli->idx, key, me, &lease, hit, pt_wall_ms(), NULL);
     if (lrc) {
         cli_err(cli, "cannot lease the venv %s in the index: %s (without a lease it could be evicted under the"
                       " service)", key, strerror(-lrc));
@@ -382,11 +394,16 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         cli_say(cli, "\u26a1 Sandbox ready in %.0fms (%s)", out->sandbox_ms, hit ? "cached" : "built");
     else
         cli_say(cli, "sandbox ready in %.1f ms (%s)", out->sandbox_ms, sandbox);
-    if (hit)
-        cli_note_use(cli, key);
     if (o->prepare) {
-        if (!cli->api)
+        if (!cli->api) {
             printf("%s\n", venv);
+            /* this process's lease ends with it, in a moment: a lease of a
+             * gone process counts for nothing, and the next run on key (or
+             * the eviction) deletes it. Not dropping it saves a commit: a
+             * --prepare hit commits once (docs/ARCHITECTURE.md). The API's
+             * thread lives on: its lease is dropped. */
+            leased_by_me = false;
+        }
         ret = EXIT_OK;
         goto out;
     }
@@ -522,16 +539,17 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         svc.max_cpu_percent = (int32_t)lim.max_cpu_percent;
         svc.max_processes = (int32_t)lim.max_processes;
     }
-    /* the service holds the lease from now on; it ends with the service */
+    /* the service holds the lease from now on; it ends with the service.
+     * Its record, its lease and the end of this thread's: one commit */
     lease.pid_start = svc.pid_start;
-    if ((lrc = pt_index_service_put(cli->idx, &svc)) != 0 || (lrc = pt_index_lease_add(cli->idx, key, pid, &lease)) != 0) {
+    if ((lrc = pt_index_service_lease(cli->idx, &svc, pid, &lease, me)) != 0) {
         cli_err(cli, "cannot record the service %s in the index: %s; stopping it (it would run unseen by"
                       " `pactown ps` and unleased)", o->service_id, strerror(-lrc));
         pt_child_group_stop(pid, 10000, NULL);
-        pt_index_lease_del(cli->idx, key, pid);
         ret = EXIT_ERROR;
         goto out;
     }
+    leased_by_me = false;
     struct test_target tg = { .id = o->service_id, .host = o->host, .port = o->once ? 0 : port, .sandbox = sandbox,
                               .sandbox_fd = dirfd, .env = env, .run_as = user != NULL, .uid = u.uid,
                               .cg_procs = cg_fds, .n_cg_procs = n_cg };
@@ -546,9 +564,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         out->total_ms = ms_since(t0);
         pt_pgrp_stop(pid, 10000); /* what the job left running in its group */
         say_oom(cli, &cg, made_cg, o); /* its cgroups go at the end: the shell tests run in them first */
-        pt_index_lease_del(cli->idx, key, pid);
-        svc.pid = 0;
-        engine_note_service(cli, &svc);
+        engine_end_service(cli, &svc, pid);
         char how[96];
         pt_describe_status(status, how, sizeof how);
         cli_say(cli, "job %s %s after %.1f ms (%.1f ms in all)", o->service_id, how, job_ms,
@@ -568,8 +584,11 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         pt_health_opts ho = { .pid = pid, .pgid = pid, .host = o->host, .port = port, .path = o->health_path,
                               .auto_path = !o->health_path, .timeout_ms = o->timeout_s * 1000, .poll_ms = 10 };
         pt_health_result hr;
-        if (pt_health_wait(&ho, &hr) != 0) {
-            cli_err(cli, "health check: %s", strerror(errno));
+        int hrc = pt_health_wait(&ho, &hr);
+        if (hrc != 0) {
+            cli_err(cli, "health check: %s; stopping %s", pt_http_strerror(hrc), o->service_id);
+            pt_child_group_stop(pid, 10000, NULL);
+            engine_end_service(cli, &svc, pid);
             ret = EXIT_ERROR;
             goto out;
         }
@@ -590,9 +609,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
             }
             pt_pgrp_stop(pid, 10000); /* what it left running in its group */
             say_oom(cli, &cg, made_cg, o);
-            pt_index_lease_del(cli->idx, key, pid);
-            svc.pid = 0;
-            engine_note_service(cli, &svc);
+            engine_end_service(cli, &svc, pid);
             ret = EXIT_EXITED;
             goto out;
         }
@@ -613,9 +630,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
             if (hr.foreign)
                 cli_say_port_holders(cli, port, pid);
             pt_child_group_stop(pid, 10000, NULL);
-            pt_index_lease_del(cli->idx, key, pid);
-            svc.pid = 0;
-            engine_note_service(cli, &svc);
+            engine_end_service(cli, &svc, pid);
             ret = EXIT_TIMEOUT;
             goto out;
         }
@@ -647,9 +662,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         if (!o->detach && !cli->api) {
             /* --test in the foreground: the service was started to be tested */
             pt_child_group_stop(pid, 10000, NULL);
-            pt_index_lease_del(cli->idx, key, pid);
-            svc.pid = 0;
-            engine_note_service(cli, &svc);
+            engine_end_service(cli, &svc, pid);
             cli_say(cli, "stopped %s after its tests", o->service_id);
         }
         ret = tr;

@@ -78,4 +78,9 @@ int engine_profile(struct cli *cli, const char *user, pt_profile *p);
  * a failure is said. */
 void engine_note_service(struct cli *cli, pt_service *svc);
 
+/* The service svc (whose leader was pid) has ended or was stopped: its record
+ * says so (pid 0, ended now unless set) and pid's lease on svc->key ends, in
+ * one commit (pt_index_service_lease); a failure is said. */
+void engine_end_service(struct cli *cli, pt_service *svc, pid_t pid);
+
 #endif

@@ -50,8 +50,9 @@ int main(int argc, char **argv)
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         { "run", cmd_run }, { "ps", cmd_ps }, { "stop", cmd_stop }, { "hash", cmd_hash }, { "config", cmd_config },
         { "cache", cmd_cache }, { "lease", cmd_lease }, { "test", cmd_test }, { "rm", cmd_rm },
-        { "serve", cmd_serve },
     };
+    if (!strcmp(cmd, "serve"))
+        return serve_exec(argc, argv); /* pactown-serve, in this process */
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))
             return cmds[i].fn(argc - 1, argv + 1);

@@ -34,10 +34,12 @@ int cli_service_stop(struct cli *cli, const char *id, int timeout_s, pt_service 
     if (s->pid > 0 || !s->ended)
         s->ended = pt_wall_s();
     s->pid = 0;
-    if (pt_index_service_put(cli->idx, s) != 0)
+    /* its lease ends with it (a restarted server's service too), in the
+     * commit that records its end */
+    int rc = pid > 0 && strlen(s->key) == PT_KEY_HEX ? pt_index_service_lease(cli->idx, s, 0, NULL, pid)
+                                                     : pt_index_service_put(cli->idx, s);
+    if (rc != 0)
         cli_err(cli, "warning: cannot update the record of %s in the index", id);
-    if (pid > 0 && s->key[0])
-        pt_index_lease_del(cli->idx, s->key, pid); /* its lease ends with it (a restarted server's service too) */
     s->pid = pid;
     return EXIT_OK;
 }
