@@ -8,8 +8,11 @@
  *        the environment (PACTOWN_BUILD_INDEX_URL, PACTOWN_BUILD_FIND_LINKS),
  *        never in the argument vector
  *        pactown-build --remove --store DIR --key KEY      (eviction)
+ *        pactown-build --prune --store DIR --uv UV [--ttl SECONDS]
+ *                      (the store's uv cache: wheels no venv links, pactown/uvcache.h)
  * Exit: 0 built; 1 the build failed (reason on stderr, i.e. in the log); 2 usage;
- *       3 the disk is full (ENOSPC, EDQUOT): a failure of the environment.
+ *       3 the disk is full (ENOSPC, EDQUOT): a failure of the environment;
+ *       75 (--prune) a build holds the uv cache: try later.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +25,7 @@
 #include "pactown/clock.h"
 #include "pactown/key.h"
 #include "pactown/store.h"
+#include "pactown/uvcache.h"
 
 static void usage(FILE *out)
 {
@@ -29,6 +33,7 @@ static void usage(FILE *out)
             "usage: pactown-build --store DIR --key KEY --python PY --requirements FILE\n"
             "         [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--no-index] [--offline]\n"
             "       pactown-build --remove --store DIR --key KEY\n"
+            "       pactown-build --prune --store DIR --uv UV [--ttl SECONDS]\n"
             "Builds one venv into DIR/KEY. Started by pactownfs; not meant to be run by hand.\n"
             "Environment: PACTOWN_BUILD_INDEX_URL, PACTOWN_BUILD_FIND_LINKS (they may carry credentials).\n");
 }
@@ -36,15 +41,17 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     pt_build_opts o = { .installer = "uv", .uv = "uv" };
-    enum { O_STORE = 256, O_KEY, O_PY, O_REQ, O_INST, O_UV, O_UVC, O_NOINDEX, O_OFFLINE, O_HELP, O_REMOVE };
-    bool remove = false;
+    enum { O_STORE = 256, O_KEY, O_PY, O_REQ, O_INST, O_UV, O_UVC, O_NOINDEX, O_OFFLINE, O_HELP, O_REMOVE, O_PRUNE, O_TTL };
+    bool remove = false, prune = false;
+    long long ttl = 0;
     static const struct option opts[] = {
         { "store", required_argument, NULL, O_STORE }, { "key", required_argument, NULL, O_KEY },
         { "python", required_argument, NULL, O_PY }, { "requirements", required_argument, NULL, O_REQ },
         { "installer", required_argument, NULL, O_INST }, { "uv", required_argument, NULL, O_UV },
         { "uv-cache-dir", required_argument, NULL, O_UVC }, { "no-index", no_argument, NULL, O_NOINDEX },
         { "offline", no_argument, NULL, O_OFFLINE }, { "help", no_argument, NULL, O_HELP },
-        { "remove", no_argument, NULL, O_REMOVE }, { 0 } };
+        { "remove", no_argument, NULL, O_REMOVE }, { "prune", no_argument, NULL, O_PRUNE },
+        { "ttl", required_argument, NULL, O_TTL }, { 0 } };
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -59,8 +66,49 @@ int main(int argc, char **argv)
         case O_OFFLINE: o.offline = true; break;
         case O_HELP: usage(stdout); return 0;
         case O_REMOVE: remove = true; break;
+        case O_PRUNE: prune = true; break;
+        case O_TTL: {
+            char *end;
+            errno = 0;
+            ttl = strtoll(optarg, &end, 10);
+            if (errno || end == optarg || *end || ttl < 0) {
+                fprintf(stderr, "pactown-build: --ttl %s: expected seconds (an integer >= 0)\n", optarg);
+                return 2;
+            }
+            break;
+        }
         default: usage(stderr); return 2;
         }
+    }
+    if (prune) {
+        /* the store's uv cache: wheels no venv links any more (pactown/uvcache.h) */
+        if (!o.store || remove || optind != argc) {
+            usage(stderr);
+            return 2;
+        }
+        char cache[4096];
+        if (snprintf(cache, sizeof cache, "%s/" PT_UV_CACHE_NAME, o.store) >= (int)sizeof cache) {
+            fprintf(stderr, "pactown-build: prune: store path too long\n");
+            return 1;
+        }
+        pt_error err = { 0 };
+        pt_prune_result r;
+        int rc = pt_store_enter_writable(o.store, &err);
+        if (rc == 0)
+            rc = pt_uv_cache_prune(cache, o.uv, ttl, pt_wall_s(), &r, &err);
+        if (rc == -EWOULDBLOCK) {
+            printf("pactown-build: prune: a build is linking from the uv cache; pruned later\n");
+            return 75; /* EX_TEMPFAIL */
+        }
+        if (rc) {
+            fprintf(stderr, "pactown-build: prune failed: %s\n", err.msg);
+            return 1;
+        }
+        if (r.removed)
+            printf("pactown-build: pruned the uv cache: %u unpacked wheel(s) of %u distribution(s) no venv links "
+                   "(for %lld s or more), %llu bytes freed; %u of %u wheel(s) unused\n",
+                   r.removed, r.names, ttl, (unsigned long long)r.freed_bytes, r.unused, r.archives);
+        return 0;
     }
     if (remove) {
         /* eviction: rename <store>/<key> aside and delete it, in the writable view */

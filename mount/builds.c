@@ -29,6 +29,8 @@
 #include "pactown/spawn.h"
 #include "pactown/store.h"
 #include "pactown/venv.h"
+#include "pactown/usage.h"
+#include "pactown/uvcache.h"
 #include "pactownfs.h"
 
 /* the venv of key is complete and its base interpreter is there (pactown/venv.h) */
@@ -119,7 +121,8 @@ struct build_result {
     int rc;
     bool interrupted;       /* the daemon stopped the build: not a failure */
     bool environment;       /* it failed for a cause of the environment (pt_fail_cause) */
-    uint64_t ms, bytes, files;
+    uint64_t ms;
+    pt_venv_usage usage;    /* of the built venv (pactown/usage.h) */
 };
 
 static int mark_done(pt_entry *e, void *arg)
@@ -132,8 +135,9 @@ static int mark_done(pt_entry *e, void *arg)
         e->state = PT_STATE_NONE; /* built again on its next lookup */
     } else if (r->rc == 0) {
         e->state = PT_STATE_READY;
-        e->bytes = r->bytes;
-        e->files = r->files;
+        e->bytes = r->usage.apparent_bytes;
+        e->files = r->usage.files;
+        e->alone_bytes = r->usage.alone_bytes;
         e->built_at = now;
         e->last_access_ms = pt_wall_ms();
     } else {
@@ -406,7 +410,7 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
     if (rc == 0) {
         char dir[PATH_MAX];
         snprintf(dir, sizeof dir, "%s/%.64s", fs->store, key);
-        pt_du(dir, &res.bytes, &res.files);
+        pt_venv_usage_of(dir, &res.usage);
     }
     res.rc = rc ? -EIO : 0;
     res.interrupted = rc && pt_claims_stopping(fs);
@@ -508,6 +512,8 @@ static void *build_thread(void *arg)
     struct build_job *job = arg;
     struct pt_fs *fs = job->fs;
     int rc = run_build(fs, job->claim, job->key);
+    if (rc == 0)
+        atomic_store(&fs->usage_dirty, true);
     pt_claim_release(fs, job->claim, rc);
     if (rc == 0)
         pt_fs_evict_soon(fs); /* a new venv may push the cache over its limits */
@@ -629,8 +635,8 @@ int pt_fs_recover(struct pt_fs *fs)
         return -errno;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, PT_UV_CACHE_NAME))
+            continue; /* the builder's uv cache (pactown/uvcache.h) */
         pt_entry e;
         bool keep = pt_key_is_valid(de->d_name) && pt_index_entry(fs->idx, de->d_name, &e) == 0 &&
                     e.state == PT_STATE_READY;

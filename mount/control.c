@@ -38,7 +38,7 @@ static json_t *handle(struct pt_fs *fs, json_t *req)
         int64_t now_ms = json_is_integer(now) ? (int64_t)json_integer_value(now) * 1000 : pt_wall_ms();
         bool dry = json_is_true(json_object_get(req, "dry_run"));
         json_t *victims = json_array();
-        int rc = pt_fs_evict_run(fs, &lim, now_ms, dry, victims);
+        int rc = pt_fs_evict_run(fs, &lim, now_ms, dry, true, victims);
         if (rc) {
             json_decref(victims);
             return error_reply(-rc, strerror(-rc));
@@ -52,6 +52,8 @@ static json_t *handle(struct pt_fs *fs, json_t *req)
         if (!key || !pt_key_is_valid(key))
             return error_reply(EINVAL, "\"key\" must be 32 lowercase hex digits");
         int rc = pt_fs_evict_key(fs, key, json_is_true(json_object_get(req, "force")), 0, "pactown cache rm");
+        if (rc == 0)
+            pt_fs_evict_soon(fs); /* the uv cache's wheels it alone linked: pruned by the eviction thread */
         if (rc == PT_EVICT_CLEARED)
             return json_pack("{s:b, s:b}", "ok", 1, "cleared", 1);
         if (rc == -EBUSY)

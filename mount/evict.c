@@ -25,12 +25,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "pactown/clock.h"
 #include "pactown/proc.h"
+#include "pactown/key.h"
 #include "pactown/spawn.h"
+#include "pactown/usage.h"
+#include "pactown/uvcache.h"
+#include "pactown/vec.h"
 #include "pactown/venv.h"
 #include "pactownfs.h"
 
@@ -48,17 +53,99 @@ static int mark_evicted(pt_entry *e, void *arg)
     return 0;
 }
 
-static int remove_store_dir(struct pt_fs *fs, const char *key)
+/* Run pactown-build with argv (its output goes to the daemon's stderr);
+ * 0, or -EAGAIN when it exits 75 (try later), -EIO when it fails, or -errno. */
+static int run_builder(const char *const *argv)
 {
-    const char *argv[] = { fs->builder, "--remove", "--store", fs->store, "--key", key, NULL };
     pt_spawn_opts so = { .argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .death_signal = SIGTERM };
     pid_t pid;
     int status, rc = pt_spawn(&so, &pid);
     if (rc == 0)
         rc = pt_wait(pid, &status);
-    if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+    if (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 75)
+        rc = -EAGAIN;
+    else if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
         rc = -EIO;
     return rc;
+}
+
+static int remove_store_dir(struct pt_fs *fs, const char *key)
+{
+    const char *argv[] = { fs->builder, "--remove", "--store", fs->store, "--key", key, NULL };
+    return run_builder(argv);
+}
+
+/* ---- the store's disk use, and the uv cache's prune ---- */
+
+struct measure {
+    pt_alone *v;
+    size_t n, cap;
+    int rc;
+};
+
+static void measured_venv(const char *name, const pt_venv_usage *u, void *arg)
+{
+    struct measure *m = arg;
+    if (m->rc || !pt_key_is_valid(name))
+        return;
+    pt_alone *grown = pt_grow(m->v, &m->cap, m->n, sizeof *m->v);
+    if (!grown) {
+        m->rc = -ENOMEM;
+        return;
+    }
+    m->v = grown;
+    snprintf(m->v[m->n].key, sizeof m->v[m->n].key, "%s", name);
+    m->v[m->n++].alone_bytes = u->alone_bytes;
+}
+
+/* The store's disk use: measured (one walk: pactown/usage.h) and recorded in
+ * the index, with what each venv holds alone, when something changed since
+ * the last measure and measure is true; otherwise the last record. */
+static int store_disk(struct pt_fs *fs, pt_store_disk *out, bool measure)
+{
+    if (!measure || !atomic_load(&fs->usage_dirty)) {
+        int rc = pt_index_usage_get(fs->idx, out);
+        if (rc == 0 || !measure)
+            return rc;
+    }
+    atomic_store(&fs->usage_dirty, false);
+    pt_store_usage su;
+    struct measure m = { 0 };
+    int rc = pt_store_usage_of(fs->store, &su, measured_venv, &m);
+    if (rc == 0 && m.rc)
+        rc = m.rc;
+    if (rc == 0) {
+        *out = (pt_store_disk){ .version = PT_STORE_DISK_VERSION, .disk_bytes = su.disk_bytes,
+                                .cache_bytes = su.cache_bytes, .shared_files = su.shared_files,
+                                .measured_ms = pt_wall_ms() };
+        rc = pt_index_usage_put(fs->idx, out, m.v, m.n);
+    }
+    free(m.v);
+    if (rc) {
+        atomic_store(&fs->usage_dirty, true);
+        fprintf(stderr, "pactownfs: measuring the store's disk use failed: %s\n", strerror(-rc));
+    }
+    return rc;
+}
+
+/* Prune the uv cache's wheels that no venv links (pactown/uvcache.h), kept
+ * ttl_s seconds; pactown-build does it in the store's writable view. */
+static void prune_cache(struct pt_fs *fs, long ttl_s)
+{
+    char cache[PATH_MAX], ttl[24];
+    struct stat st;
+    if (strcmp(fs->installer, "uv") != 0 ||
+        snprintf(cache, sizeof cache, "%s/" PT_UV_CACHE_NAME, fs->store) >= (int)sizeof cache || lstat(cache, &st) != 0)
+        return;
+    snprintf(ttl, sizeof ttl, "%ld", ttl_s > 0 ? ttl_s : 0);
+    const char *argv[] = { fs->builder, "--prune", "--store", fs->store, "--uv", fs->uv, "--ttl", ttl, NULL };
+    atomic_store(&fs->last_prune_ms, pt_wall_ms());
+    int rc = run_builder(argv);
+    if (rc == -EAGAIN)
+        atomic_store(&fs->prune_due, true); /* a build holds the cache: the next run */
+    else if (rc)
+        fprintf(stderr, "pactownfs: pruning the uv cache %s failed (pactown-build said why above)\n", cache);
+    atomic_store(&fs->usage_dirty, true);
 }
 
 static int mark_cleared(pt_entry *e, void *arg)
@@ -130,6 +217,8 @@ int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, pid_t except,
         struct timespec grace = { ms / 1000, (ms % 1000) * 1000000L };
         nanosleep(&grace, NULL);
         int rrc = remove_store_dir(fs, key);
+        atomic_store(&fs->usage_dirty, true);
+        atomic_store(&fs->prune_due, true);
         fprintf(stderr, "pactownfs: evicted %s (%s)%s\n", key, reason ? reason : "by request",
                 rrc ? "; removing its directory failed, it goes at the next start" : "");
     }
@@ -137,15 +226,26 @@ int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, pid_t except,
     return rc;
 }
 
-int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool dry_run, json_t *report)
+int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool dry_run, bool measure,
+                    json_t *report)
 {
     pt_candidate *c = NULL;
     size_t n = 0;
     pt_fs_flush_atimes(fs); /* the LRU order must include the lookups seen */
+    long keep_s = fs->cfg.wheel_keep_hours > 0 ? fs->cfg.wheel_keep_hours * 3600 : 0;
+    pt_store_disk disk = { 0 };
+    /* max_bytes is held against the disk as it is now; without it the
+     * figures can wait for a run that has the time */
+    store_disk(fs, &disk, measure || lim->max_bytes > 0);
+    bool over = lim->max_bytes > 0 && disk.disk_bytes > lim->max_bytes;
+    if (over && !dry_run && disk.cache_bytes > 0) {
+        prune_cache(fs, 0); /* wheels no venv links go before any venv does */
+        store_disk(fs, &disk, true);
+    }
     int rc = pt_evict_candidates(fs->idx, &c, &n);
     if (rc)
         return rc;
-    pt_evict_plan(c, n, lim, now_ms);
+    pt_evict_plan(c, n, lim, now_ms, disk.disk_bytes);
     for (size_t i = 0; i < n; i++) {
         if (!c[i].victim)
             continue;
@@ -156,6 +256,22 @@ int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool
                                                     "last_access", (json_int_t)(c[i].last_access_ms / 1000)));
     }
     free(c);
+    /* The uv cache's wheels that no venv links: after evictions when they go
+     * at once (wheel_keep_hours 0, or over max_bytes), else hourly (a wheel
+     * unlinked earlier may have passed wheel_keep_hours since) */
+    if (!dry_run) {
+        bool evicted = atomic_load(&fs->prune_due), now_over = false;
+        if (lim->max_bytes > 0) {
+            store_disk(fs, &disk, true);
+            now_over = disk.disk_bytes > lim->max_bytes;
+        }
+        if ((evicted && (keep_s == 0 || now_over)) || now_ms - atomic_load(&fs->last_prune_ms) >= 3600 * 1000LL) {
+            atomic_store(&fs->prune_due, false);
+            prune_cache(fs, now_over ? 0 : keep_s);
+        }
+    }
+    if (measure || lim->max_bytes > 0)
+        store_disk(fs, &disk, true);
     return 0;
 }
 
@@ -195,10 +311,11 @@ static void *evict_main(void *arg)
         }
         if (fs->evict_quit)
             break;
+        bool woken = fs->evict_wake; /* by a build or an eviction: soon after it, and maybe before the next */
         fs->evict_wake = false;
         pthread_mutex_unlock(&fs->evict_mu);
         evict_broken(fs);
-        int rc = pt_fs_evict_run(fs, &lim, pt_wall_ms(), false, NULL);
+        int rc = pt_fs_evict_run(fs, &lim, pt_wall_ms(), false, !woken, NULL);
         if (rc)
             fprintf(stderr, "pactownfs: eviction run failed: %s\n", strerror(-rc));
         pthread_mutex_lock(&fs->evict_mu);
@@ -217,6 +334,8 @@ void pt_fs_evict_soon(struct pt_fs *fs)
 
 int pt_fs_evict_start(struct pt_fs *fs)
 {
+    atomic_store(&fs->usage_dirty, true); /* the store may have changed while no daemon ran */
+    atomic_store(&fs->last_prune_ms, pt_wall_ms()); /* the first hourly prune an hour from now */
     int rc = pthread_create(&fs->evict_thread, NULL, evict_main, fs);
     fs->evict_running = rc == 0;
     return -rc;

@@ -105,6 +105,9 @@ struct pt_fs {
     pthread_cond_t evict_cond;
     bool evict_wake, evict_quit;/* protected by evict_mu */
     bool evict_running;
+    atomic_bool usage_dirty;    /* a build, eviction or prune since the store was last measured */
+    _Atomic int64_t last_prune_ms; /* epoch ms of the uv cache's last prune */
+    atomic_bool prune_due;      /* a venv was evicted since: its wheels may be unlinked now */
 
     pthread_mutex_t atime_mu;
     struct pt_atime { char key[33]; int64_t ms; } *atimes; /* seen, not yet written; protected by atime_mu */
@@ -192,8 +195,11 @@ void pt_fs_evict_soon(struct pt_fs *fs);     /* wake the eviction thread */
 #define PT_EVICT_CLEARED 1
 int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, pid_t except, const char *reason);
 /* One eviction run with lim at now_ms; the victims (or, with dry_run, what
- * would be evicted) are appended to report, a JSON array (may be NULL). */
-int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool dry_run, json_t *report);
+ * would be evicted) are appended to report, a JSON array (may be NULL).
+ * measure: measure the store's disk if it changed (pactown/usage.h), even
+ * without max_bytes (which always measures); also prunes the uv cache. */
+int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool dry_run, bool measure,
+                    json_t *report);
 
 /* control.c: the control socket <cache_dir>/control.sock (gc, rm) */
 int pt_fs_control_start(struct pt_fs *fs);

@@ -1,4 +1,4 @@
-/* build.c — the builder's steps: create the venv, install, compile, seal. */
+/* build.c — the builder's steps: create the venv, install, bytecode, seal. */
 #include "pactown/build.h"
 
 #include <errno.h>
@@ -14,11 +14,15 @@
 
 #include "pactown/clock.h"
 #include "pactown/fsutil.h"
+#include "pactown/pycache.h"
 #include "pactown/spawn.h"
 #include "pactown/redact.h"
 #include "pactown/scripts.h"
 #include "pactown/store.h"
 #include "pactown/url.h"
+#include "pactown/uvcache.h"
+
+#include "pyc_share.h" /* pyc_share_py: src/pyc_share.py, embedded at build time */
 
 static volatile sig_atomic_t step_pgid;
 
@@ -53,15 +57,16 @@ static char *var(const char *name, const char *value)
     return asprintf(&s, "%s=%s", name, value) < 0 ? NULL : s;
 }
 
-static char **build_env(const pt_build_opts *o, bool uv, bool sources)
+static char **build_env(const pt_build_opts *o, const char *uv_cache, bool sources)
 {
+    bool uv = uv_cache != NULL;
     char *add[8];
     size_t n = 0;
     add[n++] = var("PYTHONNOUSERSITE", "1");
     add[n++] = uv ? var("UV_NO_CONFIG", "1") : var("PIP_CONFIG_FILE", "/dev/null");
     add[n++] = uv ? var("UV_NO_PROGRESS", "1") : var("PIP_DISABLE_PIP_VERSION_CHECK", "1");
-    if (uv && o->uv_cache_dir && *o->uv_cache_dir)
-        add[n++] = var("UV_CACHE_DIR", o->uv_cache_dir);
+    if (uv && *uv_cache)
+        add[n++] = var("UV_CACHE_DIR", uv_cache);
     if (sources && o->index_url && *o->index_url)
         add[n++] = var(uv ? "UV_INDEX_URL" : "PIP_INDEX_URL", o->index_url);
     if (sources && o->find_links && *o->find_links)
@@ -87,10 +92,10 @@ static void log_argv(const char *const *argv)
 
 /* Run one step. With secrets, its output goes through a pipe and every
  * secret is written as "***" (pactown/redact.h) on its way to the log. */
-static int run_step(const char *what, const char *const *argv, char **env, const char *const *secrets,
-                    pt_error *err)
+static int run_step(const char *what, const char *const *argv, const char *const *shown, char **env,
+                    const char *const *secrets, pt_error *err)
 {
-    log_argv(argv);
+    log_argv(shown ? shown : argv);
     uint64_t t0 = pt_mono_ns();
     int pipefd[2] = { -1, -1 };
     if (secrets && secrets[0] && pipe2(pipefd, O_CLOEXEC) != 0)
@@ -119,7 +124,7 @@ static int run_step(const char *what, const char *const *argv, char **env, const
     step_pgid = 0;
     if (rc)
         return pt_error_set(err, rc, 0, "%s: waitpid: %s", what, strerror(-rc));
-    printf("pactown-build: %s took %.1f s\n", what, (double)(pt_mono_ns() - t0) / 1e9);
+    printf("pactown-build: %s took %.3f s\n", what, (double)(pt_mono_ns() - t0) / 1e9);
     fflush(stdout);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         char how[96];
@@ -139,11 +144,40 @@ static void add_source_args(const pt_build_opts *o, const char **argv, size_t *n
         argv[(*n)++] = "--offline";
 }
 
+/* Bytecode for a venv whose files came hard-linked from the store's uv
+ * cache: src/pyc_share.py compiles each wheel once, in the cache (staged in
+ * <store>/.pyc-staging-<pid>, then published whole), and links the .pyc
+ * files in. Skipped (no interpreter started) when every module already has
+ * its .pyc, which is the case whenever each wheel had been compiled for an
+ * earlier venv. */
+static int share_bytecode(const char *store, const char *dir, const char *cache, char **env, pt_error *err)
+{
+    char sp[PATH_MAX], tag[32], vpy[PATH_MAX], staging[PATH_MAX];
+    int rc = pt_site_packages(dir, sp, sizeof sp, tag, sizeof tag);
+    if (rc)
+        return pt_error_set(err, rc, 0, "%s: no site-packages: %s", dir, strerror(-rc));
+    if (*tag && pt_pycache_missing(sp, tag, 1) == 0) {
+        printf("pactown-build: bytecode: every module's .pyc came linked from the uv cache\n");
+        fflush(stdout);
+        return 0;
+    }
+    if (snprintf(vpy, sizeof vpy, "%s/bin/python", dir) >= (int)sizeof vpy ||
+        snprintf(staging, sizeof staging, "%s/" PT_PYC_STAGING "%ld", store, (long)getpid()) >= (int)sizeof staging)
+        return pt_error_set(err, -ENAMETOOLONG, 0, "%s: path too long", dir);
+    pt_rm_rf(staging); /* a killed build's, of a pid now reused */
+    const char *argv[] = { vpy, "-I", "-S", "-B", "-c", pyc_share_py, cache, sp, staging, NULL };
+    const char *shown[] = { vpy, "-I", "-S", "-B", "-c", "<src/pyc_share.py>", cache, sp, staging, NULL };
+    rc = run_step("bytecode (compiled once per wheel, linked)", argv, shown, env, NULL, err);
+    pt_rm_rf(staging);
+    return rc;
+}
+
 int pt_build_venv(const pt_build_opts *o, pt_error *err)
 {
-    char dir[PATH_MAX], vpy[PATH_MAX];
+    char dir[PATH_MAX], vpy[PATH_MAX], cache[PATH_MAX];
     if (snprintf(dir, sizeof dir, "%s/%s", o->store, o->key) >= (int)sizeof dir ||
-        snprintf(vpy, sizeof vpy, "%s/bin/python", dir) >= (int)sizeof vpy)
+        snprintf(vpy, sizeof vpy, "%s/bin/python", dir) >= (int)sizeof vpy ||
+        snprintf(cache, sizeof cache, "%s/" PT_UV_CACHE_NAME, o->store) >= (int)sizeof cache)
         return pt_error_set(err, -ENAMETOOLONG, 0, "store path too long");
     struct sigaction sa = { .sa_handler = on_term };
     sigaction(SIGTERM, &sa, NULL);
@@ -153,28 +187,41 @@ int pt_build_venv(const pt_build_opts *o, pt_error *err)
     if (rc)
         return pt_error_set(err, rc, 0, "%s: cannot remove the leftover directory: %s", dir, strerror(-rc));
     bool uv = strcmp(o->installer, "uv") == 0;
+    /* shared: uv's cache in the store, files hard-linked, bytecode shared */
+    bool shared = uv && !(o->uv_cache_dir && *o->uv_cache_dir);
+    int cache_fd = -1;
+    if (shared && (cache_fd = pt_uv_cache_open(cache, false, err)) < 0)
+        return cache_fd;
+    const char *uv_cache = !uv ? NULL : shared ? cache : o->uv_cache_dir ? o->uv_cache_dir : "";
     char *secrets[8] = { 0 };
     size_t n_secrets = 0;
-    char **env = build_env(o, uv, false), **install_env = build_env(o, uv, true);
+    char **env = build_env(o, uv_cache, false), **install_env = build_env(o, uv_cache, true);
     if (!env || !install_env || pt_url_secrets(o->index_url, secrets, 7, &n_secrets) != 0 ||
         pt_url_secrets(o->find_links, secrets, 7, &n_secrets) != 0) {
         pt_env_free(env);
         pt_env_free(install_env);
         for (size_t i = 0; i < n_secrets; i++)
             free(secrets[i]);
+        if (cache_fd >= 0)
+            close(cache_fd);
         return pt_error_set(err, -ENOMEM, 0, "out of memory");
     }
     const char *argv[24];
     size_t n = 0;
     if (uv) {
         const char *a[] = { o->uv, "venv", "--no-config", "--no-python-downloads", "--python", o->python, dir, NULL };
-        rc = run_step("create venv (uv)", a, env, NULL, err);
+        rc = run_step("create venv (uv)", a, NULL, env, NULL, err);
     } else {
         const char *a[] = { o->python, "-m", "venv", dir, NULL };
-        rc = run_step("create venv (python -m venv)", a, env, NULL, err);
+        rc = run_step("create venv (python -m venv)", a, NULL, env, NULL, err);
     }
     if (rc == 0) {
-        if (uv) {
+        if (shared) {
+            const char *head[] = { o->uv, "pip", "install", "--no-config", "--python", vpy,
+                                   "--link-mode", "hardlink", "-r", o->requirements };
+            for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+                argv[n++] = head[i];
+        } else if (uv) {
             const char *head[] = { o->uv, "pip", "install", "--no-config", "--python", vpy,
                                    "--compile-bytecode", "--link-mode", "copy", "-r", o->requirements };
             for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
@@ -186,9 +233,13 @@ int pt_build_venv(const pt_build_opts *o, pt_error *err)
         }
         add_source_args(o, argv, &n, uv);
         argv[n] = NULL;
-        rc = run_step(uv ? "install (uv pip)" : "install (pip)", argv, install_env,
+        rc = run_step(uv ? "install (uv pip)" : "install (pip)", argv, NULL, install_env,
                       (const char *const *)secrets, err);
     }
+    if (rc == 0 && shared)
+        rc = share_bytecode(o->store, dir, cache, env, err);
+    if (cache_fd >= 0)
+        close(cache_fd); /* the lock goes with it */
     pt_env_free(env);
     pt_env_free(install_env);
     for (size_t i = 0; i < n_secrets; i++)
@@ -210,14 +261,22 @@ int pt_build_venv(const pt_build_opts *o, pt_error *err)
         if ((rc = pt_write_file_atomic(marker, text, (size_t)len, 0444)) != 0)
             pt_error_set(err, rc, 0, "%s: %s", marker, strerror(-rc));
     }
+    uint64_t t_seal = pt_mono_ns(), t_sync = 0;
     if (rc == 0 && (rc = pt_make_readonly(dir)) != 0)
         pt_error_set(err, rc, 0, "%s: cannot make the venv read-only: %s", dir, strerror(-rc));
     if (rc == 0) {
+        t_sync = pt_mono_ns();
         int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || syncfs(fd) != 0)
             rc = pt_error_set(err, -errno, 0, "%s: syncfs: %s", dir, strerror(errno));
         if (fd >= 0)
             close(fd);
+    }
+    if (rc == 0) {
+        uint64_t now = pt_mono_ns();
+        printf("pactown-build: sealed in %.3f s (read-only %.3f s, syncfs %.3f s)\n", (double)(now - t_seal) / 1e9,
+               (double)(t_sync - t_seal) / 1e9, (double)(now - t_sync) / 1e9);
+        fflush(stdout);
     }
     if (rc) {
         int r2 = pt_store_remove(o->store, o->key);

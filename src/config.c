@@ -40,6 +40,7 @@ static const struct setting settings[] = {
     S(max_age_hours, T_LONG, "24"),
     S(max_bytes, T_LONG, "0"),
     S(min_idle_seconds, T_LONG, "300"),
+    S(wheel_keep_hours, T_LONG, "24"),
     S(evict_interval, T_LONG, "60"),
     S(atime_throttle, T_LONG, "60"),
     S(evict_grace_ms, T_LONG, "100"),

@@ -13,7 +13,7 @@ void pt_limits_from_config(const pt_config *c, pt_limits *out)
     out->min_idle_seconds = c->min_idle_seconds;
 }
 
-size_t pt_evict_plan(pt_candidate *c, size_t n, const pt_limits *lim, int64_t now_ms)
+size_t pt_evict_plan(pt_candidate *c, size_t n, const pt_limits *lim, int64_t now_ms, uint64_t used_bytes)
 {
     uint64_t kept_bytes = 0;
     size_t kept = n, victims = 0;
@@ -22,6 +22,8 @@ size_t pt_evict_plan(pt_candidate *c, size_t n, const pt_limits *lim, int64_t no
         c[i].victim = false;
         c[i].reason = NULL;
     }
+    if (used_bytes)
+        kept_bytes = used_bytes;
     for (size_t i = 0; i < n; i++) {
         int64_t idle_ms = now_ms - c[i].last_access_ms;
         if (c[i].leases > 0 || idle_ms < (int64_t)lim->min_idle_seconds * 1000)
@@ -37,7 +39,7 @@ size_t pt_evict_plan(pt_candidate *c, size_t n, const pt_limits *lim, int64_t no
             c[i].victim = true;
             c[i].reason = reason;
             kept--;
-            kept_bytes -= c[i].bytes;
+            kept_bytes -= c[i].bytes < kept_bytes ? c[i].bytes : kept_bytes;
             victims++;
         }
     }
@@ -64,7 +66,7 @@ static int collect_one(const char *key, const pt_entry *e, void *arg)
     memset(c, 0, sizeof *c);
     memcpy(c->key, key, sizeof c->key - 1);
     c->last_access_ms = e->last_access_ms;
-    c->bytes = e->bytes;
+    c->bytes = e->alone_bytes ? e->alone_bytes : e->bytes; /* what evicting it frees, once measured */
     return 0;
 }
 

@@ -143,8 +143,8 @@ int pt_du(const char *path, uint64_t *bytes, uint64_t *files)
 static int ro_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
     (void)ftw;
-    if (type == FTW_SL || S_ISLNK(st->st_mode))
-        return 0;
+    if (type == FTW_SL || S_ISLNK(st->st_mode) || (st->st_mode & 0222) == 0)
+        return 0; /* a file linked from the uv cache is read-only since its first venv */
     if (chmod(path, st->st_mode & ~(mode_t)0222) != 0)
         return -errno;
     return 0;

@@ -262,6 +262,42 @@ int pt_index_entry(pt_index *idx, const char *key, pt_entry *out)
     return get_record(idx, idx->entry, key, out, sizeof *out);
 }
 
+int pt_index_usage_put(pt_index *idx, const pt_store_disk *disk, const pt_alone *v, size_t n)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    MDB_val k = sval("usage"), val = { .mv_size = sizeof *disk, .mv_data = (void *)disk };
+    rc = mdb_put(txn, idx->meta, &k, &val, 0);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        MDB_val ek = sval(v[i].key), ev;
+        pt_entry e;
+        if ((rc = mdb_get(txn, idx->entry, &ek, &ev)) == MDB_NOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
+        load_record(&e, sizeof e, &ev);
+        if (e.state != PT_STATE_READY || e.alone_bytes == v[i].alone_bytes)
+            continue;
+        e.alone_bytes = v[i].alone_bytes;
+        ev = (MDB_val){ .mv_size = sizeof e, .mv_data = &e };
+        rc = mdb_put(txn, idx->entry, &ek, &ev, 0);
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return map_rc(rc);
+    }
+    return map_rc(mdb_txn_commit(txn));
+}
+
+int pt_index_usage_get(pt_index *idx, pt_store_disk *out)
+{
+    return get_record(idx, idx->meta, "usage", out, sizeof *out);
+}
+
 static int counter_add_txn(pt_index *idx, MDB_txn *txn, const char *name, int64_t delta)
 {
     char mk[64];

@@ -18,6 +18,7 @@ static int add_entry(const char *key, const pt_entry *e, void *arg)
     case PT_STATE_READY:
         s->entries++;
         s->bytes += e->bytes;
+        s->alone_bytes += e->alone_bytes;
         if (e->last_access_ms > 0 && (s->oldest_access == 0 || e->last_access_ms / 1000 < s->oldest_access))
             s->oldest_access = e->last_access_ms / 1000;
         break;
@@ -50,6 +51,15 @@ int pt_stats_collect(pt_index *idx, pt_stats *out)
         rc = pt_index_each_lease(idx, add_lease, &c);
     if (rc)
         return rc;
+    pt_store_disk d;
+    if ((rc = pt_index_usage_get(idx, &d)) == 0) {
+        out->disk_bytes = d.disk_bytes;
+        out->uv_cache_bytes = d.cache_bytes;
+        out->shared_files = d.shared_files;
+        out->measured_ms = d.measured_ms;
+    } else if (rc != -ENOENT) {
+        return rc;
+    }
     return pt_index_counters(idx, &out->counters);
 }
 
@@ -72,6 +82,16 @@ char *pt_stats_json(const pt_stats *s, int64_t now)
         "oldest_age_s", s->oldest_access ? json_integer(now - s->oldest_access) : json_null(),
         "leased", (json_int_t)s->leased,
         "waiting", s->waiting >= 0 ? json_integer(s->waiting) : json_null());
+    /* the disk the store really takes (pactown/usage.h), as last measured */
+    if (o && json_object_update_missing_new(o, json_pack("{s:o, s:I, s:o, s:o, s:o}",
+            "disk_bytes", s->measured_ms ? json_integer((json_int_t)s->disk_bytes) : json_null(),
+            "alone_bytes", (json_int_t)s->alone_bytes,
+            "uv_cache_bytes", s->measured_ms ? json_integer((json_int_t)s->uv_cache_bytes) : json_null(),
+            "shared_files", s->measured_ms ? json_integer((json_int_t)s->shared_files) : json_null(),
+            "disk_measured", s->measured_ms ? json_integer(s->measured_ms / 1000) : json_null())) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
     if (!o)
         return NULL;
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -2,17 +2,26 @@
  * process, `pactown-build`, which the daemon starts for each build).
  *
  * Steps, each an argument vector run with execve(2), never a shell:
- *   uv:  uv venv --python PY DIR; uv pip install --python DIR/bin/python
- *        --compile-bytecode --link-mode copy -r REQS [--index-url U] [--find-links F]
- *        [--no-index] [--offline]
- *        (copies, not hard links: a venv in the store must share no inode with
- *        the writable uv cache, and the store's read-only bind mount is another
- *        mount, across which links fail anyway)
+ *   uv (the default, uv_cache_dir unset): uv's cache is the store's own,
+ *        <store>/.uv (pactown/uvcache.h), locked shared for the build;
+ *        uv venv --python PY DIR; uv pip install --python DIR/bin/python
+ *        --link-mode hardlink -r REQS [--no-index] [--offline]: every file of
+ *        an unpacked wheel is one inode, in the cache and in each venv that
+ *        holds it; then the bytecode step: src/pyc_share.py, run by the
+ *        venv's interpreter, compiles each wheel once, in the cache, and
+ *        hard-links its .pyc files into the venv (skipped when every module
+ *        already has its .pyc: pactown/pycache.h)
+ *   uv with uv_cache_dir set (a cache outside the store, another mount):
+ *        uv pip install ... --compile-bytecode --link-mode copy (the venv
+ *        shares no inode with a cache the builder does not own)
  *   pip: PY -m venv DIR; DIR/bin/python -m pip install -r REQS [...] (pip
  *        compiles bytecode by default)
- * then the venv is made read-only (chmod a-w) and synced (syncfs(2)).
- * Output goes to the builder's stdout/stderr, which the daemon points at
- * <cache_dir>/logs/<key>.log. On failure the half-built directory is removed.
+ * The index URL and find-links go through the environment. Then the script
+ * launchers are fixed (pactown/scripts.h), .pactown-key is written, the venv
+ * is made read-only (chmod a-w) and synced (syncfs(2)). Output goes to the
+ * builder's stdout/stderr, which the daemon points at
+ * <cache_dir>/logs/<key>.log. On failure the half-built directory is removed;
+ * the files it had linked keep their other links.
  */
 #ifndef PACTOWN_BUILD_H
 #define PACTOWN_BUILD_H
@@ -27,7 +36,7 @@ typedef struct pt_build_opts {
     const char *python;       /* real interpreter (pt_interp.path) */
     const char *installer;    /* "uv" or "pip" */
     const char *uv;           /* uv executable, when installer is "uv" */
-    const char *uv_cache_dir; /* NULL/"" = uv's default */
+    const char *uv_cache_dir; /* NULL/"" = the store's own (<store>/.uv: hard links, shared bytecode) */
     const char *requirements; /* requirements file: one canonical requirement per line */
     const char *index_url;    /* NULL/"" = installer default */
     const char *find_links;   /* NULL/"" = none */

@@ -34,8 +34,10 @@ typedef struct pt_config {
     long entry_timeout;   /* seconds the kernel caches a built by-deps entry; default 3600 */
     long max_entries;     /* ready venvs kept at most; default 20; 0 = no limit */
     long max_age_hours;   /* a venv unused this long is evicted; default 24; 0 = no limit */
-    long max_bytes;       /* total size of ready venvs kept at most; default 0 = no limit */
+    long max_bytes;       /* disk the store takes at most, uv cache included (pactown/usage.h); default 0 = no limit */
     long min_idle_seconds;/* nothing used more recently is evicted; default 300 */
+    long wheel_keep_hours;/* the store's uv cache keeps an unpacked wheel no venv links this long
+                           * (pactown/uvcache.h); 0 = pruned after the eviction that unlinked it; default 24 */
     long evict_interval;  /* seconds between eviction runs of the daemon; default 60 */
     long atime_throttle;  /* seconds between access-time writes for one venv on lookups; default 60 */
     long evict_grace_ms;  /* milliseconds between telling the kernel to drop an evicted venv and

@@ -5,7 +5,9 @@
  * a venv with a live lease is never a victim, nor one used less than
  * min_idle_seconds ago. Oldest first, a candidate is a victim when it is
  * older than max_age_hours, or when more than max_entries venvs / more than
- * max_bytes would otherwise stay. Pure: no I/O, no clock.
+ * max_bytes would otherwise stay. Bytes are disk: the store's real use, and
+ * what evicting each venv frees (the disk it holds alone, pactown/usage.h).
+ * Pure: no I/O, no clock.
  */
 #ifndef PACTOWN_EVICT_H
 #define PACTOWN_EVICT_H
@@ -27,7 +29,7 @@ typedef struct pt_limits {
 typedef struct pt_candidate {
     char key[33];
     int64_t last_access_ms; /* epoch ms */
-    uint64_t bytes;
+    uint64_t bytes;         /* what evicting it frees: alone_bytes once measured, else its apparent size */
     unsigned leases;        /* live leases */
     bool victim;            /* out */
     const char *reason;     /* out, static: "max_age_hours", "max_entries" or "max_bytes" */
@@ -37,8 +39,10 @@ typedef struct pt_candidate {
 void pt_limits_from_config(const pt_config *c, pt_limits *out);
 
 /* Mark the victims among c[0..n), which must be in LRU order (oldest first).
- * now_ms: epoch ms. Returns the number of victims. */
-size_t pt_evict_plan(pt_candidate *c, size_t n, const pt_limits *lim, int64_t now_ms);
+ * now_ms: epoch ms. used_bytes: the store's disk use (pt_store_disk), held
+ * against max_bytes; 0 = the sum of the candidates' bytes. Returns the
+ * number of victims. */
+size_t pt_evict_plan(pt_candidate *c, size_t n, const pt_limits *lim, int64_t now_ms, uint64_t used_bytes);
 
 /* Read the candidates from the index: every ready entry in LRU order, with
  * its live leases counted (stale leases are cleared on the way).

@@ -36,7 +36,7 @@ typedef enum pt_state {
     PT_STATE_FAILED = 3,    /* last build failed at failed_at; log kept */
 } pt_state;
 
-#define PT_ENTRY_VERSION 1
+#define PT_ENTRY_VERSION 2
 typedef struct pt_entry {
     uint32_t version;       /* PT_ENTRY_VERSION */
     uint32_t state;         /* pt_state */
@@ -52,6 +52,7 @@ typedef struct pt_entry {
     uint64_t failures;      /* builds failed */
     int32_t builder_pid;    /* pid of the running build, 0 if none */
     uint32_t fail_cause;    /* pt_fail_cause of the last failed build */
+    uint64_t alone_bytes;   /* (v2) disk it holds alone: what evicting it frees (pactown/usage.h), as last measured */
 } pt_entry;
 
 /* Why the last build failed: the build itself (the installer failed on this
@@ -179,6 +180,31 @@ int pt_index_user_event(pt_index *idx, char kind, const char *user, int64_t now_
 
 /* The record of user name; -ENOENT if it has none yet. */
 int pt_index_user_get(pt_index *idx, const char *name, pt_user *out);
+
+/* The store's disk use, as last measured (pactown/usage.h): kept in meta
+ * ("usage") for `cache stats`, <mount>/stats and the eviction policy. */
+#define PT_STORE_DISK_VERSION 1
+typedef struct pt_store_disk {
+    uint32_t version;       /* PT_STORE_DISK_VERSION */
+    uint32_t reserved;
+    uint64_t disk_bytes;    /* the whole store, each inode once */
+    uint64_t cache_bytes;   /* of which the uv cache's own */
+    uint64_t shared_files;  /* files of the uv cache that venvs link */
+    int64_t measured_ms;    /* epoch ms */
+} pt_store_disk;
+
+/* One venv's measure for pt_index_usage_put. */
+typedef struct pt_alone {
+    char key[33];
+    uint64_t alone_bytes;
+} pt_alone;
+
+/* Record a measure in one write transaction: the store's figures, and
+ * alone_bytes of each of the n entries of v that is still ready (others are
+ * left as they are). Returns 0 or -errno. */
+int pt_index_usage_put(pt_index *idx, const pt_store_disk *disk, const pt_alone *v, size_t n);
+/* The store's figures last recorded; -ENOENT if never measured. */
+int pt_index_usage_get(pt_index *idx, pt_store_disk *out);
 
 /* meta: opaque values by name. get returns a malloc'd NUL-terminated copy. */
 int pt_index_meta_get(pt_index *idx, const char *name, char **out, size_t *len);

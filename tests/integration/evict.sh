@@ -4,7 +4,7 @@
 # counters across restarts, max_age_hours and max_bytes, cache rm refusals,
 # and lookups during evictions that see the whole venv or a rebuild.
 . "$(dirname "$0")/lib.sh"
-LIMITS=(-o min_idle_seconds=0 -o evict_interval=3600 -o atime_throttle=0)
+LIMITS=(-o min_idle_seconds=0 -o evict_interval=3600 -o atime_throttle=0 -o wheel_keep_hours=0)
 mount_start -o max_entries=3 "${LIMITS[@]}"
 
 # set N: ptdemo-extra with a marker that is always true, so each N is its own key
@@ -96,11 +96,15 @@ assert_eq "$(ready_keys)" "" "ready venvs after the age limit"
 "$PACTOWN" cache gc --json | python3 -c "import json,sys; assert json.load(sys.stdin)['victims'] == []" \
     || fail "gc at the real time evicted something with max_age_hours=1"
 
-# max_bytes: room for two venvs of this size
+# max_bytes is held against the disk the store takes (each file once, the uv
+# cache included): room for all but half of what the oldest venv holds alone
 a=$(prewarm 13); b=$(prewarm 14); c=$(prewarm 15)
-size=$("$PACTOWN" cache ls --json | python3 -c "import json,sys; print(max(e['size'] for e in json.load(sys.stdin)))")
+"$PACTOWN" cache gc >/dev/null || fail "cache gc" # the daemon measures the store
+disk=$(stat_json disk_bytes)
+alone=$("$PACTOWN" cache ls --json | python3 -c "import json,sys; print(next(e['alone_bytes'] for e in json.load(sys.stdin) if e['key'] == '$a'))")
+[ "$alone" -gt 0 ] && [ "$disk" -gt "$alone" ] || fail "disk $disk, alone $alone: expected 0 < alone < disk"
 mount_stop
-mount_start -o max_entries=0 -o max_bytes=$(( 2 * size + size / 2 )) "${LIMITS[@]}"
+mount_start -o max_entries=0 -o max_bytes=$(( disk - alone / 2 )) "${LIMITS[@]}"
 "$PACTOWN" cache gc --json | python3 -c "
 import json, sys
 d = json.load(sys.stdin)

@@ -75,7 +75,7 @@ is_mounted() { grep -q " $1 fuse" /proc/mounts; }
 
 # the local wheelhouse, made once per build directory
 WHEELHOUSE=$BUILD/wheelhouse
-[ -f "$WHEELHOUSE/ptdemo_local-1.0+cpu-py3-none-any.whl" ] || python3 "$SRC/tests/fixtures/make_wheelhouse.py" "$WHEELHOUSE"
+[ -f "$WHEELHOUSE/ptdemo_trace-1.0-py3-none-any.whl" ] || python3 "$SRC/tests/fixtures/make_wheelhouse.py" "$WHEELHOUSE"
 
 UV_BIN=$(python3 -c 'import uv; print(uv.find_uv_bin())' 2>/dev/null || command -v uv || true)
 
@@ -87,7 +87,6 @@ export PACTOWN_SANDBOX_ROOT=$WORK/sandboxes
 export PACTOWN_FIND_LINKS=$WHEELHOUSE
 export PACTOWN_NO_INDEX=yes
 export PACTOWN_OFFLINE=yes
-export PACTOWN_UV_CACHE_DIR=$WORK/uv-cache
 # an interpreter every user can run (the daemon mounts with allow_other and
 # warns otherwise); tests that are about the interpreter set their own
 [ -x /usr/bin/python3 ] && export PACTOWN_PYTHON=/usr/bin/python3

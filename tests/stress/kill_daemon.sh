@@ -6,7 +6,8 @@
 #     store directory with its .pactown-key and the reference file list;
 #   * every key listed in by-deps has a complete store directory (its file
 #     list equals the reference build of its kind, made once at the start),
-#     and the store holds nothing else (no half-built or renamed-aside dirs);
+#     and the store holds nothing else (no half-built or renamed-aside dirs)
+#     but the builder's uv cache, .uv;
 #   * the index opens (`pactown cache ls --json`), no entry is left building
 #     or failed, and no builder of the killed daemon is left running;
 #   * a random registered key builds (or is served) on its next lookup.
@@ -96,7 +97,8 @@ if bad:
     for k in "${!VERIFIED[@]}"; do
         [ -n "${now[$k]:-}" ] || fail "$what: $k was built and complete, and is no longer listed"
     done
-    stored=$(ls -A "$STORE" | LC_ALL=C sort | tr '\n' ' ')
+    # the store holds the venvs and the builder's uv cache (.uv), nothing else
+    stored=$(ls -A "$STORE" | grep -vx '\.uv' | LC_ALL=C sort | tr '\n' ' ')
     [ "$stored" = "$listed" ] || fail "$what: store holds [$stored], by-deps lists [$listed]"
     # nothing was looked up since the mount: any builder is one of the killed daemon's
     wait_until 10 sh -c "! pgrep -f '[p]actown-build --store $STORE'" \

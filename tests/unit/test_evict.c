@@ -32,7 +32,7 @@ Test(evict_plan, max_entries_evicts_least_recently_used)
         cand(&c[i], k, (5 - i) * HOUR_MS / 10, 100, 0);
     }
     pt_limits lim = { .max_entries = 3 };
-    cr_assert_eq(pt_evict_plan(c, 5, &lim, NOW_MS), 2);
+    cr_assert_eq(pt_evict_plan(c, 5, &lim, NOW_MS, 0), 2);
     cr_assert(c[0].victim && c[1].victim);
     cr_assert(!c[2].victim && !c[3].victim && !c[4].victim);
     cr_assert_str_eq(c[0].reason, "max_entries");
@@ -48,7 +48,7 @@ Test(evict_plan, leased_never_evicted)
     cand(&c[2], "c", 2 * HOUR_MS, 100, 0);
     cand(&c[3], "d", 1 * HOUR_MS, 100, 0);
     pt_limits lim = { .max_entries = 2, .max_age_hours = 24 };
-    cr_assert_eq(pt_evict_plan(c, 4, &lim, NOW_MS), 2);
+    cr_assert_eq(pt_evict_plan(c, 4, &lim, NOW_MS, 0), 2);
     cr_assert(!c[0].victim);
     cr_assert(c[1].victim && c[2].victim && !c[3].victim);
 }
@@ -61,7 +61,7 @@ Test(evict_plan, min_idle_protects_recent_use)
     cand(&c[1], "b", 2 * 60 * 1000, 100, 0);  /* 2 min */
     cand(&c[2], "c", 1 * 60 * 1000, 100, 0);  /* 1 min */
     pt_limits lim = { .max_entries = 1, .min_idle_seconds = 300 };
-    cr_assert_eq(pt_evict_plan(c, 3, &lim, NOW_MS), 1);
+    cr_assert_eq(pt_evict_plan(c, 3, &lim, NOW_MS, 0), 1);
     cr_assert(c[0].victim && !c[1].victim && !c[2].victim);
 }
 
@@ -73,7 +73,7 @@ Test(evict_plan, max_age)
     cand(&c[1], "b", 25 * HOUR_MS, 100, 0);
     cand(&c[2], "c", 23 * HOUR_MS, 100, 0);
     pt_limits lim = { .max_age_hours = 24 };
-    cr_assert_eq(pt_evict_plan(c, 3, &lim, NOW_MS), 2);
+    cr_assert_eq(pt_evict_plan(c, 3, &lim, NOW_MS, 0), 2);
     cr_assert(c[0].victim && c[1].victim && !c[2].victim);
     cr_assert_str_eq(c[1].reason, "max_age_hours");
 }
@@ -86,11 +86,11 @@ Test(evict_plan, max_bytes)
     cand(&c[1], "b", 2 * HOUR_MS, 300, 0);
     cand(&c[2], "c", 1 * HOUR_MS, 400, 0);
     pt_limits lim = { .max_bytes = 800 };
-    cr_assert_eq(pt_evict_plan(c, 3, &lim, NOW_MS), 1);
+    cr_assert_eq(pt_evict_plan(c, 3, &lim, NOW_MS, 0), 1);
     cr_assert(c[0].victim && !c[1].victim && !c[2].victim);
     cr_assert_str_eq(c[0].reason, "max_bytes");
     lim.max_bytes = 399;
-    cr_assert_eq(pt_evict_plan(c, 3, &lim, NOW_MS), 3);
+    cr_assert_eq(pt_evict_plan(c, 3, &lim, NOW_MS, 0), 3);
 }
 
 /* no limits: nothing goes */
@@ -100,7 +100,7 @@ Test(evict_plan, no_limits)
     cand(&c[0], "a", 1000 * HOUR_MS, 1u << 30, 0);
     cand(&c[1], "b", 1000 * HOUR_MS, 1u << 30, 0);
     pt_limits lim = { 0 };
-    cr_assert_eq(pt_evict_plan(c, 2, &lim, NOW_MS), 0);
+    cr_assert_eq(pt_evict_plan(c, 2, &lim, NOW_MS, 0), 0);
 }
 
 /* ---- the index side: atime order and leases ---- */

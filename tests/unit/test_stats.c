@@ -79,7 +79,7 @@ static void render(const pt_stats *s, int64_t now)
     doc = json_loads(text, 0, &jerr);
     cr_assert_not_null(doc, "not JSON: %s (line %d)\n%s", jerr.text, jerr.line, text);
     cr_assert(json_is_object(doc));
-    cr_assert_eq(json_object_size(doc), 15, "fields: %s", text);
+    cr_assert_eq(json_object_size(doc), 20, "fields: %s", text);
 }
 
 static json_int_t int_field(const char *name)
@@ -119,6 +119,36 @@ Test(stats, empty_index)
     null_field("hit_rate");
     null_field("oldest_access");
     null_field("oldest_age_s");
+    null_field("disk_bytes"); /* never measured: unknown, not 0 */
+    null_field("disk_measured");
+}
+
+/* The daemon's measure of the store (pactown/usage.h) is what stats show
+ * as its disk, beside the venvs' apparent size; what a venv holds alone is
+ * kept for ready venvs only. */
+Test(stats, disk_figures_from_the_measure)
+{
+    put("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", PT_STATE_READY, 5000000, 1700000000);
+    put("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", PT_STATE_READY, 6000000, 1700000001);
+    put("cccccccccccccccccccccccccccccccc", PT_STATE_FAILED, 0, 0);
+    pt_store_disk d = { .version = PT_STORE_DISK_VERSION, .disk_bytes = 7340032, .cache_bytes = 1048576,
+                        .shared_files = 321, .measured_ms = 1700000100123 };
+    pt_alone v[] = { { "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 409600 }, { "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 1228800 },
+                     { "cccccccccccccccccccccccccccccccc", 99 }, { "dddddddddddddddddddddddddddddddd", 98 } };
+    cr_assert_eq(pt_index_usage_put(idx, &d, v, 4), 0);
+    pt_entry e;
+    cr_assert_eq(pt_index_entry(idx, "cccccccccccccccccccccccccccccccc", &e), 0);
+    cr_assert_eq(e.alone_bytes, 0, "a venv that is not ready holds nothing");
+    cr_assert_eq(pt_index_entry(idx, "dddddddddddddddddddddddddddddddd", &e), -ENOENT, "no entry is made");
+    pt_stats s;
+    cr_assert_eq(pt_stats_collect(idx, &s), 0);
+    render(&s, 1700000200);
+    cr_assert_eq(int_field("size"), 11000000, "apparent: the venvs' files, each counted whole");
+    cr_assert_eq(int_field("alone_bytes"), 1638400);
+    cr_assert_eq(int_field("disk_bytes"), 7340032);
+    cr_assert_eq(int_field("uv_cache_bytes"), 1048576);
+    cr_assert_eq(int_field("shared_files"), 321);
+    cr_assert_eq(int_field("disk_measured"), 1700000100);
 }
 
 /* the daemon fills in its waiting requests; the mount's stats show them */

@@ -92,8 +92,10 @@ static json_t *entry_json(struct cli *cli, const char *key, const pt_entry *e)
 {
     unsigned leases = 0;
     pt_index_lease_live(cli->idx, key, &leases);
-    return json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:i, s:o}", "key", key, "state",
-                     pt_state_name(e->state), "size", (json_int_t)e->bytes, "files", (json_int_t)e->files,
+    /* size: apparent; alone_bytes: the disk it holds alone, what evicting it frees (pactown/usage.h) */
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:i, s:o}", "key", key, "state",
+                     pt_state_name(e->state), "size", (json_int_t)e->bytes, "alone_bytes", (json_int_t)e->alone_bytes,
+                     "files", (json_int_t)e->files,
                      "last_access", e->last_access_ms ? json_integer(e->last_access_ms / 1000) : json_null(),
                      "built_at", e->built_at ? json_integer(e->built_at) : json_null(), "build_ms",
                      (json_int_t)e->build_ms, "hits", (json_int_t)e->hits, "builds", (json_int_t)e->builds,
@@ -135,13 +137,15 @@ static int cache_ls(struct cli *cli, bool json)
     if (json) {
         print_json(c.list);
     } else {
-        printf("%-12s %-8s %10s %-10s %5s %6s  %s\n", "KEY", "STATE", "SIZE", "ACCESS", "HITS", "LEASED", "DEPS");
+        printf("%-12s %-8s %10s %10s %-10s %5s %6s  %s\n", "KEY", "STATE", "SIZE", "ALONE", "ACCESS", "HITS", "LEASED",
+               "DEPS");
         int64_t now = pt_wall_s();
         size_t i;
         json_t *o;
         json_array_foreach(c.list, i, o) {
-            char size[32], age[32] = "-", deps[80] = "";
+            char size[32], alone[32], age[32] = "-", deps[80] = "";
             human_size((uint64_t)json_integer_value(json_object_get(o, "size")), size, sizeof size);
+            human_size((uint64_t)json_integer_value(json_object_get(o, "alone_bytes")), alone, sizeof alone);
             json_t *la = json_object_get(o, "last_access");
             if (json_is_integer(la))
                 human_age(now - json_integer_value(la), age, sizeof age);
@@ -154,8 +158,8 @@ static int cache_ls(struct cli *cli, bool json)
             }
             if (k >= sizeof deps - 1)
                 memcpy(deps + sizeof deps - 4, "...", 4);
-            printf("%-12.12s %-8s %10s %-10s %5lld %6lld  %s\n", json_string_value(json_object_get(o, "key")),
-                   json_string_value(json_object_get(o, "state")), size, age,
+            printf("%-12.12s %-8s %10s %10s %-10s %5lld %6lld  %s\n", json_string_value(json_object_get(o, "key")),
+                   json_string_value(json_object_get(o, "state")), size, alone, age,
                    (long long)json_integer_value(json_object_get(o, "hits")),
                    (long long)json_integer_value(json_object_get(o, "leases")), deps);
         }
@@ -198,13 +202,15 @@ static int cache_show(struct cli *cli, const char *key)
     }
     pt_entry e = { 0 };
     pt_index_entry(cli->idx, key, &e);
-    char size[32], age[32] = "never";
+    char size[32], alone[32], age[32] = "never";
     human_size(e.bytes, size, sizeof size);
+    human_size(e.alone_bytes, alone, sizeof alone);
     if (e.last_access_ms)
         human_age(pt_wall_s() - e.last_access_ms / 1000, age, sizeof age);
-    printf("key %s\nstate %s\nsize %s (%llu bytes, %llu files)\nlast access %s\nhits %llu, builds %llu, failures %llu, "
+    printf("key %s\nstate %s\nsize %s (%llu bytes, %llu files)\nalone %s on disk (what evicting it frees)\n"
+           "last access %s\nhits %llu, builds %llu, failures %llu, "
            "last build %llu ms\nvenv %s/by-deps/%s\nlog %s/logs/%s.log\n",
-           key, pt_state_name(e.state), size, (unsigned long long)e.bytes, (unsigned long long)e.files, age,
+           key, pt_state_name(e.state), size, (unsigned long long)e.bytes, (unsigned long long)e.files, alone, age,
            (unsigned long long)e.hits, (unsigned long long)e.builds, (unsigned long long)e.failures,
            (unsigned long long)e.build_ms, cli->cfg.mountpoint, key, cli->cfg.mountpoint, key);
     struct show_ctx c = { key };
@@ -300,7 +306,14 @@ static int cache_stats(struct cli *cli, bool json)
     uint64_t lookups = s.counters.hits + s.counters.misses;
     printf("entries        %llu ready, %llu building, %llu failed, %llu registered\n", (unsigned long long)s.entries,
            (unsigned long long)s.building, (unsigned long long)s.failed, (unsigned long long)s.registered);
-    printf("size           %s\n", size);
+    printf("size           %s (apparent)\n", size);
+    if (s.measured_ms) {
+        char disk[32], uvc[32];
+        human_size(s.disk_bytes, disk, sizeof disk);
+        human_size(s.uv_cache_bytes, uvc, sizeof uvc);
+        printf("disk           %s (the store, each file once), of which %s the uv cache's own; %llu shared files\n",
+               disk, uvc, (unsigned long long)s.shared_files);
+    }
     printf("hits           %llu\nmisses         %llu\n", (unsigned long long)s.counters.hits,
            (unsigned long long)s.counters.misses);
     if (lookups)

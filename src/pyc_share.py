@@ -1,0 +1,215 @@
+# pyc_share.py — bytecode for a new venv, compiled once per unpacked wheel
+# and hard-linked into every venv that holds the wheel (issue 12).
+#
+# Run by pactown-build with the venv's own interpreter (so the magic number
+# and cache tag are the venv's), after `uv pip install --link-mode hardlink`:
+#
+#     VENV/bin/python -I -S -B -c <this text> UV_CACHE SITE_PACKAGES STAGING
+#
+# UV_CACHE is the builder's uv cache (<store>/.uv); its archive bucket
+# (archive-v0, in uv 0.4 to 0.13) has one directory per unpacked wheel,
+# whose files uv hard-linked into SITE_PACKAGES. Without such a bucket every
+# module is compiled in the venv, as --compile-bytecode would.
+#
+# 1. The wheels this venv holds are found by inode: a venv's
+#    <dist>.dist-info/METADATA is the same inode as its archive's.
+# 2. Each such archive gets bytecode for its modules, in the archive, where
+#    it is missing or stale (compileall's own check: source mtime and size in
+#    the .pyc header, PEP 552). A wheel compiled for an earlier venv costs a
+#    stat and a 16-byte read per module here, nothing more. Another build's
+#    uv may be linking from the same archive meanwhile, so nothing is ever
+#    written in an archive: the .pyc files are compiled into STAGING (a new
+#    directory in the store, on the same filesystem) and published whole: a
+#    staged __pycache__ directory is renamed into place at once, or, where
+#    one is there already, each finished file is hard-linked into it. A uv
+#    walking the archive sees no __pycache__, or only finished files.
+# 3. The archive's .pyc files are hard-linked into the venv's __pycache__
+#    directories, for each module whose source in the venv is the archive's
+#    own file (same inode). Python checks a .pyc against its source's mtime
+#    and size, which a hard link shares, and sets co_filename to the path it
+#    imported from (importlib's _fix_up_module / _imp._fix_co_filename), so
+#    tracebacks name the venv's path, not the archive's.
+# 4. What is left (modules of the venv's own, not from an archive, and
+#    those of a wheel's .data directory) is compiled in the venv.
+#
+# A shared inode is never rewritten in place. Prints one summary line.
+import importlib.util
+import multiprocessing
+import os
+import py_compile
+import shutil
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+TAG = sys.implementation.cache_tag
+PARALLEL_FROM = 64  # modules: fewer are compiled in this process
+
+
+def pyc_of(src):
+    return importlib.util.cache_from_source(src)
+
+
+def up_to_date(src):
+    """compileall's test (compile_file without force): the .pyc header holds
+    the source's mtime and size."""
+    try:
+        st = os.stat(src)
+        with open(pyc_of(src), "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    flags = int.from_bytes(head[4:8], "little")
+    if head[:4] != importlib.util.MAGIC_NUMBER:
+        return False
+    if flags & 1:  # hash-based (PEP 552): valid whatever the mtime
+        return True
+    return (int.from_bytes(head[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF and
+            int.from_bytes(head[12:16], "little") == st.st_size & 0xFFFFFFFF)
+
+
+def compile_one(job):
+    """job: (source, .pyc path) -> compiled? (py_compile writes a temporary
+    file and renames it; the invalidation mode is py_compile's default)"""
+    src, cfile = job
+    try:
+        py_compile.compile(src, cfile=cfile, doraise=True)
+        return True
+    except (py_compile.PyCompileError, OSError, ValueError):
+        return False
+
+
+def compile_all(jobs):
+    """Returns the number of modules that did not compile (syntax errors in
+    files shipped for another Python: pip and uv skip those too)."""
+    if len(jobs) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1:
+        # fork: this script comes from -c, which spawn and forkserver
+        # children could not import again; nothing here runs threads
+        with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("fork")) as pool:
+            ok = list(pool.map(compile_one, jobs, chunksize=16))
+    else:
+        ok = [compile_one(j) for j in jobs]
+    return ok.count(False)
+
+
+def compile_into_archives(stale, staging):
+    """Compile the archive modules stale into staging, then publish each
+    directory's .pyc files in the archive (see 2. above)."""
+    dirs = {}
+    for src in stale:
+        dirs.setdefault(os.path.dirname(src), []).append(src)
+    jobs = []
+    for i, (d, srcs) in enumerate(sorted(dirs.items())):
+        sdir = os.path.join(staging, str(i))
+        os.makedirs(sdir)
+        jobs += [(src, os.path.join(sdir, os.path.basename(pyc_of(src)))) for src in srcs]
+    failed = compile_all(jobs)
+    for i, d in enumerate(sorted(dirs)):
+        sdir, target = os.path.join(staging, str(i)), os.path.join(d, "__pycache__")
+        try:
+            os.rename(sdir, target)  # the whole directory at once (rename(2) replaces an empty one)
+            continue
+        except OSError:
+            pass  # a __pycache__ with files in it: another interpreter's, or another build's
+        for n in os.listdir(sdir):
+            try:
+                os.link(os.path.join(sdir, n), os.path.join(target, n))
+            except FileExistsError:
+                pass  # another build published it first: the same bytecode
+    return failed
+
+
+def sources(root, skip_data=False):
+    """The modules beneath root. skip_data: not those in a wheel's
+    <name>.data/ directory, whose files uv checks against the wheel's RECORD
+    when it installs them (a __pycache__ there fails the install: "RECORD
+    file doesn't match wheel contents"); they are compiled in the venv."""
+    for d, dirs, names in os.walk(root):
+        dirs[:] = [x for x in dirs if x != "__pycache__" and not (skip_data and d == root and x.endswith(".data"))]
+        for n in names:
+            if n.endswith(".py"):
+                yield os.path.join(d, n)
+
+
+def archive_metadata(cache):
+    """(st_dev, st_ino) of each archive's METADATA -> the archive's path."""
+    found = {}
+    try:
+        buckets = [os.path.join(cache, b) for b in os.listdir(cache) if b.startswith("archive-v")]
+    except OSError:
+        buckets = []
+    archives = []
+    for b in buckets:
+        try:
+            archives += [os.path.join(b, a) for a in os.listdir(b)]
+        except OSError:
+            pass
+    for root in archives:
+        try:
+            names = os.listdir(root)
+        except OSError:
+            continue
+        for n in names:
+            if n.endswith(".dist-info"):
+                try:
+                    st = os.stat(os.path.join(root, n, "METADATA"))
+                except OSError:
+                    continue
+                found[(st.st_dev, st.st_ino)] = root
+    return found
+
+
+def venv_path(root, src, sp):
+    """Where an archive's module is installed: the archive is the wheel's
+    root, installed into site-packages (the wheel spec, "Installing a wheel")."""
+    return os.path.join(sp, os.path.relpath(src, root))
+
+
+def same_file(a, b):
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def main():
+    cache, sp, staging = sys.argv[1], sys.argv[2], sys.argv[3]
+    meta = archive_metadata(cache)
+    used = set()
+    for n in os.listdir(sp):
+        if n.endswith(".dist-info"):
+            try:
+                st = os.stat(os.path.join(sp, n, "METADATA"))
+            except OSError:
+                continue
+            root = meta.get((st.st_dev, st.st_ino))
+            if root:
+                used.add(root)
+    shared = [(root, src) for root in sorted(used) for src in sources(root, skip_data=True)]
+    stale = [src for _, src in shared if not up_to_date(src)]
+    failed = 0
+    if stale:
+        os.mkdir(staging, 0o755)
+        try:
+            failed = compile_into_archives(stale, staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    linked = 0
+    for root, src in shared:
+        dst = venv_path(root, src, sp)
+        if not same_file(src, dst):
+            continue
+        apyc, vpyc = pyc_of(src), pyc_of(dst)
+        if os.path.exists(vpyc) or not os.path.exists(apyc):
+            continue
+        os.makedirs(os.path.dirname(vpyc), exist_ok=True)
+        os.link(apyc, vpyc)
+        linked += 1
+    own = [src for src in sources(sp) if not os.path.exists(pyc_of(src))]
+    failed += compile_all([(src, pyc_of(src)) for src in own])
+    print("pactown-build: bytecode: %d wheel(s) shared, %d module(s) compiled into them now, %d .pyc linked "
+          "after the install, %d module(s) of the venv's own compiled, %d did not compile"
+          % (len(used), len(stale), linked, len(own), failed), flush=True)
+
+
+main()

@@ -1,0 +1,210 @@
+/* test_usage.c — what a venv and the store really take when venvs share
+ * files with the uv cache (pactown/usage.h), and the bytecode a venv's
+ * site-packages lacks (pactown/pycache.h). Each test builds its own store
+ * of hard links in a mkdtemp directory. */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pactown/pycache.h"
+#include "pactown/usage.h"
+#include "testutil.h"
+
+static char tmp[PATH_MAX];
+
+static void setup(void)
+{
+    tu_tmpdir(tmp, "usage");
+}
+
+static void teardown(void)
+{
+    tu_rmtree(tmp);
+}
+
+TestSuite(usage, .init = setup, .fini = teardown);
+TestSuite(pycache, .init = setup, .fini = teardown);
+
+static void mkdirs(const char *rel)
+{
+    char p[PATH_MAX];
+    FMT(p, "%s/%s", tmp, rel);
+    for (char *s = p + strlen(tmp) + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(p, 0755);
+            *s = '/';
+        }
+    cr_assert(mkdir(p, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", p, strerror(errno));
+}
+
+/* a file of n bytes of 'x' (written, so its blocks are allocated) */
+static void file(const char *rel, size_t n)
+{
+    char p[PATH_MAX];
+    FMT(p, "%s/%s", tmp, rel);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0, "%s: %s", p, strerror(errno));
+    char buf[4096];
+    memset(buf, 'x', sizeof buf);
+    for (size_t left = n; left > 0;) {
+        size_t k = left < sizeof buf ? left : sizeof buf;
+        cr_assert_eq(write(fd, buf, k), (ssize_t)k);
+        left -= k;
+    }
+    fsync(fd); /* st_blocks counts what is allocated */
+    close(fd);
+}
+
+static void hardlink(const char *from, const char *to)
+{
+    char a[PATH_MAX], b[PATH_MAX];
+    FMT(a, "%s/%s", tmp, from);
+    FMT(b, "%s/%s", tmp, to);
+    cr_assert_eq(link(a, b), 0, "link %s %s: %s", a, b, strerror(errno));
+}
+
+static uint64_t disk_of(const char *rel)
+{
+    char p[PATH_MAX];
+    FMT(p, "%s/%s", tmp, rel);
+    struct stat st;
+    cr_assert_eq(lstat(p, &st), 0, "%s", p);
+    return (uint64_t)st.st_blocks * 512;
+}
+
+/* <tmp>/store: a 64 KiB wheel file in the uv cache, linked into venvs k1
+ * and k2; k1 also has a 16 KiB file of its own and a file only it links
+ * from the cache (8 KiB) */
+static void make_store(void)
+{
+    mkdirs("store/.uv/archive-v0/A/pkg");
+    mkdirs("store/k1/pkg");
+    mkdirs("store/k2/pkg");
+    file("store/.uv/archive-v0/A/pkg/shared.py", 65536);
+    file("store/.uv/archive-v0/A/pkg/k1only.py", 8192);
+    file("store/.uv/CACHEDIR.TAG", 43);
+    hardlink("store/.uv/archive-v0/A/pkg/shared.py", "store/k1/pkg/shared.py");
+    hardlink("store/.uv/archive-v0/A/pkg/shared.py", "store/k2/pkg/shared.py");
+    hardlink("store/.uv/archive-v0/A/pkg/k1only.py", "store/k1/pkg/k1only.py");
+    file("store/k1/own.cfg", 16384);
+}
+
+struct seen {
+    char name[8][64];
+    pt_venv_usage u[8];
+    int n;
+};
+
+static void each(const char *name, const pt_venv_usage *u, void *arg)
+{
+    struct seen *s = arg;
+    cr_assert_lt(s->n, 8);
+    snprintf(s->name[s->n], sizeof s->name[0], "%s", name);
+    s->u[s->n++] = *u;
+}
+
+Test(usage, a_venv_holds_alone_what_no_other_venv_links)
+{
+    make_store();
+    char k1[PATH_MAX];
+    FMT(k1, "%s/store/k1", tmp);
+    pt_venv_usage u;
+    cr_assert_eq(pt_venv_usage_of(k1, &u), 0);
+    cr_assert_eq(u.files, 3);
+    cr_assert_eq(u.apparent_bytes, 65536 + 8192 + 16384);
+    cr_assert_eq(u.shared_files, 1, "shared.py: the cache's link and two venvs'");
+    uint64_t dirs = disk_of("store/k1") + disk_of("store/k1/pkg");
+    cr_assert_eq(u.alone_bytes, dirs + disk_of("store/k1/own.cfg") + disk_of("store/k1/pkg/k1only.py"),
+                 "its directories, its own file and the cache file only it links: %llu",
+                 (unsigned long long)u.alone_bytes);
+}
+
+Test(usage, the_store_counts_each_inode_once)
+{
+    make_store();
+    char store[PATH_MAX];
+    FMT(store, "%s/store", tmp);
+    pt_store_usage su;
+    struct seen s = { 0 };
+    cr_assert_eq(pt_store_usage_of(store, &su, each, &s), 0);
+    const char *dirs[] = { "store", "store/.uv", "store/.uv/archive-v0", "store/.uv/archive-v0/A",
+                           "store/.uv/archive-v0/A/pkg", "store/k1", "store/k1/pkg", "store/k2", "store/k2/pkg" };
+    uint64_t want = disk_of("store/.uv/archive-v0/A/pkg/shared.py") + disk_of("store/.uv/archive-v0/A/pkg/k1only.py") +
+                    disk_of("store/.uv/CACHEDIR.TAG") + disk_of("store/k1/own.cfg");
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+        want += disk_of(dirs[i]);
+    cr_assert_eq(su.disk_bytes, want, "the store: %llu, each inode once: %llu", (unsigned long long)su.disk_bytes,
+                 (unsigned long long)want);
+    uint64_t cache_own = disk_of("store/.uv") + disk_of("store/.uv/archive-v0") + disk_of("store/.uv/archive-v0/A") +
+                         disk_of("store/.uv/archive-v0/A/pkg") + disk_of("store/.uv/CACHEDIR.TAG");
+    cr_assert_eq(su.cache_bytes, cache_own, "the cache's own: its directories and the files no venv links");
+    cr_assert_eq(su.shared_files, 2, "shared.py and k1only.py, counted at the cache's link");
+    cr_assert_eq(s.n, 2, "the venvs, not the hidden cache");
+    int i1 = strcmp(s.name[0], "k1") == 0 ? 0 : 1;
+    cr_assert_str_eq(s.name[i1], "k1");
+    cr_assert_str_eq(s.name[1 - i1], "k2");
+    pt_venv_usage alone;
+    char k1[PATH_MAX];
+    FMT(k1, "%s/store/k1", tmp);
+    cr_assert_eq(pt_venv_usage_of(k1, &alone), 0);
+    cr_assert_eq(s.u[i1].alone_bytes, alone.alone_bytes, "the one walk gives each venv what its own walk gives");
+    cr_assert_eq(s.u[1 - i1].files, 1);
+}
+
+Test(usage, a_missing_store_is_an_error)
+{
+    char p[PATH_MAX];
+    FMT(p, "%s/nowhere", tmp);
+    pt_store_usage su;
+    cr_assert_eq(pt_store_usage_of(p, &su, NULL, NULL), -ENOENT);
+}
+
+Test(pycache, site_packages_and_the_cache_tag)
+{
+    mkdirs("v/lib/python3.11/site-packages");
+    char v[PATH_MAX], sp[PATH_MAX], tag[32], want[PATH_MAX];
+    FMT(v, "%s/v", tmp);
+    FMT(want, "%s/v/lib/python3.11/site-packages", tmp);
+    cr_assert_eq(pt_site_packages(v, sp, sizeof sp, tag, sizeof tag), 0);
+    cr_assert_str_eq(sp, want);
+    cr_assert_str_eq(tag, "cpython-311", "PEP 3147: sys.implementation.cache_tag of CPython 3.11");
+    mkdirs("w/lib/pypy3.10/site-packages");
+    FMT(v, "%s/w", tmp);
+    cr_assert_eq(pt_site_packages(v, sp, sizeof sp, tag, sizeof tag), 0);
+    cr_assert_str_eq(tag, "", "PyPy's tag is not derived from the directory name");
+    mkdirs("w/lib/python3.12/site-packages");
+    cr_assert_eq(pt_site_packages(v, sp, sizeof sp, tag, sizeof tag), -EMLINK, "two interpreters' lib directories");
+    FMT(v, "%s/none", tmp);
+    cr_assert_eq(pt_site_packages(v, sp, sizeof sp, tag, sizeof tag), -ENOENT);
+}
+
+Test(pycache, modules_without_their_pyc_are_counted)
+{
+    mkdirs("sp/pkg/__pycache__");
+    mkdirs("sp/pkg/sub");
+    file("sp/pkg/__init__.py", 10);
+    file("sp/pkg/__pycache__/__init__.cpython-311.pyc", 10);
+    file("sp/pkg/__pycache__/mod.cpython-312.pyc", 10); /* another interpreter's */
+    file("sp/pkg/mod.py", 10);
+    file("sp/pkg/sub/deep.py", 10);
+    file("sp/pkg/data.txt", 10);
+    file("sp/pkg/__pycache__/stray.py", 10); /* not a module: inside __pycache__ */
+    char sp[PATH_MAX];
+    FMT(sp, "%s/sp", tmp);
+    cr_assert_eq(pt_pycache_missing(sp, "cpython-311", 0), 2, "mod.py and sub/deep.py");
+    cr_assert_eq(pt_pycache_missing(sp, "cpython-311", 1), 1, "first_only stops at the first");
+    file("sp/pkg/__pycache__/mod.cpython-311.pyc", 10);
+    mkdirs("sp/pkg/sub/__pycache__");
+    file("sp/pkg/sub/__pycache__/deep.cpython-311.pyc", 10);
+    cr_assert_eq(pt_pycache_missing(sp, "cpython-311", 0), 0);
+    FMT(sp, "%s/none", tmp);
+    cr_assert_eq(pt_pycache_missing(sp, "cpython-311", 0), -ENOENT);
+}
