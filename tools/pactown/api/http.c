@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api.h"
 #include "pactown/vec.h"
@@ -16,9 +17,12 @@
 struct pending {
     char *body;
     size_t len, cap;
-    bool refused;           /* answered already (413) */
-    size_t discarded;       /* bytes dropped past api_max_body */
+    bool refused;           /* answered already (401, 413) */
+    bool unauthorized;      /* no valid token: the body is read and dropped, then 401 */
+    size_t discarded;       /* bytes dropped past api_max_body, or of an unauthorized request */
 };
+
+#define UNAUTHORIZED_TEXT "a valid runner token is required (header X-Runner-Token, or Authorization: Bearer)"
 
 #define DISCARD_MAX ((size_t)16 << 20)
 
@@ -222,14 +226,23 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
         if (!pd)
             return MHD_NO;
         *con_cls = pd;
-        /* the token with the headers, before a byte of the body is read or kept */
+        /* The token with the headers, before a byte of the body is kept.
+         * A body of up to DISCARD_MAX is still read and dropped before the
+         * 401: answered while the client still sends, the connection's close
+         * with unread bytes resets it (RFC 9112 9.6), and the client loses
+         * the answer; a client that sent Expect: 100-continue waits, and
+         * gets the 401 at once. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (strcmp(route_path(url), "/health") != 0 && !authorized(api, conn)) {
+            pd->unauthorized = true;
+            const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+            bool waits = expect && strcasecmp(expect, "100-continue") == 0; /* sends no body before our answer */
+            if (!waits && (!cl || strtoull(cl, NULL, 10) <= (unsigned long long)DISCARD_MAX))
+                return MHD_YES;
             pd->refused = true;
-            api_fail(&ans, MHD_HTTP_UNAUTHORIZED, NULL, "a valid runner token is required (header X-Runner-Token,"
-                                                        " or Authorization: Bearer)");
+            api_fail(&ans, MHD_HTTP_UNAUTHORIZED, NULL, UNAUTHORIZED_TEXT);
             return send_answer(conn, &ans);
         }
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)api->cli.cfg.api_max_body) {
             pd->refused = true; /* before 100 Continue: the client need not send it */
             return too_large(api, conn);
@@ -241,6 +254,14 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
         *upload_size = 0;
         if (pd->refused)
             return MHD_YES;
+        if (pd->unauthorized) {
+            pd->discarded += n;
+            if (pd->discarded <= DISCARD_MAX)
+                return MHD_YES;
+            pd->refused = true;
+            api_fail(&ans, MHD_HTTP_UNAUTHORIZED, NULL, UNAUTHORIZED_TEXT);
+            return send_answer(conn, &ans);
+        }
         if (pd->len + n > (size_t)api->cli.cfg.api_max_body) {
             /* chunked, without a length: the rest is read and dropped, so
              * that the client, still sending, gets the 413 at the end; past
@@ -266,6 +287,11 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
     }
     if (pd->refused)
         return MHD_YES;
+    if (pd->unauthorized) {
+        pd->refused = true;
+        api_fail(&ans, MHD_HTTP_UNAUTHORIZED, NULL, UNAUTHORIZED_TEXT);
+        return send_answer(conn, &ans);
+    }
     if (pd->discarded)
         return too_large(api, conn);
     struct api_call c = { .api = api, .conn = conn, .method = method, .path = route_path(url),
