@@ -149,10 +149,16 @@ static void add_source_args(const pt_build_opts *o, const char **argv, size_t *n
  * <store>/.pyc-staging-<pid>, then published whole), and links the .pyc
  * files in. Skipped (no interpreter started) when every module already has
  * its .pyc, which is the case whenever each wheel had been compiled for an
- * earlier venv. */
-static int share_bytecode(const char *store, const char *dir, const char *cache, char **env, pt_error *err)
+ * earlier venv. With cache "", every module is compiled in the venv.
+ *
+ * It runs the venv's base interpreter (o->python, the one the venv was
+ * made from: the same magic number and cache tag), never <venv>/bin/python:
+ * that one reads <venv>/pyvenv.cfg, which a wheel may replace (uv installs
+ * a wheel's .data/data/pyvenv.cfg over it), and whose "home" then chooses
+ * the standard library it imports at start-up, as root here. */
+static int share_bytecode(const pt_build_opts *o, const char *dir, const char *cache, char **env, pt_error *err)
 {
-    char sp[PATH_MAX], tag[32], vpy[PATH_MAX], staging[PATH_MAX];
+    char sp[PATH_MAX], tag[32], staging[PATH_MAX];
     int rc = pt_site_packages(dir, sp, sizeof sp, tag, sizeof tag);
     if (rc)
         return pt_error_set(err, rc, 0, "%s: no site-packages: %s", dir, strerror(-rc));
@@ -161,12 +167,11 @@ static int share_bytecode(const char *store, const char *dir, const char *cache,
         fflush(stdout);
         return 0;
     }
-    if (snprintf(vpy, sizeof vpy, "%s/bin/python", dir) >= (int)sizeof vpy ||
-        snprintf(staging, sizeof staging, "%s/" PT_PYC_STAGING "%ld", store, (long)getpid()) >= (int)sizeof staging)
+    if (snprintf(staging, sizeof staging, "%s/" PT_PYC_STAGING "%ld", o->store, (long)getpid()) >= (int)sizeof staging)
         return pt_error_set(err, -ENAMETOOLONG, 0, "%s: path too long", dir);
     pt_rm_rf(staging); /* a killed build's, of a pid now reused */
-    const char *argv[] = { vpy, "-I", "-S", "-B", "-c", pyc_share_py, cache, sp, staging, NULL };
-    const char *shown[] = { vpy, "-I", "-S", "-B", "-c", "<src/pyc_share.py>", cache, sp, staging, NULL };
+    const char *argv[] = { o->python, "-I", "-S", "-B", "-c", pyc_share_py, cache, sp, staging, NULL };
+    const char *shown[] = { o->python, "-I", "-S", "-B", "-c", "<src/pyc_share.py>", cache, sp, staging, NULL };
     rc = run_step("bytecode (compiled once per wheel, linked)", argv, shown, env, NULL, err);
     pt_rm_rf(staging);
     return rc;
@@ -222,8 +227,9 @@ int pt_build_venv(const pt_build_opts *o, pt_error *err)
             for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
                 argv[n++] = head[i];
         } else if (uv) {
+            /* no --compile-bytecode: uv would compile with <venv>/bin/python (see share_bytecode) */
             const char *head[] = { o->uv, "pip", "install", "--no-config", "--python", vpy,
-                                   "--compile-bytecode", "--link-mode", "copy", "-r", o->requirements };
+                                   "--link-mode", "copy", "-r", o->requirements };
             for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
                 argv[n++] = head[i];
         } else {
@@ -236,8 +242,8 @@ int pt_build_venv(const pt_build_opts *o, pt_error *err)
         rc = run_step(uv ? "install (uv pip)" : "install (pip)", argv, NULL, install_env,
                       (const char *const *)secrets, err);
     }
-    if (rc == 0 && shared)
-        rc = share_bytecode(o->store, dir, cache, env, err);
+    if (rc == 0 && uv)
+        rc = share_bytecode(o, dir, shared ? cache : "", env, err);
     if (cache_fd >= 0)
         close(cache_fd); /* the lock goes with it */
     pt_env_free(env);

@@ -1,10 +1,16 @@
 # pyc_share.py — bytecode for a new venv, compiled once per unpacked wheel
 # and hard-linked into every venv that holds the wheel (issue 12).
 #
-# Run by pactown-build with the venv's own interpreter (so the magic number
-# and cache tag are the venv's), after `uv pip install --link-mode hardlink`:
+# Run by pactown-build with the venv's base interpreter (the one the venv was
+# made from, so the magic number and cache tag are the venv's), after
+# `uv pip install --link-mode hardlink`:
 #
-#     VENV/bin/python -I -S -B -c <this text> UV_CACHE SITE_PACKAGES STAGING
+#     PYTHON -I -S -B -c <this text> UV_CACHE SITE_PACKAGES STAGING
+#
+# Never VENV/bin/python: that one reads VENV/pyvenv.cfg, which a wheel may
+# replace (.data/data/pyvenv.cfg), and its "home" then chooses the standard
+# library imported at start-up. UV_CACHE "" (a uv cache of one's own, files
+# copied): every module is compiled in the venv.
 #
 # UV_CACHE is the builder's uv cache (<store>/.uv); its archive bucket
 # (archive-v0, in uv 0.4 to 0.13) has one directory per unpacked wheel,

@@ -8,12 +8,15 @@
  *        --link-mode hardlink -r REQS [--no-index] [--offline]: every file of
  *        an unpacked wheel is one inode, in the cache and in each venv that
  *        holds it; then the bytecode step: src/pyc_share.py, run by the
- *        venv's interpreter, compiles each wheel once, in the cache, and
- *        hard-links its .pyc files into the venv (skipped when every module
- *        already has its .pyc: pactown/pycache.h)
+ *        venv's base interpreter PY (never DIR/bin/python, which reads a
+ *        pyvenv.cfg a wheel may have replaced), compiles each wheel once, in
+ *        the cache, and hard-links its .pyc files into the venv (skipped when
+ *        every module already has its .pyc: pactown/pycache.h)
  *   uv with uv_cache_dir set (a cache outside the store, another mount):
- *        uv pip install ... --compile-bytecode --link-mode copy (the venv
- *        shares no inode with a cache the builder does not own)
+ *        uv pip install ... --link-mode copy (the venv shares no inode with
+ *        a cache the builder does not own), then the same bytecode step,
+ *        which compiles every module in the venv (uv's --compile-bytecode
+ *        would run DIR/bin/python)
  *   pip: PY -m venv DIR; DIR/bin/python -m pip install -r REQS [...] (pip
  *        compiles bytecode by default)
  * The index URL and find-links go through the environment. Then the script

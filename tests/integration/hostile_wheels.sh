@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Wheels that install with uv alone and try to break the shared store (issue
+# 12; tests/fixtures/make_hostile_wheels.py):
+# - a pyvenv.cfg shipped in .data/data runs none of its code as root in the
+#   bytecode step (with the store's uv cache, and with one of one's own)
+. "$(dirname "$0")/lib.sh"
+[ -n "$UV_BIN" ] || skip "uv is not installed: venvs share files only when uv builds them"
+PY=${PACTOWN_PYTHON:-python3}
+S=$WORK/cache/store
+
+# the standard library a hostile pyvenv.cfg points at: importing it as root would leave $EVIL/RAN
+EVIL=$WORK/evil
+pyver=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+base_path=$("$PY" -I -S -c 'import sys; print(repr([p for p in sys.path if p]))')
+mkdir -p "$EVIL/bin" "$EVIL/lib/python$pyver/encodings"
+: > "$EVIL/lib/python$pyver/os.py"
+cat > "$EVIL/lib/python$pyver/encodings/__init__.py" <<PY
+import posix, sys
+posix.close(posix.open("$EVIL/RAN", posix.O_WRONLY | posix.O_CREAT, 0o644))
+sys.path[:] = $base_path
+del sys.modules["encodings"]
+import encodings
+PY
+"$PY" "$SRC/tests/fixtures/make_hostile_wheels.py" "$WORK/hostile" "$EVIL/bin" || fail "make_hostile_wheels.py"
+mkdir -p "$WORK/wh" && cp "$WHEELHOUSE"/*.whl "$WORK"/hostile/*.whl "$WORK/wh/"
+export PACTOWN_FIND_LINKS=$WORK/wh
+
+mount_start -o min_idle_seconds=0 -o evict_interval=3600 -o wheel_keep_hours=0 -o max_entries=0 -o max_age_hours=0
+prewarm() { "$PACTOWN" cache prewarm "$@" 2>>"$WORK/prewarm.log" | tail -n 1 | cut -d' ' -f1; }
+site_of() { echo "$S/$1"/lib/python3*/site-packages; }
+tag=$("$PY" -c 'import sys; print(sys.implementation.cache_tag)')
+
+# --- a wheel's pyvenv.cfg: the bytecode step never starts the venv's interpreter
+k=$(prewarm ptx-venvcfg) || true
+[ -n "$k" ] || fail "prewarm ptx-venvcfg: $(tail -n 5 "$WORK/prewarm.log")"
+[ ! -e "$EVIL/RAN" ] || fail "the build ran the standard library a wheel's pyvenv.cfg points at (as root)"
+if grep -q "home = $EVIL/bin" "$S/$k/pyvenv.cfg"; then
+    "$S/$k/bin/python" -I -S -c pass 2>/dev/null || true
+    [ -e "$EVIL/RAN" ] || fail "the check is void: the venv's interpreter does not run $EVIL's encodings"
+    rm -f "$EVIL/RAN"
+else
+    say "uv kept the venv's pyvenv.cfg: nothing to run"
+fi
+
+# --- with a uv cache of one's own (files copied) the bytecode step never starts the venv's interpreter either
+mount_stop
+mount_start -o uv_cache_dir="$WORK/own-uv-cache"
+k=$(prewarm ptx-venvcfg ptdemo-extra) || true
+[ -n "$k" ] || fail "prewarm ptx-venvcfg with uv_cache_dir: $(tail -n 5 "$WORK/prewarm.log")"
+[ ! -e "$EVIL/RAN" ] || fail "with uv_cache_dir, the build ran the standard library a wheel's pyvenv.cfg points at"
+[ -f "$(site_of "$k")/ptx_venvcfg/__pycache__/__init__.$tag.pyc" ] || fail "with uv_cache_dir, ptx_venvcfg has no bytecode"
+
+EXPECT_DAEMON='pactownfs: removing .*/\.pyc-staging-'
+pass
