@@ -27,11 +27,15 @@
 #    written in an archive: the .pyc files are compiled into STAGING (a new
 #    directory in the store, on the same filesystem) and published whole: a
 #    staged __pycache__ directory is renamed into place at once, or, where
-#    one is there already, each finished file is hard-linked into it. A uv
-#    walking the archive sees no __pycache__, or only finished files.
+#    one is there already, each finished file is hard-linked into it (or
+#    renamed over a stale one: a wheel may ship its own __pycache__, whose
+#    .pyc never matches the mtime uv gives the unpacked source). A uv
+#    walking the archive sees no __pycache__, or only finished files. A file
+#    named __pycache__ in the way: those modules are compiled in the venv.
 # 3. The archive's .pyc files are hard-linked into the venv's __pycache__
 #    directories, for each module whose source in the venv is the archive's
-#    own file (same inode). Python checks a .pyc against its source's mtime
+#    own file (same inode) and whose .pyc there is missing or stale (a link
+#    of the wheel's own, replaced by rename(2)). Python checks a .pyc against its source's mtime
 #    and size, which a hard link shares, and sets co_filename to the path it
 #    imported from (importlib's _fix_up_module / _imp._fix_co_filename), so
 #    tracebacks name the venv's path, not the archive's.
@@ -55,12 +59,12 @@ def pyc_of(src):
     return importlib.util.cache_from_source(src)
 
 
-def up_to_date(src):
+def up_to_date(src, pyc=None):
     """compileall's test (compile_file without force): the .pyc header holds
-    the source's mtime and size."""
+    the source's mtime and size. pyc: where to look (the source's own)."""
     try:
         st = os.stat(src)
-        with open(pyc_of(src), "rb") as f:
+        with open(pyc or pyc_of(src), "rb") as f:
             head = f.read(16)
     except OSError:
         return False
@@ -71,6 +75,24 @@ def up_to_date(src):
         return True
     return (int.from_bytes(head[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF and
             int.from_bytes(head[12:16], "little") == st.st_size & 0xFFFFFFFF)
+
+
+def link_over(src, dst):
+    """Hard-link src at dst, replacing what dst is by rename(2) (a stale .pyc
+    linked from somewhere: its inode is never written); False when it
+    cannot (a file named __pycache__ where the directory would be)."""
+    tmp = "%s.%d.tmp" % (dst, os.getpid())
+    try:
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.link(src, tmp)
+        os.replace(tmp, dst)
+        return True
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
 
 
 def compile_one(job):
@@ -103,24 +125,36 @@ def compile_into_archives(stale, staging):
     dirs = {}
     for src in stale:
         dirs.setdefault(os.path.dirname(src), []).append(src)
-    jobs = []
+    jobs, published = [], []
     for i, (d, srcs) in enumerate(sorted(dirs.items())):
         sdir = os.path.join(staging, str(i))
         os.makedirs(sdir)
-        jobs += [(src, os.path.join(sdir, os.path.basename(pyc_of(src)))) for src in srcs]
+        mine = [(src, os.path.join(sdir, os.path.basename(pyc_of(src)))) for src in srcs]
+        jobs += mine
+        published.append((sdir, os.path.join(d, "__pycache__"), mine))
     failed = compile_all(jobs)
-    for i, d in enumerate(sorted(dirs)):
-        sdir, target = os.path.join(staging, str(i)), os.path.join(d, "__pycache__")
+    for sdir, target, mine in published:
         try:
             os.rename(sdir, target)  # the whole directory at once (rename(2) replaces an empty one)
             continue
         except OSError:
-            pass  # a __pycache__ with files in it: another interpreter's, or another build's
-        for n in os.listdir(sdir):
+            pass  # a __pycache__ with files in it (another interpreter's, another build's, the wheel's own), or no directory
+        for src, staged in mine:
+            pyc = os.path.join(target, os.path.basename(staged))
+            if not os.path.exists(staged):
+                continue  # it did not compile
             try:
-                os.link(os.path.join(sdir, n), os.path.join(target, n))
+                os.link(staged, pyc)
             except FileExistsError:
-                pass  # another build published it first: the same bytecode
+                # another build published it first (the same bytecode), or the
+                # wheel shipped a .pyc of its own, stale for the unpacked source
+                if not up_to_date(src, pyc):
+                    try:
+                        os.replace(staged, pyc)  # from staging: no other name ever shows in the archive
+                    except OSError:
+                        pass
+            except OSError:
+                pass  # a file named __pycache__: compiled in the venv (or not at all) instead
     return failed
 
 
@@ -203,15 +237,11 @@ def main():
     linked = 0
     for root, src in shared:
         dst = venv_path(root, src, sp)
-        if not same_file(src, dst):
-            continue
-        apyc, vpyc = pyc_of(src), pyc_of(dst)
-        if os.path.exists(vpyc) or not os.path.exists(apyc):
-            continue
-        os.makedirs(os.path.dirname(vpyc), exist_ok=True)
-        os.link(apyc, vpyc)
-        linked += 1
-    own = [src for src in sources(sp) if not os.path.exists(pyc_of(src))]
+        if not same_file(src, dst) or up_to_date(dst) or not up_to_date(src):
+            continue  # not the archive's file; its bytecode there already (uv linked it); none in the archive
+        if link_over(pyc_of(src), pyc_of(dst)):  # over a stale one uv linked: the wheel's own
+            linked += 1
+    own = [src for src in sources(sp) if not up_to_date(src)]
     failed += compile_all([(src, pyc_of(src)) for src in own])
     print("pactown-build: bytecode: %d wheel(s) shared, %d module(s) compiled into them now, %d .pyc linked "
           "after the install, %d module(s) of the venv's own compiled, %d did not compile"

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,6 +52,32 @@ int pt_site_packages(const char *venv, char *out, size_t n, char *tag, size_t tn
     return 0;
 }
 
+/* The .pyc at pyc (relative to dirfd) holds the bytecode of the source
+ * src as it is: a hash-based .pyc (PEP 552), or one whose header has the
+ * source's mtime and size (32 bits each), Python's own test
+ * (importlib's _validate_timestamp_pyc). A wheel may ship a .pyc of its own,
+ * which never matches the mtime uv gives the source it unpacks. */
+static bool pyc_fresh(int dirfd, const char *src, const char *pyc)
+{
+    struct stat st;
+    unsigned char h[16];
+    if (fstatat(dirfd, src, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return false;
+    int fd = openat(dirfd, pyc, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t r = pread(fd, h, sizeof h, 0);
+    close(fd);
+    if (r != (ssize_t)sizeof h)
+        return false;
+    uint32_t flags = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
+    uint32_t mtime = (uint32_t)h[8] | (uint32_t)h[9] << 8 | (uint32_t)h[10] << 16 | (uint32_t)h[11] << 24;
+    uint32_t size = (uint32_t)h[12] | (uint32_t)h[13] << 8 | (uint32_t)h[14] << 16 | (uint32_t)h[15] << 24;
+    if (flags & 1)
+        return true;
+    return mtime == (uint32_t)st.st_mtim.tv_sec && size == (uint32_t)st.st_size;
+}
+
 /* dirfd is consumed (closed) */
 static long missing_beneath(int dirfd, const char *tag, int first_only, int depth)
 {
@@ -91,7 +119,8 @@ static long missing_beneath(int dirfd, const char *tag, int first_only, int dept
             char pyc[PATH_MAX];
             struct stat st;
             if (snprintf(pyc, sizeof pyc, "__pycache__/%.*s.%s.pyc", (int)(len - 3), nm, tag) >= (int)sizeof pyc ||
-                fstatat(dirfd, pyc, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+                fstatat(dirfd, pyc, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+                !pyc_fresh(dirfd, nm, pyc))
                 missing++;
         }
     }

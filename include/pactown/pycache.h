@@ -20,8 +20,10 @@
 int pt_site_packages(const char *venv, char *out, size_t n, char *tag, size_t tn);
 
 /* Count the modules (*.py, outside __pycache__) under dir whose
- * __pycache__/<stem>.<tag>.pyc does not exist, stopping at the first when
- * first_only. Symlinks are not followed. Returns the count (>= 0) or -errno. */
+ * __pycache__/<stem>.<tag>.pyc does not exist or is stale (its header holds
+ * another mtime or size than the source's, and it is not hash-based: a
+ * wheel's own .pyc), stopping at the first when first_only. Symlinks are
+ * not followed. Returns the count (>= 0) or -errno. */
 long pt_pycache_missing(const char *dir, const char *tag, int first_only);
 
 #endif

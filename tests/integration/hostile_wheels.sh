@@ -3,6 +3,8 @@
 # 12; tests/fixtures/make_hostile_wheels.py):
 # - a pyvenv.cfg shipped in .data/data runs none of its code as root in the
 #   bytecode step (with the store's uv cache, and with one of one's own)
+# - a file named __pycache__ does not fail the build, and a wheel's own,
+#   stale, .pyc is not what the venv gets (first build and uv's links after)
 . "$(dirname "$0")/lib.sh"
 [ -n "$UV_BIN" ] || skip "uv is not installed: venvs share files only when uv builds them"
 PY=${PACTOWN_PYTHON:-python3}
@@ -41,6 +43,18 @@ if grep -q "home = $EVIL/bin" "$S/$k/pyvenv.cfg"; then
 else
     say "uv kept the venv's pyvenv.cfg: nothing to run"
 fi
+
+# --- a file named __pycache__; a wheel's own, stale, bytecode
+k=$(prewarm ptx-pcfile) || true
+[ -n "$k" ] || fail "a file named __pycache__ fails the build: $(tail -n 8 "$WORK/prewarm.log")"
+"$S/$k/bin/python" -c 'import ptx_pcfile' || fail "ptx_pcfile does not import"
+for extra in "" ptdemo-extra; do  # compiled in this build; linked by uv from the archive
+    k=$(prewarm ptx-shipped $extra) || true
+    [ -n "$k" ] || fail "prewarm ptx-shipped $extra: $(tail -n 5 "$WORK/prewarm.log")"
+    v=$("$S/$k/bin/python" -v -c 'import ptx_shipped' 2>&1)
+    grep -q "ptx_shipped/__pycache__/__init__.$tag.pyc matches" <<<"$v" \
+        || fail "ptx-shipped $extra: the venv's bytecode is not that of its source: $(grep ptx_shipped <<<"$v" | head -n 3)"
+done
 
 # --- with a uv cache of one's own (files copied) the bytecode step never starts the venv's interpreter either
 mount_stop

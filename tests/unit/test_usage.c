@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,14 +188,30 @@ Test(pycache, site_packages_and_the_cache_tag)
     cr_assert_eq(pt_site_packages(v, sp, sizeof sp, tag, sizeof tag), -ENOENT);
 }
 
+/* a .pyc at pyc_rel for the source at src_rel: a 16-byte header (PEP 552)
+ * with flags, and the source's mtime and size, or those given when stale */
+static void pyc(const char *src_rel, const char *pyc_rel, uint32_t flags, bool stale)
+{
+    char p[PATH_MAX];
+    struct stat st;
+    FMT(p, "%s/%s", tmp, src_rel);
+    cr_assert_eq(stat(p, &st), 0, "%s", p);
+    uint32_t w[4] = { 0x0a0d0da7, flags, (uint32_t)st.st_mtime - (stale ? 100 : 0), (uint32_t)st.st_size };
+    FMT(p, "%s/%s", tmp, pyc_rel);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0, "%s: %s", p, strerror(errno));
+    cr_assert_eq(write(fd, w, sizeof w), (ssize_t)sizeof w); /* little-endian, as the header is */
+    close(fd);
+}
+
 Test(pycache, modules_without_their_pyc_are_counted)
 {
     mkdirs("sp/pkg/__pycache__");
     mkdirs("sp/pkg/sub");
     file("sp/pkg/__init__.py", 10);
-    file("sp/pkg/__pycache__/__init__.cpython-311.pyc", 10);
-    file("sp/pkg/__pycache__/mod.cpython-312.pyc", 10); /* another interpreter's */
+    pyc("sp/pkg/__init__.py", "sp/pkg/__pycache__/__init__.cpython-311.pyc", 0, false);
     file("sp/pkg/mod.py", 10);
+    pyc("sp/pkg/mod.py", "sp/pkg/__pycache__/mod.cpython-312.pyc", 0, false); /* another interpreter's */
     file("sp/pkg/sub/deep.py", 10);
     file("sp/pkg/data.txt", 10);
     file("sp/pkg/__pycache__/stray.py", 10); /* not a module: inside __pycache__ */
@@ -201,9 +219,17 @@ Test(pycache, modules_without_their_pyc_are_counted)
     FMT(sp, "%s/sp", tmp);
     cr_assert_eq(pt_pycache_missing(sp, "cpython-311", 0), 2, "mod.py and sub/deep.py");
     cr_assert_eq(pt_pycache_missing(sp, "cpython-311", 1), 1, "first_only stops at the first");
-    file("sp/pkg/__pycache__/mod.cpython-311.pyc", 10);
+    pyc("sp/pkg/mod.py", "sp/pkg/__pycache__/mod.cpython-311.pyc", 0, false);
     mkdirs("sp/pkg/sub/__pycache__");
+    pyc("sp/pkg/sub/deep.py", "sp/pkg/sub/__pycache__/deep.cpython-311.pyc", 0, false);
+    cr_assert_eq(pt_pycache_missing(sp, "cpython-311", 0), 0);
+    /* a wheel's own .pyc: stale for the source uv unpacked (another mtime), or cut short */
+    pyc("sp/pkg/mod.py", "sp/pkg/__pycache__/mod.cpython-311.pyc", 0, true);
     file("sp/pkg/sub/__pycache__/deep.cpython-311.pyc", 10);
+    cr_assert_eq(pt_pycache_missing(sp, "cpython-311", 0), 2, "a stale .pyc and a short one");
+    /* hash-based (PEP 552 flags bit 0): valid whatever the mtime */
+    pyc("sp/pkg/mod.py", "sp/pkg/__pycache__/mod.cpython-311.pyc", 1, true);
+    pyc("sp/pkg/sub/deep.py", "sp/pkg/sub/__pycache__/deep.cpython-311.pyc", 3, true);
     cr_assert_eq(pt_pycache_missing(sp, "cpython-311", 0), 0);
     FMT(sp, "%s/none", tmp);
     cr_assert_eq(pt_pycache_missing(sp, "cpython-311", 0), -ENOENT);
