@@ -4,10 +4,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -43,56 +46,51 @@ struct scan {
     uint64_t bytes;       /* st_blocks * 512 */
 };
 
-/* dirfd is consumed */
-static int scan_beneath(int dirfd, struct scan *s, int depth)
+/* nftw(3) has no argument for its callback: the scan it adds to, per thread */
+static _Thread_local struct scan *scanning;
+
+static int scan_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
-    DIR *d = depth > 64 ? NULL : fdopendir(dirfd);
-    if (!d) {
-        int e = depth > 64 ? ELOOP : errno;
-        close(dirfd);
-        return -e;
+    (void)path;
+    struct scan *s = scanning;
+    if (ftw->level == 0)
+        return 0; /* the archive's own directory */
+    if (type == FTW_DNR || type == FTW_NS) {
+        s->linked = true; /* what cannot be seen might be linked: the archive is kept */
+        return 0;
     }
-    rewinddir(d); /* a dup of dirfd may have been read already: they share the offset */
-    int rc = 0;
-    struct dirent *de;
-    while (rc == 0 && (de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        struct stat st;
-        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-            continue;
-        if (st.st_ctim.tv_sec > s->newest_ctime)
-            s->newest_ctime = st.st_ctim.tv_sec;
-        if (S_ISDIR(st.st_mode)) {
-            int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub >= 0)
-                rc = scan_beneath(sub, s, depth + 1);
-        } else if (S_ISREG(st.st_mode)) {
-            s->bytes += (uint64_t)st.st_blocks * 512;
-            if (st.st_nlink > 1)
-                s->linked = true;
-        }
+    if (st->st_ctim.tv_sec > s->newest_ctime)
+        s->newest_ctime = st->st_ctim.tv_sec;
+    if (S_ISREG(st->st_mode)) {
+        s->bytes += (uint64_t)st->st_blocks * 512;
+        if (st->st_nlink > 1)
+            s->linked = true;
     }
-    closedir(d);
-    return rc;
+    return 0;
 }
 
-/* The PEP 503 normalized name of a "<name>-<version>.dist-info" directory
- * (the wheel spec escapes '-' in both parts as '_'), into out; false if it
- * is not one, or the name is not [a-z0-9-] once normalized. */
-static bool dist_name(const char *dirname, char *out, size_t n)
+/* Everything beneath the archive at path, however deep (nftw keeps at most
+ * 16 directories open, and reads deeper ones by their path: a wheel's tree
+ * 70 levels down stopped the recursive scan this replaces, and with it every
+ * prune). 0 or -errno; the prune holds the cache exclusive, so nothing
+ * changes beneath it meanwhile. */
+static int scan_archive(const char *path, struct scan *s)
 {
-    size_t len = strlen(dirname);
-    static const char suffix[] = ".dist-info";
-    if (len <= sizeof suffix - 1 || strcmp(dirname + len - (sizeof suffix - 1), suffix) != 0)
-        return false;
-    const char *dash = strchr(dirname, '-');
-    if (!dash || dash == dirname)
-        return false;
+    scanning = s;
+    int rc = nftw(path, scan_one, 16, FTW_PHYS | FTW_MOUNT);
+    scanning = NULL;
+    return rc == 0 ? 0 : errno ? -errno : -EIO;
+}
+
+/* PEP 503: name lower-cased, each run of '-', '_' and '.' one '-'; into out.
+ * False if it is empty, too long, or has anything but [A-Za-z0-9._-], so a
+ * name given to `uv cache clean` is [a-z0-9-] and never starts with '-'. */
+static bool normalize_name(const char *name, size_t len, char *out, size_t n)
+{
     size_t w = 0;
     bool sep = false;
-    for (const char *p = dirname; p < dash; p++) {
-        char c = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] - 'A' + 'a') : name[i];
         if (c == '-' || c == '_' || c == '.') {
             sep = true;
             continue;
@@ -111,6 +109,56 @@ static bool dist_name(const char *dirname, char *out, size_t n)
     }
     out[w] = '\0';
     return w > 0;
+}
+
+/* The PEP 503 normalized name of a "<name>-<version>.dist-info" directory
+ * (the wheel spec escapes '-' in both parts as '_'), into out; false if it
+ * is not one, or the name is not [a-z0-9-] once normalized. */
+static bool dist_name(const char *dirname, char *out, size_t n)
+{
+    size_t len = strlen(dirname);
+    static const char suffix[] = ".dist-info";
+    if (len <= sizeof suffix - 1 || strcmp(dirname + len - (sizeof suffix - 1), suffix) != 0)
+        return false;
+    const char *dash = strchr(dirname, '-');
+    if (!dash || dash == dirname)
+        return false;
+    return normalize_name(dirname, (size_t)(dash - dirname), out, n);
+}
+
+/* The "Name:" of the METADATA in the dist-info directory di (open, beneath
+ * the archive), normalized, into out. uv checks that field against the name
+ * it installs the wheel as (the one `uv cache clean` takes); it does not
+ * check the directory's name as closely: "hxp_victim-1.0.dist-info" passes
+ * for a wheel of hxp (a prefix), and a top-level *file* named
+ * "ptdemo_core-1.dist-info" is installed as any file. */
+static bool metadata_name(int di, char *out, size_t n)
+{
+    int fd = openat(di, "METADATA", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[16384];
+    ssize_t len = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    if (len <= 0)
+        return false;
+    buf[len] = '\0';
+    /* RFC 822 style headers, up to the first empty line (the description) */
+    for (char *line = buf; *line && *line != '\n' && *line != '\r';) {
+        char *end = strchr(line, '\n');
+        if (!end)
+            end = line + strlen(line);
+        if (strncasecmp(line, "Name:", 5) == 0) {
+            const char *v = line + 5, *e = end;
+            while (v < e && (*v == ' ' || *v == '\t'))
+                v++;
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+                e--;
+            return normalize_name(v, (size_t)(e - v), out, n);
+        }
+        line = *end ? end + 1 : end;
+    }
+    return false;
 }
 
 struct dist {
@@ -140,25 +188,50 @@ static struct dist *dist_get(struct dists *ds, const char *name)
     return d;
 }
 
+/* The distribution an unpacked wheel is of: the Name of the METADATA in its
+ * *.dist-info directory (a directory: uv allows one only), normalized; the
+ * directory's name when that METADATA has none. "" when none is found. */
+static void archive_name(int fd, char *name, size_t n)
+{
+    name[0] = '\0';
+    int dup_fd = dup(fd);
+    DIR *d = dup_fd < 0 ? NULL : pt_opendir_fd(dup_fd);
+    if (!d) {
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return;
+    }
+    rewinddir(d); /* the dup shares fd's offset */
+    char from_dir[128];
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!dist_name(de->d_name, from_dir, sizeof from_dir))
+            continue;
+        int di = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (di < 0)
+            continue; /* a file named like a dist-info directory */
+        bool found = metadata_name(di, name, n);
+        close(di);
+        if (!found)
+            snprintf(name, n, "%s", from_dir);
+        break;
+    }
+    closedir(d);
+}
+
 /* One archive (an unpacked wheel): scanned, and its distribution told. */
-static int look_at_archive(int bucket_fd, const char *id, int64_t cutoff, struct dists *ds, pt_prune_result *r)
+static int look_at_archive(int bucket_fd, const char *bucket_path, const char *id, int64_t cutoff, struct dists *ds,
+                           pt_prune_result *r)
 {
     int fd = openat(bucket_fd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    char name[128] = "";
-    DIR *d = pt_opendir_fd(fd);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL && !*name)
-            if (!dist_name(de->d_name, name, sizeof name))
-                name[0] = '\0';
-        closedir(d);
-    }
+    char name[128], path[PATH_MAX];
+    archive_name(fd, name, sizeof name);
+    close(fd);
     struct scan s = { 0 };
-    int rc = scan_beneath(fd, &s, 0);
-    if (rc)
-        return rc;
+    if (snprintf(path, sizeof path, "%s/%s", bucket_path, id) >= (int)sizeof path || scan_archive(path, &s) != 0)
+        s.linked = true; /* not seen whole: kept, and the prune goes on */
     r->archives++;
     if (!s.linked)
         r->unused++;
@@ -232,10 +305,13 @@ int pt_uv_cache_prune(const char *path, const char *uv, int64_t ttl_seconds, int
             continue;
         int bfd = openat(cfd, be->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         DIR *b = bfd < 0 ? NULL : pt_opendir_fd(bfd);
+        char bucket_path[PATH_MAX];
+        if (snprintf(bucket_path, sizeof bucket_path, "%s/%s", path, be->d_name) >= (int)sizeof bucket_path)
+            rc = pt_error_set(err, -ENAMETOOLONG, 0, "%s/%s: path too long", path, be->d_name);
         struct dirent *ae;
         while (rc == 0 && b && (ae = readdir(b)) != NULL)
-            if (ae->d_name[0] != '.')
-                rc = look_at_archive(bfd, ae->d_name, now - ttl_seconds, &ds, out);
+            if (ae->d_name[0] != '.' && (rc = look_at_archive(bfd, bucket_path, ae->d_name, now - ttl_seconds, &ds, out)))
+                pt_error_set(err, rc, 0, "%s: %s", bucket_path, strerror(-rc));
         if (b)
             closedir(b);
         if (bfd >= 0)

@@ -52,8 +52,10 @@ typedef struct pt_prune_result {
  * -EWOULDBLOCK at once while a build holds the cache: prune later), finds the
  * distributions whose archives are all unused for ttl_seconds or more
  * (0: at once), and runs `UV cache clean --no-config NAME…` (argument
- * vector, never a shell; names are PEP 503 normalized names taken from the
- * archives' *.dist-info directories and checked to be [a-z0-9-]). Call in the
+ * vector, never a shell; names are the PEP 503 normalized Name of the
+ * METADATA in each archive's *.dist-info directory, the field uv checks
+ * against the name it installs a wheel as, and are [a-z0-9-]). An archive
+ * that cannot be read whole is kept; its depth is no limit. Call in the
  * store's writable view. now: epoch seconds. Returns 0 or -errno; err says
  * why. A missing cache is nothing to prune (0). */
 int pt_uv_cache_prune(const char *path, const char *uv, int64_t ttl_seconds, int64_t now, pt_prune_result *out,

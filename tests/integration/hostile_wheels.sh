@@ -5,6 +5,8 @@
 #   bytecode step (with the store's uv cache, and with one of one's own)
 # - a file named __pycache__ does not fail the build, and a wheel's own,
 #   stale, .pyc is not what the venv gets (first build and uv's links after)
+# - the prune names a wheel by its METADATA, not by top-level names that look
+#   like another's dist-info, and a deep wheel does not stop it
 . "$(dirname "$0")/lib.sh"
 [ -n "$UV_BIN" ] || skip "uv is not installed: venvs share files only when uv builds them"
 PY=${PACTOWN_PYTHON:-python3}
@@ -56,6 +58,23 @@ for extra in "" ptdemo-extra; do  # compiled in this build; linked by uv from th
         || fail "ptx-shipped $extra: the venv's bytecode is not that of its source: $(grep ptx_shipped <<<"$v" | head -n 3)"
 done
 
+# --- the prune names a wheel by its METADATA
+arch() { find "$S/.uv" -maxdepth 3 -path "*archive-v*/*/$1" | head -n 1; }
+kd=$(prewarm ptx-decoy) && kc=$(prewarm "ptdemo-core==2.0") || true
+[ -n "$kd" ] && [ -n "$kc" ] || fail "prewarm: $(tail -n 5 "$WORK/prewarm.log")"
+"$PACTOWN" cache rm "$kc" >/dev/null && "$PACTOWN" cache gc >/dev/null || fail "cache rm, gc"
+wait_until 10 sh -c "[ -z \"\$(find '$S/.uv' -maxdepth 3 -path '*archive-v*/*/ptdemo_core-2.0.dist-info')\" ]" \
+    || fail "ptdemo-core 2.0, linked by no venv, was kept: ptx-decoy's top-level files pass for its dist-info"
+"$PACTOWN" cache rm "$kd" >/dev/null && "$PACTOWN" cache gc >/dev/null || fail "cache rm, gc"
+wait_until 10 sh -c "[ -z \"\$(find '$S/.uv' -maxdepth 3 -path '*archive-v*/*/ptx_decoy-1.0.dist-info')\" ]" \
+    || fail "ptx-decoy, linked by no venv, was never pruned"
+
+# --- a deep wheel: the prune goes on
+kdeep=$(prewarm ptx-deep) && kc=$(prewarm "ptdemo-core==1.0") || true
+[ -n "$kdeep" ] && [ -n "$kc" ] || fail "prewarm: $(tail -n 5 "$WORK/prewarm.log")"
+"$PACTOWN" cache rm "$kc" >/dev/null && "$PACTOWN" cache gc >/dev/null || fail "cache rm, gc"
+wait_until 10 sh -c "[ -z \"\$(find '$S/.uv' -maxdepth 3 -path '*archive-v*/*/ptdemo_core-1.0.dist-info')\" ]" \
+    || fail "ptdemo-core 1.0, linked by no venv, was kept: a deep wheel stops the prune"
 # --- with a uv cache of one's own (files copied) the bytecode step never starts the venv's interpreter either
 mount_stop
 mount_start -o uv_cache_dir="$WORK/own-uv-cache"
