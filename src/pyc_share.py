@@ -106,13 +106,28 @@ def compile_one(job):
         return False
 
 
+def worker_init(parent):
+    """A worker ends with this process: pactown-build starts it with
+    PR_SET_PDEATHSIG, which fork(2) does not pass on, so a pactown-build
+    killed with SIGKILL would leave the workers waiting for work for ever."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (ImportError, OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)  # it ended before the prctl
+
+
 def compile_all(jobs):
     """Returns the number of modules that did not compile (syntax errors in
     files shipped for another Python: pip and uv skip those too)."""
     if len(jobs) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1:
         # fork: this script comes from -c, which spawn and forkserver
         # children could not import again; nothing here runs threads
-        with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("fork"),
+                                 initializer=worker_init, initargs=(os.getpid(),)) as pool:
             ok = list(pool.map(compile_one, jobs, chunksize=16))
     else:
         ok = [compile_one(j) for j in jobs]

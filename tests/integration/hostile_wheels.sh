@@ -7,6 +7,7 @@
 #   stale, .pyc is not what the venv gets (first build and uv's links after)
 # - the prune names a wheel by its METADATA, not by top-level names that look
 #   like another's dist-info, and a deep wheel does not stop it
+# - a pactown-build killed in the bytecode step leaves none of its processes
 . "$(dirname "$0")/lib.sh"
 [ -n "$UV_BIN" ] || skip "uv is not installed: venvs share files only when uv builds them"
 PY=${PACTOWN_PYTHON:-python3}
@@ -75,6 +76,37 @@ kdeep=$(prewarm ptx-deep) && kc=$(prewarm "ptdemo-core==1.0") || true
 "$PACTOWN" cache rm "$kc" >/dev/null && "$PACTOWN" cache gc >/dev/null || fail "cache rm, gc"
 wait_until 10 sh -c "[ -z \"\$(find '$S/.uv' -maxdepth 3 -path '*archive-v*/*/ptdemo_core-1.0.dist-info')\" ]" \
     || fail "ptdemo-core 1.0, linked by no venv, was kept: a deep wheel stops the prune"
+# --- pactown-build killed in the bytecode step: none of its processes is left
+if [ "$(nproc)" -gt 1 ]; then
+    "$PACTOWN" cache prewarm ptx-many >"$WORK/many.out" 2>&1 &
+    pw=$!
+    step_workers() {  # the bytecode step's pid, once it has started its workers
+        local b p
+        b=$(pgrep -f "pactown-build --store $S --key" | head -n 1) && [ -n "$b" ] || return 1
+        p=$(pgrep -P "$b" -f "c # pyc_share.py" | head -n 1) && [ -n "$p" ] || return 1
+        [ -n "$(pgrep -P "$p" | head -n 1)" ] && echo "$b $p"
+    }
+    wait_until 60 step_workers || fail "no bytecode step with workers seen: $(cat "$WORK/many.out")"
+    read -r builder step < <(step_workers)
+    kill -KILL "$builder"
+    wait "$pw" || true
+    group_left() { ps -eo pid=,pgid=,stat= | awk -v g="$step" '$2 == g && $3 !~ /^Z/ { print $1 }'; }
+    group_gone() { [ -z "$(group_left)" ]; }
+    if ! wait_until 5 group_gone; then
+        left=$(group_left)
+        EXTRA_PIDS="$EXTRA_PIDS $left"
+        fail "the bytecode step's processes outlived the killed pactown-build: $(ps -o pid,ppid,stat,args -p "${left//$'\n'/,}" | cut -c1-100)"
+    fi
+fi
+
+# --- with a uv cache of one's own (files copied) the bytecode step never starts the venv's interpreter either
+mount_stop
+mount_start -o uv_cache_dir="$WORK/own-uv-cache"
+k=$(prewarm ptx-venvcfg ptdemo-extra) || true
+[ -n "$k" ] || fail "prewarm ptx-venvcfg with uv_cache_dir: $(tail -n 5 "$WORK/prewarm.log")"
+[ ! -e "$EVIL/RAN" ] || fail "with uv_cache_dir, the build ran the standard library a wheel's pyvenv.cfg points at"
+[ -f "$(site_of "$k")/ptx_venvcfg/__pycache__/__init__.$tag.pyc" ] || fail "with uv_cache_dir, ptx_venvcfg has no bytecode"
+
 # --- with a uv cache of one's own (files copied) the bytecode step never starts the venv's interpreter either
 mount_stop
 mount_start -o uv_cache_dir="$WORK/own-uv-cache"
