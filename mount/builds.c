@@ -28,6 +28,7 @@
 #include "pactown/key.h"
 #include "pactown/spawn.h"
 #include "pactown/store.h"
+#include "pactown/vec.h"
 #include "pactown/venv.h"
 #include "pactown/usage.h"
 #include "pactown/uvcache.h"
@@ -49,39 +50,58 @@ static bool store_dir_ok(struct pt_fs *fs, const char *key)
 
 /* ---- index updates (each one short write transaction) ---- */
 
-/* the access time seen on a lookup, unless a newer one is stored already */
+/* an access seen by the daemon (arg: struct pt_atime): the access time,
+ * unless a newer one is stored already, and the uses counted as hits */
 static int mark_access(pt_entry *e, void *arg)
 {
-    int64_t ms = *(const int64_t *)arg;
-    if (e->state != PT_STATE_READY || e->last_access_ms >= ms)
+    const struct pt_atime *a = arg;
+    if (e->state != PT_STATE_READY || (e->last_access_ms >= a->ms && a->hits == 0))
         return 1;
-    e->last_access_ms = ms;
+    if (e->last_access_ms < a->ms)
+        e->last_access_ms = a->ms;
+    e->hits += a->hits;
     return 0;
 }
 
-static void note_access(struct pt_fs *fs, const char *key, int64_t ms)
+/* Note an access (a lookup: hits 0; a use: 1) in memory, for
+ * pt_fs_flush_atimes. */
+static void note_access(struct pt_fs *fs, const char *key, int64_t ms, unsigned hits)
 {
     pthread_mutex_lock(&fs->atime_mu);
     size_t i;
     for (i = 0; i < fs->n_atimes; i++)
         if (strcmp(fs->atimes[i].key, key) == 0)
             break;
-    if (i == fs->n_atimes && fs->n_atimes == fs->cap_atimes) {
-        size_t cap = fs->cap_atimes ? fs->cap_atimes * 2 : 64;
-        struct pt_atime *p = realloc(fs->atimes, cap * sizeof *p);
+    if (i == fs->n_atimes) {
+        struct pt_atime *p = pt_grow(fs->atimes, &fs->cap_atimes, fs->n_atimes, sizeof *p);
         if (!p) {
             pthread_mutex_unlock(&fs->atime_mu);
-            return; /* an access time is a hint for eviction: losing one is fine */
+            return; /* an access time is a hint for eviction, a hit a figure: losing one is fine */
         }
         fs->atimes = p;
-        fs->cap_atimes = cap;
-    }
-    if (i == fs->n_atimes) {
+        memset(&fs->atimes[i], 0, sizeof fs->atimes[i]);
         snprintf(fs->atimes[i].key, sizeof fs->atimes[i].key, "%s", key);
         fs->n_atimes++;
     }
-    fs->atimes[i].ms = ms;
+    if (fs->atimes[i].ms < ms)
+        fs->atimes[i].ms = ms;
+    fs->atimes[i].hits += hits;
     pthread_mutex_unlock(&fs->atime_mu);
+}
+
+void pt_fs_note_use(struct pt_fs *fs, const char *key, int64_t ms)
+{
+    note_access(fs, key, ms, 1);
+}
+
+uint64_t pt_fs_pending_hits(struct pt_fs *fs)
+{
+    uint64_t n = 0;
+    pthread_mutex_lock(&fs->atime_mu);
+    for (size_t i = 0; i < fs->n_atimes; i++)
+        n += fs->atimes[i].hits;
+    pthread_mutex_unlock(&fs->atime_mu);
+    return n;
 }
 
 void pt_fs_flush_atimes(struct pt_fs *fs)
@@ -93,12 +113,17 @@ void pt_fs_flush_atimes(struct pt_fs *fs)
     fs->n_atimes = fs->cap_atimes = 0;
     pthread_mutex_unlock(&fs->atime_mu);
     int failed = 0;
+    uint64_t hits = 0;
     for (size_t i = 0; i < n; i++) {
-        int rc = pt_index_update(fs->idx, list[i].key, mark_access, &list[i].ms, NULL);
+        int rc = pt_index_update(fs->idx, list[i].key, mark_access, &list[i], NULL);
         failed += rc != 0 && rc != -ENOENT;
+        hits += rc == 0 ? list[i].hits : 0;
     }
+    if (hits && pt_index_count(fs->idx, "hits", (int64_t)hits) != 0)
+        failed++;
     if (failed)
-        fprintf(stderr, "pactownfs: warning: %d access time(s) could not be written to the index\n", failed);
+        fprintf(stderr, "pactownfs: warning: %d access time(s) or hit count(s) could not be written to the index\n",
+                failed);
     free(list);
 }
 
@@ -481,7 +506,7 @@ static void note_use(struct pt_fs *fs, const char *key, const pt_entry *e)
 {
     int64_t now = pt_wall_ms();
     if (e->state == PT_STATE_READY && now - e->last_access_ms >= fs->cfg.atime_throttle * 1000)
-        note_access(fs, key, now);
+        note_access(fs, key, now, 0);
 }
 
 static void reply_target(struct pt_fs *fs, fuse_req_t req, const char *key)

@@ -64,6 +64,11 @@ static json_t *handle(struct pt_fs *fs, json_t *req)
             return error_reply(-rc, strerror(-rc));
         return json_pack("{s:b}", "ok", 1);
     }
+    if (strcmp(op, "flush") == 0) {
+        pt_fs_uses_drain(fs); /* every use its sender sent before asking */
+        pt_fs_flush_atimes(fs);
+        return json_pack("{s:b}", "ok", 1);
+    }
     if (strcmp(op, "stale") == 0) {
         /* a client found the venv unusable: the daemon checks for itself */
         const char *key = json_string_value(json_object_get(req, "key"));

@@ -231,7 +231,8 @@ int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool
 {
     pt_candidate *c = NULL;
     size_t n = 0;
-    pt_fs_flush_atimes(fs); /* the LRU order must include the lookups seen */
+    pt_fs_uses_drain(fs);
+    pt_fs_flush_atimes(fs); /* the LRU order must include the lookups and uses seen */
     long keep_s = fs->cfg.wheel_keep_hours > 0 ? fs->cfg.wheel_keep_hours * 3600 : 0;
     pt_store_disk disk = { 0 };
     /* max_bytes is held against the disk as it is now; without it the

@@ -99,6 +99,8 @@ static char *stats_text(struct pt_fs *fs)
     if (pt_stats_collect(fs->idx, &s) != 0)
         return NULL;
     s.waiting = pt_claims_waiting(fs);
+    pt_fs_uses_drain(fs);
+    s.counters.hits += pt_fs_pending_hits(fs); /* noted, written at the next flush */
     return pt_stats_json(&s, pt_wall_s());
 }
 

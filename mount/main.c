@@ -425,6 +425,7 @@ int main(int argc, char *argv[])
     pthread_mutex_init(&fs.atime_mu, NULL);
     pthread_cond_init(&fs.evict_cond, NULL);
     fs.control_fd = -1;
+    fs.uses_fd = -1;
     se = fuse_session_new(&args, &pt_fs_ops, sizeof pt_fs_ops, &fs);
     if (!se)
         goto out_unbind;
@@ -446,10 +447,12 @@ int main(int argc, char *argv[])
     fs.mountpoint = opts.mountpoint;
     fs.se = se;
     if ((rc = pt_fs_stopper_start(&fs)) != 0 || (rc = pt_fs_control_start(&fs)) != 0 ||
-        (rc = pt_fs_evict_start(&fs)) != 0) {
+        (rc = pt_fs_uses_start(&fs)) != 0 || (rc = pt_fs_evict_start(&fs)) != 0) {
         fprintf(stderr, "pactownfs: cannot start the %s: %s\n",
-                !fs.stopper_running ? "stopper thread" : fs.control_running ? "eviction thread" : "control socket",
+                !fs.stopper_running ? "stopper thread" : !fs.control_running ? "control socket"
+                : !fs.uses_running ? "uses socket" : "eviction thread",
                 strerror(-rc));
+        pt_fs_uses_stop(&fs);
         pt_fs_control_stop(&fs);
         pt_index_close(fs.idx);
         goto out_unmount;

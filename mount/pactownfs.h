@@ -110,8 +110,13 @@ struct pt_fs {
     atomic_bool prune_due;      /* a venv was evicted since: its wheels may be unlinked now */
 
     pthread_mutex_t atime_mu;
-    struct pt_atime { char key[33]; int64_t ms; } *atimes; /* seen, not yet written; protected by atime_mu */
+    struct pt_atime { char key[33]; int64_t ms; unsigned hits; } *atimes; /* seen (lookups, uses), not yet
+                                                                            * written; protected by atime_mu */
     size_t n_atimes, cap_atimes;
+
+    pthread_t uses_thread;      /* mount/uses.c: the datagram socket of uses */
+    int uses_fd;                /* -1 if none */
+    bool uses_running;
 
     pthread_t control_thread;
     int control_fd;             /* listening socket, -1 if none */
@@ -183,6 +188,20 @@ void pt_fs_stop(struct pt_fs *fs);
  * one go by the eviction thread (before it picks victims) and at unmount, so a
  * lookup never waits for a disk sync. */
 void pt_fs_flush_atimes(struct pt_fs *fs);
+/* A use of key's venv (a `pactown run --prepare` hit) at ms: its access
+ * time and one hit, in memory like a lookup's, written by
+ * pt_fs_flush_atimes. */
+void pt_fs_note_use(struct pt_fs *fs, const char *key, int64_t ms);
+/* Hits noted and not written yet (for the mount's stats). */
+uint64_t pt_fs_pending_hits(struct pt_fs *fs);
+
+/* uses.c: <cache_dir>/uses.sock (pactown/control.h), a datagram socket the
+ * CLI tells its --prepare hits through, without an index commit. */
+int pt_fs_uses_start(struct pt_fs *fs);
+void pt_fs_uses_stop(struct pt_fs *fs);
+/* Note every use already sent (datagrams waiting: never blocks), so that a
+ * figure read now counts each use whose sender has returned. */
+void pt_fs_uses_drain(struct pt_fs *fs);
 
 /* evict.c: the eviction thread, and evictions on request. */
 int pt_fs_evict_start(struct pt_fs *fs);

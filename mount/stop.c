@@ -45,6 +45,7 @@ void pt_fs_stop(struct pt_fs *fs)
     pt_claims_begin_stop(fs);
     pt_fs_evict_stop(fs);
     pt_fs_control_stop(fs);
+    pt_fs_uses_stop(fs);
     if (!pt_claims_stop(fs))
         fs->threads_left = true;
     pthread_mutex_unlock(&fs->stop_mu);

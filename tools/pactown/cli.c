@@ -204,6 +204,8 @@ static int count_use(pt_entry *e, void *arg)
 
 void cli_note_use(struct cli *cli, const char *key)
 {
+    if (cli_tell_use(cli, key) == 0)
+        return;
     static const char *const counters[] = { "hits", NULL };
     int rc = pt_index_update(cli->idx, key, count_use, NULL, counters);
     if (rc)

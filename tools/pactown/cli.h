@@ -108,6 +108,15 @@ void cli_say(const struct cli *cli, const char *fmt, ...) __attribute__((format(
 /* Report a parse error of file as "FILE:LINE: reason". */
 void cli_input_err(const struct cli *cli, const char *file, const pt_error *err);
 
+/* control.c: tell the daemon a cache hit of key (one datagram on
+ * <cache_dir>/uses.sock, pactown/control.h), without waiting: 0 when sent,
+ * -errno when it could not be (no daemon, not root, its queue full). */
+int cli_tell_use(struct cli *cli, const char *key);
+/* control.c: have the daemon write the access times and hits it holds in
+ * memory to the index (op "flush"), before the index is read for figures;
+ * quietly nothing when the daemon cannot be reached. */
+void cli_flush_uses(struct cli *cli);
+
 /* Send req to the daemon's control socket, *resp its answer (caller
  * decrefs). Prints the error; returns 0 or an exit code. */
 int cli_control(struct cli *cli, json_t *req, json_t **resp);
@@ -124,10 +133,13 @@ int cli_evict(struct cli *cli, const char *key, bool force, unsigned quiet, bool
  * finished. Prints the error; returns 0 or EXIT_BAD_INPUT. */
 int cli_read_reqs(struct cli *cli, const char *file, char **args, int n, pt_reqset *set);
 
-/* A use of a built venv (a prewarm that found it built): one hit, and its
- * access time (the LRU order). `pactown run` counts its use the same way
- * (pt_index_lease_use), in the commit that leases the venv. A failure to
- * record it is said, and costs only the figure. */
+/* A use of a built venv (a prewarm that found it built, a --prepare hit):
+ * one hit, and its access time (the LRU order): told to the daemon
+ * (cli_tell_use), which writes it with the lookups' access times, or, when
+ * it cannot be, committed to the index here. `pactown run` that starts a
+ * service counts its use in the commit that leases the venv
+ * (pt_index_lease_use). A failure to record it is said, and costs only the
+ * figure. */
 void cli_note_use(struct cli *cli, const char *key);
 
 /* cmd_cache.c: register the finished set (only when build) and, when it is

@@ -127,6 +127,7 @@ static void print_json(json_t *o)
 
 static int cache_ls(struct cli *cli, bool json)
 {
+    cli_flush_uses(cli); /* the hits and access times the daemon holds in memory */
     struct ls_ctx c = { cli, json_array() };
     int rc = pt_index_each_entry(cli->idx, ls_one, &c);
     if (rc) {
@@ -194,6 +195,7 @@ static int show_lease(const char *key, pid_t pid, const pt_lease *l, void *arg)
 
 static int cache_show(struct cli *cli, const char *key)
 {
+    cli_flush_uses(cli);
     char *spec = NULL;
     size_t len;
     if (pt_index_spec(cli->idx, key, &spec, &len) != 0) {
@@ -264,6 +266,7 @@ static int user_one(const pt_service *s, void *arg)
 
 static int cache_stats(struct cli *cli, bool json)
 {
+    cli_flush_uses(cli);
     struct users_ctx uc = { 0 };
     cli_cgroups(cli, &uc.cg);
     pt_index_each_service(cli->idx, user_one, &uc);

@@ -1,6 +1,7 @@
 /* control.c — the client side of the daemon's control socket
  * (<cache_dir>/control.sock; address and protocol in pactown/control.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,27 @@
 #include "pactown/control.h"
 #include "cli.h"
 
-int cli_control(struct cli *cli, json_t *req, json_t **resp)
+int cli_tell_use(struct cli *cli, const char *key)
+{
+    int dirfd = open(cli->cfg.cache_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+        return -errno;
+    struct sockaddr_un a;
+    socklen_t alen = pt_socket_addr(dirfd, PT_USES_SOCKET, &a);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = 0;
+    char msg[4 + 32 + 1];
+    int len = snprintf(msg, sizeof msg, "use %s", key);
+    /* never waits: a full queue (EAGAIN), no daemon (ENOENT, ECONNREFUSED)
+     * or no permission (EACCES: not root) sends the caller to the index */
+    if (fd < 0 || sendto(fd, msg, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&a, alen) != len)
+        rc = -errno;
+    if (fd >= 0)
+        close(fd);
+    close(dirfd);
+    return rc;
+}
+
+static int control_call(struct cli *cli, json_t *req, json_t **resp, bool quiet)
 {
     int dirfd = open(cli->cfg.cache_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     struct sockaddr_un a;
@@ -23,8 +44,9 @@ int cli_control(struct cli *cli, json_t *req, json_t **resp)
             close(fd);
         if (dirfd >= 0)
             close(dirfd);
-        cli_err(cli, "cannot reach pactownfs through %s/%s: %s (is the daemon running with cache_dir %s?)",
-                cli->cfg.cache_dir, PT_CONTROL_SOCKET, strerror(e), cli->cfg.cache_dir);
+        if (!quiet)
+            cli_err(cli, "cannot reach pactownfs through %s/%s: %s (is the daemon running with cache_dir %s?)",
+                    cli->cfg.cache_dir, PT_CONTROL_SOCKET, strerror(e), cli->cfg.cache_dir);
         return EXIT_NOT_MOUNTED;
     }
     close(dirfd);
@@ -39,17 +61,32 @@ int cli_control(struct cli *cli, json_t *req, json_t **resp)
     free(text);
     if (off != len || write(fd, "\n", 1) != 1) {
         close(fd);
-        cli_err(cli, "sending to pactownfs failed");
+        if (!quiet)
+            cli_err(cli, "sending to pactownfs failed");
         return EXIT_ERROR;
     }
     json_error_t jerr;
     *resp = json_loadfd(fd, JSON_DISABLE_EOF_CHECK, &jerr);
     close(fd);
     if (!*resp) {
-        cli_err(cli, "no answer from pactownfs: %s", jerr.text);
+        if (!quiet)
+            cli_err(cli, "no answer from pactownfs: %s", jerr.text);
         return EXIT_ERROR;
     }
     return 0;
+}
+
+int cli_control(struct cli *cli, json_t *req, json_t **resp)
+{
+    return control_call(cli, req, resp, false);
+}
+
+void cli_flush_uses(struct cli *cli)
+{
+    json_t *req = json_pack("{s:s}", "op", "flush"), *resp = NULL;
+    if (req && control_call(cli, req, &resp, true) == 0)
+        json_decref(resp);
+    json_decref(req);
 }
 
 int cli_evict(struct cli *cli, const char *key, bool force, unsigned quiet, bool *cleared)

@@ -372,21 +372,28 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
     }
     /* lease the venv for this process while it is resolved and the service
      * starts, so that an eviction cannot remove it in between; a hit is
-     * counted (hits, access time) in the same commit: the lease makes it one */
+     * counted (hits, access time) in the same commit: the lease makes it one.
+     * A --prepare hit of the CLI starts nothing to hand a lease to: it tells
+     * the daemon its use instead (cli_note_use: one datagram,
+     * pactown/control.h) and commits nothing; without the daemon's ear (not
+     * root) it commits the count. */
     pt_lease lease = { .since = pt_wall_s() };
     snprintf(lease.holder, sizeof lease.holder, "%s", o->service_id);
     pt_proc_start_time(me, &lease.pid_start);
-    int lrc = pt_index_lease_use(cli->idx, key, me, &lease, hit, pt_wall_ms(), NULL);
+    bool tell = o->prepare && !cli->api && hit;
+    int lrc = tell ? 0 : pt_index_lease_use(cli->idx, key, me, &lease, hit, pt_wall_ms(), NULL);
     if (lrc) {
         cli_err(cli, "cannot lease the venv %s in the index: %s (without a lease it could be evicted under the"
                       " service)", key, strerror(-lrc));
         ret = EXIT_ERROR;
         goto out;
     }
-    leased_by_me = true;
+    leased_by_me = !tell;
     uint64_t tb = pt_mono_ns();
     if ((ret = cli_resolve_venv(cli, key, !hit, venv, sizeof out->venv)) != 0)
         goto out;
+    if (tell)
+        cli_note_use(cli, key);
     if (!hit)
         cli_say(cli, "built %.12s in %.1f s", key, ms_since(tb) / 1000.0);
     out->sandbox_ms = ms_since(t0);
@@ -397,11 +404,11 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
     if (o->prepare) {
         if (!cli->api) {
             printf("%s\n", venv);
-            /* this process's lease ends with it, in a moment: a lease of a
-             * gone process counts for nothing, and the next run on key (or
-             * the eviction) deletes it. Not dropping it saves a commit: a
-             * --prepare hit commits once (docs/ARCHITECTURE.md). The API's
-             * thread lives on: its lease is dropped. */
+            /* a miss's lease ends with this process, in a moment: a lease
+             * of a gone process counts for nothing, and the next run on key
+             * (or the eviction) deletes it; not dropping it saves a commit.
+             * A hit took none. The API's thread lives on: its lease is
+             * dropped. */
             leased_by_me = false;
         }
         ret = EXIT_OK;

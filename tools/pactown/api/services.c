@@ -330,6 +330,7 @@ static int stats_one(const char *key, const pt_entry *e, void *arg)
 void api_route_cache_stats(struct api_call *c, struct api_answer *ans)
 {
     struct api *api = c->api;
+    cli_flush_uses(&api->cli); /* the CLI's hits the daemon holds in memory */
     struct stats_ctx s = { .idx = api->cli.idx, .entries = json_array(), .now = pt_wall_s() };
     pt_counters k = { 0 };
     int rc = s.entries ? pt_index_each_entry(api->cli.idx, stats_one, &s) : -ENOMEM;
