@@ -4,7 +4,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <search.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -84,15 +86,107 @@ static void count(const struct stat *st, const struct tally *t)
     }
 }
 
+/* Levels walked with a descriptor each; deeper ones by their path. */
+#define FD_LEVELS 32
+/* Levels below which nothing is walked: more than any path uv can write
+ * (PATH_MAX 4096, a name and a '/' each at least) */
+#define MAX_LEVELS 4096
+
+/* Everything beneath anchor/rel (rel: len bytes in a PATH_MAX buffer), on
+ * dev only, symlinks not followed, holding no descriptor per level: each
+ * directory is read whole and closed before its subdirectories are walked,
+ * which are opened by their path from anchor (the deepest directory kept
+ * open). A wheel's tree 140 levels down failed the walk that held one per
+ * level (ELOOP at 128), and with it every measure of the store while that
+ * wheel was there. Only the builder writes the store, and uv writes no
+ * symlink: a path beneath anchor leads where the walk saw it lead. */
+static int walk_deep(int anchor, char *rel, size_t len, dev_t dev, int depth, struct tally t)
+{
+    if (depth > MAX_LEVELS)
+        return -ELOOP;
+    int fd = openat(anchor, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    char *subs = NULL; /* the subdirectories' names, each with its NUL */
+    size_t used = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        if (!strcmp(nm, ".") || !strcmp(nm, ".."))
+            continue;
+        struct stat st;
+        if (fstatat(fd, nm, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno != ENOENT)
+                rc = -errno;
+            continue;
+        }
+        if (st.st_dev != dev)
+            continue;
+        count(&st, &t);
+        if (t.err && *t.err)
+            rc = *t.err;
+        size_t n = strlen(nm) + 1;
+        if (rc == 0 && S_ISDIR(st.st_mode)) {
+            if (used + n > cap) {
+                size_t ncap = cap ? cap * 2 : 256;
+                while (ncap < used + n)
+                    ncap *= 2;
+                char *grown = realloc(subs, ncap);
+                if (!grown) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                subs = grown;
+                cap = ncap;
+            }
+            memcpy(subs + used, nm, n);
+            used += n;
+        }
+    }
+    closedir(d);
+    for (size_t off = 0; rc == 0 && off < used; off += strlen(subs + off) + 1) {
+        const char *nm = subs + off;
+        size_t n = strlen(nm);
+        if (len + 1 + n < PATH_MAX) {
+            rel[len] = '/';
+            memcpy(rel + len + 1, nm, n + 1);
+            rc = walk_deep(anchor, rel, len + 1 + n, dev, depth + 1, t);
+            rel[len] = '\0';
+            continue;
+        }
+        /* the path from anchor is too long: this directory is the new anchor */
+        char *rel2 = malloc(PATH_MAX);
+        int a2 = rel2 ? openat(anchor, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+        if (a2 < 0) {
+            rc = !rel2 ? -ENOMEM : errno == ENOENT ? 0 : -errno;
+            free(rel2);
+            break;
+        }
+        memcpy(rel2, nm, n + 1);
+        rc = walk_deep(a2, rel2, n, dev, depth + 1, t);
+        close(a2);
+        free(rel2);
+    }
+    free(subs);
+    return rc;
+}
+
 /* Everything beneath the open directory dirfd (consumed), on dev only,
  * symlinks not followed. With each_venv, the top level's directories but
  * the cache are venvs: each is tallied on its own and handed to it. */
 static int walk(int dirfd, dev_t dev, int depth, struct tally t,
                 void (*each_venv)(const char *name, const pt_venv_usage *u, void *arg), void *arg)
 {
-    DIR *d = depth > 128 ? NULL : fdopendir(dirfd);
+    DIR *d = fdopendir(dirfd);
     if (!d) {
-        int e = depth > 128 ? ELOOP : errno;
+        int e = errno;
         close(dirfd);
         return -e;
     }
@@ -121,7 +215,16 @@ static int walk(int dirfd, dev_t dev, int depth, struct tally t,
             sub.venv = &venv;
         }
         count(&st, &sub);
-        if (S_ISDIR(st.st_mode)) {
+        if (S_ISDIR(st.st_mode) && depth + 1 >= FD_LEVELS) {
+            char *rel = malloc(PATH_MAX);
+            if (!rel)
+                rc = -ENOMEM;
+            else {
+                snprintf(rel, PATH_MAX, "%s", nm);
+                rc = walk_deep(dirfd, rel, strlen(rel), dev, depth + 1, sub);
+                free(rel);
+            }
+        } else if (S_ISDIR(st.st_mode)) {
             int fd = openat(dirfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (fd >= 0)
                 rc = walk(fd, dev, depth + 1, sub, NULL, NULL);

@@ -6,7 +6,8 @@
 # - a file named __pycache__ does not fail the build, and a wheel's own,
 #   stale, .pyc is not what the venv gets (first build and uv's links after)
 # - the prune names a wheel by its METADATA, not by top-level names that look
-#   like another's dist-info, and a deep wheel does not stop it
+#   like another's dist-info, and a deep wheel does not stop it, nor the
+#   store's measure
 # - a pactown-build killed in the bytecode step leaves none of its processes
 . "$(dirname "$0")/lib.sh"
 [ -n "$UV_BIN" ] || skip "uv is not installed: venvs share files only when uv builds them"
@@ -76,6 +77,12 @@ kdeep=$(prewarm ptx-deep) && kc=$(prewarm "ptdemo-core==1.0") || true
 "$PACTOWN" cache rm "$kc" >/dev/null && "$PACTOWN" cache gc >/dev/null || fail "cache rm, gc"
 wait_until 10 sh -c "[ -z \"\$(find '$S/.uv' -maxdepth 3 -path '*archive-v*/*/ptdemo_core-1.0.dist-info')\" ]" \
     || fail "ptdemo-core 1.0, linked by no venv, was kept: a deep wheel stops the prune"
+# --- a deeper wheel: the store is measured, each inode once as du counts
+kdeeper=$(prewarm ptx-deeper) || true
+[ -n "$kdeeper" ] && [ -d "$(site_of "$kdeeper")/ptx_deeper" ] || fail "prewarm ptx-deeper: $(tail -n 5 "$WORK/prewarm.log")"
+measured_as_du() { "$PACTOWN" cache gc >/dev/null && [ "$(stat_json disk_bytes)" = "$(du -s -B1 "$S" | cut -f1)" ]; }
+wait_until 10 measured_as_du || fail "disk_bytes $(stat_json disk_bytes) with a wheel 140 levels deep, du: $(du -s -B1 "$S")"
+
 # --- pactown-build killed in the bytecode step: none of its processes is left
 if [ "$(nproc)" -gt 1 ]; then
     "$PACTOWN" cache prewarm ptx-many >"$WORK/many.out" 2>&1 &

@@ -161,6 +161,99 @@ Test(usage, the_store_counts_each_inode_once)
     cr_assert_eq(s.u[1 - i1].files, 1);
 }
 
+/* levels directories named name beneath tmp/rel, made by descriptor (their
+ * path may pass PATH_MAX); returns the deepest, open */
+static int deep_dirs(const char *rel, int levels, const char *name)
+{
+    mkdirs(rel);
+    char p[PATH_MAX];
+    FMT(p, "%s/%s", tmp, rel);
+    int fd = open(p, O_RDONLY | O_DIRECTORY);
+    cr_assert_geq(fd, 0);
+    for (int i = 0; i < levels; i++) {
+        cr_assert_eq(mkdirat(fd, name, 0755), 0, "level %d: %s", i, strerror(errno));
+        int sub = openat(fd, name, O_RDONLY | O_DIRECTORY);
+        cr_assert_geq(sub, 0);
+        close(fd);
+        fd = sub;
+    }
+    return fd;
+}
+
+/* removes what deep_dirs made beneath tmp/rel, by descriptor (the
+ * teardown's nftw cannot: paths past PATH_MAX) */
+static void rm_deep_dirs(const char *rel, int levels, const char *name)
+{
+    char p[PATH_MAX];
+    FMT(p, "%s/%s", tmp, rel);
+    int fd = open(p, O_RDONLY | O_DIRECTORY);
+    cr_assert_geq(fd, 0);
+    for (int i = 0; i < levels; i++) {
+        int sub = openat(fd, name, O_RDONLY | O_DIRECTORY);
+        cr_assert_geq(sub, 0);
+        close(fd);
+        fd = sub;
+    }
+    unlinkat(fd, "x.py", 0);
+    for (int i = 0; i < levels; i++) {
+        int up = openat(fd, "..", O_RDONLY | O_DIRECTORY);
+        close(fd);
+        cr_assert_geq(up, 0);
+        cr_assert_eq(unlinkat(up, name, AT_REMOVEDIR), 0, "%s", strerror(errno));
+        fd = up;
+    }
+    close(fd);
+}
+
+/* du -s -B1 of tmp/rel: each inode once, as the store's figure must be */
+static uint64_t du_of(const char *rel)
+{
+    char cmd[PATH_MAX + 32];
+    FMT(cmd, "du -s -B1 '%s/%s'", tmp, rel);
+    FILE *f = popen(cmd, "r");
+    cr_assert_not_null(f);
+    unsigned long long n = 0;
+    cr_assert_eq(fscanf(f, "%llu", &n), 1);
+    pclose(f);
+    return n;
+}
+
+Test(usage, a_deep_tree_is_measured)
+{
+    /* a wheel's module 300 levels down (a path of 5,400 bytes from the
+     * venv), in the cache and linked into a venv (uv's layout) */
+    int a = deep_dirs("store/.uv/archive-v0/A/pkg", 300, "dddddddddddddddd");
+    int v = deep_dirs("store/k1/lib/site-packages/pkg", 300, "dddddddddddddddd");
+    int fd = openat(a, "x.py", O_WRONLY | O_CREAT, 0644);
+    cr_assert_geq(fd, 0);
+    char buf[8192];
+    memset(buf, 'x', sizeof buf);
+    cr_assert_eq(write(fd, buf, sizeof buf), (ssize_t)sizeof buf);
+    fsync(fd);
+    close(fd);
+    cr_assert_eq(linkat(a, "x.py", v, "x.py", 0), 0, "%s", strerror(errno));
+    close(a);
+    close(v);
+    char store[PATH_MAX], k1[PATH_MAX];
+    FMT(store, "%s/store", tmp);
+    FMT(k1, "%s/store/k1", tmp);
+    pt_store_usage su;
+    struct seen s = { 0 };
+    cr_assert_eq(pt_store_usage_of(store, &su, each, &s), 0, "the store 300 levels deep");
+    cr_assert_eq(su.disk_bytes, du_of("store"), "disk %llu, du %llu", (unsigned long long)su.disk_bytes,
+                 (unsigned long long)du_of("store"));
+    cr_assert_eq(su.shared_files, 1);
+    pt_venv_usage u;
+    cr_assert_eq(pt_venv_usage_of(k1, &u), 0);
+    cr_assert_eq(u.files, 1);
+    cr_assert_eq(u.apparent_bytes, sizeof buf);
+    cr_assert_eq(u.alone_bytes, du_of("store/k1"), "its directories and x.py (nlink 2: the cache's and its own)");
+    cr_assert_eq(s.n, 1);
+    cr_assert_eq(s.u[0].alone_bytes, u.alone_bytes);
+    rm_deep_dirs("store/.uv/archive-v0/A/pkg", 300, "dddddddddddddddd");
+    rm_deep_dirs("store/k1/lib/site-packages/pkg", 300, "dddddddddddddddd");
+}
+
 Test(usage, a_missing_store_is_an_error)
 {
     char p[PATH_MAX];
