@@ -55,8 +55,29 @@ DIR *pt_opendir_fd(int dirfd)
  * swapped for a symlink meanwhile (by a user who owns the tree) is never
  * entered, and unlinkat(2) never follows one. A directory without write or
  * search permission for its owner gets it (fchmod) before it is emptied.
- * Mount points are not crossed (st_dev). */
-static int rm_beneath(int dirfd, dev_t dev, int depth)
+ * Mount points are not crossed (st_dev). A directory RM_LEVELS down is
+ * not entered but renamed (renameat(2), by descriptor too) into topfd, the
+ * directory being emptied, and *moved counted: the next pass empties it. So
+ * a tree of any depth goes with RM_LEVELS descriptors at most (a wheel 300
+ * directories deep made its venv impossible to remove: EXDEV, at every
+ * eviction and every start). */
+#define RM_LEVELS 64
+static unsigned rm_serial;
+
+static int move_up(int dirfd, const char *name, int topfd)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        char to[64];
+        snprintf(to, sizeof to, ".pt-rm-%ld-%u", (long)getpid(), __atomic_fetch_add(&rm_serial, 1, __ATOMIC_RELAXED));
+        if (renameat(dirfd, name, topfd, to) == 0)
+            return 0;
+        if (errno != EEXIST && errno != ENOTEMPTY)
+            return errno == ENOENT ? 0 : -errno;
+    }
+    return -EEXIST;
+}
+
+static int rm_beneath(int dirfd, dev_t dev, int depth, int topfd, unsigned *moved)
 {
     struct stat self;
     if (fstat(dirfd, &self) == 0 && (self.st_mode & 0700) != 0700)
@@ -64,6 +85,7 @@ static int rm_beneath(int dirfd, dev_t dev, int depth)
     DIR *d = pt_opendir_fd(dirfd);
     if (!d)
         return -errno;
+    rewinddir(d); /* the dup shares dirfd's offset: a pass before read it to the end */
     int rc = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
@@ -74,8 +96,16 @@ static int rm_beneath(int dirfd, dev_t dev, int depth)
         if (fstatat(dirfd, n, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue; /* gone meanwhile */
         if (S_ISDIR(st.st_mode)) {
-            if (st.st_dev != dev || depth >= 256) {
+            if (st.st_dev != dev) {
                 rc = rc ? rc : -EXDEV;
+                continue;
+            }
+            if (depth >= RM_LEVELS) {
+                int r = move_up(dirfd, n, topfd);
+                if (r == 0)
+                    (*moved)++;
+                else if (!rc)
+                    rc = r;
                 continue;
             }
             int sub = openat(dirfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -84,7 +114,7 @@ static int rm_beneath(int dirfd, dev_t dev, int depth)
                     rc = rc ? rc : -errno;
                 continue;
             }
-            int r = rm_beneath(sub, dev, depth + 1);
+            int r = rm_beneath(sub, dev, depth + 1, topfd, moved);
             close(sub);
             if (r && !rc)
                 rc = r;
@@ -108,7 +138,12 @@ int pt_rm_rf(const char *path)
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? 0 : -errno;
-    int rc = rm_beneath(fd, st.st_dev, 0);
+    int rc;
+    unsigned moved;
+    do {
+        moved = 0;
+        rc = rm_beneath(fd, st.st_dev, 0, fd, &moved);
+    } while (rc == 0 && moved > 0);
     close(fd);
     if (rmdir(path) != 0 && errno != ENOENT && !rc)
         rc = -errno;

@@ -7,7 +7,7 @@
 #   stale, .pyc is not what the venv gets (first build and uv's links after)
 # - the prune names a wheel by its METADATA, not by top-level names that look
 #   like another's dist-info, and a deep wheel does not stop it, nor the
-#   store's measure
+#   store's measure, nor the removal of its venv
 # - a pactown-build killed in the bytecode step leaves none of its processes
 . "$(dirname "$0")/lib.sh"
 [ -n "$UV_BIN" ] || skip "uv is not installed: venvs share files only when uv builds them"
@@ -82,6 +82,13 @@ kdeeper=$(prewarm ptx-deeper) || true
 [ -n "$kdeeper" ] && [ -d "$(site_of "$kdeeper")/ptx_deeper" ] || fail "prewarm ptx-deeper: $(tail -n 5 "$WORK/prewarm.log")"
 measured_as_du() { "$PACTOWN" cache gc >/dev/null && [ "$(stat_json disk_bytes)" = "$(du -s -B1 "$S" | cut -f1)" ]; }
 wait_until 10 measured_as_du || fail "disk_bytes $(stat_json disk_bytes) with a wheel 140 levels deep, du: $(du -s -B1 "$S")"
+
+# --- the deepest: its venv is evicted, its directory removed (it used to stay, as .trash-*, at every start too)
+k=$(prewarm ptx-deepest) || true
+[ -n "$k" ] || fail "prewarm ptx-deepest: $(tail -n 5 "$WORK/prewarm.log")"
+"$PACTOWN" cache rm "$k" >/dev/null || fail "cache rm ptx-deepest"
+wait_until 10 sh -c "[ ! -e '$S/$k' ] && [ -z \"\$(ls -A '$S' | grep '^\.trash')\" ]" \
+    || fail "the venv of ptx-deepest was not removed: $(ls -A "$S" | tr '\n' ' ')"
 
 # --- pactown-build killed in the bytecode step: none of its processes is left
 if [ "$(nproc)" -gt 1 ]; then

@@ -191,6 +191,45 @@ Test(fsutil, rm_rf_readonly_dirs_unprivileged)
     check_outside(outside, keep);
 }
 
+/* A tree deeper than one descriptor a level allows (a wheel 300
+ * directories down; here 700, and 300 whose path passes PATH_MAX, with
+ * read-only directories and a file at each of a few levels): rm_rf removes
+ * it whole. */
+Test(fsutil, rm_rf_a_deep_tree)
+{
+    static const struct { int levels; const char *name; } trees[] = { { 700, "d" }, { 300, "dddddddddddddddd" } };
+    for (size_t t = 0; t < sizeof trees / sizeof trees[0]; t++) {
+        char tree[PATH_MAX];
+        FMT(tree, "%s/tree%zu", tmpdir, t);
+        cr_assert_eq(mkdir(tree, 0755), 0);
+        int fd = open(tree, O_RDONLY | O_DIRECTORY);
+        cr_assert_geq(fd, 0);
+        for (int i = 0; i < trees[t].levels; i++) {
+            cr_assert_eq(mkdirat(fd, trees[t].name, 0755), 0, "level %d: %s", i, strerror(errno));
+            if (i % 97 == 0) {
+                int f = openat(fd, "f", O_WRONLY | O_CREAT, 0644);
+                cr_assert_geq(f, 0);
+                close(f);
+            }
+            int sub = openat(fd, trees[t].name, O_RDONLY | O_DIRECTORY);
+            cr_assert_geq(sub, 0);
+            if (i % 50 == 0)
+                fchmod(fd, 0555);
+            close(fd);
+            fd = sub;
+        }
+        close(fd);
+        cr_assert_eq(pt_rm_rf(tree), 0, "%d levels of %s: %s", trees[t].levels, trees[t].name, strerror(errno));
+        cr_assert_not(exists(tree));
+    }
+    DIR *d = opendir(tmpdir);
+    cr_assert_not_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        cr_assert(de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")), "left: %s", de->d_name);
+    closedir(d);
+}
+
 Test(fsutil, rm_rf_missing_and_single_file)
 {
     char p[PATH_MAX];
