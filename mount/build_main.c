@@ -7,7 +7,8 @@
  *        with the index URL and find-links, which may carry credentials, in
  *        the environment (PACTOWN_BUILD_INDEX_URL, PACTOWN_BUILD_FIND_LINKS),
  *        never in the argument vector
- *        pactown-build --remove --store DIR --key KEY      (eviction)
+ *        pactown-build --remove --store DIR --key KEY [--staging-pid PID]
+ *                      (eviction; and what a killed build PID left)
  *        pactown-build --prune --store DIR --uv UV [--ttl SECONDS]
  *                      (the store's uv cache: wheels no venv links, pactown/uvcache.h)
  * Exit: 0 built; 1 the build failed (reason on stderr, i.e. in the log); 2 usage;
@@ -32,7 +33,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: pactown-build --store DIR --key KEY --python PY --requirements FILE\n"
             "         [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--no-index] [--offline]\n"
-            "       pactown-build --remove --store DIR --key KEY\n"
+            "       pactown-build --remove --store DIR --key KEY [--staging-pid PID]\n"
             "       pactown-build --prune --store DIR --uv UV [--ttl SECONDS]\n"
             "Builds one venv into DIR/KEY. Started by pactownfs; not meant to be run by hand.\n"
             "Environment: PACTOWN_BUILD_INDEX_URL, PACTOWN_BUILD_FIND_LINKS (they may carry credentials).\n");
@@ -41,9 +42,9 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     pt_build_opts o = { .installer = "uv", .uv = "uv" };
-    enum { O_STORE = 256, O_KEY, O_PY, O_REQ, O_INST, O_UV, O_UVC, O_NOINDEX, O_OFFLINE, O_HELP, O_REMOVE, O_PRUNE, O_TTL };
+    enum { O_STORE = 256, O_KEY, O_PY, O_REQ, O_INST, O_UV, O_UVC, O_NOINDEX, O_OFFLINE, O_HELP, O_REMOVE, O_PRUNE, O_TTL, O_STAGING };
     bool remove = false, prune = false;
-    long long ttl = 0;
+    long long ttl = 0, staging_pid = 0;
     static const struct option opts[] = {
         { "store", required_argument, NULL, O_STORE }, { "key", required_argument, NULL, O_KEY },
         { "python", required_argument, NULL, O_PY }, { "requirements", required_argument, NULL, O_REQ },
@@ -51,7 +52,7 @@ int main(int argc, char **argv)
         { "uv-cache-dir", required_argument, NULL, O_UVC }, { "no-index", no_argument, NULL, O_NOINDEX },
         { "offline", no_argument, NULL, O_OFFLINE }, { "help", no_argument, NULL, O_HELP },
         { "remove", no_argument, NULL, O_REMOVE }, { "prune", no_argument, NULL, O_PRUNE },
-        { "ttl", required_argument, NULL, O_TTL }, { 0 } };
+        { "ttl", required_argument, NULL, O_TTL }, { "staging-pid", required_argument, NULL, O_STAGING }, { 0 } };
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -73,6 +74,16 @@ int main(int argc, char **argv)
             ttl = strtoll(optarg, &end, 10);
             if (errno || end == optarg || *end || ttl < 0) {
                 fprintf(stderr, "pactown-build: --ttl %s: expected seconds (an integer >= 0)\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case O_STAGING: {
+            char *end;
+            errno = 0;
+            staging_pid = strtoll(optarg, &end, 10);
+            if (errno || end == optarg || *end || staging_pid <= 0 || staging_pid > 4194304) {
+                fprintf(stderr, "pactown-build: --staging-pid %s: expected a pid\n", optarg);
                 return 2;
             }
             break;
@@ -120,6 +131,10 @@ int main(int argc, char **argv)
         int rc = pt_store_enter_writable(o.store, &err);
         if (rc == 0 && (rc = pt_store_remove(o.store, o.key)) != 0)
             pt_error_set(&err, rc, 0, "%s/%s: %s", o.store, o.key, strerror(-rc));
+        char staging[64];
+        snprintf(staging, sizeof staging, PT_PYC_STAGING "%lld", staging_pid);
+        if (rc == 0 && staging_pid > 0 && (rc = pt_store_remove(o.store, staging)) != 0)
+            pt_error_set(&err, rc, 0, "%s/%s: %s", o.store, staging, strerror(-rc));
         if (rc)
             fprintf(stderr, "pactown-build: remove failed: %s\n", err.msg);
         return rc ? 1 : 0;

@@ -421,6 +421,13 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
                     log_line(logfd, "pactown: build timed out after %ld s (setting build_timeout)\n",
                              fs->cfg.build_timeout);
                 log_line(logfd, "pactown: builder %s\n", how);
+                /* a builder killed (SIGKILL, the OOM killer) could not remove
+                 * its half venv: its links would keep wheels from the prune
+                 * and count in max_bytes until the next start */
+                if (WIFSIGNALED(status) && !pt_claims_stopping(fs)) {
+                    int rrc = pt_fs_remove_store_dir(fs, key, pid);
+                    log_line(logfd, "pactown: removed what the killed builder left%s\n", rrc ? " (failed)" : "");
+                }
                 /* pactown-build exits 3 when the disk is full */
                 rc = WIFEXITED(status) && WEXITSTATUS(status) == 3 ? -ENOSPC : -EIO;
             }

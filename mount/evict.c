@@ -69,9 +69,12 @@ static int run_builder(const char *const *argv)
     return rc;
 }
 
-static int remove_store_dir(struct pt_fs *fs, const char *key)
+int pt_fs_remove_store_dir(struct pt_fs *fs, const char *key, pid_t staging_pid)
 {
-    const char *argv[] = { fs->builder, "--remove", "--store", fs->store, "--key", key, NULL };
+    char pid[24];
+    snprintf(pid, sizeof pid, "%ld", (long)staging_pid);
+    const char *argv[] = { fs->builder, "--remove", "--store", fs->store, "--key", key,
+                           staging_pid > 0 ? "--staging-pid" : NULL, pid, NULL };
     return run_builder(argv);
 }
 
@@ -216,7 +219,7 @@ int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, pid_t except,
         long ms = fs->cfg.evict_grace_ms > 0 ? fs->cfg.evict_grace_ms : 0;
         struct timespec grace = { ms / 1000, (ms % 1000) * 1000000L };
         nanosleep(&grace, NULL);
-        int rrc = remove_store_dir(fs, key);
+        int rrc = pt_fs_remove_store_dir(fs, key, 0);
         atomic_store(&fs->usage_dirty, true);
         atomic_store(&fs->prune_due, true);
         fprintf(stderr, "pactownfs: evicted %s (%s)%s\n", key, reason ? reason : "by request",

@@ -212,6 +212,10 @@ void pt_fs_evict_soon(struct pt_fs *fs);     /* wake the eviction thread */
  * is cleared instead (state none, so the next lookup builds it):
  * PT_EVICT_CLEARED. */
 #define PT_EVICT_CLEARED 1
+/* Remove <store>/<key> (and, staging_pid > 0, the bytecode staging
+ * directory of the builder that pid was: pactown/uvcache.h) with
+ * `pactown-build --remove` in the store's writable view. 0 or -errno/-EIO. */
+int pt_fs_remove_store_dir(struct pt_fs *fs, const char *key, pid_t staging_pid);
 int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, pid_t except, const char *reason);
 /* One eviction run with lim at now_ms; the victims (or, with dry_run, what
  * would be evicted) are appended to report, a JSON array (may be NULL).

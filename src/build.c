@@ -177,6 +177,50 @@ static int share_bytecode(const pt_build_opts *o, const char *dir, const char *c
     return rc;
 }
 
+/* What decides which interpreter and standard library a venv runs: its
+ * pyvenv.cfg (`home`, PEP 405) and bin/python. A wheel's .data/data/ files
+ * are installed at the venv's root, so one can replace pyvenv.cfg, and
+ * every later start of the venv's python (the services', with their own
+ * uids) would take its standard library from wherever the wheel says. */
+struct venv_identity {
+    char *cfg;
+    size_t cfg_len;
+    char python[PATH_MAX];
+};
+
+static int venv_identity_read(const char *dir, struct venv_identity *v)
+{
+    char path[PATH_MAX + 16];
+    memset(v, 0, sizeof *v);
+    snprintf(path, sizeof path, "%s/pyvenv.cfg", dir);
+    int rc = pt_read_file(path, 1 << 16, &v->cfg, &v->cfg_len);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof path, "%s/bin/python", dir);
+    ssize_t n = readlink(path, v->python, sizeof v->python - 1);
+    v->python[n > 0 ? n : 0] = '\0';
+    return 0;
+}
+
+/* 0 when the install left the venv's identity as it was, else -EPERM with
+ * err naming what changed. */
+static int venv_identity_check(const char *dir, const struct venv_identity *before, pt_error *err)
+{
+    struct venv_identity now;
+    int rc = venv_identity_read(dir, &now);
+    const char *what = rc ? "removed pyvenv.cfg"
+                       : now.cfg_len != before->cfg_len || memcmp(now.cfg, before->cfg, now.cfg_len) != 0
+                           ? "replaced pyvenv.cfg"
+                       : strcmp(now.python, before->python) != 0 ? "replaced bin/python" : NULL;
+    free(now.cfg);
+    if (!what)
+        return 0;
+    return pt_error_set(err, -EPERM, 0,
+                        "%s: a distribution of the set %s (a wheel's .data/data/ files go to the venv's root): "
+                        "it would decide which interpreter and standard library the venv runs; refused",
+                        dir, what);
+}
+
 int pt_build_venv(const pt_build_opts *o, pt_error *err)
 {
     char dir[PATH_MAX], vpy[PATH_MAX], cache[PATH_MAX];
@@ -220,6 +264,9 @@ int pt_build_venv(const pt_build_opts *o, pt_error *err)
         const char *a[] = { o->python, "-m", "venv", dir, NULL };
         rc = run_step("create venv (python -m venv)", a, NULL, env, NULL, err);
     }
+    struct venv_identity identity = { 0 };
+    if (rc == 0 && (rc = venv_identity_read(dir, &identity)) != 0)
+        pt_error_set(err, rc, 0, "%s/pyvenv.cfg: %s", dir, strerror(-rc));
     if (rc == 0) {
         if (shared) {
             const char *head[] = { o->uv, "pip", "install", "--no-config", "--python", vpy,
@@ -242,6 +289,9 @@ int pt_build_venv(const pt_build_opts *o, pt_error *err)
         rc = run_step(uv ? "install (uv pip)" : "install (pip)", argv, NULL, install_env,
                       (const char *const *)secrets, err);
     }
+    if (rc == 0)
+        rc = venv_identity_check(dir, &identity, err);
+    free(identity.cfg);
     if (rc == 0 && uv)
         rc = share_bytecode(o, dir, shared ? cache : "", env, err);
     if (cache_fd >= 0)

@@ -24,6 +24,15 @@ size_t pt_evict_plan(pt_candidate *c, size_t n, const pt_limits *lim, int64_t no
     }
     if (used_bytes)
         kept_bytes = used_bytes;
+    /* max_bytes only where it can be met: evicting every venv it may take
+     * must bring the store under it (the rest is leased or recent venvs,
+     * and what no eviction frees: a killed build's leftovers, uv's own
+     * metadata), else it would empty the cache for nothing */
+    uint64_t freeable = 0;
+    for (size_t i = 0; i < n; i++)
+        if (c[i].leases == 0 && now_ms - c[i].last_access_ms >= (int64_t)lim->min_idle_seconds * 1000)
+            freeable += c[i].bytes;
+    bool bytes_reachable = lim->max_bytes > 0 && kept_bytes - (freeable < kept_bytes ? freeable : kept_bytes) <= lim->max_bytes;
     for (size_t i = 0; i < n; i++) {
         int64_t idle_ms = now_ms - c[i].last_access_ms;
         if (c[i].leases > 0 || idle_ms < (int64_t)lim->min_idle_seconds * 1000)
@@ -33,7 +42,7 @@ size_t pt_evict_plan(pt_candidate *c, size_t n, const pt_limits *lim, int64_t no
             reason = "max_age_hours";
         else if (lim->max_entries > 0 && kept > (size_t)lim->max_entries)
             reason = "max_entries";
-        else if (lim->max_bytes > 0 && kept_bytes > lim->max_bytes)
+        else if (bytes_reachable && kept_bytes > lim->max_bytes)
             reason = "max_bytes";
         if (reason) {
             c[i].victim = true;

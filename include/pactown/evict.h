@@ -6,7 +6,9 @@
  * min_idle_seconds ago. Oldest first, a candidate is a victim when it is
  * older than max_age_hours, or when more than max_entries venvs / more than
  * max_bytes would otherwise stay. Bytes are disk: the store's real use, and
- * what evicting each venv frees (the disk it holds alone, pactown/usage.h).
+ * what evicting each venv frees (the disk it holds alone, pactown/usage.h);
+ * max_bytes evicts nothing when evicting every candidate it may take would
+ * still leave the store over it.
  * Pure: no I/O, no clock.
  */
 #ifndef PACTOWN_EVICT_H

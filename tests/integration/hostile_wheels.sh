@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Wheels that install with uv alone and try to break the shared store (issue
 # 12; tests/fixtures/make_hostile_wheels.py):
-# - a pyvenv.cfg shipped in .data/data runs none of its code as root in the
-#   bytecode step (with the store's uv cache, and with one of one's own)
+# - a pyvenv.cfg shipped in .data/data is refused, and runs none of its code
+#   as root meanwhile (with the store's uv cache, and with one of one's own)
 # - a file named __pycache__ does not fail the build, and a wheel's own,
 #   stale, .pyc is not what the venv gets (first build and uv's links after)
 # - the prune names a wheel by its METADATA, not by top-level names that look
 #   like another's dist-info, and a deep wheel does not stop it, nor the
 #   store's measure, nor the removal of its venv
-# - a pactown-build killed in the bytecode step leaves none of its processes
+# - a pactown-build killed in the bytecode step leaves none of its processes,
+#   and the daemon removes its half venv and staging at once
 . "$(dirname "$0")/lib.sh"
 [ -n "$UV_BIN" ] || skip "uv is not installed: venvs share files only when uv builds them"
 PY=${PACTOWN_PYTHON:-python3}
@@ -36,17 +37,24 @@ prewarm() { "$PACTOWN" cache prewarm "$@" 2>>"$WORK/prewarm.log" | tail -n 1 | c
 site_of() { echo "$S/$1"/lib/python3*/site-packages; }
 tag=$("$PY" -c 'import sys; print(sys.implementation.cache_tag)')
 
-# --- a wheel's pyvenv.cfg: the bytecode step never starts the venv's interpreter
-k=$(prewarm ptx-venvcfg) || true
-[ -n "$k" ] || fail "prewarm ptx-venvcfg: $(tail -n 5 "$WORK/prewarm.log")"
-[ ! -e "$EVIL/RAN" ] || fail "the build ran the standard library a wheel's pyvenv.cfg points at (as root)"
-if grep -q "home = $EVIL/bin" "$S/$k/pyvenv.cfg"; then
-    "$S/$k/bin/python" -I -S -c pass 2>/dev/null || true
-    [ -e "$EVIL/RAN" ] || fail "the check is void: the venv's interpreter does not run $EVIL's encodings"
-    rm -f "$EVIL/RAN"
-else
-    say "uv kept the venv's pyvenv.cfg: nothing to run"
-fi
+# --- a wheel's pyvenv.cfg (its .data/data/ files go to the venv's root): the
+# build is refused, since it would decide the standard library every later
+# start of the venv runs (the services', with their uids), and nothing of the
+# standard library it points at runs meanwhile (the bytecode step runs the
+# base interpreter, never <venv>/bin/python)
+refused_venvcfg() {
+    local how=$1; shift
+    local rc=0
+    "$PACTOWN" cache prewarm "$@" >"$WORK/venvcfg.out" 2>&1 || rc=$?
+    assert_eq "$rc" 4 "$how: exit code of a set whose wheel replaces pyvenv.cfg ($(cat "$WORK/venvcfg.out"))"
+    [ ! -e "$EVIL/RAN" ] || fail "$how: the build ran the standard library a wheel's pyvenv.cfg points at (as root)"
+    local k
+    k=$(register "$@")
+    grep -q "replaced pyvenv.cfg" "$WORK/cache/logs/$k.log" \
+        || fail "$how: the build log does not say why: $(tail -n 5 "$WORK/cache/logs/$k.log")"
+    [ ! -e "$S/$k" ] || fail "$how: the refused venv is in the store"
+}
+refused_venvcfg "the store's uv cache" ptx-venvcfg
 
 # --- a file named __pycache__; a wheel's own, stale, bytecode
 k=$(prewarm ptx-pcfile) || true
@@ -111,23 +119,18 @@ if [ "$(nproc)" -gt 1 ]; then
         EXTRA_PIDS="$EXTRA_PIDS $left"
         fail "the bytecode step's processes outlived the killed pactown-build: $(ps -o pid,ppid,stat,args -p "${left//$'\n'/,}" | cut -c1-100)"
     fi
+    # and the daemon removed what it left at once, not at its next start: the
+    # half venv's links would keep their wheels from the prune and count in max_bytes
+    kmany=$(register ptx-many)
+    [ ! -e "$S/$kmany" ] || fail "the killed build's half venv is still in the store"
+    [ -z "$(ls -A "$S" | grep '^\.pyc-staging')" ] || fail "the killed build's staging is still in the store: $(ls -A "$S")"
+    grep -q "removed what the killed builder left" "$WORK/cache/logs/$kmany.log" || fail "the build log does not say so"
 fi
 
-# --- with a uv cache of one's own (files copied) the bytecode step never starts the venv's interpreter either
+# --- with a uv cache of one's own (files copied): the same refusal
 mount_stop
 mount_start -o uv_cache_dir="$WORK/own-uv-cache"
-k=$(prewarm ptx-venvcfg ptdemo-extra) || true
-[ -n "$k" ] || fail "prewarm ptx-venvcfg with uv_cache_dir: $(tail -n 5 "$WORK/prewarm.log")"
-[ ! -e "$EVIL/RAN" ] || fail "with uv_cache_dir, the build ran the standard library a wheel's pyvenv.cfg points at"
-[ -f "$(site_of "$k")/ptx_venvcfg/__pycache__/__init__.$tag.pyc" ] || fail "with uv_cache_dir, ptx_venvcfg has no bytecode"
-
-# --- with a uv cache of one's own (files copied) the bytecode step never starts the venv's interpreter either
-mount_stop
-mount_start -o uv_cache_dir="$WORK/own-uv-cache"
-k=$(prewarm ptx-venvcfg ptdemo-extra) || true
-[ -n "$k" ] || fail "prewarm ptx-venvcfg with uv_cache_dir: $(tail -n 5 "$WORK/prewarm.log")"
-[ ! -e "$EVIL/RAN" ] || fail "with uv_cache_dir, the build ran the standard library a wheel's pyvenv.cfg points at"
-[ -f "$(site_of "$k")/ptx_venvcfg/__pycache__/__init__.$tag.pyc" ] || fail "with uv_cache_dir, ptx_venvcfg has no bytecode"
+refused_venvcfg "with uv_cache_dir" ptx-venvcfg ptdemo-extra
 
 EXPECT_DAEMON='pactownfs: removing .*/\.pyc-staging-'
 pass

@@ -93,6 +93,26 @@ Test(evict_plan, max_bytes)
     cr_assert_eq(pt_evict_plan(c, 3, &lim, NOW_MS, 0), 3);
 }
 
+/* max_bytes against the store's disk (used_bytes), each victim freeing what
+ * it holds alone: the oldest go until the store fits; and none goes when
+ * even all of them could not make it fit (the rest is shared, the cache's,
+ * or a leased venv's) */
+Test(evict_plan, max_bytes_against_the_disk)
+{
+    pt_candidate c[4];
+    cand(&c[0], "a", 4 * HOUR_MS, 100, 0);
+    cand(&c[1], "b", 3 * HOUR_MS, 100, 0);
+    cand(&c[2], "c", 2 * HOUR_MS, 100, 0);
+    cand(&c[3], "d", 1 * HOUR_MS, 100, 2); /* leased */
+    pt_limits lim = { .max_bytes = 500 };
+    cr_assert_eq(pt_evict_plan(c, 4, &lim, NOW_MS, 700), 2, "700 - a - b = 500");
+    cr_assert(c[0].victim && c[1].victim && !c[2].victim && !c[3].victim);
+    cr_assert_str_eq(c[1].reason, "max_bytes");
+    cr_assert_eq(pt_evict_plan(c, 4, &lim, NOW_MS, 801), 0,
+                 "801 - 300 (all but the leased one) > 500: evicting would empty the cache for nothing");
+    cr_assert_eq(pt_evict_plan(c, 4, &lim, NOW_MS, 800), 3, "800 - 300 = 500: reachable, all three go");
+}
+
 /* no limits: nothing goes */
 Test(evict_plan, no_limits)
 {
