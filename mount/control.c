@@ -178,16 +178,21 @@ int pt_fs_control_start(struct pt_fs *fs)
     return 0;
 }
 
+void pt_fs_socket_stop(struct pt_fs *fs, pthread_t thread, int *fd, bool *running, const char *name)
+{
+    if (!*running)
+        return;
+    shutdown(*fd, SHUT_RDWR); /* accept(2) fails, recv(2) returns 0: the thread ends */
+    pthread_join(thread, NULL);
+    close(*fd);
+    *fd = -1;
+    *running = false;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", fs->cache_dir, name);
+    unlink(path);
+}
+
 void pt_fs_control_stop(struct pt_fs *fs)
 {
-    if (!fs->control_running)
-        return;
-    shutdown(fs->control_fd, SHUT_RDWR);
-    pthread_join(fs->control_thread, NULL);
-    close(fs->control_fd);
-    fs->control_fd = -1;
-    fs->control_running = false;
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", fs->cache_dir, PT_CONTROL_SOCKET);
-    unlink(path);
+    pt_fs_socket_stop(fs, fs->control_thread, &fs->control_fd, &fs->control_running, PT_CONTROL_SOCKET);
 }

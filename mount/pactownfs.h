@@ -225,6 +225,10 @@ int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool
                     json_t *report);
 
 /* control.c: the control socket <cache_dir>/control.sock (gc, rm) */
+/* Stop a socket's thread (the control socket's, the uses socket's): shut
+ * the socket down, which ends the thread's accept(2) or recv(2), join it,
+ * close the socket and remove <cache_dir>/<name>. Nothing if not *running. */
+void pt_fs_socket_stop(struct pt_fs *fs, pthread_t thread, int *fd, bool *running, const char *name);
 int pt_fs_control_start(struct pt_fs *fs);
 void pt_fs_control_stop(struct pt_fs *fs);
 

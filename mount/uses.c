@@ -79,14 +79,5 @@ int pt_fs_uses_start(struct pt_fs *fs)
 
 void pt_fs_uses_stop(struct pt_fs *fs)
 {
-    if (!fs->uses_running)
-        return;
-    shutdown(fs->uses_fd, SHUT_RDWR); /* recv(2) returns 0 */
-    pthread_join(fs->uses_thread, NULL);
-    close(fs->uses_fd);
-    fs->uses_fd = -1;
-    fs->uses_running = false;
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", fs->cache_dir, PT_USES_SOCKET);
-    unlink(path);
+    pt_fs_socket_stop(fs, fs->uses_thread, &fs->uses_fd, &fs->uses_running, PT_USES_SOCKET);
 }

@@ -34,15 +34,7 @@ TestSuite(uvcache, .init = setup, .fini = teardown);
 
 static void mkdirs(const char *rel)
 {
-    char p[PATH_MAX];
-    FMT(p, "%s/%s", tmp, rel);
-    for (char *s = p + strlen(tmp) + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            mkdir(p, 0755);
-            *s = '/';
-        }
-    cr_assert(mkdir(p, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", p, strerror(errno));
+    tu_mkdirs(tmp, rel);
 }
 
 static void put(const char *rel, const char *text, mode_t mode)

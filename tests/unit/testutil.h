@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -33,6 +34,22 @@ static inline void tu_tmpdir(char out[PATH_MAX], const char *name)
     int n = snprintf(out, PATH_MAX, "/tmp/pt-%s-XXXXXX", name);
     cr_assert(n >= 0 && n < PATH_MAX, "path too long");
     cr_assert_not_null(mkdtemp(out));
+}
+
+/* tu_mkdirs(root, rel): mkdir -p root/rel (mode 0755); an assertion fails
+ * when the last component cannot be made. */
+static inline void tu_mkdirs(const char *root, const char *rel)
+{
+    char p[PATH_MAX];
+    int n = snprintf(p, sizeof p, "%s/%s", root, rel);
+    cr_assert(n >= 0 && n < (int)sizeof p, "path too long");
+    for (char *s = p + strlen(root) + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(p, 0755);
+            *s = '/';
+        }
+    cr_assert(mkdir(p, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", p, strerror(errno));
 }
 
 /* nftw callback of tu_rmtree: make every directory (never a symlink)
