@@ -50,14 +50,17 @@ static bool store_dir_ok(struct pt_fs *fs, const char *key)
 
 /* ---- index updates (each one short write transaction) ---- */
 
-/* an access seen by the daemon (arg: struct pt_atime): the access time,
- * unless a newer one is stored already, and the uses counted as hits */
+/* an access seen by the daemon (arg: struct pt_atime): the uses counted as
+ * hits, whatever the entry's state now (a use of a venv evicted since still
+ * happened), and the access time of a ready entry, unless a newer one is
+ * stored already */
 static int mark_access(pt_entry *e, void *arg)
 {
     const struct pt_atime *a = arg;
-    if (e->state != PT_STATE_READY || (e->last_access_ms >= a->ms && a->hits == 0))
+    bool newer = e->state == PT_STATE_READY && e->last_access_ms < a->ms;
+    if ((!newer && a->hits == 0) || e->created == 0) /* created 0: no such entry (never made here) */
         return 1;
-    if (e->last_access_ms < a->ms)
+    if (newer)
         e->last_access_ms = a->ms;
     e->hits += a->hits;
     return 0;
@@ -117,7 +120,7 @@ void pt_fs_flush_atimes(struct pt_fs *fs)
     for (size_t i = 0; i < n; i++) {
         int rc = pt_index_update(fs->idx, list[i].key, mark_access, &list[i], NULL);
         failed += rc != 0 && rc != -ENOENT;
-        hits += rc == 0 ? list[i].hits : 0;
+        hits += rc == 0 ? list[i].hits : 0; /* the counter as the entries: both or neither */
     }
     if (hits && pt_index_count(fs->idx, "hits", (int64_t)hits) != 0)
         failed++;
