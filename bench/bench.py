@@ -292,7 +292,7 @@ def build_helpers():
     """bench/helpers/*.c with cc; mkentries links build/libpactown.a."""
     out = WORK / "bin"
     out.mkdir(parents=True, exist_ok=True)
-    libs = subprocess.run(["pkg-config", "--libs", "lmdb", "libxxhash", "inih", "jansson", "libcurl"],
+    libs = subprocess.run(["pkg-config", "--libs", "lmdb", "libxxhash", "inih", "jansson"],
                           capture_output=True, text=True, check=True).stdout.split()
     timed(["cc", "-O2", "-Wall", "-Wextra", "-D_GNU_SOURCE", "-I", str(ROOT / "include"), "-o", str(out / "mkentries"),
            str(BENCH / "helpers" / "mkentries.c"), str(BUILD / "libpactown.a")] + libs + ["-lpthread"])

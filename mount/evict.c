@@ -265,7 +265,7 @@ int pt_fs_evict_run(struct pt_fs *fs, const pt_limits *lim, int64_t now_ms, bool
      * unlinked earlier may have passed wheel_keep_hours since) */
     if (!dry_run) {
         bool evicted = atomic_load(&fs->prune_due), now_over = false;
-        if (lim->max_bytes > 0) {
+        if (lim->max_bytes > 0 && !(evicted && keep_s == 0)) { /* with keep 0 it prunes, and at once, anyway */
             store_disk(fs, &disk, true);
             now_over = disk.disk_bytes > lim->max_bytes;
         }

@@ -150,31 +150,6 @@ int pt_rm_rf(const char *path)
     return rc;
 }
 
-/* nftw has no user pointer: the walkers below are used by one thread at a time
- * per process (builder, CLI), so thread-local accumulators are enough. */
-static _Thread_local uint64_t du_bytes, du_files;
-
-static int du_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)path;
-    (void)ftw;
-    if (type == FTW_F && S_ISREG(st->st_mode)) {
-        du_files++;
-        du_bytes += (uint64_t)st->st_size;
-    }
-    return 0;
-}
-
-int pt_du(const char *path, uint64_t *bytes, uint64_t *files)
-{
-    du_bytes = du_files = 0;
-    if (nftw(path, du_cb, 32, FTW_PHYS | FTW_MOUNT) != 0)
-        return errno ? -errno : -EIO;
-    *bytes = du_bytes;
-    *files = du_files;
-    return 0;
-}
-
 static int ro_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
     (void)ftw;

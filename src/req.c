@@ -136,8 +136,7 @@ static void sl_sort_unique(slist *l)
     l->n = k;
 }
 
-/* PEP 503 normalization: lowercase, runs of [-_.] become one '-'. */
-static char *normalize_name(const char *s, size_t n)
+char *pt_name_normalize(const char *s, size_t n)
 {
     char *out = malloc(n + 1);
     if (!out)
@@ -438,7 +437,7 @@ static int parse_extras(rp *p, slist *extras)
         int rc = parse_identifier(p, "an extra name", "in the extras", &st, &len);
         if (rc)
             return rc;
-        if ((rc = sl_push(extras, normalize_name(p->s + st, len))))
+        if ((rc = sl_push(extras, pt_name_normalize(p->s + st, len))))
             return rc;
         skip_wsp(p);
         if (p->i < p->n && p->s[p->i] == ',') {
@@ -712,7 +711,7 @@ static int m_emit_value(mp *m, const tok *t, bool normalize)
     }
     m_emit(m, "\"", 1);
     if (normalize) {
-        char *v = normalize_name(t->str, t->len);
+        char *v = pt_name_normalize(t->str, t->len);
         if (!v) {
             m->out.oom = true;
             return 0;
@@ -1134,7 +1133,7 @@ int pt_req_parse(const char *line, size_t len, unsigned lineno, pt_req *out, pt_
     }
 
     /* assemble */
-    out->name = normalize_name(p.s + name_st, name_len);
+    out->name = pt_name_normalize(p.s + name_st, name_len);
     for (size_t k = 0; k < clauses.n; k++) {
         if (k)
             sb_putc(&b, ',');

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "pactown/fsutil.h"
+#include "pactown/req.h"
 #include "pactown/spawn.h"
 #include "pactown/vec.h"
 
@@ -82,33 +83,31 @@ static int scan_archive(const char *path, struct scan *s)
     return rc == 0 ? 0 : errno ? -errno : -EIO;
 }
 
-/* PEP 503: name lower-cased, each run of '-', '_' and '.' one '-'; into out.
- * False if it is empty, too long, or has anything but [A-Za-z0-9._-], so a
- * name given to `uv cache clean` is [a-z0-9-] and never starts with '-'. */
+/* The name's PEP 503 normalized form (pt_name_normalize) into out. False
+ * if it is empty, too long, or has anything but [A-Za-z0-9._-] or no
+ * letter or digit, so a name given to `uv cache clean` is [a-z0-9-] and
+ * never starts with '-'. */
 static bool normalize_name(const char *name, size_t len, char *out, size_t n)
 {
-    size_t w = 0;
-    bool sep = false;
+    bool alnum = false;
     for (size_t i = 0; i < len; i++) {
-        char c = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] - 'A' + 'a') : name[i];
-        if (c == '-' || c == '_' || c == '.') {
-            sep = true;
-            continue;
-        }
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+        char c = name[i];
+        bool an = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!an && c != '-' && c != '_' && c != '.')
             return false;
-        if (sep && w > 0) {
-            if (w + 1 >= n)
-                return false;
-            out[w++] = '-';
-        }
-        sep = false;
-        if (w + 1 >= n)
-            return false;
-        out[w++] = c;
+        alnum |= an;
     }
-    out[w] = '\0';
-    return w > 0;
+    /* PEP 503 keeps a leading or trailing run as '-'; a name never has one
+     * (PEP 508: it starts and ends with a letter or digit) */
+    if (!alnum || !len || (name[0] == '-' || name[0] == '_' || name[0] == '.') ||
+        (name[len - 1] == '-' || name[len - 1] == '_' || name[len - 1] == '.'))
+        return false;
+    char *norm = pt_name_normalize(name, len);
+    bool ok = norm && strlen(norm) < n;
+    if (ok)
+        memcpy(out, norm, strlen(norm) + 1);
+    free(norm);
+    return ok;
 }
 
 /* The PEP 503 normalized name of a "<name>-<version>.dist-info" directory

@@ -24,10 +24,6 @@ DIR *pt_opendir_fd(int dirfd);
  * first. Returns 0 or the first -errno. */
 int pt_rm_rf(const char *path);
 
-/* Apparent size in bytes and count of regular files below path (symlinks not
- * followed; each name of a hard-linked file counts). */
-int pt_du(const char *path, uint64_t *bytes, uint64_t *files);
-
 /* Remove write permission for everyone from every file and dir below path. */
 int pt_make_readonly(const char *path);
 

@@ -54,6 +54,12 @@ typedef struct pt_req {
                           e.g. "uvicorn[standard]>=0.20; python_version >= \"3.8\"" */
 } pt_req;
 
+/* PEP 503 normalization of the name s[0..n): lowercase, each run of '-',
+ * '_' and '.' one '-' ("Foo__Bar.baz" -> "foo-bar-baz"). No validation: the
+ * caller checks the characters. Returns a malloc'd string (caller frees), or
+ * NULL when out of memory. */
+char *pt_name_normalize(const char *s, size_t n);
+
 /* An index option line of a requirements text: "--index-url URL", "-i URL",
  * "--extra-index-url URL", "--find-links URL", "-f URL" (or with '=').
  * *canonical (malloc'd): "--index-url URL" / "--extra-index-url URL" /

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "pactown/fsutil.h"
+#include "pactown/usage.h"
 #include "testutil.h"
 
 static char tmpdir[PATH_MAX];
@@ -252,6 +253,8 @@ Test(fsutil, rm_rf_missing_and_single_file)
     cr_assert(exists(p));
 }
 
+/* the apparent size of a venv (pactown/usage.h): each name of a hard-linked
+ * file counts, symlinks are not followed */
 Test(fsutil, du_counts_bytes_and_files)
 {
     char p[PATH_MAX], q[PATH_MAX], big[PATH_MAX];
@@ -269,17 +272,17 @@ Test(fsutil, du_counts_bytes_and_files)
     cr_assert_eq(symlink(big, q), 0);
     FMT(q, "%s/t/dir-link", tmpdir);
     cr_assert_eq(symlink(tmpdir, q), 0);
-    uint64_t bytes = 1, files = 1;
+    pt_venv_usage u;
     FMT(p, "%s/t", tmpdir);
-    cr_assert_eq(pt_du(p, &bytes, &files), 0);
-    cr_assert_eq(bytes, 5 + 3000 + 5, "bytes %llu", (unsigned long long)bytes);
-    cr_assert_eq(files, 3, "files %llu", (unsigned long long)files);
+    cr_assert_eq(pt_venv_usage_of(p, &u), 0);
+    cr_assert_eq(u.apparent_bytes, 5 + 3000 + 5, "bytes %llu", (unsigned long long)u.apparent_bytes);
+    cr_assert_eq(u.files, 3, "files %llu", (unsigned long long)u.files);
     FMT(p, "%s/t/sub/empty", tmpdir);
-    cr_assert_eq(pt_du(p, &bytes, &files), 0);
-    cr_assert_eq(bytes, 0);
-    cr_assert_eq(files, 0);
+    cr_assert_eq(pt_venv_usage_of(p, &u), 0);
+    cr_assert_eq(u.apparent_bytes, 0);
+    cr_assert_eq(u.files, 0);
     FMT(p, "%s/nope", tmpdir);
-    cr_assert_eq(pt_du(p, &bytes, &files), -ENOENT);
+    cr_assert_eq(pt_venv_usage_of(p, &u), -ENOENT);
 }
 
 Test(fsutil, make_readonly_removes_write_bits)
