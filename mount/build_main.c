@@ -4,6 +4,10 @@
  *
  * usage: pactown-build --store DIR --key KEY --python PY --requirements FILE
  *          [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--no-index] [--offline]
+ *          [--registry URL [--registry-auth FILE] [--registry-timeout S]]
+ *        with --registry, the venv is first looked for in the registry
+ *        (pactown/registry.h) and built only when it is not there or the
+ *        pull fails (the reason is in the log)
  *        with the index URL and find-links, which may carry credentials, in
  *        the environment (PACTOWN_BUILD_INDEX_URL, PACTOWN_BUILD_FIND_LINKS),
  *        never in the argument vector
@@ -13,6 +17,7 @@
  *                      (the store's uv cache: wheels no venv links, pactown/uvcache.h)
  * Exit: 0 built; 1 the build failed (reason on stderr, i.e. in the log); 2 usage;
  *       3 the disk is full (ENOSPC, EDQUOT): a failure of the environment;
+ *       10 pulled from the registry; 11 built after a pull that failed;
  *       75 (--prune) a build holds the uv cache: try later.
  */
 #include <errno.h>
@@ -23,6 +28,8 @@
 #include <string.h>
 
 #include "pactown/build.h"
+#include "pactown/oci.h"
+#include "pactown/registry.h"
 #include "pactown/clock.h"
 #include "pactown/key.h"
 #include "pactown/store.h"
@@ -33,16 +40,61 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: pactown-build --store DIR --key KEY --python PY --requirements FILE\n"
             "         [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--no-index] [--offline]\n"
+            "         [--registry URL [--registry-auth FILE] [--registry-timeout SECONDS]]\n"
             "       pactown-build --remove --store DIR --key KEY [--staging-pid PID]\n"
             "       pactown-build --prune --store DIR --uv UV [--ttl SECONDS]\n"
             "Builds one venv into DIR/KEY. Started by pactownfs; not meant to be run by hand.\n"
             "Environment: PACTOWN_BUILD_INDEX_URL, PACTOWN_BUILD_FIND_LINKS (they may carry credentials).\n");
 }
 
+/* The venv from the registry into <store>/<key>, sealed: 0; -ENOENT it is
+ * not there; another -errno: the pull failed (the reason is logged, what
+ * was unpacked removed) and the venv is built here. */
+static int pull(const pt_build_opts *o, const char *url, const char *auth, long timeout)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/%s", o->store, o->key);
+    uint64_t t0 = pt_mono_ns();
+    pt_error err = { 0 };
+    pt_oci *c = NULL;
+    pt_fetch_result r;
+    int rc = pt_store_remove(o->store, o->key); /* leftovers of an interrupted build or pull */
+    if (rc)
+        pt_error_set(&err, rc, 0, "%s: cannot remove the leftover directory: %s", dir, strerror(-rc));
+    if (rc == 0)
+        rc = pt_oci_open(url, auth, timeout, &c, &err);
+    if (rc == 0) {
+        printf("pactown-build: looking for %s in the registry %s\n", o->key, pt_oci_name(c));
+        fflush(stdout);
+        rc = pt_registry_fetch(c, o->key, o->python, o->store, dir, o->store, &r, &err);
+    }
+    if (rc == 0)
+        rc = pt_build_seal(dir, &err);
+    if (rc == 0) {
+        printf("pactown-build: pulled %s from %s in %.3f s (%u layers, %llu bytes, %llu files)\n", o->key,
+               pt_oci_name(c), (double)(pt_mono_ns() - t0) / 1e9, r.layers, (unsigned long long)r.bytes,
+               (unsigned long long)r.files);
+    } else if (rc == -ENOENT && c) {
+        printf("pactown-build: registry: %s is not in %s; building it here\n", o->key, pt_oci_name(c));
+    } else {
+        printf("pactown-build: registry: pull FAILED: %s; building it here\n", err.msg);
+        if (rc == -ENOENT)
+            rc = -EIO; /* a file of ours missing is not "not in the registry" */
+    }
+    fflush(stdout);
+    if (rc && pt_store_remove(o->store, o->key) != 0)
+        printf("pactown-build: warning: %s: removing what the pull unpacked failed\n", dir);
+    pt_oci_close(c);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     pt_build_opts o = { .installer = "uv", .uv = "uv" };
-    enum { O_STORE = 256, O_KEY, O_PY, O_REQ, O_INST, O_UV, O_UVC, O_NOINDEX, O_OFFLINE, O_HELP, O_REMOVE, O_PRUNE, O_TTL, O_STAGING };
+    enum { O_STORE = 256, O_KEY, O_PY, O_REQ, O_INST, O_UV, O_UVC, O_NOINDEX, O_OFFLINE, O_HELP, O_REMOVE, O_PRUNE, O_TTL, O_STAGING,
+           O_REG, O_REG_AUTH, O_REG_TIMEOUT };
+    const char *registry = NULL, *registry_auth = NULL;
+    long registry_timeout = 10;
     bool remove = false, prune = false;
     long long ttl = 0, staging_pid = 0;
     static const struct option opts[] = {
@@ -52,7 +104,9 @@ int main(int argc, char **argv)
         { "uv-cache-dir", required_argument, NULL, O_UVC }, { "no-index", no_argument, NULL, O_NOINDEX },
         { "offline", no_argument, NULL, O_OFFLINE }, { "help", no_argument, NULL, O_HELP },
         { "remove", no_argument, NULL, O_REMOVE }, { "prune", no_argument, NULL, O_PRUNE },
-        { "ttl", required_argument, NULL, O_TTL }, { "staging-pid", required_argument, NULL, O_STAGING }, { 0 } };
+        { "ttl", required_argument, NULL, O_TTL }, { "staging-pid", required_argument, NULL, O_STAGING },
+        { "registry", required_argument, NULL, O_REG }, { "registry-auth", required_argument, NULL, O_REG_AUTH },
+        { "registry-timeout", required_argument, NULL, O_REG_TIMEOUT }, { 0 } };
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -84,6 +138,18 @@ int main(int argc, char **argv)
             staging_pid = strtoll(optarg, &end, 10);
             if (errno || end == optarg || *end || staging_pid <= 0 || staging_pid > 4194304) {
                 fprintf(stderr, "pactown-build: --staging-pid %s: expected a pid\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case O_REG: registry = optarg; break;
+        case O_REG_AUTH: registry_auth = optarg; break;
+        case O_REG_TIMEOUT: {
+            char *end;
+            errno = 0;
+            registry_timeout = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || registry_timeout < 1) {
+                fprintf(stderr, "pactown-build: --registry-timeout %s: expected seconds (an integer >= 1)\n", optarg);
                 return 2;
             }
             break;
@@ -148,9 +214,16 @@ int main(int argc, char **argv)
     o.find_links = getenv("PACTOWN_BUILD_FIND_LINKS");
     pt_error err = { 0 };
     uint64_t t0 = pt_mono_ns();
+    int rc = pt_store_enter_writable(o.store, &err);
+    bool pull_failed = false;
+    if (rc == 0 && registry) {
+        int pulled = pull(&o, registry, registry_auth, registry_timeout);
+        if (pulled == 0)
+            return 10;
+        pull_failed = pulled != -ENOENT;
+    }
     printf("pactown-build: building %s with %s (python %s)\n", o.key, o.installer, o.python);
     fflush(stdout);
-    int rc = pt_store_enter_writable(o.store, &err);
     if (rc == 0)
         rc = pt_build_venv(&o, &err);
     if (rc) {
@@ -159,5 +232,5 @@ int main(int argc, char **argv)
         return rc == -ENOSPC || rc == -EDQUOT ? 3 : 1;
     }
     printf("pactown-build: built %s in %.1f s\n", o.key, (double)(pt_mono_ns() - t0) / 1e9);
-    return 0;
+    return pull_failed ? 11 : 0;
 }

@@ -147,6 +147,8 @@ static int mark_pid(pt_entry *e, void *arg)
 
 struct build_result {
     int rc;
+    pt_origin origin;       /* built here or pulled from the registry */
+    bool pull_failed;       /* built here after a pull that failed (the reason is in the log) */
     bool interrupted;       /* the daemon stopped the build: not a failure */
     bool environment;       /* it failed for a cause of the environment (pt_fail_cause) */
     uint64_t ms;
@@ -167,6 +169,10 @@ static int mark_done(pt_entry *e, void *arg)
         e->files = r->usage.files;
         e->alone_bytes = r->usage.alone_bytes;
         e->built_at = now;
+        e->origin = r->origin;
+        e->pull_failed = r->pull_failed;
+        e->pushed_at = 0; /* this build has not been pushed yet */
+        e->push_failed_at = 0;
         e->last_access_ms = pt_wall_ms();
     } else {
         e->state = PT_STATE_FAILED;
@@ -398,6 +404,14 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
         if (*fs->cfg.uv_cache_dir) { argv[n++] = "--uv-cache-dir"; argv[n++] = fs->cfg.uv_cache_dir; }
         if (fs->cfg.no_index) argv[n++] = "--no-index";
         if (fs->cfg.offline) argv[n++] = "--offline";
+        char timeout[24];
+        if (*fs->cfg.registry) {
+            /* fetch before building (pactown/registry.h) */
+            snprintf(timeout, sizeof timeout, "%ld", fs->cfg.registry_timeout);
+            argv[n++] = "--registry"; argv[n++] = fs->cfg.registry;
+            if (*fs->cfg.registry_auth) { argv[n++] = "--registry-auth"; argv[n++] = fs->cfg.registry_auth; }
+            argv[n++] = "--registry-timeout"; argv[n++] = timeout;
+        }
         argv[n] = NULL;
         /* the index URL and find-links may carry credentials: environment only */
         char **env = builder_env(fs);
@@ -417,6 +431,12 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
             int status;
             bool timed_out;
             rc = wait_builder(fs, claim, pid, fs->cfg.build_timeout, &status, &timed_out);
+            /* pactown-build exits 10 when it pulled the venv, 11 when it built it after a failed pull */
+            if (rc == 0 && WIFEXITED(status) && (WEXITSTATUS(status) == 10 || WEXITSTATUS(status) == 11)) {
+                res.origin = WEXITSTATUS(status) == 10 ? PT_ORIGIN_PULLED : PT_ORIGIN_BUILT;
+                res.pull_failed = WEXITSTATUS(status) == 11;
+                status = 0;
+            }
             if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
                 char how[96];
                 pt_describe_status(status, how, sizeof how);
@@ -456,16 +476,26 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
         fprintf(stderr, "pactownfs: stopped the build of %s (the daemon is stopping); it is built again on its next lookup\n",
                 key);
     }
-    static const char *const fail_counters[] = { "build_failures", NULL };
-    int irc = pt_index_update(fs->idx, key, mark_done, &res, rc && !res.interrupted ? fail_counters : NULL);
+    const char *counters[3] = { NULL, NULL, NULL };
+    size_t nc = 0;
+    if (rc && !res.interrupted)
+        counters[nc++] = "build_failures";
+    if (res.pull_failed)
+        counters[nc++] = "pull_failures";
+    if (rc == 0 && res.origin == PT_ORIGIN_PULLED)
+        counters[nc++] = "pulled";
+    int irc = pt_index_update(fs->idx, key, mark_done, &res, nc ? counters : NULL);
     if (irc) {
         log_line(logfd, "pactown: cannot record the result in the index: %s\n", strerror(-irc));
         res.rc = -EIO;
     }
     log_line(logfd, "pactown: %s %s in %llu ms\n", key,
-             res.interrupted ? "interrupted" : res.rc ? "FAILED" : "ready", (unsigned long long)res.ms);
+             res.interrupted ? "interrupted" : res.rc ? "FAILED" : res.origin == PT_ORIGIN_PULLED ? "ready (pulled)"
+             : res.pull_failed ? "ready (built here: the pull failed)" : "ready (built)", (unsigned long long)res.ms);
     close(logfd);
     free(spec);
+    if (res.rc == 0 && res.origin == PT_ORIGIN_BUILT)
+        return 1; /* ready, and built here: to push */
     return res.rc;
 }
 
@@ -547,11 +577,17 @@ static void *build_thread(void *arg)
     struct build_job *job = arg;
     struct pt_fs *fs = job->fs;
     int rc = run_build(fs, job->claim, job->key);
+    bool push = rc == 1;
+    if (rc == 1)
+        rc = 0;
     if (rc == 0)
         atomic_store(&fs->usage_dirty, true);
     pt_claim_release(fs, job->claim, rc);
     if (rc == 0)
         pt_fs_evict_soon(fs); /* a new venv may push the cache over its limits */
+    /* in the background: the venv is ready when built, not when uploaded */
+    if (push && *fs->cfg.registry && fs->cfg.registry_push)
+        pt_fs_push(fs, job->key);
     free(job);
     pt_claims_thread_done(fs);
     return NULL;

@@ -246,13 +246,38 @@ void pt_claims_begin_stop(struct pt_fs *fs)
     pthread_mutex_unlock(&fs->claims_mu);
 }
 
-/* signal every builder in flight (its process group and itself); returns
- * how many there were. kill(2) never blocks: the one system call made
- * under claims_mu. */
+bool pt_claims_pusher_add(struct pt_fs *fs, pid_t pid)
+{
+    pthread_mutex_lock(&fs->claims_mu);
+    bool ok = !fs->stopping && fs->n_pushers < sizeof fs->pushers / sizeof fs->pushers[0];
+    if (ok)
+        fs->pushers[fs->n_pushers++] = pid;
+    pthread_mutex_unlock(&fs->claims_mu);
+    return ok;
+}
+
+void pt_claims_pusher_del(struct pt_fs *fs, pid_t pid)
+{
+    pthread_mutex_lock(&fs->claims_mu);
+    for (unsigned i = 0; i < fs->n_pushers; i++)
+        if (fs->pushers[i] == pid) {
+            fs->pushers[i] = fs->pushers[--fs->n_pushers];
+            break;
+        }
+    pthread_mutex_unlock(&fs->claims_mu);
+}
+
+/* signal every builder and pusher in flight (its process group and
+ * itself); returns how many there were. kill(2) never blocks: the one
+ * system call made under claims_mu. */
 static unsigned signal_builders(struct pt_fs *fs, int sig)
 {
     unsigned n = 0;
     pthread_mutex_lock(&fs->claims_mu);
+    for (unsigned i = 0; i < fs->n_pushers; i++) {
+        kill(-fs->pushers[i], sig);
+        n++;
+    }
     for (struct pt_claim *c = fs->claims; c; c = c->next)
         if (c->kind == PT_CLAIM_BUILD && c->pid > 0) {
             kill(-c->pid, sig);

@@ -80,6 +80,7 @@ struct pt_fs {
     char logs[PT_DIR_MAX];      /* <cache>/logs */
     char tmp[PT_DIR_MAX];       /* <cache>/tmp */
     char builder[PATH_MAX];     /* pactown-build executable */
+    char registry_helper[PATH_MAX]; /* pactown-registry executable; "" = not found (no push) */
     char uv[PATH_MAX];          /* resolved uv, when installer is uv */
     const char *installer;      /* "uv" or "pip" */
     pt_interp interp;           /* the interpreter builds last used; interp_mu (builds.c checks it
@@ -97,6 +98,8 @@ struct pt_fs {
     struct pt_claim *claims;    /* in flight; protected by claims_mu */
     unsigned n_waiting;         /* requests waiting on claims */
     unsigned build_threads;     /* build threads running */
+    pid_t pushers[64];          /* pactown-registry push processes running (push.c); claims_mu */
+    unsigned n_pushers;
     bool stopping;              /* the daemon is stopping: no new builds */
 
     struct fuse_session *se;    /* for kernel cache invalidation */
@@ -128,6 +131,12 @@ struct pt_fs {
     bool threads_left;          /* a build thread outlived the stop: keep what it uses */
     atomic_bool loop_left;      /* the main thread has left the session loop (stop.c) */
 };
+
+/* push.c: push the venv of key, built here, to the registry in the
+ * background of the calling build thread (pactown-registry push; its
+ * lines go to the build log): the thread waits for it, the venv is
+ * already served. */
+void pt_fs_push(struct pt_fs *fs, const char *key);
 
 /* builds.c: answer req, a readlink of by-deps/<key>, now or once the venv
  * is built: the target (<store>/<key>) when ready; ENOENT key unknown; EIO
@@ -166,6 +175,10 @@ void pt_claim_release(struct pt_fs *fs, struct pt_claim *c, int rc);
 void pt_claim_set_pid(struct pt_fs *fs, struct pt_claim *c, pid_t pid);
 unsigned pt_claims_waiting(struct pt_fs *fs);
 bool pt_claims_stopping(struct pt_fs *fs);
+/* A push process (push.c) the stop must end too: false (and nothing kept)
+ * when the daemon is stopping or 64 run already. */
+bool pt_claims_pusher_add(struct pt_fs *fs, pid_t pid);
+void pt_claims_pusher_del(struct pt_fs *fs, pid_t pid);
 void pt_claims_thread_started(struct pt_fs *fs);
 void pt_claims_thread_done(struct pt_fs *fs);
 /* claims.c: shutdown: refuse new claims, then SIGTERM the builders in

@@ -221,6 +221,27 @@ static int venv_identity_check(const char *dir, const struct venv_identity *befo
                         dir, what);
 }
 
+int pt_build_seal(const char *dir, pt_error *err)
+{
+    uint64_t t_seal = pt_mono_ns(), t_sync = 0;
+    int rc = pt_make_readonly(dir);
+    if (rc)
+        return pt_error_set(err, rc, 0, "%s: cannot make the venv read-only: %s", dir, strerror(-rc));
+    t_sync = pt_mono_ns();
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) != 0)
+        rc = pt_error_set(err, -errno, 0, "%s: syncfs: %s", dir, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (rc)
+        return rc;
+    uint64_t now = pt_mono_ns();
+    printf("pactown-build: sealed in %.3f s (read-only %.3f s, syncfs %.3f s)\n", (double)(now - t_seal) / 1e9,
+           (double)(t_sync - t_seal) / 1e9, (double)(now - t_sync) / 1e9);
+    fflush(stdout);
+    return 0;
+}
+
 int pt_build_venv(const pt_build_opts *o, pt_error *err)
 {
     char dir[PATH_MAX], vpy[PATH_MAX], cache[PATH_MAX];
@@ -317,23 +338,8 @@ int pt_build_venv(const pt_build_opts *o, pt_error *err)
         if ((rc = pt_write_file_atomic(marker, text, (size_t)len, 0444)) != 0)
             pt_error_set(err, rc, 0, "%s: %s", marker, strerror(-rc));
     }
-    uint64_t t_seal = pt_mono_ns(), t_sync = 0;
-    if (rc == 0 && (rc = pt_make_readonly(dir)) != 0)
-        pt_error_set(err, rc, 0, "%s: cannot make the venv read-only: %s", dir, strerror(-rc));
-    if (rc == 0) {
-        t_sync = pt_mono_ns();
-        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || syncfs(fd) != 0)
-            rc = pt_error_set(err, -errno, 0, "%s: syncfs: %s", dir, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-    }
-    if (rc == 0) {
-        uint64_t now = pt_mono_ns();
-        printf("pactown-build: sealed in %.3f s (read-only %.3f s, syncfs %.3f s)\n", (double)(now - t_seal) / 1e9,
-               (double)(t_sync - t_seal) / 1e9, (double)(now - t_sync) / 1e9);
-        fflush(stdout);
-    }
+    if (rc == 0)
+        rc = pt_build_seal(dir, err);
     if (rc) {
         int r2 = pt_store_remove(o->store, o->key);
         printf("pactown-build: removed the incomplete venv%s\n", r2 ? " (failed)" : "");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pactown/ociref.h"
 #include "pactown/redact.h"
 #include "pactown/url.h"
 
@@ -54,6 +55,10 @@ static const struct setting settings[] = {
     S(user_uid_min, T_LONG, "61184"),
     S(user_uid_max, T_LONG, "65519"),
     S(user_profiles, T_STR, ""),
+    S(registry, T_STR, ""),
+    S(registry_auth, T_STR, ""),
+    S(registry_push, T_BOOL, "yes"),
+    S(registry_timeout, T_LONG, "10"),
 };
 #undef S
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -112,6 +117,14 @@ int pt_config_set(pt_config *c, const char *key, const char *value, pt_error *er
     const struct setting *s = find_setting(key);
     if (!s)
         return pt_error_set(err, -ENOENT, 0, "unknown setting '%s'", key);
+    if (strcmp(key, "registry") == 0 && *value) {
+        pt_ociref ref;
+        int rc = pt_ociref_parse(value, &ref, err);
+        if (rc)
+            return rc;
+    }
+    if (strcmp(key, "registry_timeout") == 0 && strcmp(value, "0") == 0)
+        return pt_error_set(err, -EINVAL, 0, "registry_timeout: at least 1 second");
     return set_one(c, s, value, err);
 }
 
@@ -188,7 +201,7 @@ int pt_config_load(pt_config *c, pt_error *err)
         env[k] = '\0';
         const char *v = getenv(env);
         if (v) {
-            int rc = set_one(c, &settings[i], v, err);
+            int rc = pt_config_set(c, settings[i].name, v, err);
             if (rc) {
                 char reason[sizeof err->msg];
                 snprintf(reason, sizeof reason, "%s", err ? err->msg : "");

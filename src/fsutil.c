@@ -322,3 +322,28 @@ int pt_openat2(int dirfd, const char *path, int flags, mode_t mode, unsigned lon
         return -errno;
     }
 }
+
+#ifndef PACTOWN_HELPER_DIR
+#define PACTOWN_HELPER_DIR "../libexec/pactown"
+#endif
+const char *const pt_helper_dirs[] = { "", PACTOWN_HELPER_DIR, "../tools/pactown", NULL };
+
+int pt_find_helper(const char *name, const char *const *dirs, char *out, size_t n)
+{
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        return -errno;
+    self[len] = '\0';
+    *strrchr(self, '/') = '\0';
+    for (const char *const *d = dirs; *d; d++) {
+        const char *dir = *d;
+        int w = dir[0] == '/' ? snprintf(out, n, "%s/%s", dir, name)
+              : dir[0] ? snprintf(out, n, "%s/%s/%s", self, dir, name)
+                       : snprintf(out, n, "%s/%s", self, name);
+        if (w > 0 && (size_t)w < n && access(out, X_OK) == 0)
+            return 0;
+    }
+    snprintf(out, n, "%s", self);
+    return -ENOENT;
+}

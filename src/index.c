@@ -400,8 +400,10 @@ int pt_index_count(pt_index *idx, const char *name, int64_t delta)
 
 int pt_index_counters(pt_index *idx, pt_counters *out)
 {
-    static const char *const names[] = { "hits", "misses", "builds", "build_failures", "evictions" };
-    uint64_t *fields[] = { &out->hits, &out->misses, &out->builds, &out->build_failures, &out->evictions };
+    static const char *const names[] = { "hits", "misses", "builds", "build_failures", "evictions",
+                                         "pulled", "pull_failures", "pushed", "push_failures" };
+    uint64_t *fields[] = { &out->hits, &out->misses, &out->builds, &out->build_failures, &out->evictions,
+                           &out->pulled, &out->pull_failures, &out->pushed, &out->push_failures };
     memset(out, 0, sizeof *out);
     MDB_txn *txn;
     int rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &txn);

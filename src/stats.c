@@ -82,6 +82,16 @@ char *pt_stats_json(const pt_stats *s, int64_t now)
         "oldest_age_s", s->oldest_access ? json_integer(now - s->oldest_access) : json_null(),
         "leased", (json_int_t)s->leased,
         "waiting", s->waiting >= 0 ? json_integer(s->waiting) : json_null());
+    /* the registry (pactown/registry.h): how venvs came, and pushes */
+    if (o && json_object_set_new(o, "registry", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+            "pulled", (json_int_t)s->counters.pulled,
+            "built", (json_int_t)(s->counters.builds >= s->counters.pulled ? s->counters.builds - s->counters.pulled : 0),
+            "pull_failures", (json_int_t)s->counters.pull_failures,
+            "pushed", (json_int_t)s->counters.pushed,
+            "push_failures", (json_int_t)s->counters.push_failures)) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
     /* the disk the store really takes (pactown/usage.h), as last measured */
     if (o && json_object_update_missing_new(o, json_pack("{s:o, s:I, s:o, s:o, s:o}",
             "disk_bytes", s->measured_ms ? json_integer((json_int_t)s->disk_bytes) : json_null(),

@@ -52,4 +52,9 @@ typedef struct pt_build_opts {
  * kills the running step's process group. Single-threaded callers only. */
 int pt_build_venv(const pt_build_opts *o, pt_error *err);
 
+/* Seal a venv complete at dir: read-only (chmod a-w, pt_make_readonly) and
+ * synced (syncfs(2)), with the time each took printed. The last step of a
+ * build, and of a venv fetched from a registry. 0 or -errno (err says which). */
+int pt_build_seal(const char *dir, pt_error *err);
+
 #endif

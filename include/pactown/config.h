@@ -54,6 +54,12 @@ typedef struct pt_config {
     long user_uid_min;    /* uids given to users (`run --user`, the API's user_id), */
     long user_uid_max;    /* user_uid_min..user_uid_max; default 61184..65519, systemd's DynamicUser range */
     char *user_profiles;  /* INI file of users' profiles (pactown/profile.h); "" = none */
+    char *registry;       /* venvs shared through an OCI registry: https://HOST[:PORT]/REPOSITORY
+                           * (http:// for loopback only; pactown/ociref.h); "" = off (the default) */
+    char *registry_auth;  /* Docker config.json-style credentials (pactown/oci.h); "" = anonymous */
+    bool registry_push;   /* push each venv built here; default yes (with registry set) */
+    long registry_timeout;/* seconds without a connection or progress before a registry request
+                           * gives up (and the venv is built here); default 10 */
 } pt_config;
 
 /* Fill c with the defaults. Strings are malloc'd; free with pt_config_free. */

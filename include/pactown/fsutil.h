@@ -42,6 +42,19 @@ int pt_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
  * Writes the path found into out (size n). -ENOENT if none. */
 int pt_which(const char *name, char *out, size_t n);
 
+/* A helper program of pactown (pactown-serve, pactown-registry) into out
+ * (size n): looked for in each of dirs (NULL-terminated; "" = the directory
+ * of this executable, /proc/self/exe; a relative one is relative to that
+ * directory), the first executable one wins. Returns 0, -ENOENT (out then
+ * names the directory of this executable, for the message), or -errno of
+ * readlink(2). */
+int pt_find_helper(const char *name, const char *const *dirs, char *out, size_t n);
+
+/* The helper directories of an install, in order: beside the executable,
+ * then <libexecdir>/pactown (PACTOWN_HELPER_DIR, set by meson), then
+ * ../tools/pactown (the build tree, for the daemon in build/mount). */
+extern const char *const pt_helper_dirs[];
+
 /* true if the file starts with the ELF magic (a real binary, not a script). */
 bool pt_is_elf(const char *path);
 

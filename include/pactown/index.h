@@ -36,7 +36,7 @@ typedef enum pt_state {
     PT_STATE_FAILED = 3,    /* last build failed at failed_at; log kept */
 } pt_state;
 
-#define PT_ENTRY_VERSION 2
+#define PT_ENTRY_VERSION 3
 typedef struct pt_entry {
     uint32_t version;       /* PT_ENTRY_VERSION */
     uint32_t state;         /* pt_state */
@@ -53,7 +53,15 @@ typedef struct pt_entry {
     int32_t builder_pid;    /* pid of the running build, 0 if none */
     uint32_t fail_cause;    /* pt_fail_cause of the last failed build */
     uint64_t alone_bytes;   /* (v2) disk it holds alone: what evicting it frees (pactown/usage.h), as last measured */
+    uint32_t origin;        /* (v3) pt_origin: how the venv now in the store came */
+    uint32_t pull_failed;   /* (v3) 1: its last build followed a pull from the registry that failed */
+    int64_t pushed_at;      /* (v3) last push of this build to the registry, epoch seconds; 0 none */
+    int64_t push_failed_at; /* (v3) last push that failed, epoch seconds; 0 none */
 } pt_entry;
+
+/* How a ready venv came: built here by the installer, or pulled from the
+ * registry (pactown/registry.h). */
+typedef enum pt_origin { PT_ORIGIN_BUILT = 0, PT_ORIGIN_PULLED = 1 } pt_origin;
 
 /* Why the last build failed: the build itself (the installer failed on this
  * set: remembered for failure_ttl, across restarts), or the environment (the
@@ -62,6 +70,7 @@ typedef enum pt_fail_cause { PT_FAIL_BUILD = 0, PT_FAIL_ENVIRONMENT = 1 } pt_fai
 
 typedef struct pt_counters {
     uint64_t hits, misses, builds, build_failures, evictions;
+    uint64_t pulled, pull_failures, pushed, push_failures; /* the registry's (pactown/registry.h) */
 } pt_counters;
 
 #define PT_SERVICE_VERSION 4

@@ -326,6 +326,10 @@ static int cache_stats(struct cli *cli, bool json)
     printf("oldest access  %s\nleased         %llu\nbuilds         %llu (%llu failed)\nevictions      %llu\n", age,
            (unsigned long long)s.leased, (unsigned long long)s.counters.builds,
            (unsigned long long)s.counters.build_failures, (unsigned long long)s.counters.evictions);
+    if (s.counters.pulled || s.counters.pull_failures || s.counters.pushed || s.counters.push_failures)
+        printf("registry       %llu pulled (%llu pulls failed), %llu pushed (%llu pushes failed)\n",
+               (unsigned long long)s.counters.pulled, (unsigned long long)s.counters.pull_failures,
+               (unsigned long long)s.counters.pushed, (unsigned long long)s.counters.push_failures);
     for (size_t i = 0; i < uc.n; i++) {
         char mem[32];
         human_size(uc.v[i].memory, mem, sizeof mem);

@@ -1,0 +1,285 @@
+/* artifact.c — a venv's OCI artifact: push after a build, fetch before one,
+ * describe for listings (pactown/registry.h). */
+#include "pactown/registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pactown/clock.h"
+#include "pactown/fsutil.h"
+#include "pactown/key.h"
+#include "pactown/venvpack.h"
+
+#define MAX_LAYERS 4096
+#define MAX_LAYER_BYTES ((uint64_t)16 << 30)
+#define MAX_VENV_BYTES ((uint64_t)64 << 30)
+#define TITLE "org.opencontainers.image.title"
+
+static json_t *descriptor(const char *media_type, const char *digest, uint64_t size, const char *title)
+{
+    json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType", media_type, "digest", digest, "size", (json_int_t)size);
+    if (d && title)
+        json_object_set_new(d, "annotations", json_pack("{s:s}", TITLE, title));
+    return d;
+}
+
+static char *config_text(const pt_venv_meta *m, const pt_layer *layers, size_t n)
+{
+    pt_python_tag py = { 0 };
+    pt_canonical_parse(m->canonical, strlen(m->canonical), &py, NULL, NULL);
+    json_t *names = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(names, json_pack("{s:s, s:I, s:I}", "name", layers[i].name, "files",
+                                               (json_int_t)layers[i].files, "bytes", (json_int_t)layers[i].bytes));
+    json_t *c = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:s, s:{s:I, s:I, s:I, s:I}, s:o}",
+                          "pactown", 1, "key", m->key, "canonical", m->canonical, "interpreter", "path",
+                          m->interpreter, "implementation", py.impl, "version", py.version, "platform", py.platform,
+                          "store", m->store, "build", "ms",
+                          (json_int_t)m->build_ms, "bytes", (json_int_t)m->bytes, "files", (json_int_t)m->files,
+                          "built_at", (json_int_t)m->built_at, "layers", names);
+    char *s = c ? json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(c);
+    return s;
+}
+
+static int push_blob(pt_oci *c, const char *digest, int fd, const char *data, uint64_t size, pt_push_result *r,
+                     pt_error *err)
+{
+    int have = pt_oci_blob_exists(c, digest, err);
+    if (have < 0)
+        return have;
+    r->layers++;
+    r->bytes_total += size;
+    if (have)
+        return 0;
+    int rc = fd >= 0 ? pt_oci_blob_put(c, digest, fd, size, err) : pt_oci_blob_put_mem(c, digest, data, size, err);
+    if (rc == 0) {
+        r->uploaded++;
+        r->bytes_uploaded += size;
+    }
+    return rc;
+}
+
+int pt_registry_push(pt_oci *c, const char *dir, const char *tmpdir, const pt_venv_meta *m, pt_push_result *res,
+                     pt_error *err)
+{
+    pt_push_result local = { 0 };
+    pt_push_result *r = res ? res : &local;
+    memset(r, 0, sizeof *r);
+    uint64_t t0 = pt_mono_ns();
+    pt_layer *layers = NULL;
+    size_t n = 0;
+    int rc = pt_venv_pack(dir, tmpdir, &layers, &n, err);
+    char *config = rc ? NULL : config_text(m, layers, n);
+    if (rc == 0 && !config)
+        rc = pt_error_set(err, -ENOMEM, 0, "out of memory");
+    char cdigest[PT_DIGEST_LEN + 1];
+    if (rc == 0) {
+        pt_sha256_digest(config, strlen(config), cdigest);
+        rc = push_blob(c, cdigest, -1, config, strlen(config), r, err);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = push_blob(c, layers[i].digest, layers[i].fd, NULL, layers[i].size, r, err);
+    if (rc == 0) {
+        json_t *ls = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(ls, descriptor(PT_LAYER_MEDIA_TYPE, layers[i].digest, layers[i].size, layers[i].name));
+        char created[32];
+        time_t t = (time_t)m->built_at;
+        struct tm tm;
+        strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        json_t *man = json_pack("{s:i, s:s, s:s, s:o, s:o, s:{s:s, s:s}}", "schemaVersion", 2, "mediaType",
+                                "application/vnd.oci.image.manifest.v1+json", "artifactType", PT_ARTIFACT_TYPE,
+                                "config", descriptor(PT_CONFIG_MEDIA_TYPE, cdigest, strlen(config), NULL), "layers", ls,
+                                "annotations", "org.opencontainers.image.created", created, "dev.pactown.key", m->key);
+        char *body = man ? json_dumps(man, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(man);
+        rc = body ? pt_oci_manifest_put(c, m->key, body, strlen(body), err) : pt_error_set(err, -ENOMEM, 0, "out of memory");
+        free(body);
+    }
+    free(config);
+    pt_layers_free(layers, n);
+    r->ms = (pt_mono_ns() - t0) / 1000000;
+    return rc;
+}
+
+/* ---- reading an artifact ---- */
+
+static int check_descriptor(pt_oci *c, json_t *d, const char *want_type, uint64_t max, const char **digest,
+                            uint64_t *size, pt_error *err)
+{
+    const char *mt = json_string_value(json_object_get(d, "mediaType"));
+    *digest = json_string_value(json_object_get(d, "digest"));
+    json_t *sz = json_object_get(d, "size");
+    if (!json_is_object(d) || !mt || strcmp(mt, want_type) != 0)
+        return pt_error_set(err, -EPROTO, 0, "%s: a descriptor of type '%s', expected %s", pt_oci_name(c),
+                            mt ? mt : "(none)", want_type);
+    if (!pt_digest_valid(*digest))
+        return pt_error_set(err, -EPROTO, 0, "%s: a descriptor without a sha256 digest", pt_oci_name(c));
+    if (!json_is_integer(sz) || json_integer_value(sz) < 0 || (uint64_t)json_integer_value(sz) > max)
+        return pt_error_set(err, -EPROTO, 0, "%s: blob %s: a size that is not 0..%llu", pt_oci_name(c), *digest,
+                            (unsigned long long)max);
+    *size = (uint64_t)json_integer_value(sz);
+    return 0;
+}
+
+int pt_registry_describe(pt_oci *c, const char *tag, json_t **manifest, json_t **config, pt_error *err)
+{
+    *manifest = *config = NULL;
+    char *body = NULL;
+    size_t len = 0;
+    int rc = pt_oci_manifest_get(c, tag, &body, &len, NULL, err);
+    if (rc)
+        return rc;
+    json_error_t je;
+    json_t *m = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    free(body);
+    if (!m)
+        return pt_error_set(err, -EPROTO, 0, "%s: manifest %s is not JSON: %s", pt_oci_name(c), tag, je.text);
+    const char *at = json_string_value(json_object_get(m, "artifactType"));
+    json_t *layers = json_object_get(m, "layers");
+    if (json_integer_value(json_object_get(m, "schemaVersion")) != 2 || !at || strcmp(at, PT_ARTIFACT_TYPE) != 0)
+        rc = pt_error_set(err, -EPROTO, 0, "%s: %s is not a pactown venv (artifactType '%s')", pt_oci_name(c), tag,
+                          at ? at : "none");
+    else if (!json_is_array(layers) || json_array_size(layers) == 0 || json_array_size(layers) > MAX_LAYERS)
+        rc = pt_error_set(err, -EPROTO, 0, "%s: %s: no layers, or more than %d", pt_oci_name(c), tag, MAX_LAYERS);
+    const char *digest;
+    uint64_t size;
+    size_t i;
+    json_t *l;
+    json_array_foreach(rc ? NULL : layers, i, l) {
+        if ((rc = check_descriptor(c, l, PT_LAYER_MEDIA_TYPE, MAX_LAYER_BYTES, &digest, &size, err)) != 0)
+            break;
+    }
+    char *text = NULL;
+    if (rc == 0)
+        rc = check_descriptor(c, json_object_get(m, "config"), PT_CONFIG_MEDIA_TYPE, 1u << 22, &digest, &size, err);
+    if (rc == 0)
+        rc = pt_oci_blob_get_mem(c, digest, size, &text, err);
+    json_t *cfg = rc == 0 ? json_loads(text, JSON_REJECT_DUPLICATES, &je) : NULL;
+    if (rc == 0 && !json_is_object(cfg))
+        rc = pt_error_set(err, -EPROTO, 0, "%s: the config of %s is not a JSON object", pt_oci_name(c), tag);
+    free(text);
+    if (rc) {
+        json_decref(m);
+        json_decref(cfg);
+        return rc;
+    }
+    *manifest = m;
+    *config = cfg;
+    return 0;
+}
+
+/* The config is for key and this host, or -ESTALE / -EPROTO naming why not. */
+static int check_config(pt_oci *c, json_t *cfg, const char *key, const char *interpreter, const char *store,
+                        pt_error *err)
+{
+    const char *k = json_string_value(json_object_get(cfg, "key"));
+    const char *canon = json_string_value(json_object_get(cfg, "canonical"));
+    json_t *in = json_object_get(cfg, "interpreter");
+    const char *ipath = json_string_value(json_object_get(in, "path"));
+    const char *iver = json_string_value(json_object_get(in, "version"));
+    const char *st = json_string_value(json_object_get(cfg, "store"));
+    if (json_integer_value(json_object_get(cfg, "pactown")) != 1 || !k || !canon || !ipath || !iver || !st)
+        return pt_error_set(err, -EPROTO, 0, "%s: the config of %s lacks pactown 1, key, canonical, interpreter or store",
+                            pt_oci_name(c), key);
+    char hex[PT_KEY_HEX + 1];
+    pt_key_hex(canon, strlen(canon), hex);
+    if (strcmp(k, key) != 0 || strcmp(hex, key) != 0)
+        return pt_error_set(err, -EBADMSG, 0, "%s: the artifact tagged %s is of another set (its canonical text hashes to %s)",
+                            pt_oci_name(c), key, hex);
+    pt_python_tag py;
+    if (pt_canonical_parse(canon, strlen(canon), &py, NULL, NULL) != 0 || strcmp(py.version, iver) != 0)
+        return pt_error_set(err, -EPROTO, 0, "%s: the config of %s names python %s, its set another", pt_oci_name(c), key,
+                            iver);
+    if (strcmp(ipath, interpreter) != 0)
+        return pt_error_set(err, -ESTALE, 0, "%s: %s was built for the interpreter %s, this host's is %s", pt_oci_name(c),
+                            key, ipath, interpreter);
+    if (strcmp(st, store) != 0)
+        return pt_error_set(err, -ESTALE, 0, "%s: %s was built in the store %s, this host's is %s", pt_oci_name(c), key,
+                            st, store);
+    return 0;
+}
+
+/* After the layers: the venv says it is key's, for this interpreter. */
+static int check_venv(const char *dir, const char *key, const char *interpreter, pt_error *err)
+{
+    char path[4200], *text = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/.pactown-key", dir);
+    int rc = pt_read_file(path, 256, &text, &len);
+    bool ok = rc == 0 && len >= 32 && strncmp(text, key, 32) == 0;
+    free(text);
+    if (!ok)
+        return pt_error_set(err, -EBADMSG, 0, "%s: no .pactown-key naming %s: not a venv of this set", dir, key);
+    snprintf(path, sizeof path, "%s/bin/python", dir);
+    char target[4096];
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    target[n > 0 ? n : 0] = '\0';
+    if (n <= 0 || strcmp(target, interpreter) != 0)
+        return pt_error_set(err, -EBADMSG, 0, "%s: bin/python is not a symlink to %s", dir, interpreter);
+    snprintf(path, sizeof path, "%s/pyvenv.cfg", dir);
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return pt_error_set(err, -EBADMSG, 0, "%s: no pyvenv.cfg", dir);
+    return 0;
+}
+
+int pt_registry_fetch(pt_oci *c, const char *key, const char *interpreter, const char *store, const char *dir,
+                      const char *tmpdir, pt_fetch_result *res, pt_error *err)
+{
+    pt_fetch_result local = { 0 };
+    pt_fetch_result *r = res ? res : &local;
+    memset(r, 0, sizeof *r);
+    uint64_t t0 = pt_mono_ns();
+    json_t *man, *cfg;
+    int rc = pt_registry_describe(c, key, &man, &cfg, err);
+    if (rc)
+        return rc;
+    rc = check_config(c, cfg, key, interpreter, store, err);
+    int rootfd = -1;
+    if (rc == 0 && mkdir(dir, 0755) != 0)
+        rc = pt_error_set(err, -errno, 0, "%s: %s", dir, strerror(errno));
+    if (rc == 0 && (rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        rc = pt_error_set(err, -errno, 0, "%s: %s", dir, strerror(errno));
+    pt_unpack u = { .interpreter = interpreter, .max_bytes = MAX_VENV_BYTES };
+    size_t i;
+    json_t *l;
+    json_array_foreach(rc ? NULL : json_object_get(man, "layers"), i, l) {
+        const char *digest = json_string_value(json_object_get(l, "digest"));
+        uint64_t size = (uint64_t)json_integer_value(json_object_get(l, "size"));
+        const char *title = json_string_value(json_object_get(json_object_get(l, "annotations"), TITLE));
+        int fd = open(tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            rc = pt_error_set(err, -errno, 0, "%s: a temporary file: %s", tmpdir, strerror(errno));
+            break;
+        }
+        rc = pt_oci_blob_get(c, digest, size, fd, err);
+        if (rc == 0) {
+            r->layers++;
+            r->bytes += size;
+            pt_error uerr = { 0 };
+            rc = pt_layer_unpack(fd, rootfd, &u, &uerr);
+            if (rc)
+                pt_error_set(err, rc, 0, "%s: layer %s (%s): %s", pt_oci_name(c), title ? title : "?", digest, uerr.msg);
+        }
+        close(fd);
+        if (rc)
+            break;
+    }
+    if (rootfd >= 0)
+        close(rootfd);
+    if (rc == 0)
+        rc = check_venv(dir, key, interpreter, err);
+    r->files = u.files;
+    r->ms = (pt_mono_ns() - t0) / 1000000;
+    json_decref(man);
+    json_decref(cfg);
+    return rc;
+}

@@ -1,0 +1,237 @@
+/* unpack.c — a layer unpacked beneath a directory, with the sandbox
+ * writer's rules (pactown/venvpack.h): nothing outside the root, nothing
+ * through a symlink, no device, no setuid. */
+#include "pactown/venvpack.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pactown/fsutil.h"
+
+#ifndef RESOLVE_BENEATH
+#include <linux/openat2.h>
+#endif
+
+/* A path of the archive checked and normalized ("./a//b" -> "a/b") into
+ * out. false: absolute, "..", a control byte, too long. */
+static bool clean_path(const char *p, char *out, size_t n)
+{
+    if (!p || p[0] == '/')
+        return false;
+    size_t k = 0;
+    while (*p) {
+        size_t len = strcspn(p, "/");
+        if (len == 2 && p[0] == '.' && p[1] == '.')
+            return false;
+        if (len > NAME_MAX)
+            return false;
+        if (len > 0 && !(len == 1 && p[0] == '.')) {
+            for (size_t i = 0; i < len; i++)
+                if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+                    return false;
+            if (k + len + 2 > n)
+                return false;
+            if (k)
+                out[k++] = '/';
+            memcpy(out + k, p, len);
+            k += len;
+        }
+        p += len;
+        if (*p == '/')
+            p++;
+    }
+    out[k] = '\0';
+    return k > 0;
+}
+
+/* A relative symlink at path (clean) pointing at target stays beneath the
+ * root when resolved lexically. */
+static bool link_stays(const char *path, const char *target)
+{
+    int depth = 0;
+    for (const char *s = path; (s = strchr(s, '/')) != NULL; s++)
+        depth++; /* the directories the link is in */
+    for (const char *p = target; *p;) {
+        size_t len = strcspn(p, "/");
+        if (len == 2 && p[0] == '.' && p[1] == '.') {
+            if (--depth < 0)
+                return false;
+        } else if (len > 0 && !(len == 1 && p[0] == '.')) {
+            depth++;
+        }
+        p += len;
+        if (*p == '/')
+            p++;
+    }
+    return true;
+}
+
+/* The directory that holds path (clean), created on the way (0755), each
+ * component opened beneath rootfd without following a symlink. The fd, or -errno. */
+static int open_parent(int rootfd, const char *path, const char **base)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    char *slash = strrchr(buf, '/');
+    *base = slash ? path + (slash - buf) + 1 : path;
+    int fd = dup(rootfd);
+    if (fd < 0 || !slash)
+        return fd < 0 ? -errno : fd;
+    *slash = '\0';
+    for (char *c = buf; c && *c;) {
+        char *next = strchr(c, '/');
+        if (next)
+            *next++ = '\0';
+        if (mkdirat(fd, c, 0755) != 0 && errno != EEXIST) {
+            int e = -errno;
+            close(fd);
+            return e;
+        }
+        int nfd = pt_openat2(fd, c, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,
+                             RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+        close(fd);
+        if (nfd < 0)
+            return nfd;
+        fd = nfd;
+        c = next;
+    }
+    return fd;
+}
+
+static bool interpreter_link(const char *path)
+{
+    return strcmp(path, "bin/python") == 0 || strncmp(path, "bin/python3", 11) == 0;
+}
+
+static int copy_data(struct archive *a, int fd, pt_unpack *u, const char *path, pt_error *err)
+{
+    const void *buf;
+    size_t len;
+    la_int64_t off;
+    int r;
+    while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
+        if (u->bytes + len > u->max_bytes)
+            return pt_error_set(err, -EPERM, 0, "%s: the layers hold more than %llu bytes", path,
+                                (unsigned long long)u->max_bytes);
+        /* sparse regions (off past what was written) read back as zeros */
+        ssize_t w;
+        for (size_t done = 0; done < len; done += (size_t)w) {
+            w = pwrite(fd, (const char *)buf + done, len - done, (off_t)off + (off_t)done);
+            if (w < 0) {
+                if (errno == EINTR) {
+                    w = 0;
+                    continue;
+                }
+                return pt_error_set(err, -errno, 0, "%s: %s", path, strerror(errno));
+            }
+        }
+        u->bytes += len;
+    }
+    if (r != ARCHIVE_EOF)
+        return pt_error_set(err, -EBADMSG, 0, "%s: the layer is truncated or corrupt: %s", path, archive_error_string(a));
+    return 0;
+}
+
+static int unpack_entry(struct archive *a, struct archive_entry *e, int rootfd, pt_unpack *u, pt_error *err)
+{
+    char path[PATH_MAX];
+    const char *raw = archive_entry_pathname(e);
+    if (!clean_path(raw, path, sizeof path))
+        return pt_error_set(err, -EPERM, 0, "'%s': an absolute path, a '..' or a control byte: refused", raw ? raw : "");
+    mode_t type = archive_entry_filetype(e);
+    mode_t mode = archive_entry_mode(e);
+    if (archive_entry_hardlink(e))
+        return pt_error_set(err, -EPERM, 0, "%s: a hard link: refused", path);
+    if (mode & (S_ISUID | S_ISGID | S_ISVTX))
+        return pt_error_set(err, -EPERM, 0, "%s: a setuid, setgid or sticky bit: refused", path);
+    if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
+        return pt_error_set(err, -EPERM, 0, "%s: not a regular file, directory or symlink (a device, fifo or socket): refused",
+                            path);
+    const char *target = type == AE_IFLNK ? archive_entry_symlink(e) : NULL;
+    if (type == AE_IFLNK) {
+        if (!target || !*target)
+            return pt_error_set(err, -EPERM, 0, "%s: a symlink without a target: refused", path);
+        if (target[0] == '/' && !(interpreter_link(path) && u->interpreter && strcmp(target, u->interpreter) == 0))
+            return pt_error_set(err, -EPERM, 0, "%s: a symlink to the absolute path %s (only bin/python may point at "
+                                "the interpreter, %s): refused", path, target, u->interpreter ? u->interpreter : "none");
+        if (target[0] != '/' && !link_stays(path, target))
+            return pt_error_set(err, -EPERM, 0, "%s: a symlink to %s, outside the venv: refused", path, target);
+    }
+    const char *base;
+    int dfd = open_parent(rootfd, path, &base);
+    if (dfd < 0)
+        return pt_error_set(err, dfd == -ELOOP || dfd == -EXDEV ? -EPERM : dfd, 0, "%s: %s", path,
+                            dfd == -ELOOP || dfd == -EXDEV ? "its directory is a symlink: refused"
+                            : dfd == -ENOTDIR ? "its directory is a file: refused" : strerror(-dfd));
+    int rc = 0;
+    if (type == AE_IFDIR) {
+        struct stat st;
+        if (mkdirat(dfd, base, 0755) != 0 &&
+            (errno != EEXIST || fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)))
+            rc = pt_error_set(err, errno == EEXIST ? -EPERM : -errno, 0, "%s: %s", path,
+                              errno == EEXIST ? "a directory where another entry is: refused" : strerror(errno));
+    } else if (type == AE_IFLNK) {
+        if (symlinkat(target, dfd, base) != 0)
+            rc = pt_error_set(err, errno == EEXIST ? -EPERM : -errno, 0, "%s: %s", path,
+                              errno == EEXIST ? "a second entry at this path: refused" : strerror(errno));
+    } else {
+        int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            rc = pt_error_set(err, errno == EEXIST ? -EPERM : -errno, 0, "%s: %s", path,
+                              errno == EEXIST ? "a second entry at this path: refused" : strerror(errno));
+        } else {
+            if (++u->files > 4000000)
+                rc = pt_error_set(err, -EPERM, 0, "%s: more than 4000000 files: refused", path);
+            if (rc == 0)
+                rc = copy_data(a, fd, u, path, err);
+            /* the archive's mtime: a .pyc's header names it (pactown/venvpack.h) */
+            struct timespec ts[2] = { { .tv_sec = archive_entry_mtime(e) }, { .tv_sec = archive_entry_mtime(e) } };
+            if (rc == 0 && (fchmod(fd, (mode & 0555) | 0400) != 0 || futimens(fd, ts) != 0))
+                rc = pt_error_set(err, -errno, 0, "%s: %s", path, strerror(errno));
+            if (close(fd) != 0 && rc == 0)
+                rc = pt_error_set(err, -errno, 0, "%s: %s", path, strerror(errno));
+        }
+    }
+    close(dfd);
+    return rc;
+}
+
+int pt_layer_unpack(int fd, int rootfd, pt_unpack *u, pt_error *err)
+{
+    if (lseek(fd, 0, SEEK_SET) != 0)
+        return pt_error_set(err, -errno, 0, "the layer: %s", strerror(errno));
+    struct archive *a = archive_read_new();
+    if (!a)
+        return pt_error_set(err, -ENOMEM, 0, "out of memory");
+    int rc = 0;
+    archive_read_support_filter_zstd(a);
+    archive_read_support_format_tar(a);
+    if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK) {
+        rc = pt_error_set(err, -EBADMSG, 0, "the layer is not tar+zstd: %s", archive_error_string(a));
+    } else {
+        if (archive_filter_code(a, 0) != ARCHIVE_FILTER_ZSTD)
+            rc = pt_error_set(err, -EBADMSG, 0, "the layer is not zstd-compressed (%s)", archive_filter_name(a, 0));
+        struct archive_entry *e;
+        int r = ARCHIVE_OK;
+        while (rc == 0 && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+            if (archive_filter_code(a, 0) != ARCHIVE_FILTER_ZSTD) {
+                rc = pt_error_set(err, -EBADMSG, 0, "the layer is not zstd-compressed (%s)", archive_filter_name(a, 0));
+                break;
+            }
+            rc = unpack_entry(a, e, rootfd, u, err);
+        }
+        if (rc == 0 && r != ARCHIVE_EOF)
+            rc = pt_error_set(err, -EBADMSG, 0, "the layer is truncated or corrupt: %s", archive_error_string(a));
+    }
+    archive_read_free(a);
+    return rc;
+}
