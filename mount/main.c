@@ -173,7 +173,7 @@ static int resolve_paths(struct pt_fs *fs, const char *argv0)
     if (*fs->cfg.registry && fs->cfg.registry_push &&
         pt_find_helper("pactown-registry", pt_helper_dirs, fs->registry_helper, sizeof fs->registry_helper) != 0) {
         fprintf(stderr, "pactownfs: pactown-registry is not installed (not beside pactownfs, nor in %s): "
-                        "set registry_push = no, or install it\n", PACTOWN_HELPER_DIR);
+                        "set registry_push = no, or install it\n", pt_helper_dirs[1]);
         return -1;
     }
     return 0;

@@ -160,8 +160,8 @@ int pt_registry_describe(pt_oci *c, const char *tag, json_t **manifest, json_t *
     char *text = NULL;
     if (rc == 0)
         rc = check_descriptor(c, json_object_get(m, "config"), PT_CONFIG_MEDIA_TYPE, 1u << 22, &digest, &size, err);
-    if (rc == 0)
-        rc = pt_oci_blob_get_mem(c, digest, size, &text, err);
+    if (rc == 0 && (rc = pt_oci_blob_get_mem(c, digest, size, &text, err)) == -ENOENT)
+        rc = -EBADMSG; /* the tag is there, its config is not: not "no such tag" */
     json_t *cfg = rc == 0 ? json_loads(text, JSON_REJECT_DUPLICATES, &je) : NULL;
     if (rc == 0 && !json_is_object(cfg))
         rc = pt_error_set(err, -EPROTO, 0, "%s: the config of %s is not a JSON object", pt_oci_name(c), tag);
@@ -260,7 +260,8 @@ int pt_registry_fetch(pt_oci *c, const char *key, const char *interpreter, const
             rc = pt_error_set(err, -errno, 0, "%s: a temporary file: %s", tmpdir, strerror(errno));
             break;
         }
-        rc = pt_oci_blob_get(c, digest, size, fd, err);
+        if ((rc = pt_oci_blob_get(c, digest, size, fd, err)) == -ENOENT)
+            rc = -EBADMSG; /* a manifest naming a blob the registry does not have */
         if (rc == 0) {
             r->layers++;
             r->bytes += size;

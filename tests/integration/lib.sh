@@ -206,3 +206,64 @@ write_readme() {
         echo '```'
     } >"$file"
 }
+
+# ---- an OCI registry and a second host (tests of venvs shared through a registry)
+
+# registry_start [htpasswd FILE]: Debian's docker-registry (CNCF distribution)
+# on a free loopback port, storage in $WORK/registry; REG_PORT, REG_PID set,
+# REG_URL the repository pactown uses (http://127.0.0.1:PORT/pt/venvs).
+# Called again, it starts the same storage on the same port.
+REG_PID=
+registry_start() {
+    command -v docker-registry >/dev/null || skip "docker-registry is not installed (tools/setup installs it)"
+    REG_PORT=${REG_PORT:-$(free_port)}
+    REG_URL=http://127.0.0.1:$REG_PORT/pt/venvs
+    mkdir -p "$WORK/registry"
+    {
+        echo "version: 0.1"
+        echo "log: {level: warn, accesslog: {disabled: true}}"
+        echo "storage: {filesystem: {rootdirectory: $WORK/registry}, delete: {enabled: true}}"
+        echo "http: {addr: 127.0.0.1:$REG_PORT}"
+        [ "${1:-}" = htpasswd ] && echo "auth: {htpasswd: {realm: pactown-test, path: $2}}"
+    } > "$WORK/registry.yml"
+    docker-registry serve "$WORK/registry.yml" >>"$WORK/registry.log" 2>&1 &
+    REG_PID=$!
+    EXTRA_PIDS="$EXTRA_PIDS $REG_PID"
+    wait_until 20 sh -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$REG_PORT/v2/ | grep -qE '200|401'" \
+        || fail "docker-registry did not answer on port $REG_PORT: $(tail -5 "$WORK/registry.log")"
+}
+registry_stop() {
+    if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; fi
+    REG_PID=
+}
+
+# host B: a second daemon with a cache of its own at the same path as
+# host A's ($WORK/cache), in a mount namespace of its own where
+# $WORK/hostb/cache is bound over it; its mount at $WORK/mntb. B_PID: the
+# daemon. hostb CMD...: run CMD in host B's namespace (its pactown sees B).
+B_PID=
+B_LOG=$WORK/daemon-b.log
+hostb_start() {
+    mkdir -p "$WORK/hostb/cache" "$WORK/mntb"
+    local before
+    before=$(grep -c "ready at $WORK/mntb" "$B_LOG" 2>/dev/null || true)
+    # A's mounts are copied into the new namespace: dropped there first, else
+    # the copy of A's FUSE mount would keep A's connection alive
+    # shellcheck disable=SC2016,SC2086
+    unshare -m --propagation private -- sh -c 'umount -l "$1" 2>/dev/null; umount -l "$2/store" 2>/dev/null;
+        mount --bind "$3" "$2" && shift 3 && exec "$@"' sh "$MNT" "$WORK/cache" "$WORK/hostb/cache" \
+        "$PACTOWNFS" -f ${PACTOWN_FUSE_OPTS:-} "$WORK/mntb" "$@" >>"$B_LOG" 2>&1 &
+    B_PID=$!
+    EXTRA_PIDS="$EXTRA_PIDS $B_PID"
+    wait_until 20 sh -c "[ \$(grep -c 'ready at $WORK/mntb' '$B_LOG') -gt ${before:-0} ] || ! kill -0 $B_PID" \
+        || fail "host B's pactownfs did not mount within 20 s: $(tail -5 "$B_LOG")"
+    kill -0 "$B_PID" 2>/dev/null || fail "host B's pactownfs exited at start-up: $(tail -5 "$B_LOG")"
+}
+hostb() { nsenter -t "$B_PID" -m -- env PACTOWN_MOUNTPOINT="$WORK/mntb" "$@"; }
+hostb_stop() {
+    [ -n "$B_PID" ] || return 0
+    hostb fusermount3 -u "$WORK/mntb" 2>/dev/null
+    wait_until 10 proc_gone "$B_PID" || kill -KILL "$B_PID" 2>/dev/null
+    wait "$B_PID" 2>/dev/null || true
+    B_PID=
+}

@@ -156,6 +156,12 @@ int cli_venv_of(struct cli *cli, const pt_reqset *set, bool build, char key[PT_K
  * short, or ambiguous: the matches are listed); the message is printed. */
 int cli_find_key(struct cli *cli, const char *arg, char key[PT_KEY_HEX + 1]);
 
+/* cmd_remote.c: pactown cache ls --remote, push KEY, pull KEY (docs/REGISTRY.md),
+ * through pactown-registry. Print what they do; return an exit code. */
+int cache_ls_remote(struct cli *cli, bool json);
+int cache_push(struct cli *cli, const char *key);
+int cache_pull(struct cli *cli, const char *key);
+
 /* venv.c: 0 if pactownfs answers at the mountpoint, else prints why and
  * returns EXIT_NOT_MOUNTED. */
 int cli_check_mount(struct cli *cli);

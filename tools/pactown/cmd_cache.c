@@ -27,9 +27,15 @@ static const char cache_help[] =
     "                              for a failed build: forget the failure (the next lookup builds)\n"
     "  rebuild KEY [--force]       rm, then build it again through the daemon (with progress)\n"
     "  prewarm [-r FILE | REQ...]  register a requirement set and build it through the daemon\n"
+    "  ls --remote [--json]        the venvs in the registry (setting registry): key, size, layers, deps\n"
+    "  push KEY                    push a venv built here to the registry (the daemon pushes each\n"
+    "                              build by itself unless registry_push = no)\n"
+    "  pull KEY                    fetch a venv from the registry through the daemon (KEY: whole);\n"
+    "                              a set this host never saw is registered from the registry's copy\n"
     "\n"
     "gc, rm and rebuild ask the daemon (<cache_dir>/control.sock); the others read the index.\n"
-    "exit codes: 0 ok, 1 error, 2 usage, 3 bad requirement, 4 build failed,\n"
+    "exit codes: 0 ok, 1 error (pull: the venv was built here instead), 2 usage, 3 bad requirement,\n"
+    "            4 build failed,\n"
     "            7 pactownfs not reachable, 8 no such venv, 9 venv leased or busy\n";
 
 static const char lease_help[] =
@@ -93,13 +99,22 @@ static json_t *entry_json(struct cli *cli, const char *key, const pt_entry *e)
     unsigned leases = 0;
     pt_index_lease_live(cli->idx, key, &leases);
     /* size: apparent; alone_bytes: the disk it holds alone, what evicting it frees (pactown/usage.h) */
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:i, s:o}", "key", key, "state",
+    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:i, s:o}", "key", key, "state",
                      pt_state_name(e->state), "size", (json_int_t)e->bytes, "alone_bytes", (json_int_t)e->alone_bytes,
                      "files", (json_int_t)e->files,
                      "last_access", e->last_access_ms ? json_integer(e->last_access_ms / 1000) : json_null(),
                      "built_at", e->built_at ? json_integer(e->built_at) : json_null(), "build_ms",
                      (json_int_t)e->build_ms, "hits", (json_int_t)e->hits, "builds", (json_int_t)e->builds,
                      "failures", (json_int_t)e->failures, "leases", (int)leases, "deps", deps_of(cli, key));
+    /* the registry (pactown/registry.h): how the venv came, and its pushes */
+    if (o && json_object_update_missing_new(o, json_pack("{s:s, s:b, s:o, s:o}",
+            "origin", e->origin == PT_ORIGIN_PULLED ? "pulled" : "built", "pull_failed", e->pull_failed != 0,
+            "pushed_at", e->pushed_at ? json_integer(e->pushed_at) : json_null(),
+            "push_failed_at", e->push_failed_at ? json_integer(e->push_failed_at) : json_null())) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
 }
 
 struct ls_ctx {
@@ -455,8 +470,9 @@ int cmd_cache(int argc, char **argv)
     static const struct option opts[] = {
         { "json", no_argument, NULL, OPT_JSON }, { "dry-run", no_argument, NULL, 'n' },
         { "force", no_argument, NULL, 'f' }, { "now", required_argument, NULL, 'T' },
-        { "requirements", required_argument, NULL, 'r' }, CLI_COMMON_LONGOPTS, { 0 } };
-    bool json = false, dry = false, force = false;
+        { "requirements", required_argument, NULL, 'r' }, { "remote", no_argument, NULL, 'R' },
+        CLI_COMMON_LONGOPTS, { 0 } };
+    bool json = false, dry = false, force = false, remote = false;
     long long now = 0;
     const char *file = NULL;
     int c, ret;
@@ -468,6 +484,7 @@ int cmd_cache(int argc, char **argv)
         case 'n': dry = true; break;
         case 'f': force = true; break;
         case 'r': file = optarg; break;
+        case 'R': remote = true; break;
         case 'T': now = strtoll(optarg, NULL, 10); break;
         default:
             if ((ret = cli_common_opt(&cli, c, optarg)) != 0) {
@@ -479,10 +496,11 @@ int cmd_cache(int argc, char **argv)
         }
     }
     int nargs = argc - optind;
-    bool need_key = !strcmp(sub, "show") || !strcmp(sub, "rm") || !strcmp(sub, "rebuild");
+    bool need_key = !strcmp(sub, "show") || !strcmp(sub, "rm") || !strcmp(sub, "rebuild") || !strcmp(sub, "push") ||
+                    !strcmp(sub, "pull");
     bool known = need_key || !strcmp(sub, "ls") || !strcmp(sub, "stats") || !strcmp(sub, "gc") ||
                  !strcmp(sub, "prewarm");
-    if (!known || (need_key && nargs != 1) || (!need_key && strcmp(sub, "prewarm") && nargs != 0) ||
+    if (!known || (remote && strcmp(sub, "ls")) || (need_key && nargs != 1) || (!need_key && strcmp(sub, "prewarm") && nargs != 0) ||
         (!strcmp(sub, "prewarm") && ((file && nargs) || (!file && !nargs)))) {
         if (!known)
             cli_err(&cli, "unknown command '%s'", sub);
@@ -493,7 +511,9 @@ int cmd_cache(int argc, char **argv)
     char key[PT_KEY_HEX + 1];
     if ((ret = cli_setup(&cli)) == 0 && (ret = cli_open_index(&cli)) == 0) {
         if (!strcmp(sub, "ls"))
-            ret = cache_ls(&cli, json);
+            ret = remote ? cache_ls_remote(&cli, json) : cache_ls(&cli, json);
+        else if (!strcmp(sub, "pull")) /* the registry's keys are whole: no prefix of the local index */
+            ret = cache_pull(&cli, argv[optind]);
         else if (need_key && (ret = cli_find_key(&cli, argv[optind], key)) != 0)
             ;
         else if (!strcmp(sub, "show"))
@@ -506,6 +526,8 @@ int cmd_cache(int argc, char **argv)
             ret = cache_rm(&cli, key, force, false);
         else if (!strcmp(sub, "rebuild"))
             ret = cache_rebuild(&cli, key, force);
+        else if (!strcmp(sub, "push"))
+            ret = cache_push(&cli, key);
         else
             ret = cache_prewarm(&cli, file, argv + optind, nargs);
     }

@@ -19,8 +19,8 @@ int serve_exec(int argc, char **argv)
     int rc = pt_find_helper("pactown-serve", pt_helper_dirs, path, sizeof path);
     if (rc) {
         fprintf(stderr, "pactown serve: the runner API is a program of its own, pactown-serve, and it is not"
-                        " installed: not in %s nor in %s%s%s\n", path, PACTOWN_HELPER_DIR[0] == '/' ? "" : path,
-                PACTOWN_HELPER_DIR[0] == '/' ? "" : "/", PACTOWN_HELPER_DIR);
+                        " installed: not in %s nor in %s%s%s\n", path, pt_helper_dirs[1][0] == '/' ? "" : path,
+                pt_helper_dirs[1][0] == '/' ? "" : "/", pt_helper_dirs[1]);
         return EXIT_ERROR;
     }
     execv(path, argv); /* argv: pactown serve [options]; pactown-serve takes it as it is */
