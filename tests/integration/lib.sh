@@ -209,7 +209,7 @@ write_readme() {
 
 # ---- an OCI registry and a second host (tests of venvs shared through a registry)
 
-# registry_start [htpasswd FILE]: Debian's docker-registry (CNCF distribution)
+# registry_start [htpasswd FILE | token REALM CERT]: Debian's docker-registry (CNCF distribution)
 # on a free loopback port, storage in $WORK/registry; REG_PORT, REG_PID set,
 # REG_URL the repository pactown uses (http://127.0.0.1:PORT/pt/venvs).
 # Called again, it starts the same storage on the same port.
@@ -224,7 +224,10 @@ registry_start() {
         echo "log: {level: warn, accesslog: {disabled: true}}"
         echo "storage: {filesystem: {rootdirectory: $WORK/registry}, delete: {enabled: true}}"
         echo "http: {addr: 127.0.0.1:$REG_PORT}"
-        [ "${1:-}" = htpasswd ] && echo "auth: {htpasswd: {realm: pactown-test, path: $2}}"
+        case ${1:-} in
+        htpasswd) echo "auth: {htpasswd: {realm: pactown-test, path: $2}}" ;;
+        token) echo "auth: {token: {realm: '$2', service: pactown-test, issuer: pactown-test, rootcertbundle: $3}}" ;;
+        esac
     } > "$WORK/registry.yml"
     docker-registry serve "$WORK/registry.yml" >>"$WORK/registry.log" 2>&1 &
     REG_PID=$!
