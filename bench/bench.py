@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -305,7 +306,7 @@ def build_helpers():
 class Mount:
     """pactownfs on <run>/<name>/mnt with its own cache and sandboxes."""
 
-    def __init__(self, run, name, uv, seed=True):
+    def __init__(self, run, name, uv, seed=True, extra=None):
         self.seed = seed
         self.dir = run / name
         self.mnt = self.dir / "mnt"
@@ -322,6 +323,7 @@ class Mount:
             "PACTOWN_MAX_ENTRIES": "0",
             "PACTOWN_MAX_AGE_HOURS": "0",
         })
+        self.env.update(extra or {})
         if uv:
             self.env["PACTOWN_UV"] = uv
         self.proc = None
@@ -376,6 +378,66 @@ class Mount:
     def key_of(self, reqs):
         _, cp = self.cli(["hash"] + list(reqs))
         return re.search(r"^key ([0-9a-f]{32})$", cp.stdout, re.M).group(1)
+
+
+# ---------------------------------------------------------------- the registry
+
+class Registry:
+    """Debian's docker-registry (CNCF distribution) on a free loopback port, storage in <run>/<name>."""
+
+    def __init__(self, run, name):
+        self.dir = run / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d/bench/venvs" % self.port
+        (self.dir / "config.yml").write_text(
+            "version: 0.1\nlog: {level: warn, accesslog: {disabled: true}}\n"
+            "storage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%d}\n" % (self.dir / "data", self.port))
+        self.log = open(self.dir / "log", "w")
+        self.proc = subprocess.Popen(["docker-registry", "serve", str(self.dir / "config.yml")], stdout=self.log,
+                                     stderr=self.log, start_new_session=True)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen("http://127.0.0.1:%d/v2/" % self.port, timeout=1)
+                return
+            except Exception:
+                time.sleep(0.05)
+        raise RuntimeError("docker-registry did not start: %s" % (self.dir / "log").read_text()[-500:])
+
+    def blob_bytes(self):
+        """the bytes of every blob the registry stores (each once, as it stores them)"""
+        root = self.dir / "data" / "docker" / "registry" / "v2" / "blobs"
+        return sum(p.stat().st_size for p in root.rglob("data")) if root.is_dir() else 0
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+def registry_env(url):
+    return {"PACTOWN_REGISTRY": url, "PACTOWN_REGISTRY_TIMEOUT": "10"}
+
+
+def settle_inodes():
+    """After removing a venv, before creating one again: ext4 skips inodes deleted in the last 5 s (35 s
+    while their inode table block is dirty) when it allocates new ones (recently_deleted(), fs/ext4/ialloc.c);
+    measured, it made a pull that creates 879 files 3x slower right after the `cache rm` of the same venv.
+    A host's first start removed nothing just before: sync, then wait past those 5 s."""
+    os.sync()
+    time.sleep(5.2)
+
+
+def wait_pushed(m, n, timeout=300):
+    """wait until the mount's stats say n venvs were pushed (or failed to be)"""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        reg = json.loads((m.mnt / "stats").read_text()).get("registry", {})
+        if reg.get("pushed", 0) + reg.get("push_failures", 0) >= n:
+            return reg
+        time.sleep(0.1)
+    raise RuntimeError("the pushes did not end within %d s" % timeout)
 
 
 # ---------------------------------------------------------------- the peer
@@ -433,6 +495,7 @@ class Suite:
         self.res = {"mode": "quick" if self.q else "full", "machine": machine_info(), "peers": {}, "figures": {},
                     "notes": []}
         self.mounts = []
+        self.want9c = False
         self.peer = None
         self.run = Path(tempfile.mkdtemp(prefix="pactown-bench."))
         self.fixture = FIXTURE.read_text()
@@ -495,8 +558,8 @@ class Suite:
                 log("WARNING: the pactown peer failed to start: %s" % str(e)[-500:])
                 self.peer = None
 
-    def mount(self, name, seed=True):
-        m = Mount(self.run, name, self.uv if self.res["peers"]["uv"].get("ok") else None, seed)
+    def mount(self, name, seed=True, extra=None):
+        m = Mount(self.run, name, self.uv if self.res["peers"]["uv"].get("ok") else None, seed, extra)
         self.mounts.append(m)
         m.start()
         return m
@@ -841,7 +904,9 @@ class Suite:
     def fig8(self):
         sets = self.fig8_sets()
         log("figure 8: disk of the store for %d venvs (shared files) vs the same venvs each on its own" % len(sets))
-        m = self.mount("fig8", seed=False)  # the store holds these venvs and their wheels only
+        # the store holds these venvs and their wheels only; each is pushed to a registry (figure 9c)
+        reg = Registry(self.run, "fig8-registry") if self.want9c else None
+        m = self.mount("fig8", seed=False, extra=registry_env(reg.url) if reg else None)
         keys, failed = [], []
         for reqs in sets:
             _, cp = m.cli(["cache", "prewarm"] + reqs, timeout=900, check=False)
@@ -859,10 +924,75 @@ class Suite:
                                       check=True).stdout.split()[0])
         shared = int(subprocess.run("find %s -type f -links +1 | wc -l" % shlex.quote(str(store)), shell=True,
                                     capture_output=True, text=True).stdout.strip() or 0)
+        if reg:
+            try:
+                self.fig9c(m, keys, reg)
+            finally:
+                reg.stop()
         self.unmount(m)
         self.fig("8", sets=sets, venvs=len(keys), failed=failed, store_disk_bytes=stats.get("disk_bytes"),
                  du_store_bytes=du_store, uv_cache_bytes=stats.get("uv_cache_bytes"),
                  independent_bytes=sum(alone), independent_each=alone, files_with_links=shared)
+
+    # -- figure 9: venvs shared through a registry ------------------------
+    def fig9(self):
+        log("figure 9: host B's first start of fastapi+uvicorn pulled from a registry vs built there")
+        reg = Registry(self.run, "fig9-registry")
+        try:
+            # host A builds and pushes
+            a = self.mount("fig9", extra=registry_env(reg.url))
+            key = a.key_of(FASTAPI_REQS)
+            a.cli(["cache", "prewarm"] + FASTAPI_REQS, timeout=900)
+            pushed = wait_pushed(a, 1)
+            self.unmount(a)
+            # host B: the same store path, a cache of its own (A's moved aside). Each pull is a new host B's
+            # first start: the last one's cache is moved aside, not removed (settle_inodes: a pull right
+            # after removing the same venv is slower on this machine's ext4, for a reason no first start has)
+            os.rename(self.run / "fig9", self.run / "fig9-hostA")
+            reps = self.n(7, 3)
+            pulls, builds, news = [], [], []
+            for i in range(reps):
+                b = self.mount("fig9", seed=False, extra=registry_env(reg.url))
+                dt, cp = b.cli(["cache", "prewarm"] + FASTAPI_REQS, timeout=900)
+                log_text = (b.cache / "logs" / (key + ".log")).read_text()
+                if "ready (pulled)" not in log_text:
+                    raise RuntimeError("figure 9: host B did not pull:\n" + log_text[-1500:])
+                pulls.append(dt * 1000)
+                self.unmount(b)
+                os.rename(self.run / "fig9", self.run / ("fig9-hostB%d" % i))
+            # host B again, without the registry: a cold build from its warm wheel cache (the first build
+            # compiles the wheels' bytecode into it, as in figure 3; the repetitions find it there)
+            b = self.mount("fig9")
+            b.cli(["cache", "prewarm"] + FASTAPI_REQS, timeout=900)
+            for i in range(reps):
+                b.cli(["cache", "rm", key, "--force"], check=False)
+                settle_inodes()  # the same for both sides
+                dt, _ = b.cli(["cache", "prewarm"] + FASTAPI_REQS, timeout=900)
+                builds.append(dt * 1000)
+            self.unmount(b)
+            # a new host: an empty uv cache, the local wheelhouse (no network)
+            for i in range(self.n(3, 1)):
+                name = "fig9-new%d" % i
+                n = self.mount(name, seed=False, extra={"PACTOWN_FIND_LINKS": str(WHEELHOUSE), "PACTOWN_NO_INDEX": "yes",
+                                                        "PACTOWN_OFFLINE": "yes"})
+                dt, _ = n.cli(["cache", "prewarm"] + FASTAPI_REQS, timeout=900)
+                news.append(dt * 1000)
+                self.unmount(n)
+            self.fig("9", pull=summary(pulls), build_warm=summary(builds), build_new_host=summary(news), key=key,
+                     host_a_registry=pushed)
+        finally:
+            reg.stop()
+
+    def fig9c(self, m, keys, reg):
+        """figure 9c: registry bytes for figure 8's venvs vs one whole-venv archive each (tar + zstd -3)"""
+        wait_pushed(m, len(keys))
+        whole = []
+        for k in keys:
+            tar = subprocess.run(["tar", "-C", str(m.cache / "store"), "-cf", "-", k], capture_output=True, check=True)
+            z = subprocess.run(["zstd", "-3", "-q", "-c"], input=tar.stdout, capture_output=True, check=True)
+            whole.append(len(z.stdout))
+        self.fig("9c", venvs=len(keys), registry_bytes=reg.blob_bytes(), whole_archives_bytes=sum(whole),
+                 whole_each=whole, stats=json.loads((m.mnt / "stats").read_text()).get("registry"))
 
     # -- all -------------------------------------------------------------
     def main(self):
@@ -887,8 +1017,14 @@ class Suite:
                 self.fig4_6()
             if want("7"):
                 self.fig7()
-            if want("8"):
+            self.want9c = want("9") and shutil.which("docker-registry") is not None
+            if want("8") or self.want9c:
                 self.fig8()
+            if want("9"):
+                if shutil.which("docker-registry"):
+                    self.fig9()
+                else:
+                    self.note("figure 9: docker-registry is not installed (tools/setup installs it)")
         finally:
             for m in list(self.mounts):
                 try:
@@ -1036,6 +1172,22 @@ def table_rows(res):
             ind and "%.0f MiB" % (ind / 2**20), "the same venvs, each on its own (du -s of each)", r,
             r and "%.2fx" % r, "<= 0.4x", r and r <= 0.4 and f["venvs"] == 20,
             f["failed"] and "%d sets failed to build: %s" % (len(f["failed"]), f["failed"][0]["error"][-200:]))
+    if "9" in F:
+        f = F["9"]
+        r = div(med(f["build_warm"]), med(f["pull"]))
+        row("9a", "host B's first start of fastapi+uvicorn: pull vs its cold build", fmt(f["pull"], "ms"),
+            fmt(f["build_warm"], "ms"), "a cold build on host B (warm wheel cache)", r, r and "%.1fx faster" % r,
+            ">= 2x faster", r and r >= 2)
+        r = div(med(f["build_new_host"]), med(f["pull"]))
+        row("9b", "the same vs a cold build on a new host", fmt(f["pull"], "ms"), fmt(f["build_new_host"], "ms"),
+            "a cold build, empty uv cache, local wheelhouse", r, r and "%.1fx faster" % r, ">= 5x faster",
+            r and r >= 5)
+    if "9c" in F:
+        f = F["9c"]
+        r = div(f["registry_bytes"], f["whole_archives_bytes"])
+        row("9c", "registry bytes, %d venvs of figure 8's mix" % f["venvs"], "%.0f MiB" % (f["registry_bytes"] / 2**20),
+            "%.0f MiB" % (f["whole_archives_bytes"] / 2**20), "one tar+zstd archive per venv", r, r and "%.2fx" % r,
+            "<= 0.5x", r and r <= 0.5 and f["venvs"] == 20)
     return rows
 
 

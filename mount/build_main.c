@@ -71,9 +71,10 @@ static int pull(const pt_build_opts *o, const char *url, const char *auth, long 
     if (rc == 0)
         rc = pt_build_seal(dir, &err);
     if (rc == 0) {
-        printf("pactown-build: pulled %s from %s in %.3f s (%u layers, %llu bytes, %llu files)\n", o->key,
-               pt_oci_name(c), (double)(pt_mono_ns() - t0) / 1e9, r.layers, (unsigned long long)r.bytes,
-               (unsigned long long)r.files);
+        printf("pactown-build: pulled %s from %s in %.3f s (%u layers, %llu bytes, %llu files; download %.3f s, "
+               "unpack %.3f s, each summed over the threads)\n", o->key, pt_oci_name(c), (double)(pt_mono_ns() - t0) / 1e9, r.layers,
+               (unsigned long long)r.bytes, (unsigned long long)r.files, (double)r.download_ms / 1e3,
+               (double)r.unpack_ms / 1e3);
     } else if (rc == -ENOENT && c) {
         printf("pactown-build: registry: %s is not in %s; building it here\n", o->key, pt_oci_name(c));
     } else {

@@ -154,6 +154,10 @@ static int resolve_paths(struct pt_fs *fs, const char *argv0)
             fprintf(stderr, "pactownfs: %s: %s\n", dirs[i], strerror(-rc));
             return -1;
         }
+    /* each venv in a block group of its own choosing (pt_dir_spread_subdirs: a pull creates every inode) */
+    if ((rc = pt_dir_spread_subdirs(fs->store)) != 0)
+        fprintf(stderr, "pactownfs: %s: cannot set the directory's top-of-hierarchy flag: %s (venvs are made as "
+                        "before)\n", fs->store, strerror(-rc));
     /* the builder lives beside this executable */
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -346,4 +348,21 @@ int pt_find_helper(const char *name, const char *const *dirs, char *out, size_t 
     }
     snprintf(out, n, "%s", self);
     return -ENOENT;
+}
+
+int pt_dir_spread_subdirs(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int flags = 0, rc = 0;
+    if (ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0)
+        rc = -errno;
+    else if (!(flags & FS_TOPDIR_FL)) {
+        flags |= FS_TOPDIR_FL;
+        if (ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0)
+            rc = -errno;
+    }
+    close(fd);
+    return rc == -ENOTTY || rc == -EOPNOTSUPP || rc == -EINVAL ? 0 : rc;
 }

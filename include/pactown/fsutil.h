@@ -55,6 +55,17 @@ int pt_find_helper(const char *name, const char *const *dirs, char *out, size_t 
  * ../tools/pactown (the build tree, for the daemon in build/mount). */
 extern const char *const pt_helper_dirs[];
 
+/* Mark the directory dir as the top of directory hierarchies for ext4's
+ * Orlov allocator (FS_TOPDIR_FL, chattr(1) 'T'; ioctl_iflags(2)): each new
+ * directory in it goes to a block group with more free inodes than
+ * average, not to dir's own. Measured on this project's machines (ext4
+ * without a journal, which skips inodes freed in the last 5-35 s when it
+ * allocates, fs/ext4/ialloc.c recently_deleted()): a pulled venv's 879
+ * files took 262 ms to create beside a venv removed a moment before, 91 ms
+ * with the flag. 0, or -errno; filesystems without the flag (ENOTTY,
+ * EOPNOTSUPP, EINVAL) are not an error. */
+int pt_dir_spread_subdirs(const char *dir);
+
 /* true if the file starts with the ELF magic (a real binary, not a script). */
 bool pt_is_elf(const char *path);
 

@@ -51,6 +51,11 @@ typedef struct pt_oci pt_oci;
 int pt_oci_open(const char *url, const char *auth_file, long timeout_s, pt_oci **out, pt_error *err);
 void pt_oci_close(pt_oci *c);
 
+/* A second client of the same repository, with c's credentials and the
+ * token c holds, for another thread (a client is one thread's at a time).
+ * NULL when out of memory. Free with pt_oci_close. */
+pt_oci *pt_oci_dup(const pt_oci *c);
+
 /* "host[:port]/repository", for messages. */
 const char *pt_oci_name(const pt_oci *c);
 

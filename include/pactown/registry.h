@@ -56,6 +56,7 @@ typedef struct pt_fetch_result {
     uint64_t bytes;           /* downloaded */
     uint64_t files;           /* unpacked */
     uint64_t ms;
+    uint64_t download_ms, unpack_ms; /* of ms */
 } pt_fetch_result;
 
 /* Fetch the artifact tagged key into dir (which must not exist; created

@@ -52,11 +52,12 @@ typedef struct pt_layer {
 int pt_venv_pack(const char *dir, const char *tmpdir, pt_layer **layers, size_t *n, pt_error *err);
 void pt_layers_free(pt_layer *layers, size_t n);
 
-/* What pt_layer_unpack accepts; updated across the layers of one venv. */
+/* What pt_layer_unpack accepts; updated across the layers of one venv,
+ * which may be unpacked by several threads at once (the counts are atomic). */
 typedef struct pt_unpack {
     const char *interpreter; /* the one absolute symlink target allowed, at bin/python* */
     uint64_t max_bytes;      /* regular files' bytes in all, at most */
-    uint64_t files, bytes;   /* so far */
+    _Atomic uint64_t files, bytes; /* so far */
 } pt_unpack;
 
 /* Unpack the tar+zstd blob in fd (from offset 0) beneath the directory
@@ -69,7 +70,10 @@ typedef struct pt_unpack {
  * absolute (but the interpreter's at bin/python*) or leaves the root; a
  * second entry at a file's or symlink's path; more than max_bytes.
  * -EBADMSG: the archive is truncated or not tar+zstd. What was written is
- * the caller's to remove. */
+ * the caller's to remove. Files are created with the archive's r/x bits
+ * (and u+r) less the umask (pt_registry_fetch sets it to 0), and its mtime.
+ * Thread-safe for distinct fds: layers of one venv may be unpacked at once
+ * (their directories are created by whichever comes first). */
 int pt_layer_unpack(int fd, int rootfd, pt_unpack *u, pt_error *err);
 
 #endif

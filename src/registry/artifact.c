@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +233,115 @@ static int check_venv(const char *dir, const char *key, const char *interpreter,
     return 0;
 }
 
+/* The layers, each downloaded and then unpacked by one of a few workers
+ * (a download waits on the network; an unpack is mostly new inodes, whose
+ * allocation is CPU time in the kernel: both overlap). */
+struct unpacking {
+    pthread_mutex_t mu;
+    pt_oci *c;
+    json_t *layers;
+    size_t n, next;         /* the next layer to take */
+    bool failed;            /* a layer failed: the others stop */
+    int rc;
+    pt_error err;           /* the first failure's */
+    int rootfd;
+    pt_unpack *u;
+    const char *tmpdir;
+    unsigned layers_done;
+    uint64_t bytes;
+    _Atomic uint64_t download_ns, unpack_ns;
+};
+
+static void unpacking_fail(struct unpacking *w, int rc, const pt_error *e)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!w->failed) {
+        w->failed = true;
+        w->rc = rc;
+        w->err = *e;
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void *unpack_worker(void *arg)
+{
+    struct unpacking *w = arg;
+    pt_oci *c = pt_oci_dup(w->c);
+    if (!c) {
+        pt_error e = { 0 };
+        pt_error_set(&e, -ENOMEM, 0, "out of memory");
+        unpacking_fail(w, -ENOMEM, &e);
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        size_t i = w->next;
+        bool stop = w->failed || i >= w->n;
+        if (!stop)
+            w->next++;
+        pthread_mutex_unlock(&w->mu);
+        if (stop)
+            break;
+        json_t *l = json_array_get(w->layers, i);
+        const char *digest = json_string_value(json_object_get(l, "digest"));
+        const char *title = json_string_value(json_object_get(json_object_get(l, "annotations"), TITLE));
+        uint64_t size = (uint64_t)json_integer_value(json_object_get(l, "size"));
+        pt_error e = { 0 };
+        int fd = open(w->tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        int rc = fd < 0 ? pt_error_set(&e, -errno, 0, "%s: a temporary file: %s", w->tmpdir, strerror(errno)) : 0;
+        uint64_t t0 = pt_mono_ns();
+        if (rc == 0 && (rc = pt_oci_blob_get(c, digest, size, fd, &e)) == -ENOENT)
+            rc = -EBADMSG; /* a manifest naming a blob the registry does not have */
+        uint64_t t1 = pt_mono_ns();
+        atomic_fetch_add(&w->download_ns, t1 - t0);
+        if (rc == 0) {
+            pt_error ue = { 0 };
+            if ((rc = pt_layer_unpack(fd, w->rootfd, w->u, &ue)) != 0)
+                pt_error_set(&e, rc, 0, "%s: layer %s (%s): %s", pt_oci_name(c), title ? title : "?", digest, ue.msg);
+            atomic_fetch_add(&w->unpack_ns, pt_mono_ns() - t1);
+        }
+        if (fd >= 0)
+            close(fd);
+        if (rc) {
+            unpacking_fail(w, rc, &e);
+            break;
+        }
+        pthread_mutex_lock(&w->mu);
+        w->layers_done++;
+        w->bytes += size;
+        pthread_mutex_unlock(&w->mu);
+    }
+    pt_oci_close(c);
+    return NULL;
+}
+
+static int fetch_layers(pt_oci *c, json_t *layers, int rootfd, pt_unpack *u, const char *tmpdir, pt_fetch_result *r,
+                        pt_error *err)
+{
+    size_t n = json_array_size(layers);
+    struct unpacking w = { .mu = PTHREAD_MUTEX_INITIALIZER, .c = c, .layers = layers, .n = n, .rootfd = rootfd,
+                           .u = u, .tmpdir = tmpdir };
+    /* one per CPU, 4 at most: more contend in the kernel's inode allocation (measured: 4 workers on 2
+     * CPUs took 1.1-1.3 s of unpacking where 2 took 0.45 s, and the pull 1.7x as long) */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = cpus < 1 ? 1 : cpus > 4 ? 4 : (size_t)cpus;
+    pthread_t t[4];
+    size_t started = 0;
+    while (started < nt && started < n && pthread_create(&t[started], NULL, unpack_worker, &w) == 0)
+        started++;
+    for (size_t i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    r->layers = w.layers_done;
+    r->bytes = w.bytes;
+    r->download_ms = atomic_load(&w.download_ns) / 1000000;
+    r->unpack_ms = atomic_load(&w.unpack_ns) / 1000000;
+    if (n > 0 && started == 0)
+        return pt_error_set(err, -EAGAIN, 0, "cannot start a thread to fetch with");
+    if (w.failed)
+        return pt_error_set(err, w.rc, 0, "%s", w.err.msg);
+    return 0;
+}
+
 int pt_registry_fetch(pt_oci *c, const char *key, const char *interpreter, const char *store, const char *dir,
                       const char *tmpdir, pt_fetch_result *res, pt_error *err)
 {
@@ -249,36 +360,16 @@ int pt_registry_fetch(pt_oci *c, const char *key, const char *interpreter, const
     if (rc == 0 && (rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
         rc = pt_error_set(err, -errno, 0, "%s: %s", dir, strerror(errno));
     pt_unpack u = { .interpreter = interpreter, .max_bytes = MAX_VENV_BYTES };
-    size_t i;
-    json_t *l;
-    json_array_foreach(rc ? NULL : json_object_get(man, "layers"), i, l) {
-        const char *digest = json_string_value(json_object_get(l, "digest"));
-        uint64_t size = (uint64_t)json_integer_value(json_object_get(l, "size"));
-        const char *title = json_string_value(json_object_get(json_object_get(l, "annotations"), TITLE));
-        int fd = open(tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            rc = pt_error_set(err, -errno, 0, "%s: a temporary file: %s", tmpdir, strerror(errno));
-            break;
-        }
-        if ((rc = pt_oci_blob_get(c, digest, size, fd, err)) == -ENOENT)
-            rc = -EBADMSG; /* a manifest naming a blob the registry does not have */
-        if (rc == 0) {
-            r->layers++;
-            r->bytes += size;
-            pt_error uerr = { 0 };
-            rc = pt_layer_unpack(fd, rootfd, &u, &uerr);
-            if (rc)
-                pt_error_set(err, rc, 0, "%s: layer %s (%s): %s", pt_oci_name(c), title ? title : "?", digest, uerr.msg);
-        }
-        close(fd);
-        if (rc)
-            break;
+    if (rc == 0) {
+        mode_t mask = umask(0); /* the files get the archive's modes (process-wide: the threads are joined after) */
+        rc = fetch_layers(c, json_object_get(man, "layers"), rootfd, &u, tmpdir, r, err);
+        umask(mask);
     }
     if (rootfd >= 0)
         close(rootfd);
     if (rc == 0)
         rc = check_venv(dir, key, interpreter, err);
-    r->files = u.files;
+    r->files = atomic_load(&u.files);
     r->ms = (pt_mono_ns() - t0) / 1000000;
     json_decref(man);
     json_decref(cfg);

@@ -170,6 +170,23 @@ int pt_oci_open(const char *url, const char *auth_file, long timeout_s, pt_oci *
     return 0;
 }
 
+pt_oci *pt_oci_dup(const pt_oci *c)
+{
+    pt_oci *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    *d = *c;
+    d->user = c->user ? strdup(c->user) : NULL;
+    d->pass = c->pass ? strdup(c->pass) : NULL;
+    d->authz = c->authz ? strdup(c->authz) : NULL;
+    d->curl = curl_easy_init();
+    if (!d->curl || (c->user && !d->user) || (c->pass && !d->pass) || (c->authz && !d->authz)) {
+        pt_oci_close(d);
+        return NULL;
+    }
+    return d;
+}
+
 void pt_oci_close(pt_oci *c)
 {
     if (!c)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,35 +77,52 @@ static bool link_stays(const char *path, const char *target)
 }
 
 /* The directory that holds path (clean), created on the way (0755), each
- * component opened beneath rootfd without following a symlink. The fd, or -errno. */
-static int open_parent(int rootfd, const char *path, const char **base)
+ * component opened beneath rootfd without following a symlink. The last
+ * one is kept (the entries are sorted: the next is most often beside
+ * this one); the fd is the cache's, or -errno. */
+struct parent_cache {
+    char dir[PATH_MAX];
+    int fd;
+};
+
+static int open_parent(int rootfd, const char *path, const char **base, struct parent_cache *pc)
 {
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    size_t dl = slash ? (size_t)(slash - path) : 0;
+    if (pc->fd >= 0 && strlen(pc->dir) == dl && strncmp(pc->dir, path, dl) == 0)
+        return pc->fd;
+    if (pc->fd >= 0 && pc->fd != rootfd)
+        close(pc->fd);
+    pc->fd = -1;
+    if (!slash) {
+        pc->dir[0] = '\0';
+        return pc->fd = rootfd;
+    }
     char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    char *slash = strrchr(buf, '/');
-    *base = slash ? path + (slash - buf) + 1 : path;
-    int fd = dup(rootfd);
-    if (fd < 0 || !slash)
-        return fd < 0 ? -errno : fd;
-    *slash = '\0';
+    snprintf(buf, sizeof buf, "%.*s", (int)dl, path);
+    int fd = rootfd;
     for (char *c = buf; c && *c;) {
         char *next = strchr(c, '/');
         if (next)
             *next++ = '\0';
         if (mkdirat(fd, c, 0755) != 0 && errno != EEXIST) {
             int e = -errno;
-            close(fd);
+            if (fd != rootfd)
+                close(fd);
             return e;
         }
         int nfd = pt_openat2(fd, c, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,
                              RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-        close(fd);
+        if (fd != rootfd)
+            close(fd);
         if (nfd < 0)
             return nfd;
         fd = nfd;
         c = next;
     }
-    return fd;
+    snprintf(pc->dir, sizeof pc->dir, "%.*s", (int)dl, path);
+    return pc->fd = fd;
 }
 
 static bool interpreter_link(const char *path)
@@ -119,7 +137,7 @@ static int copy_data(struct archive *a, int fd, pt_unpack *u, const char *path, 
     la_int64_t off;
     int r;
     while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
-        if (u->bytes + len > u->max_bytes)
+        if (atomic_fetch_add(&u->bytes, len) + len > u->max_bytes)
             return pt_error_set(err, -EPERM, 0, "%s: the layers hold more than %llu bytes", path,
                                 (unsigned long long)u->max_bytes);
         /* sparse regions (off past what was written) read back as zeros */
@@ -134,14 +152,14 @@ static int copy_data(struct archive *a, int fd, pt_unpack *u, const char *path, 
                 return pt_error_set(err, -errno, 0, "%s: %s", path, strerror(errno));
             }
         }
-        u->bytes += len;
     }
     if (r != ARCHIVE_EOF)
         return pt_error_set(err, -EBADMSG, 0, "%s: the layer is truncated or corrupt: %s", path, archive_error_string(a));
     return 0;
 }
 
-static int unpack_entry(struct archive *a, struct archive_entry *e, int rootfd, pt_unpack *u, pt_error *err)
+static int unpack_entry(struct archive *a, struct archive_entry *e, int rootfd, pt_unpack *u, struct parent_cache *pc,
+                        pt_error *err)
 {
     char path[PATH_MAX];
     const char *raw = archive_entry_pathname(e);
@@ -167,7 +185,7 @@ static int unpack_entry(struct archive *a, struct archive_entry *e, int rootfd, 
             return pt_error_set(err, -EPERM, 0, "%s: a symlink to %s, outside the venv: refused", path, target);
     }
     const char *base;
-    int dfd = open_parent(rootfd, path, &base);
+    int dfd = open_parent(rootfd, path, &base, pc);
     if (dfd < 0)
         return pt_error_set(err, dfd == -ELOOP || dfd == -EXDEV ? -EPERM : dfd, 0, "%s: %s", path,
                             dfd == -ELOOP || dfd == -EXDEV ? "its directory is a symlink: refused"
@@ -184,24 +202,24 @@ static int unpack_entry(struct archive *a, struct archive_entry *e, int rootfd, 
             rc = pt_error_set(err, errno == EEXIST ? -EPERM : -errno, 0, "%s: %s", path,
                               errno == EEXIST ? "a second entry at this path: refused" : strerror(errno));
     } else {
-        int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        /* created with its final mode: a fd opened for writing writes a read-only file */
+        int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode & 0555) | 0400);
         if (fd < 0) {
             rc = pt_error_set(err, errno == EEXIST ? -EPERM : -errno, 0, "%s: %s", path,
                               errno == EEXIST ? "a second entry at this path: refused" : strerror(errno));
         } else {
-            if (++u->files > 4000000)
+            if (atomic_fetch_add(&u->files, 1) + 1 > 4000000)
                 rc = pt_error_set(err, -EPERM, 0, "%s: more than 4000000 files: refused", path);
             if (rc == 0)
                 rc = copy_data(a, fd, u, path, err);
             /* the archive's mtime: a .pyc's header names it (pactown/venvpack.h) */
             struct timespec ts[2] = { { .tv_sec = archive_entry_mtime(e) }, { .tv_sec = archive_entry_mtime(e) } };
-            if (rc == 0 && (fchmod(fd, (mode & 0555) | 0400) != 0 || futimens(fd, ts) != 0))
+            if (rc == 0 && futimens(fd, ts) != 0)
                 rc = pt_error_set(err, -errno, 0, "%s: %s", path, strerror(errno));
             if (close(fd) != 0 && rc == 0)
                 rc = pt_error_set(err, -errno, 0, "%s: %s", path, strerror(errno));
         }
     }
-    close(dfd);
     return rc;
 }
 
@@ -221,14 +239,12 @@ int pt_layer_unpack(int fd, int rootfd, pt_unpack *u, pt_error *err)
         if (archive_filter_code(a, 0) != ARCHIVE_FILTER_ZSTD)
             rc = pt_error_set(err, -EBADMSG, 0, "the layer is not zstd-compressed (%s)", archive_filter_name(a, 0));
         struct archive_entry *e;
+        struct parent_cache pc = { .fd = -1 };
         int r = ARCHIVE_OK;
-        while (rc == 0 && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-            if (archive_filter_code(a, 0) != ARCHIVE_FILTER_ZSTD) {
-                rc = pt_error_set(err, -EBADMSG, 0, "the layer is not zstd-compressed (%s)", archive_filter_name(a, 0));
-                break;
-            }
-            rc = unpack_entry(a, e, rootfd, u, err);
-        }
+        while (rc == 0 && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK)
+            rc = unpack_entry(a, e, rootfd, u, &pc, err);
+        if (pc.fd >= 0 && pc.fd != rootfd)
+            close(pc.fd);
         if (rc == 0 && r != ARCHIVE_EOF)
             rc = pt_error_set(err, -EBADMSG, 0, "the layer is truncated or corrupt: %s", archive_error_string(a));
     }

@@ -453,8 +453,12 @@ static int cache_prewarm(struct cli *cli, const char *file, char **args, int n)
     bool ready;
     uint64_t t0 = pt_mono_ns();
     int ret = cli_read_reqs(cli, file, args, n, &set);
-    if (ret == 0 && (ret = cli_venv_of(cli, &set, true, key, venv, sizeof venv, &ready)) == 0)
-        printf("%s %s in %.1f ms\n", key, ready ? "already built" : "built", (double)(pt_mono_ns() - t0) / 1e6);
+    if (ret == 0 && (ret = cli_venv_of(cli, &set, true, key, venv, sizeof venv, &ready)) == 0) {
+        pt_entry e;
+        bool pulled = !ready && pt_index_entry(cli->idx, key, &e) == 0 && e.origin == PT_ORIGIN_PULLED;
+        printf("%s %s in %.1f ms\n", key, ready ? "already built" : pulled ? "pulled" : "built",
+               (double)(pt_mono_ns() - t0) / 1e6);
+    }
     pt_reqset_free(&set);
     return ret;
 }
