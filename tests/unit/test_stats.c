@@ -79,7 +79,7 @@ static void render(const pt_stats *s, int64_t now)
     doc = json_loads(text, 0, &jerr);
     cr_assert_not_null(doc, "not JSON: %s (line %d)\n%s", jerr.text, jerr.line, text);
     cr_assert(json_is_object(doc));
-    cr_assert_eq(json_object_size(doc), 20, "fields: %s", text);
+    cr_assert_eq(json_object_size(doc), 21, "fields: %s", text);
 }
 
 static json_int_t int_field(const char *name)
@@ -249,6 +249,26 @@ Test(stats, hit_rate_null_without_lookups)
     cr_assert_eq(int_field("builds"), 1);
     cr_assert_eq(int_field("oldest_access"), 1700000000);
     cr_assert_eq(int_field("oldest_age_s"), 60);
+}
+
+Test(stats, registry_counters)
+{
+    /* five builds started, two of them pulls; one pull failed (then built), three pushes, one failed */
+    cr_assert_eq(pt_index_count(idx, "builds", 5), 0);
+    cr_assert_eq(pt_index_count(idx, "pulled", 2), 0);
+    cr_assert_eq(pt_index_count(idx, "pull_failures", 1), 0);
+    cr_assert_eq(pt_index_count(idx, "pushed", 3), 0);
+    cr_assert_eq(pt_index_count(idx, "push_failures", 1), 0);
+    pt_stats s;
+    cr_assert_eq(pt_stats_collect(idx, &s), 0);
+    render(&s, 1700000060);
+    json_t *r = json_object_get(doc, "registry");
+    cr_assert(json_is_object(r), "no registry object in %s", text);
+    cr_assert_eq(json_integer_value(json_object_get(r, "pulled")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(r, "built")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(r, "pull_failures")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(r, "pushed")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(r, "push_failures")), 1);
 }
 
 Test(stats, hit_rate_edges)
