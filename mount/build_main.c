@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -45,6 +46,19 @@ static void usage(FILE *out)
             "       pactown-build --prune --store DIR --uv UV [--ttl SECONDS]\n"
             "Builds one venv into DIR/KEY. Started by pactownfs; not meant to be run by hand.\n"
             "Environment: PACTOWN_BUILD_INDEX_URL, PACTOWN_BUILD_FIND_LINKS (they may carry credentials).\n");
+}
+
+/* An integer option's value in min..max into *out, or false with the reason said. */
+static bool int_arg(const char *name, const char *arg, long long min, long long max, const char *what, long long *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtoll(arg, &end, 10);
+    if (errno || end == arg || *end || *out < min || *out > max) {
+        fprintf(stderr, "pactown-build: %s %s: expected %s\n", name, arg, what);
+        return false;
+    }
+    return true;
 }
 
 /* The venv from the registry into <store>/<key>, sealed: 0; -ENOENT it is
@@ -123,36 +137,21 @@ int main(int argc, char **argv)
         case O_HELP: usage(stdout); return 0;
         case O_REMOVE: remove = true; break;
         case O_PRUNE: prune = true; break;
-        case O_TTL: {
-            char *end;
-            errno = 0;
-            ttl = strtoll(optarg, &end, 10);
-            if (errno || end == optarg || *end || ttl < 0) {
-                fprintf(stderr, "pactown-build: --ttl %s: expected seconds (an integer >= 0)\n", optarg);
+        case O_TTL:
+            if (!int_arg("--ttl", optarg, 0, LLONG_MAX, "seconds (an integer >= 0)", &ttl))
                 return 2;
-            }
             break;
-        }
-        case O_STAGING: {
-            char *end;
-            errno = 0;
-            staging_pid = strtoll(optarg, &end, 10);
-            if (errno || end == optarg || *end || staging_pid <= 0 || staging_pid > 4194304) {
-                fprintf(stderr, "pactown-build: --staging-pid %s: expected a pid\n", optarg);
+        case O_STAGING:
+            if (!int_arg("--staging-pid", optarg, 1, 4194304, "a pid", &staging_pid))
                 return 2;
-            }
             break;
-        }
         case O_REG: registry = optarg; break;
         case O_REG_AUTH: registry_auth = optarg; break;
         case O_REG_TIMEOUT: {
-            char *end;
-            errno = 0;
-            registry_timeout = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || registry_timeout < 1) {
-                fprintf(stderr, "pactown-build: --registry-timeout %s: expected seconds (an integer >= 1)\n", optarg);
+            long long t;
+            if (!int_arg("--registry-timeout", optarg, 1, 86400, "seconds (an integer >= 1)", &t))
                 return 2;
-            }
+            registry_timeout = (long)t;
             break;
         }
         default: usage(stderr); return 2;

@@ -11,4 +11,10 @@
  * they were). v may be NULL with *cap 0. */
 void *pt_grow(void *v, size_t *cap, size_t n, size_t size);
 
+/* Append n bytes of data to the text *buf of *len bytes (*cap allocated),
+ * growing it to twice what is needed when it is too small, and keep it
+ * NUL-terminated. *buf may be NULL with *len and *cap 0. Returns 0, or
+ * -ENOMEM (the buffer is then left as it was). */
+int pt_buf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n);
+
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "pactown/ociref.h"
+#include "pactown/vec.h"
 
 #define MANIFEST_TYPE "application/vnd.oci.image.manifest.v1+json"
 #define SMALL_MAX (4u << 20) /* manifests, token answers, tag lists, error bodies */
@@ -311,21 +312,10 @@ static size_t on_body(char *b, size_t size, size_t nmemb, void *arg)
         }
         return n;
     }
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 4096;
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(o->buf, cap);
-        if (!nb) {
-            o->err = -ENOMEM;
-            return 0;
-        }
-        o->buf = nb;
-        o->cap = cap;
+    if (pt_buf_append(&o->buf, &o->len, &o->cap, b, n) != 0) {
+        o->err = -ENOMEM;
+        return 0;
     }
-    memcpy(o->buf + o->len, b, n);
-    o->len += n;
-    o->buf[o->len] = '\0';
     return n;
 }
 
@@ -790,15 +780,12 @@ int pt_oci_tags(pt_oci *c, char ***tags, size_t *n, pt_error *err)
             const char *s = json_string_value(t);
             if (!s)
                 continue;
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 64;
-                char **nt = realloc(*tags, cap * sizeof *nt);
-                if (!nt) {
-                    rc = pt_error_set(err, -ENOMEM, 0, "out of memory");
-                    break;
-                }
-                *tags = nt;
+            char **nt = pt_grow(*tags, &cap, *n, sizeof *nt);
+            if (!nt) {
+                rc = pt_error_set(err, -ENOMEM, 0, "out of memory");
+                break;
             }
+            *tags = nt;
             if (!((*tags)[*n] = strdup(s))) {
                 rc = pt_error_set(err, -ENOMEM, 0, "out of memory");
                 break;

@@ -18,6 +18,7 @@
 
 #include "pactown/fsutil.h"
 #include "pactown/pycache.h"
+#include "pactown/vec.h"
 
 struct item {
     char *path;      /* relative to the venv */
@@ -45,16 +46,12 @@ static int on_walk(const char *path, const struct stat *st, int type, struct FTW
         w->err = -EACCES;
         return 1;
     }
-    if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 4096;
-        struct item *nv = realloc(w->v, cap * sizeof *nv);
-        if (!nv) {
-            w->err = -ENOMEM;
-            return 1;
-        }
-        w->v = nv;
-        w->cap = cap;
+    struct item *nv = pt_grow(w->v, &w->cap, w->n, sizeof *nv);
+    if (!nv) {
+        w->err = -ENOMEM;
+        return 1;
     }
+    w->v = nv;
     struct item *it = &w->v[w->n];
     if (!(it->path = strdup(path + w->root_len + 1))) {
         w->err = -ENOMEM;
@@ -139,14 +136,10 @@ struct plan {
 
 static int plan_add(struct plan *p, const char *path)
 {
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        char **np = realloc(p->paths, cap * sizeof *np);
-        if (!np)
-            return -ENOMEM;
-        p->paths = np;
-        p->cap = cap;
-    }
+    char **np = pt_grow(p->paths, &p->cap, p->n, sizeof *np);
+    if (!np)
+        return -ENOMEM;
+    p->paths = np;
     return (p->paths[p->n++] = strdup(path)) ? 0 : -ENOMEM;
 }
 

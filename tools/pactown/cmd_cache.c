@@ -17,7 +17,8 @@
 static const char cache_help[] =
     "usage: pactown cache COMMAND [options]\n"
     "\n"
-    "  ls [--json]                 every venv: key, state, size, last access, hits, leases, deps\n"
+    "  ls [--json]                 every venv: key, state, origin (built or pulled), size, last access,\n"
+    "                              hits, leases, deps\n"
     "  show KEY                    one venv: requirement set, figures, leases, paths\n"
     "                              (KEY: a whole key or a unique prefix of 8+ hex digits)\n"
     "  stats [--json]              entries, size, hits, misses, hit rate, oldest, leased, evictions\n"
@@ -153,8 +154,8 @@ static int cache_ls(struct cli *cli, bool json)
     if (json) {
         print_json(c.list);
     } else {
-        printf("%-12s %-8s %10s %10s %-10s %5s %6s  %s\n", "KEY", "STATE", "SIZE", "ALONE", "ACCESS", "HITS", "LEASED",
-               "DEPS");
+        printf("%-12s %-8s %-6s %10s %10s %-10s %5s %6s  %s\n", "KEY", "STATE", "ORIGIN", "SIZE", "ALONE", "ACCESS", "HITS",
+               "LEASED", "DEPS");
         int64_t now = pt_wall_s();
         size_t i;
         json_t *o;
@@ -174,8 +175,9 @@ static int cache_ls(struct cli *cli, bool json)
             }
             if (k >= sizeof deps - 1)
                 memcpy(deps + sizeof deps - 4, "...", 4);
-            printf("%-12.12s %-8s %10s %10s %-10s %5lld %6lld  %s\n", json_string_value(json_object_get(o, "key")),
-                   json_string_value(json_object_get(o, "state")), size, alone, age,
+            const char *state = json_string_value(json_object_get(o, "state"));
+            printf("%-12.12s %-8s %-6s %10s %10s %-10s %5lld %6lld  %s\n", json_string_value(json_object_get(o, "key")),
+                   state, strcmp(state, "ready") ? "-" : json_string_value(json_object_get(o, "origin")), size, alone, age,
                    (long long)json_integer_value(json_object_get(o, "hits")),
                    (long long)json_integer_value(json_object_get(o, "leases")), deps);
         }
@@ -230,6 +232,14 @@ static int cache_show(struct cli *cli, const char *key)
            key, pt_state_name(e.state), size, (unsigned long long)e.bytes, (unsigned long long)e.files, alone, age,
            (unsigned long long)e.hits, (unsigned long long)e.builds, (unsigned long long)e.failures,
            (unsigned long long)e.build_ms, cli->cfg.mountpoint, key, cli->cfg.mountpoint, key);
+    if (e.state == PT_STATE_READY) {
+        char pushed[32] = "";
+        if (e.pushed_at)
+            human_age(pt_wall_s() - e.pushed_at, pushed, sizeof pushed);
+        printf("origin %s%s%s%s%s\n", e.origin == PT_ORIGIN_PULLED ? "pulled from the registry" : "built here",
+               e.pull_failed ? " (the pull failed)" : "", e.pushed_at ? ", pushed " : "", pushed,
+               e.push_failed_at > e.pushed_at ? ", the last push failed" : "");
+    }
     struct show_ctx c = { key };
     pt_index_each_lease(cli->idx, show_lease, &c);
     printf("requirement set:\n%s", spec);

@@ -17,8 +17,10 @@
 #include "pactown/req.h"
 #include "pactown/spawn.h"
 
-/* argv for pactown-registry CMD [KEY] with the registry settings; 0 or an exit code */
-static int helper_argv(struct cli *cli, const char *cmd, char *path, size_t n, const char **argv, char *timeout)
+/* argv (room for 24) for pactown-registry CMD with the registry settings, then the
+ * NULL-terminated extra arguments; 0 or an exit code */
+static int helper_argv(struct cli *cli, const char *cmd, char *path, size_t n, const char **argv, char *timeout,
+                       const char *const *extra)
 {
     if (!*cli->cfg.registry) {
         cli_err(cli, "no registry is set (setting registry = https://HOST/REPOSITORY: see docs/REGISTRY.md)");
@@ -40,16 +42,10 @@ static int helper_argv(struct cli *cli, const char *cmd, char *path, size_t n, c
     snprintf(timeout, 24, "%ld", cli->cfg.registry_timeout);
     argv[k++] = "--registry-timeout";
     argv[k++] = timeout;
+    for (; extra && *extra && k < 23; extra++)
+        argv[k++] = *extra;
     argv[k] = NULL;
     return 0;
-}
-
-static size_t argv_len(const char **argv)
-{
-    size_t k = 0;
-    while (argv[k])
-        k++;
-    return k;
 }
 
 /* run argv with our stdout and stderr; its exit status mapped: 0, 8 -> EXIT_NOT_FOUND, else EXIT_ERROR */
@@ -72,16 +68,10 @@ static int run_helper(struct cli *cli, const char *const *argv)
 int cache_ls_remote(struct cli *cli, bool json)
 {
     char path[PATH_MAX], timeout[24];
-    const char *argv[16];
-    int ret = helper_argv(cli, "ls", path, sizeof path, argv, timeout);
-    if (ret)
-        return ret;
-    if (json) {
-        size_t k = argv_len(argv);
-        argv[k++] = "--json";
-        argv[k] = NULL;
-    }
-    return run_helper(cli, argv);
+    const char *argv[24];
+    const char *const extra[] = { json ? "--json" : NULL, NULL };
+    int ret = helper_argv(cli, "ls", path, sizeof path, argv, timeout, extra);
+    return ret ? ret : run_helper(cli, argv);
 }
 
 int cache_push(struct cli *cli, const char *key)
@@ -92,17 +82,10 @@ int cache_push(struct cli *cli, const char *key)
         return EXIT_NOT_FOUND;
     }
     char path[PATH_MAX], timeout[24];
-    const char *argv[20];
-    int ret = helper_argv(cli, "push", path, sizeof path, argv, timeout);
-    if (ret)
-        return ret;
-    size_t k = argv_len(argv);
-    argv[k++] = "--cache-dir";
-    argv[k++] = cli->cfg.cache_dir;
-    argv[k++] = "--key";
-    argv[k++] = key;
-    argv[k] = NULL;
-    return run_helper(cli, argv);
+    const char *argv[24];
+    const char *const extra[] = { "--cache-dir", cli->cfg.cache_dir, "--key", key, NULL };
+    int ret = helper_argv(cli, "push", path, sizeof path, argv, timeout, extra);
+    return ret ? ret : run_helper(cli, argv);
 }
 
 /* A set known only to the registry: its canonical text (from the config)
@@ -110,13 +93,11 @@ int cache_push(struct cli *cli, const char *key)
 static int register_remote(struct cli *cli, const char *key)
 {
     char path[PATH_MAX], timeout[24];
-    const char *argv[20];
-    int ret = helper_argv(cli, "show", path, sizeof path, argv, timeout);
+    const char *argv[24];
+    const char *const extra[] = { key, NULL };
+    int ret = helper_argv(cli, "show", path, sizeof path, argv, timeout, extra);
     if (ret)
         return ret;
-    size_t k = argv_len(argv);
-    argv[k++] = key;
-    argv[k] = NULL;
     char *out = NULL;
     int status = 0;
     int rc = pt_run_capture(argv, NULL, 2, &out, 1 << 22, &status);

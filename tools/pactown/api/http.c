@@ -272,18 +272,7 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
             pd->refused = true;
             return too_large(api, conn);
         }
-        if (pd->len + n + 1 > pd->cap) {
-            size_t cap = (pd->len + n + 1) * 2;
-            char *nb = realloc(pd->body, cap);
-            if (!nb)
-                return MHD_NO;
-            pd->body = nb;
-            pd->cap = cap;
-        }
-        memcpy(pd->body + pd->len, upload, n);
-        pd->len += n;
-        pd->body[pd->len] = '\0';
-        return MHD_YES;
+        return pt_buf_append(&pd->body, &pd->len, &pd->cap, upload, n) == 0 ? MHD_YES : MHD_NO;
     }
     if (pd->refused)
         return MHD_YES;
