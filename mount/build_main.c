@@ -6,8 +6,8 @@
  *          [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--no-index] [--offline]
  *          [--registry URL [--registry-auth FILE] [--registry-timeout S]]
  *        with --registry, the venv is first looked for in the registry
- *        (pactown/registry.h) and built only when it is not there or the
- *        pull fails (the reason is in the log)
+ *        (pactown/registry.h, by pactown-registry fetch) and built only when
+ *        it is not there or the pull fails (the reason is in the log)
  *        with the index URL and find-links, which may carry credentials, in
  *        the environment (PACTOWN_BUILD_INDEX_URL, PACTOWN_BUILD_FIND_LINKS),
  *        never in the argument vector
@@ -27,10 +27,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "pactown/build.h"
-#include "pactown/oci.h"
-#include "pactown/registry.h"
+#include "pactown/fsutil.h"
+#include "pactown/spawn.h"
 #include "pactown/clock.h"
 #include "pactown/key.h"
 #include "pactown/store.h"
@@ -61,46 +62,55 @@ static bool int_arg(const char *name, const char *arg, long long min, long long 
     return true;
 }
 
-/* The venv from the registry into <store>/<key>, sealed: 0; -ENOENT it is
- * not there; another -errno: the pull failed (the reason is logged, what
- * was unpacked removed) and the venv is built here. */
-static int pull(const pt_build_opts *o, const char *url, const char *auth, long timeout)
+/* The venv from the registry into <store>/<key>, sealed, by `pactown-registry
+ * fetch` (a program of its own: a build without a registry maps neither
+ * libcurl nor libarchive), run in this process's writable view of the
+ * store and its process group, its lines in the log: 0 pulled; -ENOENT not
+ * there; another -errno: the pull failed (it said why and removed what it
+ * unpacked) and the venv is built here. */
+static int pull(const pt_build_opts *o, const char *url, const char *auth, const char *timeout)
 {
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/%s", o->store, o->key);
-    uint64_t t0 = pt_mono_ns();
-    pt_error err = { 0 };
-    pt_oci *c = NULL;
-    pt_fetch_result r;
-    int rc = pt_store_remove(o->store, o->key); /* leftovers of an interrupted build or pull */
-    if (rc)
-        pt_error_set(&err, rc, 0, "%s: cannot remove the leftover directory: %s", dir, strerror(-rc));
-    if (rc == 0)
-        rc = pt_oci_open(url, auth, timeout, &c, &err);
-    if (rc == 0) {
-        printf("pactown-build: looking for %s in the registry %s\n", o->key, pt_oci_name(c));
+    char helper[4096];
+    if (pt_find_helper("pactown-registry", pt_helper_dirs, helper, sizeof helper) != 0) {
+        printf("pactown-build: registry: pull FAILED: pactown-registry is not installed (not beside pactown-build, "
+               "nor in %s); building it here\n", pt_helper_dirs[1]);
         fflush(stdout);
-        rc = pt_registry_fetch(c, o->key, o->python, o->store, dir, o->store, &r, &err);
+        return -ENOEXEC;
     }
-    if (rc == 0)
-        rc = pt_build_seal(dir, &err);
-    if (rc == 0) {
-        printf("pactown-build: pulled %s from %s in %.3f s (%u layers, %llu bytes, %llu files; download %.3f s, "
-               "unpack %.3f s, each summed over the threads)\n", o->key, pt_oci_name(c), (double)(pt_mono_ns() - t0) / 1e9, r.layers,
-               (unsigned long long)r.bytes, (unsigned long long)r.files, (double)r.download_ms / 1e3,
-               (double)r.unpack_ms / 1e3);
-    } else if (rc == -ENOENT && c) {
-        printf("pactown-build: registry: %s is not in %s; building it here\n", o->key, pt_oci_name(c));
-    } else {
-        printf("pactown-build: registry: pull FAILED: %s; building it here\n", err.msg);
-        if (rc == -ENOENT)
-            rc = -EIO; /* a file of ours missing is not "not in the registry" */
-    }
+    const char *argv[20];
+    size_t n = 0;
+    argv[n++] = helper;
+    argv[n++] = "fetch";
+    argv[n++] = "--store"; argv[n++] = o->store;
+    argv[n++] = "--key"; argv[n++] = o->key;
+    argv[n++] = "--python"; argv[n++] = o->python;
+    argv[n++] = "--registry"; argv[n++] = url;
+    if (auth) { argv[n++] = "--registry-auth"; argv[n++] = auth; }
+    argv[n++] = "--registry-timeout"; argv[n++] = timeout;
+    argv[n] = NULL;
     fflush(stdout);
-    if (rc && pt_store_remove(o->store, o->key) != 0)
-        printf("pactown-build: warning: %s: removing what the pull unpacked failed\n", dir);
-    pt_oci_close(c);
-    return rc;
+    /* this process group, so that the daemon's kill(-pgid) of a build ends the fetch too */
+    pt_spawn_opts so = { .argv = argv, .stdin_fd = -1, .stdout_fd = 1, .stderr_fd = 2, .death_signal = SIGKILL };
+    pid_t pid;
+    int status = 0, rc = pt_spawn(&so, &pid);
+    if (rc == 0)
+        rc = pt_wait(pid, &status);
+    if (rc) {
+        printf("pactown-build: registry: pull FAILED: cannot run %s: %s; building it here\n", helper, strerror(-rc));
+        fflush(stdout);
+        return rc;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 8)
+        return -ENOENT;
+    if (!WIFEXITED(status)) {
+        char how[96];
+        pt_describe_status(status, how, sizeof how);
+        printf("pactown-build: registry: pull FAILED: pactown-registry fetch %s; building it here\n", how);
+        fflush(stdout);
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 3 ? -ENOSPC : -EIO;
 }
 
 int main(int argc, char **argv)
@@ -108,8 +118,7 @@ int main(int argc, char **argv)
     pt_build_opts o = { .installer = "uv", .uv = "uv" };
     enum { O_STORE = 256, O_KEY, O_PY, O_REQ, O_INST, O_UV, O_UVC, O_NOINDEX, O_OFFLINE, O_HELP, O_REMOVE, O_PRUNE, O_TTL, O_STAGING,
            O_REG, O_REG_AUTH, O_REG_TIMEOUT };
-    const char *registry = NULL, *registry_auth = NULL;
-    long registry_timeout = 10;
+    const char *registry = NULL, *registry_auth = NULL, *registry_timeout = "10";
     bool remove = false, prune = false;
     long long ttl = 0, staging_pid = 0;
     static const struct option opts[] = {
@@ -151,7 +160,7 @@ int main(int argc, char **argv)
             long long t;
             if (!int_arg("--registry-timeout", optarg, 1, 86400, "seconds (an integer >= 1)", &t))
                 return 2;
-            registry_timeout = (long)t;
+            registry_timeout = optarg;
             break;
         }
         default: usage(stderr); return 2;

@@ -173,11 +173,11 @@ static int resolve_paths(struct pt_fs *fs, const char *argv0)
         fprintf(stderr, "pactownfs: %s: %s (install pactown-build beside pactownfs)\n", fs->builder, strerror(errno));
         return -1;
     }
-    /* the push after a build (pactown/registry.h), with registry set */
-    if (*fs->cfg.registry && fs->cfg.registry_push &&
+    /* the fetch before a build and the push after it (pactown/registry.h), with registry set */
+    if (*fs->cfg.registry &&
         pt_find_helper("pactown-registry", pt_helper_dirs, fs->registry_helper, sizeof fs->registry_helper) != 0) {
         fprintf(stderr, "pactownfs: pactown-registry is not installed (not beside pactownfs, nor in %s): "
-                        "set registry_push = no, or install it\n", pt_helper_dirs[1]);
+                        "install it, or set registry = \"\"\n", pt_helper_dirs[1]);
         return -1;
     }
     return 0;

@@ -4,12 +4,15 @@
  * that libcurl, libarchive and libcrypto are mapped by it (and by
  * pactown-build) alone.
  *
- * usage: pactown-registry push --cache-dir DIR --key KEY REGISTRY-OPTIONS
+ * usage: pactown-registry fetch --store DIR --key KEY --python PY REGISTRY-OPTIONS
+ *          (run by pactown-build in its writable view of the store)
+ *        pactown-registry push --cache-dir DIR --key KEY REGISTRY-OPTIONS
  *        pactown-registry ls [--json] REGISTRY-OPTIONS
  *        pactown-registry show KEY REGISTRY-OPTIONS   (the config, as JSON)
  * REGISTRY-OPTIONS: --registry URL [--registry-auth FILE] [--registry-timeout S]
- * Exit: 0 done; 1 failed (the reason on stderr); 2 usage; 8 no such key
- * (not built here, or not in the registry).
+ * Exit: 0 done; 1 failed (the reason on stderr, and for fetch on stdout:
+ * the build log); 2 usage; 3 (fetch) the disk is full; 8 no such key (not
+ * built here, or not in the registry).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,7 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pactown/build.h"
 #include "pactown/clock.h"
+#include "pactown/store.h"
 #include "pactown/index.h"
 #include "pactown/key.h"
 #include "pactown/oci.h"
@@ -31,17 +36,19 @@ enum { X_OK_ = 0, X_FAIL = 1, X_USAGE = 2, X_NONE = 8 };
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: pactown-registry push --cache-dir DIR --key KEY REGISTRY-OPTIONS\n"
+            "usage: pactown-registry fetch --store DIR --key KEY --python PY REGISTRY-OPTIONS\n"
+            "       pactown-registry push --cache-dir DIR --key KEY REGISTRY-OPTIONS\n"
             "       pactown-registry ls [--json] REGISTRY-OPTIONS\n"
             "       pactown-registry show KEY REGISTRY-OPTIONS\n"
             "REGISTRY-OPTIONS: --registry URL [--registry-auth FILE] [--registry-timeout SECONDS]\n"
-            "Pushes a venv built here, lists the venvs of a registry, or prints one's config (JSON).\n"
+            "Fetches a venv (as pactown-build's first step), pushes one built here, lists the venvs of a\n"
+            "registry, or prints one's config (JSON).\n"
             "Started by pactownfs and pactown cache; see docs/REGISTRY.md.\n"
-            "Exit: 0 done, 1 failed, 2 usage, 8 no such key.\n");
+            "Exit: 0 done, 1 failed, 2 usage, 3 disk full (fetch), 8 no such key.\n");
 }
 
 struct args {
-    const char *cache_dir, *key, *registry, *auth;
+    const char *cache_dir, *key, *registry, *auth, *store, *python;
     long timeout;
     bool json;
 };
@@ -121,6 +128,45 @@ static int do_push(pt_oci *c, const struct args *a)
            "%llu bytes in all\n", a->key, pt_oci_name(c), (double)(pt_mono_ns() - t0) / 1e9, r.layers, r.uploaded,
            (unsigned long long)r.bytes_uploaded, r.layers - r.uploaded, (unsigned long long)r.bytes_total);
     return X_OK_;
+}
+
+/* The venv tagged key into <store>/<key> (which the builder's writable view
+ * lets us write), sealed; its lines are the build log's. */
+static int do_fetch(pt_oci *c, const struct args *a)
+{
+    if (!a->store || !a->key || !pt_key_is_valid(a->key) || !a->python) {
+        usage(stderr);
+        return X_USAGE;
+    }
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%.4000s/%s", a->store, a->key);
+    uint64_t t0 = pt_mono_ns();
+    pt_error err = { 0 };
+    pt_fetch_result r;
+    printf("pactown-build: looking for %s in the registry %s\n", a->key, pt_oci_name(c));
+    fflush(stdout);
+    int rc = pt_store_remove(a->store, a->key); /* leftovers of an interrupted build or pull */
+    if (rc)
+        pt_error_set(&err, rc, 0, "%s: cannot remove the leftover directory: %s", dir, strerror(-rc));
+    if (rc == 0)
+        rc = pt_registry_fetch(c, a->key, a->python, a->store, dir, a->store, &r, &err);
+    if (rc == 0)
+        rc = pt_build_seal(dir, &err);
+    if (rc == 0) {
+        printf("pactown-build: pulled %s from %s in %.3f s (%u layers, %llu bytes, %llu files; download %.3f s, "
+               "unpack %.3f s, each summed over the threads)\n", a->key, pt_oci_name(c),
+               (double)(pt_mono_ns() - t0) / 1e9, r.layers, (unsigned long long)r.bytes, (unsigned long long)r.files,
+               (double)r.download_ms / 1e3, (double)r.unpack_ms / 1e3);
+        return X_OK_;
+    }
+    if (rc == -ENOENT && strstr(err.msg, ": HTTP 404")) { /* no such tag: not a failure */
+        printf("pactown-build: registry: %s is not in %s; building it here\n", a->key, pt_oci_name(c));
+        return X_NONE;
+    }
+    printf("pactown-build: registry: pull FAILED: %s; building it here\n", err.msg);
+    if (pt_store_remove(a->store, a->key) != 0)
+        printf("pactown-build: warning: %s: removing what the pull unpacked failed\n", dir);
+    return rc == -ENOSPC || rc == -EDQUOT ? 3 : X_FAIL;
 }
 
 static uint64_t layers_bytes(json_t *man)
@@ -219,8 +265,9 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     struct args a = { .timeout = 10 };
-    enum { O_CACHE = 256, O_KEY, O_REG, O_AUTH, O_TIMEOUT, O_JSON, O_HELP };
+    enum { O_CACHE = 256, O_KEY, O_REG, O_AUTH, O_TIMEOUT, O_JSON, O_HELP, O_STORE, O_PY };
     static const struct option opts[] = {
+        { "store", required_argument, NULL, O_STORE }, { "python", required_argument, NULL, O_PY },
         { "cache-dir", required_argument, NULL, O_CACHE }, { "key", required_argument, NULL, O_KEY },
         { "registry", required_argument, NULL, O_REG }, { "registry-auth", required_argument, NULL, O_AUTH },
         { "registry-timeout", required_argument, NULL, O_TIMEOUT }, { "json", no_argument, NULL, O_JSON },
@@ -243,6 +290,8 @@ int main(int argc, char **argv)
             break;
         }
         case O_JSON: a.json = true; break;
+        case O_STORE: a.store = optarg; break;
+        case O_PY: a.python = optarg; break;
         case O_HELP: usage(stdout); return X_OK_;
         default: usage(stderr); return X_USAGE;
         }
@@ -256,11 +305,16 @@ int main(int argc, char **argv)
     pt_error err = { 0 };
     pt_oci *c = NULL;
     if (pt_oci_open(a.registry, a.auth, a.timeout, &c, &err) != 0) {
-        fprintf(stderr, "pactown-registry: %s\n", err.msg);
+        if (strcmp(cmd, "fetch") == 0) /* the build log's line */
+            printf("pactown-build: registry: pull FAILED: %s; building it here\n", err.msg);
+        else
+            fprintf(stderr, "pactown-registry: %s\n", err.msg);
         return X_FAIL;
     }
     int rc;
-    if (strcmp(cmd, "push") == 0)
+    if (strcmp(cmd, "fetch") == 0)
+        rc = do_fetch(c, &a);
+    else if (strcmp(cmd, "push") == 0)
         rc = do_push(c, &a);
     else if (strcmp(cmd, "ls") == 0)
         rc = do_ls(c, &a);
