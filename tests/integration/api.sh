@@ -128,6 +128,8 @@ assert_eq "$(J 'sorted(k for k in ("caching_enabled","cache_entries","total_size
     "['cache_entries', 'caching_enabled', 'dep_cache', 'hit_rate', 'oldest_entry_hours', 'pool_enabled', 'total_size_mb']" "cache stats fields"
 assert_eq "$(J 'd["cache_entries"], d["dep_cache"]["cached_venvs"], len(d["dep_cache"]["entries"])')" "(3, 3, 3)" "cache entries (two sets and the empty one)"
 assert_eq "$(J 'd["hit_rate"] > 0 and d["total_size_mb"] > 0')" True "hit rate and size"
+assert_eq "$(J 'd["registry"]')" "{'enabled': False, 'pulled': 0, 'pull_failures': 0, 'pushed': 0, 'push_failures': 0}" \
+    "the registry's counters, no registry set"
 
 # /status, with the user filter; /status/{id}; /logs/{id}
 R=$(U GET /status)

@@ -351,6 +351,12 @@ void api_route_cache_stats(struct api_call *c, struct api_answer *ans)
                           uses > 0 ? (double)k.hits / uses : 0.0, "oldest_entry_hours", oldest_h, "hits",
                           (json_int_t)k.hits, "misses", (json_int_t)k.misses, "builds", (json_int_t)k.builds,
                           "build_failures", (json_int_t)k.build_failures, "evictions", (json_int_t)k.evictions);
+    /* venvs shared through a registry (docs/REGISTRY.md) */
+    if (ans->body)
+        json_object_set_new(ans->body, "registry",
+                            json_pack("{s:b, s:I, s:I, s:I, s:I}", "enabled", *api->cli.cfg.registry != '\0', "pulled",
+                                      (json_int_t)k.pulled, "pull_failures", (json_int_t)k.pull_failures, "pushed",
+                                      (json_int_t)k.pushed, "push_failures", (json_int_t)k.push_failures));
     json_decref(s.entries);
 }
 
