@@ -72,6 +72,12 @@ typedef struct pt_fetch_result {
 int pt_registry_fetch(pt_oci *c, const char *key, const char *interpreter, const char *store, const char *dir,
                       const char *tmpdir, pt_fetch_result *r, pt_error *err);
 
+/* Progress of a fetch: called (from the worker threads, one call at a
+ * time) after each layer is unpacked, with its title, its compressed
+ * bytes, how many layers are done and how many there are. NULL: none. */
+typedef void (*pt_fetch_progress_fn)(void *ctx, const char *title, uint64_t bytes, unsigned done, unsigned total);
+void pt_registry_fetch_progress(pt_fetch_progress_fn fn, void *ctx);
+
 /* The manifest and config tagged tag, both checked for their shape and
  * digests (not against a host): *manifest and *config owned by the caller
  * (json_decref). For `pactown cache ls --remote` and `pull`. */

@@ -236,6 +236,15 @@ static int check_venv(const char *dir, const char *key, const char *interpreter,
 /* The layers, each downloaded and then unpacked by one of a few workers
  * (a download waits on the network; an unpack is mostly new inodes, whose
  * allocation is CPU time in the kernel: both overlap). */
+static pt_fetch_progress_fn progress_fn;
+static void *progress_ctx;
+
+void pt_registry_fetch_progress(pt_fetch_progress_fn fn, void *ctx)
+{
+    progress_fn = fn;
+    progress_ctx = ctx;
+}
+
 struct unpacking {
     pthread_mutex_t mu;
     pt_oci *c;
@@ -309,6 +318,8 @@ static void *unpack_worker(void *arg)
         pthread_mutex_lock(&w->mu);
         w->layers_done++;
         w->bytes += size;
+        if (progress_fn)
+            progress_fn(progress_ctx, title ? title : "?", size, w->layers_done, (unsigned)w->n);
         pthread_mutex_unlock(&w->mu);
     }
     pt_oci_close(c);

@@ -130,6 +130,13 @@ static int do_push(pt_oci *c, const struct args *a)
     return X_OK_;
 }
 
+static void fetch_progress(void *ctx, const char *title, uint64_t bytes, unsigned done, unsigned total)
+{
+    (void)ctx;
+    printf("pactown-build: layer %u/%u %s (%.1f MB)\n", done, total, title, (double)bytes / 1e6);
+    fflush(stdout);
+}
+
 /* The venv tagged key into <store>/<key> (which the builder's writable view
  * lets us write), sealed; its lines are the build log's. */
 static int do_fetch(pt_oci *c, const struct args *a)
@@ -148,6 +155,7 @@ static int do_fetch(pt_oci *c, const struct args *a)
     int rc = pt_store_remove(a->store, a->key); /* leftovers of an interrupted build or pull */
     if (rc)
         pt_error_set(&err, rc, 0, "%s: cannot remove the leftover directory: %s", dir, strerror(-rc));
+    pt_registry_fetch_progress(fetch_progress, NULL);
     if (rc == 0)
         rc = pt_registry_fetch(c, a->key, a->python, a->store, dir, a->store, &r, &err);
     if (rc == 0)
