@@ -57,8 +57,12 @@ void pt_layers_free(pt_layer *layers, size_t n);
 typedef struct pt_unpack {
     const char *interpreter; /* the one absolute symlink target allowed, at bin/python* */
     uint64_t max_bytes;      /* regular files' bytes in all, at most */
-    _Atomic uint64_t files, bytes; /* so far */
+    uint64_t max_entries;    /* entries of every kind (an inode each), at most; 0: PT_UNPACK_MAX_ENTRIES */
+    _Atomic uint64_t files, bytes, entries; /* so far */
 } pt_unpack;
+
+/* 4 million regular files, and as many directories and symlinks */
+#define PT_UNPACK_MAX_ENTRIES 8000000u
 
 /* Unpack the tar+zstd blob in fd (from offset 0) beneath the directory
  * rootfd. Refused with -EPERM, err naming the entry, and nothing more
@@ -68,7 +72,8 @@ typedef struct pt_unpack {
  * that is not a regular file, directory or symlink (hard links and devices
  * included); a setuid, setgid or sticky bit; a symlink whose target is
  * absolute (but the interpreter's at bin/python*) or leaves the root; a
- * second entry at a file's or symlink's path; more than max_bytes.
+ * second entry at a file's or symlink's path; more than max_bytes, or more
+ * than max_entries entries of any kind (directories and symlinks are inodes too).
  * -EBADMSG: the archive is truncated or not tar+zstd. What was written is
  * the caller's to remove. Files are created with the archive's r/x bits
  * (and u+r) less the umask (pt_registry_fetch sets it to 0), and its mtime.

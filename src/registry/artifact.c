@@ -215,7 +215,10 @@ static int check_venv(const char *dir, const char *key, const char *interpreter,
     char path[4200], *text = NULL;
     size_t len = 0;
     snprintf(path, sizeof path, "%s/.pactown-key", dir);
-    int rc = pt_read_file(path, 256, &text, &len);
+    /* a regular file of the venv, never followed: this runs as root, and a
+     * symlink could name a fifo or a device anywhere on the host */
+    struct stat kst;
+    int rc = lstat(path, &kst) != 0 ? -errno : !S_ISREG(kst.st_mode) ? -EPERM : pt_read_file(path, 256, &text, &len);
     bool ok = rc == 0 && len >= 32 && strncmp(text, key, 32) == 0;
     free(text);
     if (!ok)

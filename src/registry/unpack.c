@@ -55,18 +55,25 @@ static bool clean_path(const char *p, char *out, size_t n)
 }
 
 /* A relative symlink at path (clean) pointing at target stays beneath the
- * root when resolved lexically. */
+ * root. Lexically, and also when a component of target is itself a
+ * symlink: every ".." comes before the first name ("../../lib/x", never
+ * "a/../x"), so a ".." is only ever taken from the link's own directory,
+ * which is a real one (open_parent follows no symlink). Without that rule,
+ * "a/b/u -> ../.." and then "x -> a/b/u/../../../etc" would each pass the
+ * lexical count and x would resolve outside the venv. */
 static bool link_stays(const char *path, const char *target)
 {
     int depth = 0;
+    bool named = false;
     for (const char *s = path; (s = strchr(s, '/')) != NULL; s++)
         depth++; /* the directories the link is in */
     for (const char *p = target; *p;) {
         size_t len = strcspn(p, "/");
         if (len == 2 && p[0] == '.' && p[1] == '.') {
-            if (--depth < 0)
+            if (named || --depth < 0)
                 return false;
         } else if (len > 0 && !(len == 1 && p[0] == '.')) {
+            named = true;
             depth++;
         }
         p += len;
@@ -184,6 +191,11 @@ static int unpack_entry(struct archive *a, struct archive_entry *e, int rootfd, 
         if (target[0] != '/' && !link_stays(path, target))
             return pt_error_set(err, -EPERM, 0, "%s: a symlink to %s, outside the venv: refused", path, target);
     }
+    /* every entry is an inode: directories and symlinks count too (an archive of
+     * empty directories compresses to nearly nothing and would fill the inode table) */
+    uint64_t max_entries = u->max_entries ? u->max_entries : PT_UNPACK_MAX_ENTRIES;
+    if (atomic_fetch_add(&u->entries, 1) + 1 > max_entries)
+        return pt_error_set(err, -EPERM, 0, "%s: more than %llu entries: refused", path, (unsigned long long)max_entries);
     const char *base;
     int dfd = open_parent(rootfd, path, &base, pc);
     if (dfd < 0)

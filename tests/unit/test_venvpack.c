@@ -282,6 +282,28 @@ Test(venvpack, hostile_symlinks_refused)
     REFUSED(-EPERM, "its directory is a symlink", { "d", AE_IFLNK, 0777, "sub", NULL }, { "sub", AE_IFDIR, 0755, NULL, NULL },
             { "d/f", AE_IFREG, 0644, NULL, NULL });
     REFUSED(-EPERM, "a second entry", { "f", AE_IFREG, 0644, NULL, NULL }, { "f", AE_IFLNK, 0777, "g", NULL });
+    /* a chain: each link stays lexically, but x resolves through u (the venv's root) and climbs out */
+    REFUSED(-EPERM, "outside the venv", { "a/b/u", AE_IFLNK, 0777, "../..", NULL },
+            { "x", AE_IFLNK, 0777, "a/b/u/../../../../../../../../etc/hostname", NULL });
+    REFUSED(-EPERM, "outside the venv", { "lib/a", AE_IFLNK, 0777, "b/../../x", NULL });
+}
+
+Test(venvpack, every_entry_counts_against_max_entries)
+{
+    /* directories and symlinks are inodes too: a layer of empty directories is not free */
+    char outer[PATH_MAX];
+    tu_tmpdir(outer, "entries");
+    const struct ent e[] = { { "d1", AE_IFDIR, 0755, NULL, NULL }, { "d2", AE_IFDIR, 0755, NULL, NULL },
+                             { "l1", AE_IFLNK, 0777, "d1", NULL }, { "d3", AE_IFDIR, 0755, NULL, NULL } };
+    int fd = make_archive(e, 4, true, 0);
+    int rootfd = open(outer, O_RDONLY | O_DIRECTORY);
+    pt_unpack u = { .interpreter = INTERP, .max_bytes = 1 << 20, .max_entries = 3 };
+    pt_error err = { 0 };
+    cr_assert_eq(pt_layer_unpack(fd, rootfd, &u, &err), -EPERM, "%s", err.msg);
+    cr_assert(strstr(err.msg, "more than 3 entries"), "%s", err.msg);
+    close(rootfd);
+    close(fd);
+    tu_rmtree(outer);
 }
 
 Test(venvpack, devices_setuid_and_hard_links_refused)
