@@ -70,6 +70,20 @@ static bool loopback(const char *host)
     return sscanf(name, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 && c < 256 && d < 256;
 }
 
+bool pt_ociref_http_loopback(const char *url)
+{
+    if (!url || strncmp(url, "http://", 7) != 0)
+        return false;
+    const char *h = url + 7;
+    size_t n = strcspn(h, "/?#");
+    char host[256];
+    if (n == 0 || n >= sizeof host || memchr(h, '@', n))
+        return false;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    return loopback(host);
+}
+
 int pt_ociref_parse(const char *url, pt_ociref *out, pt_error *err)
 {
     memset(out, 0, sizeof *out);

@@ -30,6 +30,10 @@ typedef struct pt_ociref {
  * name, a query or fragment). */
 int pt_ociref_parse(const char *url, pt_ociref *out, pt_error *err);
 
+/* true if url is http:// to a loopback host (localhost, 127.0.0.0/8,
+ * [::1]) without userinfo: where plain http may go (a token realm too). */
+bool pt_ociref_http_loopback(const char *url);
+
 /* true if s is a repository name of the distribution spec (see above). */
 bool pt_ociref_repository_valid(const char *s);
 

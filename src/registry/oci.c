@@ -489,8 +489,10 @@ static int fetch_token(pt_oci *c, const char *challenge, const char *actions, pt
         return pt_error_set(err, -EPROTO, 0, "%s: a Bearer challenge without a realm", c->name);
     challenge_param(challenge, "service", service, sizeof service);
     snprintf(scope, sizeof scope, "repository:%s:%s", c->ref.repository, actions);
-    if (strncmp(realm, "https://", 8) != 0 && !(strncmp(realm, "http://", 7) == 0 && !c->ref.https))
-        return pt_error_set(err, -EPROTO, 0, "%s: the token realm %s is not https", c->name, realm);
+    /* the credentials go there: plain http only for a loopback registry's loopback realm */
+    if (strncmp(realm, "https://", 8) != 0 && !(!c->ref.https && pt_ociref_http_loopback(realm)))
+        return pt_error_set(err, -EPROTO, 0, "%s: the token realm %s is not https (plain http only to a loopback host)",
+                            c->name, realm);
     char *es = curl_easy_escape(c->curl, service, 0), *sc = curl_easy_escape(c->curl, scope, 0);
     char url[2048];
     snprintf(url, sizeof url, "%s%sservice=%s&scope=%s", realm, strchr(realm, '?') ? "&" : "?", es ? es : "",

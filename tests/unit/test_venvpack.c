@@ -356,6 +356,13 @@ Test(ociref, parses_and_refuses)
     cr_assert_eq(pt_ociref_parse("https://ghcr.io/a?x=1", &r, &err), -EINVAL);
     cr_assert_eq(pt_ociref_parse("ftp://ghcr.io/a", &r, &err), -EINVAL);
     cr_assert_eq(pt_ociref_parse("http://127.0.0.1.evil.com/a", &r, &err), -EINVAL, "not loopback");
+    /* where plain http may go (a token realm named by a loopback registry, too) */
+    cr_assert(pt_ociref_http_loopback("http://127.0.0.1:5001/auth?x=1"));
+    cr_assert(pt_ociref_http_loopback("http://[::1]/token"));
+    cr_assert(!pt_ociref_http_loopback("http://auth.example.com/token"), "a realm on another host, in clear text");
+    cr_assert(!pt_ociref_http_loopback("http://127.0.0.1@evil.example.com/token"));
+    cr_assert(!pt_ociref_http_loopback("http://127.0.0.1.evil.com/token"));
+    cr_assert(!pt_ociref_http_loopback("https://127.0.0.1/token"));
     cr_assert(pt_ociref_repository_valid("a/b-c/d---e"));
     cr_assert(!pt_ociref_repository_valid("a/-b"));
     cr_assert(!pt_ociref_repository_valid("a___b"));
