@@ -4,7 +4,7 @@
  *
  * usage: pactown-build --store DIR --key KEY --python PY --requirements FILE
  *          [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--no-index] [--offline]
- *          [--registry URL [--registry-auth FILE] [--registry-timeout S]]
+ *          [--registry URL [--registry-auth FILE] [--registry-timeout S] [--registry-deadline S]]
  *        with --registry, the venv is first looked for in the registry
  *        (pactown/registry.h, by pactown-registry fetch) and built only when
  *        it is not there or the pull fails (the reason is in the log)
@@ -27,6 +27,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 
 #include "pactown/build.h"
@@ -42,7 +45,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: pactown-build --store DIR --key KEY --python PY --requirements FILE\n"
             "         [--installer uv|pip] [--uv UV] [--uv-cache-dir D] [--no-index] [--offline]\n"
-            "         [--registry URL [--registry-auth FILE] [--registry-timeout SECONDS]]\n"
+            "         [--registry URL [--registry-auth FILE] [--registry-timeout SECONDS] [--registry-deadline SECONDS]]\n"
             "       pactown-build --remove --store DIR --key KEY [--staging-pid PID]\n"
             "       pactown-build --prune --store DIR --uv UV [--ttl SECONDS]\n"
             "Builds one venv into DIR/KEY. Started by pactownfs; not meant to be run by hand.\n"
@@ -68,7 +71,7 @@ static bool int_arg(const char *name, const char *arg, long long min, long long 
  * store and its process group, its lines in the log: 0 pulled; -ENOENT not
  * there; another -errno: the pull failed (it said why and removed what it
  * unpacked) and the venv is built here. */
-static int pull(const pt_build_opts *o, const char *url, const char *auth, const char *timeout)
+static int pull(const pt_build_opts *o, const char *url, const char *auth, const char *timeout, long long deadline)
 {
     char helper[4096];
     if (pt_find_helper("pactown-registry", pt_helper_dirs, helper, sizeof helper) != 0) {
@@ -93,8 +96,37 @@ static int pull(const pt_build_opts *o, const char *url, const char *auth, const
     pt_spawn_opts so = { .argv = argv, .stdin_fd = -1, .stdout_fd = 1, .stderr_fd = 2, .death_signal = SIGKILL };
     pid_t pid;
     int status = 0, rc = pt_spawn(&so, &pid);
+    /* a registry that trickles a blob just above the 1 KiB/s floor is never
+     * "silent": the fetch as a whole has a deadline (the daemon gives half of
+     * build_timeout), after which the venv is built here, not timed out */
+    bool late = false;
+    int pfd = rc == 0 && deadline > 0 ? pidfd_open(pid, 0) : -1;
+    if (pfd >= 0) {
+        struct pollfd p = { .fd = pfd, .events = POLLIN };
+        int64_t end = pt_mono_ns() / 1000000 + deadline * 1000;
+        int r;
+        for (;;) {
+            int64_t left = end - (int64_t)(pt_mono_ns() / 1000000);
+            r = left > 0 ? poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left) : 0;
+            if (r >= 0 || errno != EINTR)
+                break;
+        }
+        if (r == 0) {
+            late = true;
+            kill(pid, SIGKILL);
+        }
+        close(pfd);
+    }
     if (rc == 0)
         rc = pt_wait(pid, &status);
+    if (rc == 0 && late) {
+        printf("pactown-build: registry: pull FAILED: the fetch took more than %lld s (--registry-deadline, half of "
+               "build_timeout); building it here\n", deadline);
+        if (pt_store_remove(o->store, o->key) != 0)
+            printf("pactown-build: warning: %s/%s: removing what the pull unpacked failed\n", o->store, o->key);
+        fflush(stdout);
+        return -ETIMEDOUT;
+    }
     if (rc) {
         printf("pactown-build: registry: pull FAILED: cannot run %s: %s; building it here\n", helper, strerror(-rc));
         fflush(stdout);
@@ -117,8 +149,9 @@ int main(int argc, char **argv)
 {
     pt_build_opts o = { .installer = "uv", .uv = "uv" };
     enum { O_STORE = 256, O_KEY, O_PY, O_REQ, O_INST, O_UV, O_UVC, O_NOINDEX, O_OFFLINE, O_HELP, O_REMOVE, O_PRUNE, O_TTL, O_STAGING,
-           O_REG, O_REG_AUTH, O_REG_TIMEOUT };
+           O_REG, O_REG_AUTH, O_REG_TIMEOUT, O_REG_DEADLINE };
     const char *registry = NULL, *registry_auth = NULL, *registry_timeout = "10";
+    long long registry_deadline = 0;
     bool remove = false, prune = false;
     long long ttl = 0, staging_pid = 0;
     static const struct option opts[] = {
@@ -130,7 +163,8 @@ int main(int argc, char **argv)
         { "remove", no_argument, NULL, O_REMOVE }, { "prune", no_argument, NULL, O_PRUNE },
         { "ttl", required_argument, NULL, O_TTL }, { "staging-pid", required_argument, NULL, O_STAGING },
         { "registry", required_argument, NULL, O_REG }, { "registry-auth", required_argument, NULL, O_REG_AUTH },
-        { "registry-timeout", required_argument, NULL, O_REG_TIMEOUT }, { 0 } };
+        { "registry-timeout", required_argument, NULL, O_REG_TIMEOUT },
+        { "registry-deadline", required_argument, NULL, O_REG_DEADLINE }, { 0 } };
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -163,6 +197,11 @@ int main(int argc, char **argv)
             registry_timeout = optarg;
             break;
         }
+        case O_REG_DEADLINE:
+            if (!int_arg("--registry-deadline", optarg, 0, LLONG_MAX / 1000, "seconds (an integer >= 0; 0: none)",
+                         &registry_deadline))
+                return 2;
+            break;
         default: usage(stderr); return 2;
         }
     }
@@ -226,7 +265,7 @@ int main(int argc, char **argv)
     int rc = pt_store_enter_writable(o.store, &err);
     bool pull_failed = false;
     if (rc == 0 && registry) {
-        int pulled = pull(&o, registry, registry_auth, registry_timeout);
+        int pulled = pull(&o, registry, registry_auth, registry_timeout, registry_deadline);
         if (pulled == 0)
             return 10;
         pull_failed = pulled != -ENOENT;

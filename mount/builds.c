@@ -404,13 +404,18 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
         if (*fs->cfg.uv_cache_dir) { argv[n++] = "--uv-cache-dir"; argv[n++] = fs->cfg.uv_cache_dir; }
         if (fs->cfg.no_index) argv[n++] = "--no-index";
         if (fs->cfg.offline) argv[n++] = "--offline";
-        char timeout[24];
+        char timeout[24], deadline[24];
         if (*fs->cfg.registry) {
             /* fetch before building (pactown/registry.h) */
             snprintf(timeout, sizeof timeout, "%ld", fs->cfg.registry_timeout);
             argv[n++] = "--registry"; argv[n++] = fs->cfg.registry;
             if (*fs->cfg.registry_auth) { argv[n++] = "--registry-auth"; argv[n++] = fs->cfg.registry_auth; }
             argv[n++] = "--registry-timeout"; argv[n++] = timeout;
+            /* a fetch that trickles on is given up in time for the build here */
+            if (fs->cfg.build_timeout > 1) {
+                snprintf(deadline, sizeof deadline, "%ld", fs->cfg.build_timeout / 2);
+                argv[n++] = "--registry-deadline"; argv[n++] = deadline;
+            }
         }
         argv[n] = NULL;
         /* the index URL and find-links may carry credentials: environment only */
