@@ -160,32 +160,6 @@ static int mark_cleared(pt_entry *e, void *arg)
     return 0;
 }
 
-struct live_except {
-    const char *key;
-    pid_t except;
-    unsigned live;
-};
-
-static int count_live(const char *key, pid_t pid, const pt_lease *l, void *arg)
-{
-    struct live_except *q = arg;
-    if (strcmp(key, q->key) == 0 && pid != q->except && pt_holder_alive(pid, l->pid_start))
-        q->live++;
-    return 0;
-}
-
-/* live leases on key, not counting those of pid except (0: count all) */
-static int leases_except(struct pt_fs *fs, const char *key, pid_t except, unsigned *live)
-{
-    int rc = pt_index_lease_live(fs->idx, key, live); /* also clears stale leases */
-    if (rc || except <= 0 || *live == 0)
-        return rc;
-    struct live_except q = { key, except, 0 };
-    rc = pt_index_each_lease(fs->idx, count_live, &q);
-    *live = q.live;
-    return rc;
-}
-
 int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, pid_t except, const char *reason)
 {
     struct pt_claim *claim = pt_claim_take(fs, key, PT_CLAIM_EVICT);
@@ -200,14 +174,12 @@ int pt_fs_evict_key(struct pt_fs *fs, const char *key, bool force, pid_t except,
         pt_claim_release(fs, claim, rc);
         return rc ? rc : PT_EVICT_CLEARED;
     }
-    unsigned live = 0;
-    int rc = leases_except(fs, key, except, &live);
-    if (rc == 0 && live > 0 && !force)
-        rc = -EBUSY;
+    /* the leases are counted in the transaction that marks it evicted: a
+     * lease taken meanwhile (a run, a push) is never missed */
     struct evict_arg a = { false };
     static const char *const counters[] = { "evictions", NULL };
-    if (rc == 0)
-        rc = pt_index_update(fs->idx, key, mark_evicted, &a, counters);
+    int rc = force ? pt_index_update(fs->idx, key, mark_evicted, &a, counters)
+                   : pt_index_update_unleased(fs->idx, key, except, mark_evicted, &a, counters);
     if (rc == 0) {
         fuse_ino_t ino = pt_node_find(fs, NODE_VENV, key);
         if (ino && fs->se)

@@ -339,18 +339,14 @@ static int atime_sync(pt_index *idx, MDB_txn *txn, const char *key, const pt_ent
     return 0;
 }
 
-int pt_index_update(pt_index *idx, const char *key, pt_entry_fn fn, void *arg, const char *const *counters)
+/* The read-modify-write of pt_index_update in txn, which it commits or aborts. */
+static int update_txn(pt_index *idx, MDB_txn *txn, const char *key, pt_entry_fn fn, void *arg,
+                      const char *const *counters)
 {
-    if (strlen(key) != KEY_LEN)
-        return -EINVAL;
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
-    if (rc)
-        return map_rc(rc);
     MDB_val k = sval(key), v;
     pt_entry e, old;
     bool existed = false;
-    rc = mdb_get(txn, idx->entry, &k, &v);
+    int rc = mdb_get(txn, idx->entry, &k, &v);
     if (rc == 0) {
         load_record(&e, sizeof e, &v);
         old = e;
@@ -383,6 +379,37 @@ int pt_index_update(pt_index *idx, const char *key, pt_entry_fn fn, void *arg, c
             return map_rc(rc);
         }
     return map_rc(mdb_txn_commit(txn));
+}
+
+int pt_index_update(pt_index *idx, const char *key, pt_entry_fn fn, void *arg, const char *const *counters)
+{
+    if (strlen(key) != KEY_LEN)
+        return -EINVAL;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    return update_txn(idx, txn, key, fn, arg, counters);
+}
+
+static int live_leases_txn(pt_index *idx, MDB_txn *txn, const char *key, pid_t except, unsigned *live, bool *dirty);
+
+int pt_index_update_unleased(pt_index *idx, const char *key, pid_t except, pt_entry_fn fn, void *arg,
+                             const char *const *counters)
+{
+    if (strlen(key) != KEY_LEN)
+        return -EINVAL;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
+        return map_rc(rc);
+    unsigned live = 0;
+    bool dirty = false;
+    if ((rc = live_leases_txn(idx, txn, key, except, &live, &dirty)) != 0 || live > 0) {
+        mdb_txn_abort(txn);
+        return rc ? rc : -EBUSY;
+    }
+    return update_txn(idx, txn, key, fn, arg, counters);
 }
 
 int pt_index_count(pt_index *idx, const char *name, int64_t delta)
@@ -542,23 +569,17 @@ int pt_index_lease_del(pt_index *idx, const char *key, pid_t pid)
     return map_rc(mdb_txn_commit(txn));
 }
 
-int pt_index_lease_live(pt_index *idx, const char *key, unsigned *live)
+/* The live leases on key in txn (of pids other than except, when > 0) into
+ * *live; the stale ones (dead or reused pids) are deleted (*dirty). 0 or -errno. */
+static int live_leases_txn(pt_index *idx, MDB_txn *txn, const char *key, pid_t except, unsigned *live, bool *dirty)
 {
     *live = 0;
-    if (strlen(key) != KEY_LEN)
-        return -EINVAL;
-    MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    int rc = mdb_cursor_open(txn, idx->lease, &cur);
     if (rc)
         return map_rc(rc);
-    if ((rc = mdb_cursor_open(txn, idx->lease, &cur)) != 0) {
-        mdb_txn_abort(txn);
-        return map_rc(rc);
-    }
     struct lease_key lk;
     MDB_val k = lease_key(&lk, key, 0), v;
-    bool dirty = false;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != sizeof lk || memcmp(k.mv_data, key, KEY_LEN) != 0)
             break;
@@ -566,21 +587,31 @@ int pt_index_lease_live(pt_index *idx, const char *key, unsigned *live)
         load_record(&l, sizeof l, &v);
         pid_t pid = (pid_t)get_be(((const struct lease_key *)k.mv_data)->pid, 4);
         if (pt_holder_alive(pid, l.pid_start)) {
-            (*live)++;
+            if (except <= 0 || pid != except)
+                (*live)++;
         } else if ((rc = mdb_cursor_del(cur, 0)) != 0) {
             break;
         } else {
-            dirty = true;
+            *dirty = true;
         }
     }
     mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
+    return rc != 0 && rc != MDB_NOTFOUND ? map_rc(rc) : 0;
+}
+
+int pt_index_lease_live(pt_index *idx, const char *key, unsigned *live)
+{
+    *live = 0;
+    if (strlen(key) != KEY_LEN)
+        return -EINVAL;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
+    if (rc)
         return map_rc(rc);
-    }
-    if (!dirty) {
+    bool dirty = false;
+    if ((rc = live_leases_txn(idx, txn, key, 0, live, &dirty)) != 0 || !dirty) {
         mdb_txn_abort(txn);
-        return 0;
+        return rc;
     }
     return map_rc(mdb_txn_commit(txn));
 }

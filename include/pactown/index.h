@@ -119,6 +119,14 @@ int pt_index_entry(pt_index *idx, const char *key, pt_entry *out);
 typedef int (*pt_entry_fn)(pt_entry *e, void *arg);
 int pt_index_update(pt_index *idx, const char *key, pt_entry_fn fn, void *arg, const char *const *counters);
 
+/* pt_index_update, in a write transaction that first counts the live leases
+ * on key (those of pid except not counted, when except > 0): -EBUSY and
+ * nothing written when there is one. A lease taken at any moment is either
+ * seen here or taken after the update (LMDB runs one write transaction at
+ * a time): the eviction's commit point. */
+int pt_index_update_unleased(pt_index *idx, const char *key, pid_t except, pt_entry_fn fn, void *arg,
+                             const char *const *counters);
+
 /* Leases: a process that uses a venv holds one, and a venv with a live lease
  * is never evicted. A lease names the process by pid and start time
  * (pt_proc_start_time), so a reused pid does not keep it. */

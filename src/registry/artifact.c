@@ -119,9 +119,10 @@ static int check_descriptor(pt_oci *c, json_t *d, const char *want_type, uint64_
     const char *mt = json_string_value(json_object_get(d, "mediaType"));
     *digest = json_string_value(json_object_get(d, "digest"));
     json_t *sz = json_object_get(d, "size");
+    char q[PT_QUOTE_CAP];
     if (!json_is_object(d) || !mt || strcmp(mt, want_type) != 0)
-        return pt_error_set(err, -EPROTO, 0, "%s: a descriptor of type '%s', expected %s", pt_oci_name(c),
-                            mt ? mt : "(none)", want_type);
+        return pt_error_set(err, -EPROTO, 0, "%s: a descriptor of type %s, expected %s", pt_oci_name(c),
+                            mt ? pt_quote(q, sizeof q, mt, strlen(mt)) : "(none)", want_type);
     if (!pt_digest_valid(*digest))
         return pt_error_set(err, -EPROTO, 0, "%s: a descriptor without a sha256 digest", pt_oci_name(c));
     if (!json_is_integer(sz) || json_integer_value(sz) < 0 || (uint64_t)json_integer_value(sz) > max)
@@ -145,10 +146,11 @@ int pt_registry_describe(pt_oci *c, const char *tag, json_t **manifest, json_t *
     if (!m)
         return pt_error_set(err, -EPROTO, 0, "%s: manifest %s is not JSON: %s", pt_oci_name(c), tag, je.text);
     const char *at = json_string_value(json_object_get(m, "artifactType"));
+    char q[PT_QUOTE_CAP];
     json_t *layers = json_object_get(m, "layers");
     if (json_integer_value(json_object_get(m, "schemaVersion")) != 2 || !at || strcmp(at, PT_ARTIFACT_TYPE) != 0)
-        rc = pt_error_set(err, -EPROTO, 0, "%s: %s is not a pactown venv (artifactType '%s')", pt_oci_name(c), tag,
-                          at ? at : "none");
+        rc = pt_error_set(err, -EPROTO, 0, "%s: %s is not a pactown venv (artifactType %s)", pt_oci_name(c), tag,
+                          at ? pt_quote(q, sizeof q, at, strlen(at)) : "none");
     else if (!json_is_array(layers) || json_array_size(layers) == 0 || json_array_size(layers) > MAX_LAYERS)
         rc = pt_error_set(err, -EPROTO, 0, "%s: %s: no layers, or more than %d", pt_oci_name(c), tag, MAX_LAYERS);
     const char *digest;
@@ -197,15 +199,17 @@ static int check_config(pt_oci *c, json_t *cfg, const char *key, const char *int
         return pt_error_set(err, -EBADMSG, 0, "%s: the artifact tagged %s is of another set (its canonical text hashes to %s)",
                             pt_oci_name(c), key, hex);
     pt_python_tag py;
+    /* the registry's text is quoted (pt_quote): it can neither break a log line nor pass for another */
+    char q[PT_QUOTE_CAP];
     if (pt_canonical_parse(canon, strlen(canon), &py, NULL, NULL) != 0 || strcmp(py.version, iver) != 0)
         return pt_error_set(err, -EPROTO, 0, "%s: the config of %s names python %s, its set another", pt_oci_name(c), key,
-                            iver);
+                            pt_quote(q, sizeof q, iver, strlen(iver)));
     if (strcmp(ipath, interpreter) != 0)
         return pt_error_set(err, -ESTALE, 0, "%s: %s was built for the interpreter %s, this host's is %s", pt_oci_name(c),
-                            key, ipath, interpreter);
+                            key, pt_quote(q, sizeof q, ipath, strlen(ipath)), interpreter);
     if (strcmp(st, store) != 0)
         return pt_error_set(err, -ESTALE, 0, "%s: %s was built in the store %s, this host's is %s", pt_oci_name(c), key,
-                            st, store);
+                            pt_quote(q, sizeof q, st, strlen(st)), store);
     return 0;
 }
 

@@ -242,6 +242,7 @@ struct exchange {
     struct body_out *out;
     bool small;           /* a total time limit */
     long code;
+    bool foreign;         /* the answer came from another origin (a redirect was followed) */
     struct headers h;
 };
 
@@ -434,6 +435,10 @@ static int perform(pt_oci *c, struct exchange *x, const char *authz, pt_error *e
         return pt_error_set(err, curl_errno(cc), 0, "%s %s: %s", x->method, x->url, *errbuf ? errbuf : curl_easy_strerror(cc));
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->code);
+    char *eff = NULL;
+    size_t origin = (size_t)(strstr(c->base, "/v2/") - c->base);
+    curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff);
+    x->foreign = !eff || strncmp(eff, c->base, origin) != 0 || (eff[origin] != '/' && eff[origin] != '\0');
     return 0;
 }
 
@@ -551,6 +556,9 @@ static int call(pt_oci *c, struct exchange *x, bool push, pt_error *err)
             return rc;
         if (x->code != 401)
             return 0;
+        if (x->foreign) /* a redirect's host (a storage backend) asking for credentials: never given */
+            return pt_error_set(err, -EACCES, 0, "%s: 401 Unauthorized from another host after a redirect: no credentials "
+                                "are sent there", c->name);
         const char *ch = x->h.www_auth;
         if (strncasecmp(ch, "Basic", 5) == 0) {
             if (!c->user)

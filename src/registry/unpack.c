@@ -170,8 +170,10 @@ static int unpack_entry(struct archive *a, struct archive_entry *e, int rootfd, 
 {
     char path[PATH_MAX];
     const char *raw = archive_entry_pathname(e);
+    char q[PT_QUOTE_CAP];
     if (!clean_path(raw, path, sizeof path))
-        return pt_error_set(err, -EPERM, 0, "'%s': an absolute path, a '..' or a control byte: refused", raw ? raw : "");
+        return pt_error_set(err, -EPERM, 0, "%s: an absolute path, a '..' or a control byte: refused",
+                            pt_quote(q, sizeof q, raw ? raw : "", raw ? strlen(raw) : 0));
     mode_t type = archive_entry_filetype(e);
     mode_t mode = archive_entry_mode(e);
     if (archive_entry_hardlink(e))
@@ -185,11 +187,17 @@ static int unpack_entry(struct archive *a, struct archive_entry *e, int rootfd, 
     if (type == AE_IFLNK) {
         if (!target || !*target)
             return pt_error_set(err, -EPERM, 0, "%s: a symlink without a target: refused", path);
+        for (const char *t = target; *t; t++)
+            if ((unsigned char)*t < 0x20 || *t == 0x7f)
+                return pt_error_set(err, -EPERM, 0, "%s: a symlink to %s, with a control byte: refused", path,
+                                    pt_quote(q, sizeof q, target, strlen(target)));
         if (target[0] == '/' && !(interpreter_link(path) && u->interpreter && strcmp(target, u->interpreter) == 0))
             return pt_error_set(err, -EPERM, 0, "%s: a symlink to the absolute path %s (only bin/python may point at "
-                                "the interpreter, %s): refused", path, target, u->interpreter ? u->interpreter : "none");
+                                "the interpreter, %s): refused", path, pt_quote(q, sizeof q, target, strlen(target)),
+                                u->interpreter ? u->interpreter : "none");
         if (target[0] != '/' && !link_stays(path, target))
-            return pt_error_set(err, -EPERM, 0, "%s: a symlink to %s, outside the venv: refused", path, target);
+            return pt_error_set(err, -EPERM, 0, "%s: a symlink to %s, outside the venv: refused", path,
+                                pt_quote(q, sizeof q, target, strlen(target)));
     }
     /* every entry is an inode: directories and symlinks count too (an archive of
      * empty directories compresses to nearly nothing and would fill the inode table) */

@@ -203,7 +203,7 @@ EXTRA_DAEMON_LOGS="$B_LOG $WORK/daemon-c.log"
 wait_until 20 grep -q "ready at $WORK/mntc" "$WORK/daemon-c.log" || fail "host C did not mount: $(tail -3 "$WORK/daemon-c.log")"
 out=$(PACTOWN_MOUNTPOINT=$WORK/mntc PACTOWN_CACHE_DIR=$WORK/hostc/cache "$PACTOWN" cache prewarm ptdemo-trace "ptdemo-core==1.0" 2>&1) \
     || fail "host C's prewarm: $out"
-grep -q "pull FAILED: .*was built in the store $WORK/cache/store, this host's is $WORK/hostc/cache/store" \
+grep -q "pull FAILED: .*was built in the store \"$WORK/cache/store\", this host's is $WORK/hostc/cache/store" \
     "$WORK/hostc/cache/logs/$k.log" || fail "host C's log does not say the store differs: $(grep -i registry "$WORK/hostc/cache/logs/$k.log")"
 grep -q "ready (built here: the pull failed)" "$WORK/hostc/cache/logs/$k.log" || fail "host C did not build it here"
 say "another store: built here, and said why"

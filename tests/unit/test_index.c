@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "pactown/index.h"
+#include "pactown/proc.h"
 #include "testutil.h"
 
 static char tmpdir[PATH_MAX];
@@ -641,4 +642,41 @@ Test(index, service_lease_hands_over_and_ends)
     cr_assert_eq(pt_index_service_lease(idx, &s, run, NULL, 0), -EINVAL, "a lease to add without its record");
     cr_assert_eq(pt_index_service_lease(idx, &s, -1, &mine, 0), -EINVAL);
     cr_assert_eq(pt_index_service_lease(idx, &s, 0, NULL, -1), -EINVAL);
+}
+
+static int mark_none_fn(pt_entry *e, void *arg)
+{
+    (void)arg;
+    e->state = PT_STATE_NONE;
+    return 0;
+}
+
+Test(index, update_unleased_sees_every_live_lease)
+{
+    open_idx();
+    int64_t t = 1000;
+    cr_assert_eq(pt_index_update(idx, KEY_A, set_ready_at, &t, NULL), 0);
+    pt_lease me = { .since = 2 };
+    cr_assert_eq(pt_proc_start_time(getpid(), &me.pid_start), 0);
+    cr_assert_eq(pt_index_lease_add(idx, KEY_A, getpid(), &me), 0);
+    static const char *const counters[] = { "evictions", NULL };
+    /* a live lease: refused, nothing written, no eviction counted */
+    cr_assert_eq(pt_index_update_unleased(idx, KEY_A, 0, mark_none_fn, NULL, counters), -EBUSY);
+    pt_entry e;
+    cr_assert_eq(pt_index_entry(idx, KEY_A, &e), 0);
+    cr_assert_eq(e.state, PT_STATE_READY);
+    pt_counters c;
+    cr_assert_eq(pt_index_counters(idx, &c), 0);
+    cr_assert_eq(c.evictions, 0);
+    /* the lease of the pid that asks does not count */
+    cr_assert_eq(pt_index_update_unleased(idx, KEY_A, getpid(), mark_none_fn, NULL, counters), 0);
+    cr_assert_eq(pt_index_entry(idx, KEY_A, &e), 0);
+    cr_assert_eq(e.state, PT_STATE_NONE);
+    /* a lease of a gone pid does not count either, and goes */
+    cr_assert_eq(pt_index_update(idx, KEY_B, set_ready_at, &t, NULL), 0);
+    pt_lease old = { .since = 1 };
+    cr_assert_eq(pt_index_lease_add(idx, KEY_B, gone_pid(), &old), 0);
+    cr_assert_eq(pt_index_update_unleased(idx, KEY_B, 0, mark_none_fn, NULL, counters), 0);
+    cr_assert_eq(pt_index_counters(idx, &c), 0);
+    cr_assert_eq(c.evictions, 2);
 }
