@@ -381,21 +381,12 @@ static int update_txn(pt_index *idx, MDB_txn *txn, const char *key, pt_entry_fn 
     return map_rc(mdb_txn_commit(txn));
 }
 
-int pt_index_update(pt_index *idx, const char *key, pt_entry_fn fn, void *arg, const char *const *counters)
-{
-    if (strlen(key) != KEY_LEN)
-        return -EINVAL;
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(idx->env, NULL, 0, &txn);
-    if (rc)
-        return map_rc(rc);
-    return update_txn(idx, txn, key, fn, arg, counters);
-}
-
 static int live_leases_txn(pt_index *idx, MDB_txn *txn, const char *key, pid_t except, unsigned *live, bool *dirty);
 
-int pt_index_update_unleased(pt_index *idx, const char *key, pid_t except, pt_entry_fn fn, void *arg,
-                             const char *const *counters)
+/* pt_index_update, after counting the live leases on key (but except's) in
+ * the same write transaction when unleased: -EBUSY if there is one. */
+static int update_checked(pt_index *idx, const char *key, bool unleased, pid_t except, pt_entry_fn fn, void *arg,
+                          const char *const *counters)
 {
     if (strlen(key) != KEY_LEN)
         return -EINVAL;
@@ -405,11 +396,22 @@ int pt_index_update_unleased(pt_index *idx, const char *key, pid_t except, pt_en
         return map_rc(rc);
     unsigned live = 0;
     bool dirty = false;
-    if ((rc = live_leases_txn(idx, txn, key, except, &live, &dirty)) != 0 || live > 0) {
+    if (unleased && ((rc = live_leases_txn(idx, txn, key, except, &live, &dirty)) != 0 || live > 0)) {
         mdb_txn_abort(txn);
         return rc ? rc : -EBUSY;
     }
     return update_txn(idx, txn, key, fn, arg, counters);
+}
+
+int pt_index_update(pt_index *idx, const char *key, pt_entry_fn fn, void *arg, const char *const *counters)
+{
+    return update_checked(idx, key, false, 0, fn, arg, counters);
+}
+
+int pt_index_update_unleased(pt_index *idx, const char *key, pid_t except, pt_entry_fn fn, void *arg,
+                             const char *const *counters)
+{
+    return update_checked(idx, key, true, except, fn, arg, counters);
 }
 
 int pt_index_count(pt_index *idx, const char *name, int64_t delta)
