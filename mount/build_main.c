@@ -27,9 +27,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/pidfd.h>
 #include <sys/wait.h>
 
 #include "pactown/build.h"
@@ -100,25 +98,16 @@ static int pull(const pt_build_opts *o, const char *url, const char *auth, const
      * "silent": the fetch as a whole has a deadline (the daemon gives half of
      * build_timeout), after which the venv is built here, not timed out */
     bool late = false;
-    int pfd = rc == 0 && deadline > 0 ? pidfd_open(pid, 0) : -1;
-    if (pfd >= 0) {
-        struct pollfd p = { .fd = pfd, .events = POLLIN };
-        int64_t end = pt_mono_ns() / 1000000 + deadline * 1000;
-        int r;
-        for (;;) {
-            int64_t left = end - (int64_t)(pt_mono_ns() / 1000000);
-            r = left > 0 ? poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left) : 0;
-            if (r >= 0 || errno != EINTR)
-                break;
-        }
-        if (r == 0) {
+    if (rc == 0 && deadline > 0) {
+        rc = pt_wait_timeout(pid, deadline > INT_MAX / 1000 ? INT_MAX : (int)(deadline * 1000), &status);
+        if (rc == -ETIMEDOUT) {
             late = true;
             kill(pid, SIGKILL);
+            rc = pt_wait(pid, &status);
         }
-        close(pfd);
-    }
-    if (rc == 0)
+    } else if (rc == 0) {
         rc = pt_wait(pid, &status);
+    }
     if (rc == 0 && late) {
         printf("pactown-build: registry: pull FAILED: the fetch took more than %lld s (--registry-deadline, half of "
                "build_timeout); building it here\n", deadline);

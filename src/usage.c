@@ -1,5 +1,6 @@
 /* usage.c — the disk a venv and the store really take (pactown/usage.h). */
 #include "pactown/usage.h"
+#include "pactown/vec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -133,21 +134,9 @@ static int walk_deep(int anchor, char *rel, size_t len, dev_t dev, int depth, st
         if (t.err && *t.err)
             rc = *t.err;
         size_t n = strlen(nm) + 1;
-        if (rc == 0 && S_ISDIR(st.st_mode)) {
-            if (used + n > cap) {
-                size_t ncap = cap ? cap * 2 : 256;
-                while (ncap < used + n)
-                    ncap *= 2;
-                char *grown = realloc(subs, ncap);
-                if (!grown) {
-                    rc = -ENOMEM;
-                    break;
-                }
-                subs = grown;
-                cap = ncap;
-            }
-            memcpy(subs + used, nm, n);
-            used += n;
+        if (rc == 0 && S_ISDIR(st.st_mode) && pt_buf_append(&subs, &used, &cap, nm, n) != 0) {
+            rc = -ENOMEM;
+            break;
         }
     }
     closedir(d);

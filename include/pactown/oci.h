@@ -93,6 +93,10 @@ int pt_oci_blob_put_mem(pt_oci *c, const char *digest, const void *data, size_t 
 int pt_oci_tags(pt_oci *c, char ***tags, size_t *n, pt_error *err);
 void pt_oci_tags_free(char **tags, size_t n);
 
+/* The 32 bytes of a sha256 as the spec writes a digest ("sha256:" and 64
+ * lower-case hex digits) into out (PT_DIGEST_LEN + 1). */
+void pt_digest_format(const unsigned char sha256[32], char *out);
+
 /* The sha256 digest of len bytes of data into out (PT_DIGEST_LEN + 1). */
 void pt_sha256_digest(const void *data, size_t len, char *out);
 

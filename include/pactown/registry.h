@@ -51,6 +51,11 @@ typedef struct pt_push_result {
 int pt_registry_push(pt_oci *c, const char *dir, const char *tmpdir, const pt_venv_meta *m, pt_push_result *r,
                      pt_error *err);
 
+/* Progress of a fetch: called (from the worker threads, one call at a
+ * time) after each layer is unpacked, with its title, its compressed
+ * bytes, how many layers are done and how many there are. */
+typedef void (*pt_fetch_progress_fn)(void *ctx, const char *title, uint64_t bytes, unsigned done, unsigned total);
+
 typedef struct pt_fetch_result {
     unsigned layers;
     uint64_t bytes;           /* downloaded */
@@ -68,15 +73,11 @@ typedef struct pt_fetch_result {
  * -ESTALE an artifact for another host (err names the difference);
  * -EBADMSG a digest, size or archive that does not match; -EPERM a hostile
  * entry; -EPROTO a manifest or config of another shape; the transport's
- * (pactown/oci.h). */
+ * (pactown/oci.h). progress (may be NULL) is told of each layer done, with ctx. */
 int pt_registry_fetch(pt_oci *c, const char *key, const char *interpreter, const char *store, const char *dir,
-                      const char *tmpdir, pt_fetch_result *r, pt_error *err);
+                      const char *tmpdir, pt_fetch_progress_fn progress, void *ctx, pt_fetch_result *r,
+                      pt_error *err);
 
-/* Progress of a fetch: called (from the worker threads, one call at a
- * time) after each layer is unpacked, with its title, its compressed
- * bytes, how many layers are done and how many there are. NULL: none. */
-typedef void (*pt_fetch_progress_fn)(void *ctx, const char *title, uint64_t bytes, unsigned done, unsigned total);
-void pt_registry_fetch_progress(pt_fetch_progress_fn fn, void *ctx);
 
 /* The manifest and config tagged tag, both checked for their shape and
  * digests (not against a host): *manifest and *config owned by the caller

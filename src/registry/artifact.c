@@ -243,19 +243,12 @@ static int check_venv(const char *dir, const char *key, const char *interpreter,
 /* The layers, each downloaded and then unpacked by one of a few workers
  * (a download waits on the network; an unpack is mostly new inodes, whose
  * allocation is CPU time in the kernel: both overlap). */
-static pt_fetch_progress_fn progress_fn;
-static void *progress_ctx;
-
-void pt_registry_fetch_progress(pt_fetch_progress_fn fn, void *ctx)
-{
-    progress_fn = fn;
-    progress_ctx = ctx;
-}
-
 struct unpacking {
     pthread_mutex_t mu;
     pthread_cond_t slot_free;
     size_t *order;          /* the layers, largest first (the longest download and unpack start first) */
+    pt_fetch_progress_fn progress;
+    void *progress_ctx;
     size_t slots, unpacking; /* unpacks allowed at once (the CPUs), running */
     pt_oci *c;
     json_t *layers;
@@ -339,24 +332,23 @@ static void *unpack_worker(void *arg)
         pthread_mutex_lock(&w->mu);
         w->layers_done++;
         w->bytes += size;
-        if (progress_fn)
-            progress_fn(progress_ctx, title ? title : "?", size, w->layers_done, (unsigned)w->n);
+        if (w->progress)
+            w->progress(w->progress_ctx, title ? title : "?", size, w->layers_done, (unsigned)w->n);
         pthread_mutex_unlock(&w->mu);
     }
     pt_oci_close(c);
     return NULL;
 }
 
-static json_t *sort_layers;
-static int by_size_desc(const void *a, const void *b)
+static int by_size_desc(const void *a, const void *b, void *layers)
 {
-    json_int_t x = json_integer_value(json_object_get(json_array_get(sort_layers, *(const size_t *)a), "size"));
-    json_int_t y = json_integer_value(json_object_get(json_array_get(sort_layers, *(const size_t *)b), "size"));
+    json_int_t x = json_integer_value(json_object_get(json_array_get(layers, *(const size_t *)a), "size"));
+    json_int_t y = json_integer_value(json_object_get(json_array_get(layers, *(const size_t *)b), "size"));
     return x < y ? 1 : x > y ? -1 : (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
 }
 
-static int fetch_layers(pt_oci *c, json_t *layers, int rootfd, pt_unpack *u, const char *tmpdir, pt_fetch_result *r,
-                        pt_error *err)
+static int fetch_layers(pt_oci *c, json_t *layers, int rootfd, pt_unpack *u, const char *tmpdir,
+                        pt_fetch_progress_fn progress, void *ctx, pt_fetch_result *r, pt_error *err)
 {
     size_t n = json_array_size(layers);
     size_t *order = calloc(n ? n : 1, sizeof *order);
@@ -364,9 +356,9 @@ static int fetch_layers(pt_oci *c, json_t *layers, int rootfd, pt_unpack *u, con
         return pt_error_set(err, -ENOMEM, 0, "out of memory");
     for (size_t i = 0; i < n; i++)
         order[i] = i;
-    sort_layers = layers; /* one fetch at a time per process (pactown-registry fetch) */
-    qsort(order, n, sizeof *order, by_size_desc);
-    struct unpacking w = { .mu = PTHREAD_MUTEX_INITIALIZER, .slot_free = PTHREAD_COND_INITIALIZER, .order = order, .c = c, .layers = layers, .n = n, .rootfd = rootfd,
+    qsort_r(order, n, sizeof *order, by_size_desc, layers);
+    struct unpacking w = { .mu = PTHREAD_MUTEX_INITIALIZER, .slot_free = PTHREAD_COND_INITIALIZER, .order = order, .progress = progress,
+                           .progress_ctx = ctx, .c = c, .layers = layers, .n = n, .rootfd = rootfd,
                            .u = u, .tmpdir = tmpdir };
     /* downloads: 8 at a time (a download waits on the network); unpacks: one per CPU, 4 at most
      * (more contend in the kernel's inode allocation: measured, 4 unpacking on 2 CPUs took 1.1-1.3 s of
@@ -393,7 +385,8 @@ static int fetch_layers(pt_oci *c, json_t *layers, int rootfd, pt_unpack *u, con
 }
 
 int pt_registry_fetch(pt_oci *c, const char *key, const char *interpreter, const char *store, const char *dir,
-                      const char *tmpdir, pt_fetch_result *res, pt_error *err)
+                      const char *tmpdir, pt_fetch_progress_fn progress, void *ctx, pt_fetch_result *res,
+                      pt_error *err)
 {
     pt_fetch_result local = { 0 };
     pt_fetch_result *r = res ? res : &local;
@@ -412,7 +405,7 @@ int pt_registry_fetch(pt_oci *c, const char *key, const char *interpreter, const
     pt_unpack u = { .interpreter = interpreter, .max_bytes = MAX_VENV_BYTES };
     if (rc == 0) {
         mode_t mask = umask(0); /* the files get the archive's modes (process-wide: the threads are joined after) */
-        rc = fetch_layers(c, json_object_get(man, "layers"), rootfd, &u, tmpdir, r, err);
+        rc = fetch_layers(c, json_object_get(man, "layers"), rootfd, &u, tmpdir, progress, ctx, r, err);
         umask(mask);
     }
     if (rootfd >= 0)

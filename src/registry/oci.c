@@ -33,14 +33,19 @@ struct pt_oci {
 
 /* ---- small helpers ---- */
 
+void pt_digest_format(const unsigned char sha256[32], char *out)
+{
+    memcpy(out, "sha256:", 7);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 7 + 2 * i, 3, "%02x", sha256[i]);
+}
+
 void pt_sha256_digest(const void *data, size_t len, char *out)
 {
     unsigned char md[32];
     unsigned int n = 0;
     EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    memcpy(out, "sha256:", 7);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+    pt_digest_format(md, out);
 }
 
 bool pt_digest_valid(const char *s)
@@ -58,9 +63,7 @@ static void md_hex(EVP_MD_CTX *md, char *out)
     unsigned char h[32];
     unsigned int n = 0;
     EVP_DigestFinal_ex(md, h, &n);
-    memcpy(out, "sha256:", 7);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 7 + 2 * i, 3, "%02x", h[i]);
+    pt_digest_format(h, out);
 }
 
 static void wipe_free(char *s)

@@ -352,9 +352,7 @@ static int write_layer(const char *dir, const char *tmpdir, struct walk *w, cons
         unsigned char h[32];
         unsigned int hn = 0;
         EVP_DigestFinal_ex(s.md, h, &hn);
-        memcpy(l->digest, "sha256:", 7);
-        for (unsigned i = 0; i < 32; i++)
-            snprintf(l->digest + 7 + 2 * i, 3, "%02x", h[i]);
+        pt_digest_format(h, l->digest);
         l->size = s.size;
     }
     EVP_MD_CTX_free(s.md);

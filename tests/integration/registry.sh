@@ -76,6 +76,8 @@ assert_eq "$kb" "$k" "host B's key of the same set"
 grep -q "pactown-build: pulled $k from 127.0.0.1:$REG_PORT/pt/venvs" "$BLOG/$k.log" \
     || fail "host B's build log does not say it pulled: $(cat "$BLOG/$k.log")"
 grep -q "ready (pulled)" "$BLOG/$k.log" || fail "host B's log: $(tail -3 "$BLOG/$k.log")"
+# progress: a line per layer (three: ptdemo_core, ptdemo_trace, venv)
+assert_eq "$(grep -c '^pactown-build: layer [1-3]/3 ' "$BLOG/$k.log")" 3 "progress lines of the pull"
 grep -q "pip install" "$WORK/uv-b.calls" && fail "host B ran the installer: $(cat "$WORK/uv-b.calls")"
 assert_eq "$(b_registry pulled)" 1 "host B's stats: pulled"
 assert_eq "$(b_registry pushed)" 0 "host B's stats: pushed (a pulled venv is not pushed again)"

@@ -155,9 +155,8 @@ static int do_fetch(pt_oci *c, const struct args *a)
     int rc = pt_store_remove(a->store, a->key); /* leftovers of an interrupted build or pull */
     if (rc)
         pt_error_set(&err, rc, 0, "%s: cannot remove the leftover directory: %s", dir, strerror(-rc));
-    pt_registry_fetch_progress(fetch_progress, NULL);
     if (rc == 0)
-        rc = pt_registry_fetch(c, a->key, a->python, a->store, dir, a->store, &r, &err);
+        rc = pt_registry_fetch(c, a->key, a->python, a->store, dir, a->store, fetch_progress, NULL, &r, &err);
     if (rc == 0)
         rc = pt_build_seal(dir, &err);
     if (rc == 0) {
