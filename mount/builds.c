@@ -336,8 +336,12 @@ static char **builder_env(struct pt_fs *fs)
     return env;
 }
 
-static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
+/* One build of key (or pull: pactown-build tries the registry first). 0
+ * ready, -errno failed; *built_here: ready, and built by the installer here
+ * (not pulled): for the push. */
+static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key, bool *built_here)
 {
+    *built_here = false;
     char logpath[PATH_MAX], reqpath[PATH_MAX];
     snprintf(logpath, sizeof logpath, "%s/%.64s.log", fs->logs, key);
     int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
@@ -499,8 +503,7 @@ static int run_build(struct pt_fs *fs, struct pt_claim *claim, const char *key)
              : res.pull_failed ? "ready (built here: the pull failed)" : "ready (built)", (unsigned long long)res.ms);
     close(logfd);
     free(spec);
-    if (res.rc == 0 && res.origin == PT_ORIGIN_BUILT)
-        return 1; /* ready, and built here: to push */
+    *built_here = res.rc == 0 && res.origin == PT_ORIGIN_BUILT;
     return res.rc;
 }
 
@@ -581,17 +584,15 @@ static void *build_thread(void *arg)
 {
     struct build_job *job = arg;
     struct pt_fs *fs = job->fs;
-    int rc = run_build(fs, job->claim, job->key);
-    bool push = rc == 1;
-    if (rc == 1)
-        rc = 0;
+    bool built_here;
+    int rc = run_build(fs, job->claim, job->key, &built_here);
     if (rc == 0)
         atomic_store(&fs->usage_dirty, true);
     pt_claim_release(fs, job->claim, rc);
     if (rc == 0)
         pt_fs_evict_soon(fs); /* a new venv may push the cache over its limits */
     /* in the background: the venv is ready when built, not when uploaded */
-    if (push && *fs->cfg.registry && fs->cfg.registry_push)
+    if (built_here && *fs->cfg.registry && fs->cfg.registry_push)
         pt_fs_push(fs, job->key);
     free(job);
     pt_claims_thread_done(fs);
