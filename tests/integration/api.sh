@@ -15,7 +15,7 @@ TOKEN=tok-$RANDOM$RANDOM
 printf '%s\n' "$TOKEN" >"$WORK/token"
 chmod 600 "$WORK/token"
 TCP_PORT=$(free_port)
-PSTART=$(( 20000 + RANDOM % 20000 ))
+PSTART=$(api_port_start)
 export PACTOWN_PORT_START=$PSTART PACTOWN_PORT_END=$(( PSTART + 40 )) PACTOWN_API_MAX_BODY=200000
 serve_start --listen "127.0.0.1:$TCP_PORT" --token-file "$WORK/token"
 grep -q "listening on unix:$SOCK, http://127.0.0.1:$TCP_PORT (token required)" "$WORK/serve.log" \

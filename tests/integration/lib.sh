@@ -150,6 +150,17 @@ mount_stop() {
     [ "$rc" = 0 ] || fail "pactownfs exited with $rc after unmount"
 }
 
+# api_port_start: the start of a random range of 200 ports below the kernel's
+# ephemeral ports (ip_local_port_range): a port handed out there can be
+# taken by any outgoing connection between the API's bind test and the
+# service's start (seen once in CI: "port ... is taken")
+api_port_start() {
+    local low
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$low" -gt 10400 ] 2>/dev/null || low=32768
+    echo $(( 10000 + RANDOM % (low - 200 - 10000) ))  # ..start+200 ends below low
+}
+
 # serve_start [pactown serve options...]: the runner API on $SOCK (default
 # $WORK/api.sock), ports from PACTOWN_PORT_START (a random range of 200 unless
 # set); waits until it listens. SERVE_PID: its pid (killed by the cleanup).
@@ -157,7 +168,7 @@ SOCK=$WORK/api.sock
 SERVE_PID=
 serve_start() {
     if [ -z "${PACTOWN_PORT_START:-}" ]; then
-        PACTOWN_PORT_START=$(( 20000 + RANDOM % 20000 ))
+        PACTOWN_PORT_START=$(api_port_start)
         export PACTOWN_PORT_START PACTOWN_PORT_END=$(( PACTOWN_PORT_START + 200 ))
     fi
     local before
