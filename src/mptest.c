@@ -72,8 +72,8 @@ static int bad(pt_error *err, unsigned line, const char *why, const char *p, siz
 
 static int parse_http(const char *s, size_t n, unsigned line, pt_mp_test *t, pt_error *err)
 {
-    const char *w;
-    size_t wn, i = 0;
+    const char *w = s;
+    size_t wn = 0, i = 0;
     word(s, n, &i, &w, &wn);
     if (wn >= sizeof t->method)
         return bad(err, line, "the method is too long:", w, wn);
