@@ -84,52 +84,67 @@ static bool link_stays(const char *path, const char *target)
 }
 
 /* The directory that holds path (clean), created on the way (0755), each
- * component opened beneath rootfd without following a symlink. The last
- * one is kept (the entries are sorted: the next is most often beside
- * this one); the fd is the cache's, or -errno. */
+ * component opened beneath rootfd without following a symlink. The
+ * directories of the last path stay open, one fd per component (the
+ * entries are sorted, so the next one is most often beside this one, or in
+ * a directory below or above it): only the components past the common
+ * prefix are opened (below PARENT_DEPTH, the last slot stands for the
+ * deepest directory). Returns the directory's fd (the cache's) or -errno. */
+#define PARENT_DEPTH 64
+
 struct parent_cache {
-    char dir[PATH_MAX];
-    int fd;
+    char dir[PATH_MAX];     /* the components of the open directories, '/'-separated */
+    size_t len[PARENT_DEPTH]; /* dir's length up to the end of component i */
+    int fd[PARENT_DEPTH];
+    size_t depth;           /* components open */
 };
+
+static void parent_close(struct parent_cache *pc, size_t keep)
+{
+    while (pc->depth > keep)
+        close(pc->fd[--pc->depth]);
+}
+
+/* one component below dirfd: opened, or created (0755) and opened */
+static int open_component(int dirfd, const char *name)
+{
+    unsigned long long how = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    int fd = pt_openat2(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, how);
+    if (fd != -ENOENT)
+        return fd;
+    if (mkdirat(dirfd, name, 0755) != 0 && errno != EEXIST)
+        return -errno;
+    return pt_openat2(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, how);
+}
 
 static int open_parent(int rootfd, const char *path, const char **base, struct parent_cache *pc)
 {
     const char *slash = strrchr(path, '/');
     *base = slash ? slash + 1 : path;
     size_t dl = slash ? (size_t)(slash - path) : 0;
-    if (pc->fd >= 0 && strlen(pc->dir) == dl && strncmp(pc->dir, path, dl) == 0)
-        return pc->fd;
-    if (pc->fd >= 0 && pc->fd != rootfd)
-        close(pc->fd);
-    pc->fd = -1;
-    if (!slash) {
-        pc->dir[0] = '\0';
-        return pc->fd = rootfd;
+    /* the open components that are a prefix of path's directory */
+    size_t keep = 0;
+    while (keep < pc->depth && pc->len[keep] <= dl && strncmp(pc->dir, path, pc->len[keep]) == 0 &&
+           (pc->len[keep] == dl || path[pc->len[keep]] == '/'))
+        keep++;
+    parent_close(pc, keep);
+    size_t at = keep ? pc->len[keep - 1] + 1 : 0; /* the next component of path */
+    while (at < dl + (dl > 0)) {
+        size_t clen = strcspn(path + at, "/");
+        char name[NAME_MAX + 1];
+        snprintf(name, sizeof name, "%.*s", (int)clen, path + at);
+        int fd = open_component(pc->depth ? pc->fd[pc->depth - 1] : rootfd, name);
+        if (fd < 0)
+            return fd;
+        if (pc->depth == PARENT_DEPTH) /* deeper: the last slot moves down (its directories are not kept) */
+            close(pc->fd[--pc->depth]);
+        memcpy(pc->dir, path, at + clen);
+        pc->dir[at + clen] = '\0';
+        pc->len[pc->depth] = at + clen;
+        pc->fd[pc->depth++] = fd;
+        at += clen + 1;
     }
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%.*s", (int)dl, path);
-    int fd = rootfd;
-    for (char *c = buf; c && *c;) {
-        char *next = strchr(c, '/');
-        if (next)
-            *next++ = '\0';
-        if (mkdirat(fd, c, 0755) != 0 && errno != EEXIST) {
-            int e = -errno;
-            if (fd != rootfd)
-                close(fd);
-            return e;
-        }
-        int nfd = pt_openat2(fd, c, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,
-                             RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-        if (fd != rootfd)
-            close(fd);
-        if (nfd < 0)
-            return nfd;
-        fd = nfd;
-        c = next;
-    }
-    snprintf(pc->dir, sizeof pc->dir, "%.*s", (int)dl, path);
-    return pc->fd = fd;
+    return pc->depth ? pc->fd[pc->depth - 1] : rootfd;
 }
 
 static bool interpreter_link(const char *path)
@@ -259,12 +274,11 @@ int pt_layer_unpack(int fd, int rootfd, pt_unpack *u, pt_error *err)
         if (archive_filter_code(a, 0) != ARCHIVE_FILTER_ZSTD)
             rc = pt_error_set(err, -EBADMSG, 0, "the layer is not zstd-compressed (%s)", archive_filter_name(a, 0));
         struct archive_entry *e;
-        struct parent_cache pc = { .fd = -1 };
+        struct parent_cache pc = { .depth = 0 };
         int r = ARCHIVE_OK;
         while (rc == 0 && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK)
             rc = unpack_entry(a, e, rootfd, u, &pc, err);
-        if (pc.fd >= 0 && pc.fd != rootfd)
-            close(pc.fd);
+        parent_close(&pc, 0);
         if (rc == 0 && r != ARCHIVE_EOF)
             rc = pt_error_set(err, -EBADMSG, 0, "the layer is truncated or corrupt: %s", archive_error_string(a));
     }

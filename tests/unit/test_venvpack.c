@@ -6,6 +6,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/sysmacros.h>
 #include <utime.h>
@@ -330,6 +331,62 @@ Test(venvpack, the_interpreter_link_is_allowed)
                              { "bin/python3", AE_IFLNK, 0777, "python", NULL }, { "lib64", AE_IFLNK, 0777, "lib", NULL } };
     char m[512];
     cr_assert_eq(unpack_hostile(e, 4, true, 0, m, sizeof m), 0, "%s", m);
+}
+
+/* the directories of one path stay open for the next (unpack.c's parent
+ * cache): switching between siblings, going up and down, and paths deeper
+ * than the cache's slots must each land in the right directory */
+Test(venvpack, parents_across_siblings_and_deep_paths)
+{
+    /* 100 directories deep (the cache keeps 64): d0/d1/.../d99/f, then d0/.../d99/e after a path above */
+    static char deep[2][1024];
+    size_t k = 0;
+    for (int i = 0; i < 100; i++)
+        k += (size_t)snprintf(deep[0] + k, sizeof deep[0] - k, "d%d/", i);
+    memcpy(deep[1], deep[0], k);
+    deep[0][k] = 'e';
+    deep[1][k] = 'f';
+    const struct ent e[] = { { "lib/p/__init__.py", AE_IFREG, 0644, NULL, NULL },
+                             { "lib/p/__pycache__/x.pyc", AE_IFREG, 0644, NULL, NULL },
+                             { "lib/p/a.py", AE_IFREG, 0644, NULL, NULL },
+                             { "lib/q/b.py", AE_IFREG, 0644, NULL, NULL },
+                             { "lib/p/__pycache__/y.pyc", AE_IFREG, 0644, NULL, NULL },
+                             { deep[1], AE_IFREG, 0644, NULL, NULL },
+                             { "top", AE_IFREG, 0644, NULL, NULL },
+                             { deep[0], AE_IFREG, 0644, NULL, NULL },
+                             { "lib/r", AE_IFLNK, 0777, "q", NULL } };
+    char outer[PATH_MAX], venv[PATH_MAX], p[PATH_MAX * 2];
+    tu_tmpdir(outer, "parents");
+    FMT(venv, "%s/venv", outer);
+    cr_assert_eq(mkdir(venv, 0755), 0);
+    int fd = make_archive(e, sizeof e / sizeof e[0], true, 0);
+    int rootfd = open(venv, O_RDONLY | O_DIRECTORY);
+    pt_unpack u = { .interpreter = INTERP, .max_bytes = 1 << 20 };
+    pt_error err = { 0 };
+    cr_assert_eq(pt_layer_unpack(fd, rootfd, &u, &err), 0, "%s", err.msg);
+    close(rootfd);
+    close(fd);
+    for (size_t i = 0; i < 8; i++) {
+        FMT(p, "%s/%s", venv, e[i].path);
+        char buf[16] = "";
+        FILE *f = fopen(p, "r");
+        cr_assert(f, "%s is missing", e[i].path);
+        cr_assert(fgets(buf, sizeof buf, f));
+        fclose(f);
+        cr_assert_str_eq(buf, "owned\n", "%s", e[i].path);
+    }
+    FMT(p, "%s/lib/p", venv);
+    DIR *d = opendir(p);
+    cr_assert(d);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    cr_assert_eq(n, 3, "lib/p holds __init__.py, __pycache__ and a.py, nothing else");
+    tu_rmtree(outer);
+    /* a directory of the open ones made a symlink's sibling: a path through the symlink is still refused */
+    REFUSED(-EPERM, "its directory is a symlink", { "a/b/f1", AE_IFREG, 0644, NULL, NULL },
+            { "a/c", AE_IFLNK, 0777, "b", NULL }, { "a/c/f2", AE_IFREG, 0644, NULL, NULL });
 }
 
 /* ---- the registry setting ---- */
