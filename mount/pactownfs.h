@@ -77,6 +77,7 @@ struct pt_fs {
     const char *mountpoint;     /* where we are mounted */
     char cache_dir[PT_DIR_MAX]; /* absolute */
     char store[PT_DIR_MAX];     /* <cache>/store */
+    bool recover_same_boot;     /* start-up: the last daemon ran since this boot (builds.c, pt_fs_recover) */
     char logs[PT_DIR_MAX];      /* <cache>/logs */
     char tmp[PT_DIR_MAX];       /* <cache>/tmp */
     char builder[PATH_MAX];     /* pactown-build executable */

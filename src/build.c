@@ -223,21 +223,11 @@ static int venv_identity_check(const char *dir, const struct venv_identity *befo
 
 int pt_build_seal(const char *dir, pt_error *err)
 {
-    uint64_t t_seal = pt_mono_ns(), t_sync = 0;
+    uint64_t t_seal = pt_mono_ns();
     int rc = pt_make_readonly(dir);
     if (rc)
         return pt_error_set(err, rc, 0, "%s: cannot make the venv read-only: %s", dir, strerror(-rc));
-    t_sync = pt_mono_ns();
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || syncfs(fd) != 0)
-        rc = pt_error_set(err, -errno, 0, "%s: syncfs: %s", dir, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    if (rc)
-        return rc;
-    uint64_t now = pt_mono_ns();
-    printf("pactown-build: sealed in %.3f s (read-only %.3f s, syncfs %.3f s)\n", (double)(now - t_seal) / 1e9,
-           (double)(t_sync - t_seal) / 1e9, (double)(now - t_sync) / 1e9);
+    printf("pactown-build: sealed (read-only) in %.3f s\n", (double)(pt_mono_ns() - t_seal) / 1e9);
     fflush(stdout);
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,9 @@
 #include "pactown/clock.h"
 #include "pactown/fsutil.h"
 #include "pactown/proc.h"
+
+/* tests/integration/durable.sh sets this field in the index with mdb_dump and mdb_load */
+_Static_assert(offsetof(pt_entry, unsynced) == 128, "pt_entry.unsynced moved: update tests/integration/durable.sh");
 
 struct pt_index {
     MDB_env *env;

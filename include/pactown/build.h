@@ -52,9 +52,11 @@ typedef struct pt_build_opts {
  * kills the running step's process group. Single-threaded callers only. */
 int pt_build_venv(const pt_build_opts *o, pt_error *err);
 
-/* Seal a venv complete at dir: read-only (chmod a-w, pt_make_readonly) and
- * synced (syncfs(2)), with the time each took printed. The last step of a
- * build, and of a venv fetched from a registry. 0 or -errno (err says which). */
+/* Seal a venv complete at dir: read-only (chmod a-w, pt_make_readonly), with
+ * the time it took printed. The last step of a build, and of a venv fetched
+ * from a registry. Not synced: the daemon commits the venv ready but
+ * "unsynced", answers, and then syncs the store (syncfs(2)) and clears the
+ * flag (pactown/index.h, pt_entry.unsynced). 0 or -errno (err says which). */
 int pt_build_seal(const char *dir, pt_error *err);
 
 #endif

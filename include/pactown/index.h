@@ -36,7 +36,7 @@ typedef enum pt_state {
     PT_STATE_FAILED = 3,    /* last build failed at failed_at; log kept */
 } pt_state;
 
-#define PT_ENTRY_VERSION 3
+#define PT_ENTRY_VERSION 4
 typedef struct pt_entry {
     uint32_t version;       /* PT_ENTRY_VERSION */
     uint32_t state;         /* pt_state */
@@ -57,6 +57,8 @@ typedef struct pt_entry {
     uint32_t pull_failed;   /* (v3) 1: its last build followed a pull from the registry that failed */
     int64_t pushed_at;      /* (v3) last push of this build to the registry, epoch seconds; 0 none */
     int64_t push_failed_at; /* (v3) last push that failed, epoch seconds; 0 none */
+    uint32_t unsynced;      /* (v4) 1: READY, but its files are not yet known to be on disk (the daemon's
+                             * syncfs(2) follows the answer); a venv still unsynced at start-up is built again */
 } pt_entry;
 
 /* How a ready venv came: built here by the installer, or pulled from the

@@ -19,7 +19,7 @@ static const char cache_help[] =
     "\n"
     "  ls [--json]                 every venv: key, state, origin (built or pulled), size, last access,\n"
     "                              hits, leases, deps\n"
-    "  show KEY                    one venv: requirement set, figures, leases, paths\n"
+    "  show KEY [--json]           one venv: requirement set, figures, leases, paths (--json: as in ls --json)\n"
     "                              (KEY: a whole key or a unique prefix of 8+ hex digits)\n"
     "  stats [--json]              entries, size, hits, misses, hit rate, oldest, leased, evictions\n"
     "  gc [--dry-run] [--now T]    evict what the limits say (max_entries, max_age_hours, max_bytes,\n"
@@ -108,7 +108,8 @@ static json_t *entry_json(struct cli *cli, const char *key, const pt_entry *e)
                      (json_int_t)e->build_ms, "hits", (json_int_t)e->hits, "builds", (json_int_t)e->builds,
                      "failures", (json_int_t)e->failures, "leases", (int)leases, "deps", deps_of(cli, key));
     /* the registry (pactown/registry.h): how the venv came, and its pushes */
-    if (o && json_object_update_missing_new(o, json_pack("{s:s, s:b, s:o, s:o}",
+    if (o && json_object_update_missing_new(o, json_pack("{s:b, s:s, s:b, s:o, s:o}",
+            "synced", e->state == PT_STATE_READY && !e->unsynced,
             "origin", e->origin == PT_ORIGIN_PULLED ? "pulled" : "built", "pull_failed", e->pull_failed != 0,
             "pushed_at", e->pushed_at ? json_integer(e->pushed_at) : json_null(),
             "push_failed_at", e->push_failed_at ? json_integer(e->push_failed_at) : json_null())) != 0) {
@@ -210,7 +211,7 @@ static int show_lease(const char *key, pid_t pid, const pt_lease *l, void *arg)
     return 0;
 }
 
-static int cache_show(struct cli *cli, const char *key)
+static int cache_show(struct cli *cli, const char *key, bool json)
 {
     cli_flush_uses(cli);
     char *spec = NULL;
@@ -221,6 +222,17 @@ static int cache_show(struct cli *cli, const char *key)
     }
     pt_entry e = { 0 };
     pt_index_entry(cli->idx, key, &e);
+    if (json) { /* the object of `cache ls --json` */
+        free(spec);
+        json_t *o = entry_json(cli, key, &e);
+        if (!o) {
+            cli_err(cli, "out of memory");
+            return EXIT_FAILURE;
+        }
+        print_json(o);
+        json_decref(o);
+        return 0;
+    }
     char size[32], alone[32], age[32] = "never";
     human_size(e.bytes, size, sizeof size);
     human_size(e.alone_bytes, alone, sizeof alone);
@@ -239,6 +251,8 @@ static int cache_show(struct cli *cli, const char *key)
         printf("origin %s%s%s%s%s\n", e.origin == PT_ORIGIN_PULLED ? "pulled from the registry" : "built here",
                e.pull_failed ? " (the pull failed)" : "", e.pushed_at ? ", pushed " : "", pushed,
                e.push_failed_at > e.pushed_at ? ", the last push failed" : "");
+        if (e.unsynced)
+            printf("not yet synced to disk (the daemon syncs it after answering)\n");
     }
     struct show_ctx c = { key };
     pt_index_each_lease(cli->idx, show_lease, &c);
@@ -531,7 +545,7 @@ int cmd_cache(int argc, char **argv)
         else if (need_key && (ret = cli_find_key(&cli, argv[optind], key)) != 0)
             ;
         else if (!strcmp(sub, "show"))
-            ret = cache_show(&cli, key);
+            ret = cache_show(&cli, key, json);
         else if (!strcmp(sub, "stats"))
             ret = cache_stats(&cli, json);
         else if (!strcmp(sub, "gc"))
