@@ -68,7 +68,8 @@ typedef struct pt_fetch_result {
  * 0755), with every blob's digest and size checked before it is unpacked
  * (pt_layer_unpack's rules) and the config checked against this host:
  * its key, that the canonical text hashes to it, interpreter and store.
- * Blobs are downloaded into unnamed files in tmpdir. What was unpacked is
+ * Blobs are downloaded into unnamed files: in memory (memfd) up to 64 MiB,
+ * larger ones in tmpdir (O_TMPFILE). What was unpacked is
  * left for the caller to remove on failure. Errors: -ENOENT no such tag;
  * -ESTALE an artifact for another host (err names the difference);
  * -EBADMSG a digest, size or archive that does not match; -EPERM a hostile
