@@ -59,6 +59,9 @@ static const struct setting settings[] = {
     S(registry_auth, T_STR, ""),
     S(registry_push, T_BOOL, "yes"),
     S(registry_timeout, T_LONG, "10"),
+    S(warm, T_STR, "no"),
+    S(warm_idle_seconds, T_LONG, "600"),
+    S(max_warm, T_LONG, "8"),
 };
 #undef S
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -123,6 +126,8 @@ int pt_config_set(pt_config *c, const char *key, const char *value, pt_error *er
         if (rc)
             return rc;
     }
+    if (strcmp(key, "warm") == 0 && strcmp(value, "no") && strcmp(value, "yes") && strcmp(value, "auto"))
+        return pt_error_set(err, -EINVAL, 0, "warm: '%s' is not one of no, yes, auto", value);
     if (strcmp(key, "registry_timeout") == 0 && strcmp(value, "0") == 0)
         return pt_error_set(err, -EINVAL, 0, "registry_timeout: at least 1 second");
     return set_one(c, s, value, err);

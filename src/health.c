@@ -7,6 +7,8 @@
  * ps, stop, the daemon, the builder) send no HTTP request at all
  * (docs/BENCHMARKS.md). Only its header is used at build time. */
 #include "pactown/health.h"
+#include "pactown/proc.h"
+#include "pactown/warm.h"
 #include "pactown/ports.h"
 
 #include <arpa/inet.h>
@@ -427,7 +429,15 @@ int pt_health_wait(const pt_health_opts *opts, pt_health_result *res)
     for (;;) {
         int64_t round = now_ns();
         int ws = 0;
-        pid_t w = waitpid(opts->pid, &ws, WNOHANG);
+        pid_t w;
+        if (opts->exit_fd > 0) {
+            int r = pt_warm_wait(opts->exit_fd, 0, &ws);
+            if (r == -EPIPE && !pt_pgrp_live(opts->pgid))
+                ws = 255 << 8, r = 1; /* the warm process went away: its status is lost */
+            w = r == 1 ? opts->pid : 0;
+        } else {
+            w = waitpid(opts->pid, &ws, WNOHANG);
+        }
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0)

@@ -84,6 +84,8 @@ typedef enum { PT_HEALTH_OK = 0, PT_HEALTH_EXITED = 1, PT_HEALTH_TIMEOUT = 2 } p
 typedef struct pt_health_opts {
     pid_t pid;          /* service leader, a child of the caller (waitpid WNOHANG is used to notice it exit; the exit status is stored) */
     pid_t pgid;         /* its process group */
+    int exit_fd;        /* > 0: a warm start's (pactown/warm.h): pid is not the caller's child, its exit
+                         * status arrives on exit_fd (pt_warm_wait); 0: waitpid as above */
     const char *host;   /* address to probe, e.g. "127.0.0.1" */
     int port;           /* port the service was asked to use */
     const char *path;   /* HTTP path, e.g. "/"; NULL = TCP only (unless auto_path) */

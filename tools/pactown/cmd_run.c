@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "pactown/warm.h"
 #include "pactown/clock.h"
 #include "pactown/fsutil.h"
 #include "pactown/health.h"
@@ -55,6 +56,9 @@ static void usage(FILE *out)
             "  --prepare              write the sandbox and resolve (build) the venv, print the\n"
             "                         venv's path, and start nothing\n"
             "  --refresh              build the venv again first (refused while other services use it)\n"
+            "  --warm, --no-warm      start it forked from the venv's warm process (a Python entry point\n"
+            "                         of the venv: python FILE, python -m MODULE, a console script), or\n"
+            "                         not (default: the setting warm; docs/WARM.md)\n"
             "  --once                 the run command is a job: run it to completion (output streamed,\n"
             "                         stdin passed on unless it is a terminal) and exit with its exit code\n"
             "  --test                 run the README's markpact:test tests once the service is healthy\n"
@@ -182,7 +186,7 @@ int cmd_run(int argc, char **argv)
     int n_limits = 0;
     o.envs = envs;
     enum { O_ID = 1, O_PORT, O_HOST, O_ENV, O_SKIP, O_HPATH, O_TIMEOUT, O_DETACH, O_PREPARE, O_REFRESH, O_ONCE,
-           O_TEST, O_USER, O_LIMIT };
+           O_TEST, O_USER, O_LIMIT, O_WARM, O_NO_WARM };
     static const struct option opts[] = {
         { "service-id", required_argument, NULL, O_ID }, { "port", required_argument, NULL, O_PORT },
         { "host", required_argument, NULL, O_HOST }, { "env", required_argument, NULL, O_ENV },
@@ -191,6 +195,7 @@ int cmd_run(int argc, char **argv)
         { "prepare", no_argument, NULL, O_PREPARE }, { "refresh", no_argument, NULL, O_REFRESH },
         { "once", no_argument, NULL, O_ONCE }, { "test", no_argument, NULL, O_TEST },
         { "user", required_argument, NULL, O_USER }, { "limit", required_argument, NULL, O_LIMIT },
+        { "warm", no_argument, NULL, O_WARM }, { "no-warm", no_argument, NULL, O_NO_WARM },
         { "json", no_argument, NULL, OPT_JSON }, CLI_COMMON_LONGOPTS, { 0 } };
     int c, ret = 0;
     char *end;
@@ -223,6 +228,8 @@ int cmd_run(int argc, char **argv)
         case O_REFRESH: o.refresh = true; break;
         case O_ONCE: o.once = true; break;
         case O_TEST: o.test = true; break;
+        case O_WARM: o.warm = "yes"; break;
+        case O_NO_WARM: o.warm = "no"; break;
         case O_USER: o.user = optarg; break;
         case O_LIMIT:
             if (limit_opt(&cli, optarg, limits, &n_limits) != 0)
@@ -284,7 +291,9 @@ int cmd_run(int argc, char **argv)
     }
     /* foreground: wait for the service; Ctrl-C ends its whole process group */
     int status;
-    pt_wait(pid, &status);
+    pt_started_wait(pid, r.exit_fd, &status);
+    if (r.exit_fd >= 0)
+        close(r.exit_fd);
     pt_pgrp_stop(pid, 10000); /* the rest of its group (uvicorn's reloader and workers) */
     pt_cg_host cg;
     cli_cgroups(&cli, &cg);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "forms.h"
+#include "pactown/warm.h"
 #include "pactown/cgroup.h"
 #include "pactown/clock.h"
 #include "pactown/health.h"
@@ -245,6 +246,27 @@ static int run_tests(struct cli *cli, const struct run_req *o, bool tests_ok, co
 }
 
 /* The run command's first line, at most n - 4 bytes and "..." when cut. */
+/* The warm process of warm_id started in the background, for the next start
+ * (pactown/warm.h): as the services' uid, with the variables of their
+ * interpreter's start. A failure is said and changes nothing else. */
+static void start_warm(struct cli *cli, const char *key, const char *venv, const char *warm_id, char *const *env,
+                       const pt_user *u)
+{
+    char **wenv = pt_warm_env(env);
+    if (!wenv)
+        return;
+    pt_warm_spawn_opts so = { .cache_dir = cli->cfg.cache_dir, .venv = venv, .id = warm_id, .env = wenv,
+                              .set_ids = u != NULL, .uid = u ? u->uid : geteuid(), .gid = u ? u->uid : getegid(),
+                              .idle_seconds = cli->cfg.warm_idle_seconds };
+    pid_t pid;
+    int rc = pt_warm_spawn(&so, &pid);
+    pt_env_free(wenv);
+    if (rc && rc != -EEXIST)
+        cli_note(cli, "warm: cannot start the warm process of %.12s: %s", key, strerror(-rc));
+    else if (rc == 0)
+        cli_note(cli, "warm: started the warm process of %.12s for the next start", key);
+}
+
 static void command_line(const char *body, char *buf, size_t n)
 {
     size_t len = strcspn(body, "\n");
@@ -260,6 +282,11 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
     pid_t me = gettid(); /* the lease holder while the venv resolves: this thread (one per API request) */
     int ret = 0, port = o->port;
     memset(out, 0, sizeof *out);
+    out->exit_fd = -1;
+    int exit_fd = -1; /* a warm start's (pactown/warm.h) */
+    bool spawn_warm = false;
+    char warm_id[128] = "";
+    pt_warm_plan plan = { 0 };
     pt_markpact mp = { 0 };
     pt_reqset set;
     pt_reqset_init(&set);
@@ -519,11 +546,35 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
                          .new_session = true, /* --json: stdout is the report's alone */
                          .cgroup_procs = cg_fds, .n_cgroup_procs = n_cg, .set_ids = user != NULL, .uid = u.uid,
                          .gid = u.uid };
-    pid_t pid;
+    pid_t pid = 0;
     uint64_t ts = pt_mono_ns();
     if (cli->api)
         cli_say(cli, "Starting: %s", out->command);
-    int rc = pt_spawn(&so, &pid);
+    const char *warm = o->warm ? o->warm : cli->cfg.warm;
+    uid_t svc_uid = user ? u.uid : geteuid();
+    if (warm && strcmp(warm, "no") != 0) {
+        /* a warm start: forked from the venv's warm process, when the command is a Python entry
+         * point it can run exactly; else, or when that fails, cold as below */
+        int prc = pt_warm_plan_make(mp.run->body, venv, sandbox, env, &plan);
+        if (prc == 0 && plan.kind == PT_WARM_COLD) {
+            cli_note(cli, "warm: starting cold: %s", plan.why);
+        } else if (prc == 0) {
+            pt_warm_id(key, svc_uid, plan.env_sig, warm_id, sizeof warm_id);
+            char why[320];
+            pt_warm_start_opts wo = { .cache_dir = cli->cfg.cache_dir, .id = warm_id, .plan = &plan, .cwd = sandbox,
+                                      .env = env, .stdin_fd = in_fd, .stdout_fd = so.stdout_fd,
+                                      .stderr_fd = so.stderr_fd, .uid = svc_uid, .cgroup_procs = cg_fds,
+                                      .n_cgroup_procs = n_cg };
+            int wrc = pt_warm_start(&wo, &pid, &exit_fd, why, sizeof why);
+            if (wrc == 0) {
+                out->warm = true;
+            } else {
+                cli_note(cli, "warm: %s; starting cold", why);
+                spawn_warm = pt_warm_pid(cli->cfg.cache_dir, warm_id) == 0;
+            }
+        }
+    }
+    int rc = out->warm ? 0 : pt_spawn(&so, &pid);
     if (logfd >= 0)
         close(logfd);
     if (rc) {
@@ -552,7 +603,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
     if ((lrc = pt_index_service_lease(cli->idx, &svc, pid, &lease, me)) != 0) {
         cli_err(cli, "cannot record the service %s in the index: %s; stopping it (it would run unseen by"
                       " `pactown ps` and unleased)", o->service_id, strerror(-lrc));
-        pt_child_group_stop(pid, 10000, NULL);
+        pt_started_stop(pid, exit_fd, 10000, NULL);
         ret = EXIT_ERROR;
         goto out;
     }
@@ -564,7 +615,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
     if (o->once) {
         cli_say(cli, "job %s started (pid %d)", o->service_id, (int)pid);
         int status = 0;
-        pt_wait(pid, &status);
+        pt_started_wait(pid, exit_fd, &status);
         out->job_status = status;
         out->job_done = true;
         double job_ms = ms_since(ts);
@@ -588,13 +639,14 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         cli_say(cli, "started %s (pid %d, port %d)", o->service_id, (int)pid, port);
 
     if (!o->skip_health) {
-        pt_health_opts ho = { .pid = pid, .pgid = pid, .host = o->host, .port = port, .path = o->health_path,
-                              .auto_path = !o->health_path, .timeout_ms = o->timeout_s * 1000, .poll_ms = 10 };
+        pt_health_opts ho = { .pid = pid, .pgid = pid, .exit_fd = exit_fd > 0 ? exit_fd : 0, .host = o->host,
+                              .port = port, .path = o->health_path, .auto_path = !o->health_path,
+                              .timeout_ms = o->timeout_s * 1000, .poll_ms = 10 };
         pt_health_result hr;
         int hrc = pt_health_wait(&ho, &hr);
         if (hrc != 0) {
             cli_err(cli, "health check: %s; stopping %s", pt_http_strerror(hrc), o->service_id);
-            pt_child_group_stop(pid, 10000, NULL);
+            pt_started_stop(pid, exit_fd, 10000, NULL);
             engine_end_service(cli, &svc, pid);
             ret = EXIT_ERROR;
             goto out;
@@ -636,7 +688,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
                     o->timeout_s, last);
             if (hr.foreign)
                 cli_say_port_holders(cli, port, pid);
-            pt_child_group_stop(pid, 10000, NULL);
+            pt_started_stop(pid, exit_fd, 10000, NULL);
             engine_end_service(cli, &svc, pid);
             ret = EXIT_TIMEOUT;
             goto out;
@@ -653,10 +705,11 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         out->total_ms = ms_since(t0);
         bool v6 = strchr(o->host, ':') != NULL;
         if (cli->api)
-            cli_say(cli, "\u2713 Running in %.0fms", out->total_ms);
+            cli_say(cli, "\u2713 Running in %.0fms%s", out->total_ms, out->warm ? " (warm)" : "");
         else
-            cli_say(cli, "running in %.1f ms (pid %d, http://%s%s%s:%d%s -> %ld)", ms_since(t0), (int)pid,
-                v6 ? "[" : "", o->host, v6 ? "]" : "", hr.port, hr.path ? hr.path : "", hr.http_status);
+            cli_say(cli, "running in %.1f ms (pid %d, http://%s%s%s:%d%s -> %ld%s)", ms_since(t0), (int)pid,
+                v6 ? "[" : "", o->host, v6 ? "]" : "", hr.port, hr.path ? hr.path : "", hr.http_status,
+                out->warm ? ", warm" : "");
     } else {
         out->total_ms = ms_since(t0);
         if (cli->api)
@@ -664,11 +717,13 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         else
             cli_say(cli, "running in %.1f ms (pid %d, health check skipped)", out->total_ms, (int)pid);
     }
+    if (spawn_warm)
+        start_warm(cli, key, venv, warm_id, env, user ? &u : NULL);
     if (o->test) {
         int tr = run_tests(cli, o, tests_ok, &tt, &tg, out);
         if (!o->detach && !cli->api) {
             /* --test in the foreground: the service was started to be tested */
-            pt_child_group_stop(pid, 10000, NULL);
+            pt_started_stop(pid, exit_fd, 10000, NULL);
             engine_end_service(cli, &svc, pid);
             cli_say(cli, "stopped %s after its tests", o->service_id);
         }
@@ -684,6 +739,11 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
                 o->service_id);
     ret = EXIT_OK;
 out:
+    if (out->running && exit_fd >= 0)
+        out->exit_fd = exit_fd; /* the caller waits on it */
+    else if (exit_fd >= 0)
+        close(exit_fd);
+    pt_warm_plan_free(&plan);
     for (int i = 0; i < n_cg; i++)
         close(cg_fds[i]);
     if (made_cg && !out->running)

@@ -43,6 +43,7 @@ struct run_req {
     const char *user;          /* run as this user's own uid (`--user`, the API's user_id); NULL = as now */
     pt_profile profile;        /* the user's profile (engine_profile, then the request's fields): its
                                   kernel limits (a cgroup of its own) and admission; zeros = none */
+    const char *warm;          /* warm start (pactown/warm.h): "no", "yes", "auto"; NULL: the setting warm */
 };
 
 #define ENGINE_ENVS 320        /* envs at most (the API's 256, the CLI's 64) */
@@ -64,10 +65,14 @@ struct run_out {
     bool job_done;             /* once: the job ran to its end (job_status is its) */
     json_t *tests;             /* the test report when the tests ran for the API, else NULL (caller decrefs) */
     bool too_many;             /* EXIT_REFUSED by a count (concurrent, hourly, per minute): HTTP 429, not 403 */
+    bool warm;                 /* started by a warm process (pactown/warm.h), not /bin/sh */
+    int exit_fd;               /* warm and still running: where its exit status arrives (pt_started_wait);
+                                  the caller closes it; -1 otherwise */
 };
 
 /* Run req. Returns out->exit (also when a service is left running: the CLI
- * then waits for out->pid, which is its child). Never exits the process. */
+ * then waits for out->pid, its child, or on out->exit_fd for a warm start:
+ * pt_started_wait). Never exits the process. */
 int engine_run(struct cli *cli, const struct run_req *req, struct run_out *out);
 
 /* The profile of user from the user_profiles file ([user], else [*]) into

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include "api.h"
+#include "pactown/warm.h"
 #include "pactown/vec.h"
 #include "runlog.h"
 #include "../forms.h"
@@ -283,6 +284,7 @@ static void port_drop(struct api *api, int port)
 struct reap {
     struct api *api;
     pid_t pid;
+    int exit_fd;            /* a warm start's (pactown/warm.h), or -1 */
     char id[PT_SERVICE_ID_MAX + 1];
     char key[PT_KEY_HEX + 1];
 };
@@ -291,7 +293,9 @@ static void *reap_main(void *arg)
 {
     struct reap *r = arg;
     int status = 0;
-    pt_wait(r->pid, &status);
+    pt_started_wait(r->pid, r->exit_fd, &status);
+    if (r->exit_fd >= 0)
+        close(r->exit_fd);
     pt_pgrp_stop(r->pid, 10000); /* what it left in its group */
     pt_service s;
     if (pt_index_service_get(r->api->cli.idx, r->id, &s) == 0 && s.pid == r->pid) {
@@ -317,14 +321,17 @@ static void reap_later(struct api *api, const struct run_out *out, const char *i
     pthread_attr_t at;
     if (!r)
         return;
-    *r = (struct reap){ .api = api, .pid = out->pid };
+    *r = (struct reap){ .api = api, .pid = out->pid, .exit_fd = out->exit_fd };
     snprintf(r->id, sizeof r->id, "%s", id);
     snprintf(r->key, sizeof r->key, "%s", out->key);
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&at, 256 << 10);
-    if (pthread_create(&t, &at, reap_main, r) != 0)
+    if (pthread_create(&t, &at, reap_main, r) != 0) {
+        if (r->exit_fd >= 0)
+            close(r->exit_fd);
         free(r); /* the service runs on; its end is seen by `pactown ps` (a zombie counts as ended) */
+    }
     pthread_attr_destroy(&at);
 }
 

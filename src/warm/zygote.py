@@ -1,0 +1,366 @@
+# zygote.py — the warm process of one venv and uid (docs/WARM.md).
+#
+# Run by pactown as `<venv>/bin/python <cache>/warm/zygote-<hash>.py DIR
+# IDLE_SECONDS` with a bound socket (AF_UNIX, SOCK_SEQPACKET) as its stdin,
+# as the services' uid, cwd DIR (the zygote's own directory), no threads.
+# It forks once (its first process exits: pactown does not reap it), writes
+# DIR/pid, imports DIR/preload (one module per line; "@auto": the top-level
+# modules of the venv's distributions), then listen(2)s: a connection is
+# only ever accepted once it is ready. Then it forks one child per start. The child
+# becomes the service: its session, its descriptors, its environment, cwd,
+# sys.argv, sys.path[0] and a fresh __main__, then runs the file, module or
+# console script at this file's top level, so that it ends as a cold start
+# of the interpreter would (SystemExit, a traceback, atexit, threads joined).
+#
+# Protocol, one connection per start (pactown/warm.h):
+#   -> {"v":1,"kind":"file"|"module"|"script","target":..,"exe":..,
+#       "argv":[..],"orig_argv":[..],"path0":..,"cwd":..,"env":["K=V",..]}
+#      with SCM_RIGHTS [stdin, stdout, stderr, go]
+#   <- {"pid": N} or {"error": "..."}
+#   (the child waits for one byte "g" on go: pactown moves it into the
+#    service's cgroups first; EOF instead: the child exits)
+#   <- {"exit": WAIT_STATUS} when the child is reaped
+import os
+import sys
+
+ZYGOTE_FILE = sys.argv[0]
+del sys.path[0]  # this file's directory: never a place to import from
+
+
+def log(msg):
+    sys.stderr.write("pactown-warm[%d]: %s\n" % (os.getpid(), msg))
+    sys.stderr.flush()
+
+
+def threads():
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
+
+
+STARTUP_VARS = ("PYTHON", "LANG", "LC_", "TZ")
+
+
+def auto_modules():
+    """The top-level modules of the venv's distributions (their RECORD files):
+    packages and modules, not private ones (_x), not the dist-info."""
+    import sysconfig
+    site = sysconfig.get_paths()["purelib"]
+    names = set()
+    try:
+        entries = os.listdir(site)
+    except OSError:
+        return []
+    for e in sorted(entries):
+        if not e.endswith(".dist-info"):
+            continue
+        try:
+            with open(os.path.join(site, e, "RECORD")) as f:
+                for line in f:
+                    path = line.split(",", 1)[0]
+                    top = path.split("/", 1)[0]
+                    if "/" in path and (path.endswith("/__init__.py") and path.count("/") == 1):
+                        names.add(top)
+                    elif "/" not in path and path.endswith(".py"):
+                        names.add(path[:-3])
+                    elif "/" not in path and path.endswith(".so"):
+                        names.add(path.split(".", 1)[0])
+        except OSError:
+            continue
+    return sorted(n for n in names if n.isidentifier() and not n.startswith("_"))
+
+
+def preload(d):
+    """Import the modules of DIR/preload, one at a time. One that fails to
+    import is skipped; one that starts a thread or reads the environment
+    while imported (other than the variables the warm process shares with
+    its services) stops the preload: it is named in DIR/dropped and the log,
+    and pactown starts the warm process again without it."""
+    try:
+        with open(os.path.join(d, "preload")) as f:
+            names = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+    except FileNotFoundError:
+        names = []
+    if names == ["@auto"]:
+        names = auto_modules()
+    try:
+        with open(os.path.join(d, "dropped")) as f:
+            drop = {ln.split("\t", 1)[0] for ln in f}
+    except FileNotFoundError:
+        drop = set()
+    seen = []
+    env_class = type(os.environ)
+
+    class Recording(env_class):
+        def __getitem__(self, k):
+            if not str(k).startswith(STARTUP_VARS):
+                seen.append(k)
+            return env_class.__getitem__(self, k)
+
+        def __iter__(self):
+            seen.append("(the whole environment)")
+            return env_class.__iter__(self)
+
+    loaded = []
+    for name in names:
+        if name in drop or name in sys.modules:
+            continue
+        if not all(p.isidentifier() for p in name.split(".")):
+            log("preload: %r is not a module name: skipped" % name)
+            continue
+        del seen[:]
+        os.environ.__class__ = Recording
+        try:
+            __import__(name)
+        except BaseException as e:  # SystemExit too: a module that exits on import is not preloaded
+            log("preload: %s does not import cleanly (%s: %s): skipped" % (name, type(e).__name__, e))
+            continue
+        finally:
+            os.environ.__class__ = env_class
+        if threads() > 1:
+            return loaded, (name, "it started a thread while imported")
+        if seen:
+            return loaded, (name, "it read the environment while imported (%s)" % ", ".join(sorted(set(map(str, seen)))[:5]))
+        loaded.append(name)
+    return loaded, None
+
+
+def recv_start(conn):
+    import array
+    import socket
+    fds = array.array("i")
+    msg, anc, flags, _ = conn.recvmsg(1 << 20, socket.CMSG_SPACE(16 * fds.itemsize))
+    for level, typ, data in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    fds = list(fds)
+    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or len(fds) != 4:
+        for fd in fds:
+            os.close(fd)
+        raise ValueError("a start message of another shape (%d descriptors)" % len(fds))
+    import json
+    req = json.loads(msg)
+    for k in ("kind", "target", "exe", "argv", "orig_argv", "path0", "cwd", "env"):
+        if k not in req:
+            for fd in fds:
+                os.close(fd)
+            raise ValueError("a start message without %r" % k)
+    if req["kind"] not in ("file", "module", "script"):
+        for fd in fds:
+            os.close(fd)
+        raise ValueError("kind %r" % req["kind"])
+    return req, fds
+
+
+def send(conn, obj):
+    import json
+    try:
+        conn.send(json.dumps(obj).encode())
+    except OSError:
+        pass
+
+
+def serve(lsock, d, idle):
+    """The zygote's loop: returns (in a forked child only) the start to run."""
+    import json
+    import select
+    import signal
+    import socket
+    import time
+    waiters = {}  # child pid -> the connection to tell its exit
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)  # SIGCHLD wakes the select (both restored in the child)
+    signal.signal(signal.SIGCHLD, lambda s, f: None)
+    last = time.monotonic()
+    while True:
+        # reap
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            conn = waiters.pop(pid, None)
+            if conn is not None:
+                send(conn, {"exit": status})
+                conn.close()
+            last = time.monotonic()
+        if not waiters and time.monotonic() - last > idle:
+            log("idle for %d s: exiting" % idle)
+            return None
+        timeout = max(0.05, idle - (time.monotonic() - last)) if not waiters else 60.0
+        try:
+            r, _, _ = select.select([lsock, wake_r], [], [], timeout)
+        except InterruptedError:
+            continue
+        if wake_r in r:
+            try:
+                os.read(wake_r, 512)
+            except BlockingIOError:
+                pass
+        if lsock not in r:
+            continue
+        try:
+            conn, _ = lsock.accept()
+        except (BlockingIOError, InterruptedError):
+            continue
+        last = time.monotonic()
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        peer_uid = int.from_bytes(creds[4:8], sys.byteorder)
+        if peer_uid not in (0, os.getuid()):
+            log("refused a connection from uid %d" % peer_uid)
+            conn.close()
+            continue
+        conn.settimeout(2.0)
+        try:
+            req, fds = recv_start(conn)
+        except (OSError, ValueError) as e:
+            log("a start refused: %s" % e)
+            send(conn, {"error": str(e)})
+            conn.close()
+            continue
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if threads() > 1:
+            send(conn, {"error": "the warm process has %d threads: it cannot fork" % threads()})
+            log("%d threads: exiting (pactown starts another)" % threads())
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            return None
+        pid = os.fork()
+        if pid == 0:
+            signal.set_wakeup_fd(-1)
+            conn.close()
+            lsock.close()
+            os.close(wake_r)
+            os.close(wake_w)
+            for c in waiters.values():
+                c.close()
+            return req, fds
+        for fd in fds:
+            os.close(fd)
+        waiters[pid] = conn
+        send(conn, {"pid": pid})
+        conn.settimeout(None)
+
+
+def stdio(fd, name, mode):
+    """sys.stdin/stdout/stderr made again as the interpreter makes them at
+    start (Python/pylifecycle.c, create_stdio): line-buffered on a terminal
+    (stderr always), the encoding and errors of this locale."""
+    import io
+    old = getattr(sys, "__%s__" % name)
+    unbuffered = sys.__stdout__.write_through  # -u or PYTHONUNBUFFERED, as this process was started
+    buffering = 0 if unbuffered and mode == "w" else -1
+    raw = io.open(fd, mode + "b", buffering=buffering, closefd=False)
+    raw_name_holder = raw.raw if hasattr(raw, "raw") else raw
+    try:
+        raw_name_holder.name = "<%s>" % name
+    except AttributeError:
+        pass
+    line = not unbuffered and (os.isatty(fd) or name == "stderr")
+    t = io.TextIOWrapper(raw, encoding=old.encoding, errors=old.errors, newline="\n", line_buffering=line,
+                         write_through=bool(unbuffered and mode == "w"))
+    try:
+        t.mode = mode
+    except AttributeError:
+        pass
+    setattr(sys, name, t)
+    setattr(sys, "__%s__" % name, t)
+
+
+def become(req, fds):
+    """In the child: the service's process, as a cold start would have it."""
+    import signal
+    os.setsid()
+    for i, fd in enumerate(fds[:3]):
+        os.dup2(fd, i, inheritable=True)
+    go = fds[3]
+    for fd in fds[:3]:
+        if fd > 2:
+            os.close(fd)
+    try:
+        b = os.read(go, 1)
+    except OSError:
+        b = b""
+    if b != b"g":
+        os._exit(0)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 65536)
+    # the signals as the interpreter leaves them at start
+    for s in range(1, signal.NSIG):
+        try:
+            if s == signal.SIGINT:
+                signal.signal(s, signal.default_int_handler)
+            elif s in (signal.SIGPIPE, signal.SIGXFSZ):
+                signal.signal(s, signal.SIG_IGN)
+            elif s not in (signal.SIGKILL, signal.SIGSTOP):
+                signal.signal(s, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    os.chdir(req["cwd"])
+    env = dict(kv.split("=", 1) for kv in req["env"] if "=" in kv)
+    os.environ.clear()
+    os.environ.update(env)
+    import time
+    time.tzset()
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        stdio(fd, name, mode)
+    sys.argv[:] = req["argv"]
+    sys.orig_argv[:] = req["orig_argv"]
+    sys.executable = req["exe"]
+    sys.path[0:0] = [req["path0"]]
+    import types
+    import builtins
+    m = types.ModuleType("__main__")
+    m.__builtins__ = builtins
+    sys.modules["__main__"] = m
+    return m
+
+
+if __name__ == "__main__":
+    d = sys.argv[1]
+    idle = int(sys.argv[2])
+    if os.fork():
+        os._exit(0)  # pactown reaps this one; the warm process is init's
+    import socket
+    lsock = socket.socket(fileno=os.dup(0))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    with open(os.path.join(d, "pid.tmp"), "w") as f:
+        f.write("%d\n" % os.getpid())
+    os.rename(os.path.join(d, "pid.tmp"), os.path.join(d, "pid"))
+    loaded, dropped = preload(d)
+    if dropped:
+        with open(os.path.join(d, "dropped"), "a") as f:
+            f.write("%s\t%s\n" % dropped)
+        log("preload: %s dropped: %s; exiting (pactown starts the warm process again without it)" % dropped)
+        sys.exit(3)
+    with open(os.path.join(d, "preloaded"), "w") as f:
+        f.write("".join(n + "\n" for n in loaded))
+    lsock.listen(16)
+    log("ready: %d module(s) preloaded" % len(loaded))
+    start = serve(lsock, d, idle)
+    if start is None:
+        sys.exit(0)
+    __pactown_main = become(*start)
+    __pactown_req = start[0]
+    del start, loaded, dropped, d, idle, lsock
+    if __pactown_req["kind"] == "module":
+        import runpy
+        runpy._run_module_as_main(__pactown_req["target"], alter_argv=True)
+    else:
+        from importlib.machinery import SourceFileLoader
+        __pactown_main.__file__ = __pactown_req["target"]
+        __pactown_main.__cached__ = None
+        __pactown_main.__loader__ = SourceFileLoader("__main__", __pactown_req["target"])
+        __pactown_main.__spec__ = None
+        __pactown_main.__package__ = None
+        with open(__pactown_req["target"], "rb") as __pactown_f:
+            __pactown_code = compile(__pactown_f.read(), __pactown_req["target"], "exec")
+        del __pactown_f
+        exec(__pactown_code, __pactown_main.__dict__)
