@@ -727,6 +727,39 @@ class Suite:
             floor.append(self.floor_start(floor_sb, free_port()))
         self.fig("2", ours=summary(ours), ours_self_reported=summary(ours_self), peer_pactown=summary(peer),
                  peer_pactown_returned=summary(peer_ret), floor=summary(floor))
+        self.fig2w(m, floor_sb)
+
+    def warm_ready(self, m, timeout=120):
+        """wait until a warm process of the mount has preloaded (it then listens: docs/WARM.md)"""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if list((m.cache / "warm").glob("*/preloaded")):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("no warm process got ready within %d s: %s" % (timeout, [
+            p.read_text()[-500:] for p in (m.cache / "warm").glob("*/zygote.log")]))
+
+    def fig2w(self, m, floor_sb):
+        """figure 2w: pactown run to healthy on a hit, forked from the venv's warm process, vs the floor
+        (the same command started cold from the built venv), interleaved"""
+        log("figure 2w: run to healthy on a hit, warm start (pactown run --warm vs the floor)")
+        port = free_port()
+        _, cp = m.cli(["run", str(FIXTURE), "--detach", "--service-id", "warm-first", "--port", str(port), "--warm"])
+        m.cli(["stop", "warm-first"])
+        self.warm_ready(m)
+        warm, warm_self, floor = [], [], []
+        for i in range(self.n(10, 3)):
+            port = free_port()
+            dt, cp = m.cli(["run", str(FIXTURE), "--detach", "--service-id", "warm%d" % i, "--port", str(port),
+                            "--timeout", "120", "--warm"])
+            if ", warm)" not in cp.stderr:
+                raise RuntimeError("figure 2w: the start was not warm:\n" + cp.stderr[-1500:])
+            warm.append(dt * 1000)
+            s = re.search(r"running in ([0-9.]+) ms", cp.stderr)
+            warm_self.append(float(s.group(1)) if s else None)
+            m.cli(["stop", "warm%d" % i])
+            floor.append(self.floor_start(floor_sb, free_port()))
+        self.fig("2w", ours=summary(warm), ours_self_reported=summary(warm_self), floor=summary(floor))
 
     # -- figure 5: import through .venv vs the store path -------------------
     def fig5(self, m):
@@ -1110,6 +1143,12 @@ def table_rows(res):
         row("2f", "run to healthy vs the floor", fmt(f["ours"], "ms"), fmt(f["floor"], "ms"),
             "uvicorn started directly from the built venv", r, r and "%.2fx the floor" % r, "<= 1.2x the floor",
             r and r <= 1.2)
+    if "2w" in F:
+        f = F["2w"]
+        r = div(med(f["ours"]), med(f["floor"]))
+        row("2w", "run to healthy on a hit, warm start, vs the floor", fmt(f["ours"], "ms"), fmt(f["floor"], "ms"),
+            "uvicorn started directly from the built venv", r, r and "%.2fx the floor" % r, "<= 0.15x the floor",
+            r and r <= 0.15)
     if "3" in F:
         f = F["3"]
         vs_uv("3a", "cold build fastapi+uvicorn vs uv", f, "uv venv + uv pip install (warm cache)", 1.1)

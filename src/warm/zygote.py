@@ -71,12 +71,16 @@ def auto_modules():
     return sorted(n for n in names if n.isidentifier() and not n.startswith("_"))
 
 
+READS = {}  # variable -> (its value here, or None), for every variable a preloaded module read
+
+
 def preload(d):
     """Import the modules of DIR/preload, one at a time. One that fails to
-    import is skipped; one that starts a thread or reads the environment
-    while imported (other than the variables the warm process shares with
-    its services) stops the preload: it is named in DIR/dropped and the log,
-    and pactown starts the warm process again without it."""
+    import is skipped; one that starts a thread while imported stops the
+    preload: it is named in DIR/dropped and the log, and pactown starts the
+    warm process again without it. The variables read while importing are
+    kept (READS): a start whose environment differs in one of them is
+    refused, and goes cold."""
     try:
         with open(os.path.join(d, "preload")) as f:
             names = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
@@ -120,10 +124,24 @@ def preload(d):
             os.environ.__class__ = env_class
         if threads() > 1:
             return loaded, (name, "it started a thread while imported")
-        if seen:
-            return loaded, (name, "it read the environment while imported (%s)" % ", ".join(sorted(set(map(str, seen)))[:5]))
+        new = sorted({str(k) for k in seen if not isinstance(k, bytes)} - set(READS) - {"(the whole environment)"})
+        for k in new:
+            READS[k] = os.environ.get(k)
+        if "(the whole environment)" in seen:
+            return loaded, (name, "it read the whole environment while imported")
+        if new:
+            log("preload: %s read %s while imported: a start whose environment differs there is cold"
+                % (name, ", ".join(new)))
         loaded.append(name)
     return loaded, None
+
+
+def env_differs(env):
+    """the first variable a preloaded module read that env has otherwise, or None"""
+    for k, v in READS.items():
+        if env.get(k) != v:
+            return k
+    return None
 
 
 def recv_start(conn):
@@ -219,6 +237,15 @@ def serve(lsock, d, idle):
         except (OSError, ValueError) as e:
             log("a start refused: %s" % e)
             send(conn, {"error": str(e)})
+            conn.close()
+            continue
+        env = dict(kv.split("=", 1) for kv in req["env"] if "=" in kv)
+        differs = env_differs(env)
+        if differs:
+            send(conn, {"error": "the service's environment has %s otherwise than when the warm process preloaded "
+                                 "(a module read it while imported)" % differs})
+            for fd in fds:
+                os.close(fd)
             conn.close()
             continue
         sys.stdout.flush()
