@@ -1,5 +1,6 @@
-/* ports.c — listening TCP sockets (proc(5) /proc/net/tcp, tcp6) and the
- * processes that hold them (/proc/PID/fd links "socket:[INODE]"). */
+/* ports.c — listening TCP sockets (sock_diag(7), else proc(5)
+ * /proc/net/tcp, tcp6) and the processes that hold them (/proc/PID/fd links
+ * "socket:[INODE]"). */
 #include "pactown/ports.h"
 #include "pactown/proc.h"
 
@@ -15,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 
 typedef struct {
     unsigned long ino;
@@ -30,6 +34,22 @@ static int cmp_ino(const void *a, const void *b)
 {
     unsigned long x = ((const sock_ent *)a)->ino, y = ((const sock_ent *)b)->ino;
     return (x > y) - (x < y);
+}
+
+static int add_sock(sock_vec *sv, unsigned long ino, int port)
+{
+    if (sv->n == sv->cap) {
+        size_t nc = sv->cap ? sv->cap * 2 : 64;
+        sock_ent *nv = realloc(sv->v, nc * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        sv->v = nv;
+        sv->cap = nc;
+    }
+    sv->v[sv->n].ino = ino;
+    sv->v[sv->n].port = port;
+    sv->n++;
+    return 0;
 }
 
 /* Append the LISTEN sockets of one /proc/net/tcp* file (only those on port
@@ -56,29 +76,76 @@ static int read_net_tcp(const char *file, int only_port, sock_vec *sv)
             continue;
         if (state != 0x0A || ino == 0 || port == 0 || port > 65535 || (only_port > 0 && (int)port != only_port))
             continue;
-        if (sv->n == sv->cap) {
-            size_t nc = sv->cap ? sv->cap * 2 : 64;
-            sock_ent *nv = realloc(sv->v, nc * sizeof *nv);
-            if (!nv) {
-                rc = -ENOMEM;
-                break;
-            }
-            sv->v = nv;
-            sv->cap = nc;
-        }
-        sv->v[sv->n].ino = ino;
-        sv->v[sv->n].port = (int)port;
-        sv->n++;
+        if ((rc = add_sock(sv, ino, (int)port)) != 0)
+            break;
     }
     free(line);
     fclose(f);
     return rc;
 }
 
+/* The LISTEN sockets of one family from the kernel's sock_diag(7)
+ * (SOCK_DIAG_BY_FAMILY, a dump of TCP sockets in state LISTEN only: the
+ * listening hash, where /proc/net/tcp walks every bucket of the established
+ * one too, milliseconds a read). -errno when netlink cannot answer. */
+static int diag_listen(int family, int only_port, sock_vec *sv)
+{
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0)
+        return -errno;
+    struct {
+        struct nlmsghdr nlh;
+        struct inet_diag_req_v2 r;
+    } req = { .nlh = { .nlmsg_len = sizeof req, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+              .r = { .sdiag_family = (unsigned char)family, .sdiag_protocol = IPPROTO_TCP,
+                     .idiag_states = 1u << 10 /* TCP_LISTEN */ } };
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+    int rc = sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&sa, sizeof sa) < 0 ? -errno : 0;
+    static _Thread_local char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+    bool done = false;
+    while (rc == 0 && !done) {
+        ssize_t len = recv(fd, buf, sizeof buf, 0);
+        if (len < 0 && errno == EINTR)
+            continue;
+        if (len <= 0) {
+            rc = len < 0 ? -errno : -EIO;
+            break;
+        }
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+            if (h->nlmsg_type == NLMSG_DONE) {
+                done = true;
+                break;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                const struct nlmsgerr *e = NLMSG_DATA(h);
+                rc = e->error ? e->error : -EIO;
+                break;
+            }
+            const struct inet_diag_msg *m = NLMSG_DATA(h);
+            int port = ntohs(m->id.idiag_sport);
+            if (m->idiag_state == 10 && m->idiag_inode && port && (only_port <= 0 || port == only_port) &&
+                (rc = add_sock(sv, m->idiag_inode, port)) != 0)
+                break;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
 /* Every listening socket (on only_port when > 0), sorted by inode. */
 static int listen_sockets(int only_port, sock_vec *sv)
 {
-    int rc = read_net_tcp("/proc/net/tcp", only_port, sv);
+    int rc = diag_listen(AF_INET, only_port, sv);
+    if (rc == 0)
+        rc = diag_listen(AF_INET6, only_port, sv);
+    if (rc == 0) {
+        if (sv->n > 1)
+            qsort(sv->v, sv->n, sizeof *sv->v, cmp_ino);
+        return 0;
+    }
+    sv->n = 0; /* no sock_diag here (a kernel without it, a seccomp filter): proc(5) */
+    rc = read_net_tcp("/proc/net/tcp", only_port, sv);
     if (rc == 0) {
         int r6 = read_net_tcp("/proc/net/tcp6", only_port, sv);
         if (r6 != 0 && r6 != -ENOENT)
