@@ -150,7 +150,7 @@ void pt_warm_stop(const char *cache_dir, const char *id)
 
 static int write_at(int dirfd, const char *name, const char *text, uid_t uid, gid_t gid, bool chown_it)
 {
-    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
     size_t len = strlen(text);
@@ -176,15 +176,22 @@ int pt_warm_spawn(const pt_warm_spawn_opts *o, pid_t *pid_out)
     snprintf(spath, sizeof spath, "%s/" WARM_DIR "/%s", o->cache_dir, script);
     snprintf(py, sizeof py, "%s/bin/python", o->venv);
     snprintf(idle, sizeof idle, "%ld", o->idle_seconds > 0 ? o->idle_seconds : 600);
-    /* its directory, fresh: the uid's, 0700 */
-    if (rc == 0) {
-        pt_rm_rf(dir);
-        if (mkdirat(wfd, o->id, 0700) != 0 || (o->set_ids && chown(dir, o->uid, o->gid) != 0))
-            rc = -errno;
-    }
-    int dfd = rc ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (rc == 0 && dfd < 0)
+    /* its directory: the uid's, 0700; what its children recorded (seen) and what it dropped are
+     * kept from the last one, the rest is made again */
+    if (rc == 0 && mkdirat(wfd, o->id, 0700) != 0 && errno != EEXIST)
         rc = -errno;
+    int dfd = rc ? -1 : openat(wfd, o->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat dst;
+    if (rc == 0 && (dfd < 0 || fstat(dfd, &dst) != 0))
+        rc = -errno;
+    if (rc == 0 && o->set_ids && dst.st_uid != o->uid && fchown(dfd, o->uid, o->gid) != 0)
+        rc = -errno;
+    if (rc == 0 && fchmod(dfd, 0700) != 0)
+        rc = -errno;
+    static const char *const fresh[] = { "preload", "zygote.log", "pid", "pid.tmp", "preloaded", NULL };
+    for (size_t i = 0; rc == 0 && fresh[i]; i++)
+        if (unlinkat(dfd, fresh[i], 0) != 0 && errno != ENOENT)
+            rc = -errno;
     if (rc == 0) {
         size_t len = 1;
         for (size_t i = 0; o->preload && o->preload[i]; i++)
@@ -205,7 +212,7 @@ int pt_warm_spawn(const pt_warm_spawn_opts *o, pid_t *pid_out)
     }
     int logfd = -1;
     if (rc == 0) {
-        logfd = openat(dfd, "zygote.log", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+        logfd = openat(dfd, "zygote.log", O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (logfd < 0 || (o->set_ids && fchown(logfd, o->uid, o->gid) != 0))
             rc = -errno;
     }

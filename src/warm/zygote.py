@@ -20,11 +20,14 @@
 #   (the child waits for one byte "g" on go: pactown moves it into the
 #    service's cgroups first; EOF instead: the child exits)
 #   <- {"exit": WAIT_STATUS} when the child is reaped
-import os
 import sys
+
+AT_START = set(sys.modules)  # what any interpreter has imported before its first line
+import os  # noqa: E402
 
 ZYGOTE_FILE = sys.argv[0]
 del sys.path[0]  # this file's directory: never a place to import from
+RECORD_SECONDS = 10  # a child names the modules it imports in its first seconds (DIR/seen)
 
 
 def log(msg):
@@ -74,20 +77,26 @@ def auto_modules():
 READS = {}  # variable -> (its value here, or None), for every variable a preloaded module read
 
 
-def preload(d):
+def preload(d, names=None):
     """Import the modules of DIR/preload, one at a time. One that fails to
     import is skipped; one that starts a thread while imported stops the
     preload: it is named in DIR/dropped and the log, and pactown starts the
     warm process again without it. The variables read while importing are
     kept (READS): a start whose environment differs in one of them is
     refused, and goes cold."""
-    try:
-        with open(os.path.join(d, "preload")) as f:
-            names = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
-    except FileNotFoundError:
-        names = []
-    if names == ["@auto"]:
-        names = auto_modules()
+    if names is None:
+        try:
+            with open(os.path.join(d, "preload")) as f:
+                names = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+        except FileNotFoundError:
+            names = []
+        if "@auto" in names:
+            names = [n for n in names if n != "@auto"] + auto_modules()
+        try:  # what earlier children imported in their first seconds
+            with open(os.path.join(d, "seen")) as f:
+                names += [ln.strip() for ln in f if ln.strip()]
+        except FileNotFoundError:
+            pass
     try:
         with open(os.path.join(d, "dropped")) as f:
             drop = {ln.split("\t", 1)[0] for ln in f}
@@ -134,6 +143,47 @@ def preload(d):
                 % (name, ", ".join(new)))
         loaded.append(name)
     return loaded, None
+
+
+def learn(d, tried):
+    """Import the modules children named in DIR/seen (they imported them in
+    their first seconds) that are not imported yet, as preload does. Returns
+    a reason to exit when one started a thread (DIR/dropped names it)."""
+    try:
+        with open(os.path.join(d, "seen")) as f:
+            names = [ln.strip() for ln in f]
+    except OSError:
+        return None
+    loaded, dropped = preload(d, [n for n in names if n and n not in tried and n not in sys.modules])
+    tried.update(names)
+    if dropped:
+        with open(os.path.join(d, "dropped"), "a") as f:
+            f.write("%s\t%s\n" % dropped)
+        return "%s: %s" % dropped
+    if loaded:
+        with open(os.path.join(d, "preloaded"), "a") as f:
+            f.write("".join(n + "\n" for n in loaded))
+    return None
+
+
+def shadowed(path0):
+    """A module imported here (not at an interpreter's start) that path0, the
+    child's sys.path[0], also holds: a cold start would import path0's, a
+    warm child has this one. None when there is none."""
+    names = {n.split(".", 1)[0] for n in sys.modules} - {n.split(".", 1)[0] for n in AT_START}
+    try:
+        entries = os.listdir(path0)
+    except OSError:
+        return None
+    for e in entries:
+        base, dot, ext = e.partition(".")
+        if base not in names:
+            continue
+        p = os.path.join(path0, e)
+        if (dot and (ext == "py" or ext == "pyc" or ext.endswith(".so") or ext == "so")) or (
+                not dot and os.path.isfile(os.path.join(p, "__init__.py"))):
+            return e
+    return None
 
 
 def env_differs(env):
@@ -187,6 +237,7 @@ def serve(lsock, d, idle):
     import socket
     import time
     waiters = {}  # child pid -> the connection to tell its exit
+    tried = set()  # names of DIR/seen looked at
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)  # SIGCHLD wakes the select (both restored in the child)
     signal.signal(signal.SIGCHLD, lambda s, f: None)
@@ -240,6 +291,22 @@ def serve(lsock, d, idle):
             conn.close()
             continue
         env = dict(kv.split("=", 1) for kv in req["env"] if "=" in kv)
+        why = learn(d, tried)
+        if why:
+            send(conn, {"error": "the warm process is restarting (%s)" % why})
+            log("learning: %s; exiting (pactown starts the warm process again without it)" % why)
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            return None
+        shadow = shadowed(req["path0"])
+        if shadow:
+            send(conn, {"error": "%s in %s has the name of a module the warm process imported: a cold start would "
+                                 "import it instead" % (shadow, req["path0"])})
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            continue
         differs = env_differs(env)
         if differs:
             send(conn, {"error": "the service's environment has %s otherwise than when the warm process preloaded "
@@ -257,6 +324,7 @@ def serve(lsock, d, idle):
                 os.close(fd)
             conn.close()
             return None
+        req["seen"] = os.path.join(d, "seen")
         pid = os.fork()
         if pid == 0:
             signal.set_wakeup_fd(-1)
@@ -297,6 +365,42 @@ def stdio(fd, name, mode):
         pass
     setattr(sys, name, t)
     setattr(sys, "__%s__" % name, t)
+
+
+def record(path, known):
+    """The child names each module it imports in its first RECORD_SECONDS in
+    path (one line each, appended, the file opened and closed each time: no
+    descriptor stays open), through an audit hook (sys.addaudithook, PEP 578:
+    nothing the service can see in sys)."""
+    if not path:
+        return
+    import time
+    until = time.monotonic() + RECORD_SECONDS
+    on = [True]
+    o_flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+
+    def hook(event, args, _mono=time.monotonic, _open=os.open, _write=os.write, _close=os.close):
+        if event != "import" or not on[0]:
+            return
+        if _mono() > until:
+            on[0] = False
+            return
+        name = args[0]
+        if not isinstance(name, str) or name in known:
+            return
+        known.add(name)
+        on[0] = False  # the open below is an audited event too
+        try:
+            fd = _open(path, o_flags, 0o600)
+            try:
+                _write(fd, (name + "\n").encode())
+            finally:
+                _close(fd)
+        except OSError:
+            pass
+        finally:
+            on[0] = True
+    sys.addaudithook(hook)
 
 
 def become(req, fds):
@@ -340,6 +444,7 @@ def become(req, fds):
     sys.orig_argv[:] = req["orig_argv"]
     sys.executable = req["exe"]
     sys.path[0:0] = [req["path0"]]
+    record(req.get("seen"), set(sys.modules))
     import types
     import builtins
     m = types.ModuleType("__main__")
