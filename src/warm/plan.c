@@ -242,7 +242,55 @@ static char *dup_or_fail(const char *s, bool *oom)
     return d;
 }
 
-int pt_warm_plan_make(const char *body, const char *venv, const char *cwd, char *const *env, pt_warm_plan *p)
+/* expand in this process (single-threaded callers only): environ and the cwd
+ * swapped for wordexp and put back */
+static int expand_here(const char *body, const char *cwd, char *const *env, char **words, size_t *n, size_t *len)
+{
+    int back = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (back < 0)
+        return -errno;
+    if (chdir(cwd) != 0) {
+        int e = -errno;
+        close(back);
+        return e;
+    }
+    char **saved = environ;
+    environ = (char **)env;
+    wordexp_t we = { 0 };
+    int rc = wordexp(body, &we, WRDE_NOCMD);
+    environ = saved;
+    int brc = fchdir(back);
+    close(back);
+    if (brc != 0) {
+        if (rc == 0)
+            wordfree(&we);
+        return -errno;
+    }
+    if (rc != 0)
+        return rc == WRDE_NOSPACE ? -ENOMEM : rc;
+    size_t total = 0;
+    for (size_t i = 0; i < we.we_wordc; i++)
+        total += strlen(we.we_wordv[i]) + 1;
+    char *buf = malloc(total + 1);
+    if (!buf) {
+        wordfree(&we);
+        return -ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < we.we_wordc; i++) {
+        size_t l = strlen(we.we_wordv[i]) + 1;
+        memcpy(buf + k, we.we_wordv[i], l);
+        k += l;
+    }
+    *words = buf;
+    *n = we.we_wordc;
+    *len = k;
+    wordfree(&we);
+    return 0;
+}
+
+int pt_warm_plan_make(const char *body, const char *venv, const char *cwd, char *const *env, bool single_threaded,
+                      pt_warm_plan *p)
 {
     memset(p, 0, sizeof *p);
     /* the variables of the interpreter's start: taken as they are, or cold */
@@ -286,65 +334,75 @@ int pt_warm_plan_make(const char *body, const char *venv, const char *cwd, char 
         return -ENOMEM;
     char *words = NULL;
     size_t nw = 0, wlen = 0;
-    int rc = expand(line, cwd, env, &words, &nw, &wlen);
+    int rc = single_threaded ? expand_here(line, cwd, env, &words, &nw, &wlen)
+                             : expand(line, cwd, env, &words, &nw, &wlen);
     free(line);
     if (rc < 0)
         return rc == -ENOMEM ? rc : cold(p, "the run command could not be expanded (%s)", strerror(-rc));
     if (rc != 0) {
-        free(words);
-        return cold(p, "%s", rc == WRDE_BADCHAR ? "the run command uses the shell (a pipe, a list, a redirection, "
+        cold(p, "%s", rc == WRDE_BADCHAR ? "the run command uses the shell (a pipe, a list, a redirection, "
                                                   "a subshell or braces)"
                              : rc == WRDE_CMDSUB ? "the run command has a command substitution"
                              : rc == WRDE_SYNTAX ? "the run command's shell syntax is incomplete"
                                                  : "the run command could not be expanded");
+        free(words);
+        return 0;
     }
     const char *w[PT_WARM_ARGS + 1];
     size_t k = 0;
     for (const char *s = words; k < nw && s < words + wlen && k < PT_WARM_ARGS; s += strlen(s) + 1)
         w[k++] = s;
     if (nw == 0 || k != nw) {
+        cold(p, nw ? "the run command has more than %d words" : "the run command is empty", PT_WARM_ARGS);
         free(words);
-        return cold(p, nw ? "the run command has more than %d words" : "the run command is empty", PT_WARM_ARGS);
+        return 0;
     }
     /* the command word */
     size_t eq = strcspn(w[0], "=/");
     if (w[0][eq] == '=' && eq > 0) {
+        cold(p, "the run command starts with an assignment (%.*s=...)", (int)eq, w[0]);
         free(words);
-        return cold(p, "the run command starts with an assignment (%.*s=...)", (int)eq, w[0]);
+        return 0;
     }
     if (in_list(w[0], strlen(w[0]), builtins)) {
+        cold(p, "the run command starts with the shell's %s", w[0]);
         free(words);
-        return cold(p, "the run command starts with the shell's %s", w[0]);
+        return 0;
     }
     char found[PATH_MAX], venv_bin[PATH_MAX], bin_real[PATH_MAX];
     snprintf(venv_bin, sizeof venv_bin, "%s/bin", venv);
     if (!realpath(venv_bin, bin_real)) {
+        cold(p, "%s: %s", venv_bin, strerror(errno));
         free(words);
-        return cold(p, "%s: %s", venv_bin, strerror(errno));
+        return 0;
     }
     if (strchr(w[0], '/')) {
         snprintf(found, sizeof found, "%s", w[0]);
     } else if (!path_search(w[0], env, cwd, found, sizeof found)) {
+        cold(p, "%s is not found in the service's PATH", w[0]);
         free(words);
-        return cold(p, "%s is not found in the service's PATH", w[0]);
+        return 0;
     }
     char abs[PATH_MAX * 2];
     snprintf(abs, sizeof abs, "%s%s%s", found[0] == '/' ? "" : cwd, found[0] == '/' ? "" : "/", found);
     if (!executable_file(abs) || !in_venv_bin(abs, bin_real)) {
+        cold(p, "%s is not the venv's interpreter or one of its scripts", found);
         free(words);
-        return cold(p, "%s is not the venv's interpreter or one of its scripts", found);
+        return 0;
     }
     const char *base = strrchr(abs, '/') + 1;
     bool oom = false;
     size_t a = 0, o = 0;
     if (python_name(base)) {
         if (nw < 2) {
+            cold(p, "the interpreter without a file or module (an interactive session)");
             free(words);
-            return cold(p, "the interpreter without a file or module (an interactive session)");
+            return 0;
         }
         if (!put(p->exe, sizeof p->exe, found[0] == '/' ? found : abs)) {
+            cold(p, "the interpreter's path is too long");
             free(words);
-            return cold(p, "the interpreter's path is too long");
+            return 0;
         }
         for (size_t i = 0; i < nw; i++)
             p->orig_argv[o++] = dup_or_fail(w[i], &oom);
@@ -355,36 +413,41 @@ int pt_warm_plan_make(const char *body, const char *venv, const char *cwd, char 
                 ok = isalnum((unsigned char)*s) || *s == '_' || (*s == '.' && s[1] && s[1] != '.' && s != mod);
             if (!ok) {
                 pt_warm_plan_free(p);
+                cold(p, "python -m without a module name");
                 free(words);
-                return cold(p, "python -m without a module name");
+                return 0;
             }
             p->kind = PT_WARM_MODULE;
             snprintf(p->target, sizeof p->target, "%s", mod);
             if (!realpath(cwd, p->path0)) {
                 pt_warm_plan_free(p);
+                cold(p, "%s: %s", cwd, strerror(errno));
                 free(words);
-                return cold(p, "%s: %s", cwd, strerror(errno));
+                return 0;
             }
             p->argv[a++] = dup_or_fail("-m", &oom); /* runpy puts the module's file in its place */
             for (size_t i = 3; i < nw; i++)
                 p->argv[a++] = dup_or_fail(w[i], &oom);
         } else if (w[1][0] == '-') {
             pt_warm_plan_free(p);
+            cold(p, "the interpreter option %s", w[1]);
             free(words);
-            return cold(p, "the interpreter option %s", w[1]);
+            return 0;
         } else {
             char file[PATH_MAX * 2], real[PATH_MAX];
             snprintf(file, sizeof file, "%s%s%s", w[1][0] == '/' ? "" : cwd, w[1][0] == '/' ? "" : "/", w[1]);
             struct stat st;
             if (stat(file, &st) != 0 || !S_ISREG(st.st_mode) || !realpath(file, real)) {
                 pt_warm_plan_free(p);
+                cold(p, "%s is not a file", w[1]);
                 free(words);
-                return cold(p, "%s is not a file", w[1]);
+                return 0;
             }
             if (!put(p->target, sizeof p->target, file)) {
                 pt_warm_plan_free(p);
+                cold(p, "%s: the path is too long", w[1]);
                 free(words);
-                return cold(p, "%s: the path is too long", w[1]);
+                return 0;
             }
             p->kind = PT_WARM_FILE;
             char *slash = strrchr(real, '/');
@@ -403,25 +466,29 @@ int pt_warm_plan_make(const char *body, const char *venv, const char *cwd, char 
         first[r > 0 ? r : 0] = '\0';
         char *nl = strchr(first, '\n');
         if (strncmp(first, "#!", 2) != 0 || !nl) {
+            cold(p, "%s is not a Python script", found);
             free(words);
-            return cold(p, "%s is not a Python script", found);
+            return 0;
         }
         *nl = '\0';
         const char *interp = first + 2;
         const char *ib = strrchr(interp, '/');
         if (interp[0] != '/' || strpbrk(interp, " \t") || !ib || !python_name(ib + 1) ||
             !in_venv_bin(interp, bin_real)) {
+            cold(p, "%s is not a script of the venv's interpreter (#!%.200s)", found, interp);
             free(words);
-            return cold(p, "%s is not a script of the venv's interpreter (#!%.200s)", found, interp);
+            return 0;
         }
         char real[PATH_MAX];
         if (!realpath(abs, real)) {
+            cold(p, "%s: %s", found, strerror(errno));
             free(words);
-            return cold(p, "%s: %s", found, strerror(errno));
+            return 0;
         }
         if (!put(p->exe, sizeof p->exe, interp) || !put(p->target, sizeof p->target, found)) {
+            cold(p, "%s: the path is too long", found);
             free(words);
-            return cold(p, "%s: the path is too long", found);
+            return 0;
         }
         p->kind = PT_WARM_SCRIPT;
         char *slash = strrchr(real, '/');

@@ -555,7 +555,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
     if (warm && strcmp(warm, "no") != 0) {
         /* a warm start: forked from the venv's warm process, when the command is a Python entry
          * point it can run exactly; else, or when that fails, cold as below */
-        int prc = pt_warm_plan_make(mp.run->body, venv, sandbox, env, &plan);
+        int prc = pt_warm_plan_make(mp.run->body, venv, sandbox, env, !cli->api, &plan);
         if (prc == 0 && plan.kind == PT_WARM_COLD) {
             cli_note(cli, "warm: starting cold: %s", plan.why);
         } else if (prc == 0) {
