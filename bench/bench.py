@@ -363,6 +363,11 @@ class Mount:
                     kill_group(int(s["pid"]))
         except Exception:
             pass
+        for pidfile in (self.cache / "warm").glob("*/pid"):  # warm processes (docs/WARM.md): init's children
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
         subprocess.run(["fusermount3", "-u", str(self.mnt)], capture_output=True)
         try:
             self.proc.wait(10)

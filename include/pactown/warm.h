@@ -97,9 +97,34 @@ int pt_warm_spawn(const pt_warm_spawn_opts *o, pid_t *pid);
  * else 0. */
 pid_t pt_warm_pid(const char *cache_dir, const char *id);
 
-/* End the warm process of id (SIGKILL to its session) and remove its socket
- * and directory. */
+/* End the warm process of id (SIGKILL; the services it forked run on, in
+ * sessions of their own) and remove its socket and directory. */
 void pt_warm_stop(const char *cache_dir, const char *id);
+
+/* A running warm process, as pt_warm_each reports it. */
+typedef struct pt_warm_info {
+    char id[128];
+    char key[PT_KEY_HEX + 1];
+    uid_t uid;
+    pid_t pid;
+    uint64_t rss_bytes;         /* resident memory (statm; pages shared with its children count here) */
+    int64_t last_use;           /* epoch seconds of its last start (its socket's mtime), or its own start */
+} pt_warm_info;
+
+/* Call fn for every running warm process under <cache>/warm (directory
+ * order); fn returning non-zero stops the walk and is returned. 0 when
+ * there is none (or no <cache>/warm). */
+int pt_warm_each(const char *cache_dir, int (*fn)(const pt_warm_info *w, void *arg), void *arg);
+
+/* Make room for one more warm process under max (setting max_warm): while
+ * max or more run, the least recently used one is ended (pt_warm_stop), and
+ * its id said in ended (may be NULL; the last one ended). Returns the number
+ * ended. max 0: no limit. */
+int pt_warm_make_room(const char *cache_dir, long max, char *ended, size_t n);
+
+/* Wait up to timeout_ms for the warm process of id to have written its pid
+ * (pt_warm_spawn returns before): its pid, or 0. */
+pid_t pt_warm_wait_pid(const char *cache_dir, const char *id, int timeout_ms);
 
 typedef struct pt_warm_start_opts {
     const char *cache_dir;

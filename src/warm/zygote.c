@@ -2,6 +2,7 @@
  * start to it and the wait for the child's end (pactown/warm.h). */
 #include "pactown/warm.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -410,6 +411,14 @@ int pt_warm_start(const pt_warm_start_opts *o, pid_t *pid_out, int *exit_fd, cha
         return fail(why, wn, -e, "the warm child went away: %s", strerror(e));
     }
     close(go[1]);
+    /* its last use, for max_warm's least recently used (pt_warm_make_room) */
+    int tfd = warm_dirfd(o->cache_dir, false);
+    if (tfd >= 0) {
+        char name[128];
+        snprintf(name, sizeof name, "%s.sock", o->id);
+        utimensat(tfd, name, NULL, AT_SYMLINK_NOFOLLOW);
+        close(tfd);
+    }
     *pid_out = (pid_t)child;
     *exit_fd = s;
     return 0;
@@ -485,4 +494,89 @@ bool pt_started_stop(pid_t pid, int exit_fd, int timeout_ms, int *status)
     if (status)
         *status = st;
     return pt_pgrp_stop(pid, timeout_ms) && clean;
+}
+
+int pt_warm_each(const char *cache_dir, int (*fn)(const pt_warm_info *w, void *arg), void *arg)
+{
+    int wfd = warm_dirfd(cache_dir, false);
+    if (wfd < 0)
+        return 0;
+    DIR *d = fdopendir(wfd);
+    if (!d) {
+        close(wfd);
+        return 0;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (!id_ok(de->d_name) || strlen(de->d_name) < PT_KEY_HEX + 3)
+            continue;
+        pt_warm_info w = { 0 };
+        snprintf(w.id, sizeof w.id, "%s", de->d_name);
+        if ((w.pid = pt_warm_pid(cache_dir, w.id)) <= 0)
+            continue;
+        memcpy(w.key, w.id, PT_KEY_HEX);
+        w.key[PT_KEY_HEX] = '\0';
+        w.uid = id_uid(w.id);
+        char path[64], buf[128] = "";
+        snprintf(path, sizeof path, "/proc/%d/statm", (int)w.pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            buf[n > 0 ? n : 0] = '\0';
+            close(fd);
+            unsigned long size = 0, res = 0;
+            if (sscanf(buf, "%lu %lu", &size, &res) == 2)
+                w.rss_bytes = (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+        }
+        char sock[160];
+        snprintf(sock, sizeof sock, "%s.sock", w.id);
+        struct stat st;
+        if (fstatat(dirfd(d), sock, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            w.last_use = st.st_mtim.tv_sec;
+        rc = fn(&w, arg);
+    }
+    closedir(d);
+    return rc;
+}
+
+struct room {
+    long n;
+    pt_warm_info oldest;
+};
+
+static int count_oldest(const pt_warm_info *w, void *arg)
+{
+    struct room *r = arg;
+    if (r->n++ == 0 || w->last_use < r->oldest.last_use)
+        r->oldest = *w;
+    return 0;
+}
+
+int pt_warm_make_room(const char *cache_dir, long max, char *ended, size_t n)
+{
+    int stopped = 0;
+    while (max > 0) {
+        struct room r = { 0 };
+        pt_warm_each(cache_dir, count_oldest, &r);
+        if (r.n < max || stopped > 64)
+            break;
+        pt_warm_stop(cache_dir, r.oldest.id);
+        if (ended)
+            snprintf(ended, n, "%s", r.oldest.id);
+        stopped++;
+    }
+    return stopped;
+}
+
+pid_t pt_warm_wait_pid(const char *cache_dir, const char *id, int timeout_ms)
+{
+    uint64_t deadline = pt_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+    for (;;) {
+        pid_t pid = pt_warm_pid(cache_dir, id);
+        if (pid > 0 || pt_mono_ns() >= deadline)
+            return pid;
+        struct pollfd none;
+        poll(&none, 0, 2);
+    }
 }

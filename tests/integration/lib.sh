@@ -108,6 +108,10 @@ for s in json.load(sys.stdin):
     if s["running"]:
         print(s["pid"])' 2>/dev/null | while read -r pid; do kill -KILL -- "-$pid" 2>/dev/null; done
     fi
+    # warm processes (docs/WARM.md): init's children, they would outlive the test
+    for p in "$WORK"/cache/warm/*/pid; do
+        [ -f "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null
+    done
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         fusermount3 -u "$MNT" 2>/dev/null
         for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.05; done

@@ -45,16 +45,16 @@ PY
 # with the pid pactown recorded added, then stopped; the run's output in $out
 run_state() {
     local id=$1 file=$2 dest=$3; shift 3
-    rm -f "$WORK/state.json"
-    out=$("$PACTOWN" run "$file" --service-id "$id" --port "$port" --detach --env STATE_OUT="$WORK/state.json" "$@" 2>&1) \
+    rm -f "$WORK/state/state.json"
+    out=$("$PACTOWN" run "$file" --service-id "$id" --port "$port" --detach --env STATE_OUT="$WORK/state/state.json" "$@" 2>&1) \
         || fail "run $id $*: $out"
-    wait_until 10 test -f "$WORK/state.json" || fail "$id: the service wrote no state"
+    wait_until 10 test -f "$WORK/state/state.json" || fail "$id: the service wrote no state"
     assert_eq "$(http_status "http://127.0.0.1:$port/")" 200 "HTTP status of $id $*"
     local pid
     pid=$("$PACTOWN" ps --json | python3 -c "import json,sys; print([s['pid'] for s in json.load(sys.stdin) if s['id'] == '$id'][0])")
     python3 -c "
 import json
-s = json.load(open('$WORK/state.json'))
+s = json.load(open('$WORK/state/state.json'))
 s['service_pid'] = $pid
 json.dump(s, open('$dest', 'w'))"
     "$PACTOWN" stop "$id" >/dev/null || fail "stop $id"
@@ -62,6 +62,7 @@ json.dump(s, open('$dest', 'w'))"
 
 mount_start
 port=$(free_port)
+mkdir -m 1777 "$WORK/state" # the services write what they see there (users' too)
 n=0
 for form in "python -m ptdemo_state" "python state.py" "ptdemo-state" "python3 state.py --flag 'two words' \$PORT"; do
     n=$((n + 1))
@@ -88,4 +89,71 @@ a, b, c = (json.load(open('$WORK/%s$n%s.json' % x))['random'] for x in (('cold',
 sys.exit(0 if len({a, b, c}) == 3 else 1)" || fail "$form: two starts have the same random state"
     say "$form: warm starts the same as cold"
 done
+
+# as a user: the warm process and its children have the user's uid, never root's
+run_state u1 "$WORK/s1.md" "$WORK/ucold.json" --no-warm --user alice
+run_state u1 "$WORK/s1.md" "$WORK/ufirst.json" --warm --user alice
+echo "$out" | grep -q "warm: started the warm process" || fail "no warm process for alice: $out"
+uid=$(python3 -c "import json; print(json.load(open('$WORK/ucold.json'))['ids'][0])")
+[ "$uid" != 0 ] || fail "alice's service ran as root"
+wait_until 30 sh -c "ls '$WORK'/cache/warm/*-$uid-*/preloaded >/dev/null 2>&1" || fail "alice's warm process never got ready"
+zpid=$(cat "$WORK"/cache/warm/*-"$uid"-*/pid)
+assert_eq "$(stat -c %u "/proc/$zpid")" "$uid" "the uid of alice's warm process"
+run_state u1 "$WORK/s1.md" "$WORK/uwarm.json" --warm --user alice
+echo "$out" | grep -q "running in .*, warm)" || fail "alice's start was not warm: $out"
+compare "$WORK/ucold.json" "$WORK/uwarm.json" "python -m ptdemo_state as alice"
+
+# what starts cold, and says why
+cold_because() { # README-RUN-FORM REASON [run options...]
+    local form=$1 why=$2; shift 2
+    readme "$WORK/c.md" "$form"
+    out=$("$PACTOWN" run "$WORK/c.md" --service-id c --port "$port" --detach --warm "$@" 2>&1) || fail "$form: $out"
+    echo "$out" | grep -q ", warm)" && fail "$form: started warm: $out"
+    echo "$out" | grep -qF "$why" || fail "$form: no '$why' in: $out"
+    "$PACTOWN" stop c >/dev/null
+}
+cold_because 'python -m ptdemo_state | cat' "warm: starting cold: the run command uses the shell"
+cold_because 'cd . && python -m ptdemo_state' "warm: starting cold: the run command uses the shell"
+cold_because 'python -m ptdemo_state' "sets PYTHONPATH, which a warm interpreter cannot take" --env PYTHONPATH=lib
+# ptdemo_state reads PTDEMO_MODE while imported: another value than the warm process had is cold
+cold_because 'python -m ptdemo_state' "has PTDEMO_MODE otherwise than when the warm process preloaded" \
+    --env PTDEMO_MODE=other
+# a module of the sandbox with the name of one the warm process imported: a cold start imports the sandbox's
+printf '%s\n' '```python markpact:file path=ptdemo_state.py' 'raise SystemExit("the sandbox one")' '```' >>"$WORK/c.md"
+out=$("$PACTOWN" run "$WORK/c.md" --service-id c --port "$port" --detach --warm 2>&1) && fail "the shadowed start ran: $out"
+echo "$out" | grep -qF "ptdemo_state.py in $WORK/sandboxes/c has the name of a module the warm process imported" \
+    || fail "no shadowing reason: $out"
+
+# the warm process killed: the next start is cold and says so, and starts a new one
+zdir=$(ls -d "$WORK"/cache/warm/*-0-*/ | head -n 1)
+kill -KILL "$(cat "$zdir/pid")"
+wait_until 10 sh -c "! kill -0 $(cat "$zdir/pid") 2>/dev/null" || fail "the warm process did not end"
+run_state s1 "$WORK/s1.md" "$WORK/after-kill.json" --warm
+echo "$out" | grep -q "warm: no ready warm process" || fail "no line about the missing warm process: $out"
+echo "$out" | grep -q "warm: started the warm process" || fail "no new warm process: $out"
+wait_until 30 test -f "$zdir/preloaded" || fail "the new warm process never got ready"
+run_state s1 "$WORK/s1.md" "$WORK/after-kill2.json" --warm
+echo "$out" | grep -q "running in .*, warm)" || fail "not warm after the new warm process: $out"
+
+# a warm process that answers with a pid that is not its child: ended, and the start is cold
+kill -KILL "$(cat "$zdir/pid")"
+sock="$WORK/cache/warm/$(basename "$zdir").sock"
+rm -f "$sock"
+python3 - "$sock" "$WORK/liar.ready" <<'PY' &
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind(sys.argv[1])
+s.listen(1)
+open(sys.argv[2], "w").close()
+c, _ = s.accept()
+c.recvmsg(1 << 20, 4096)
+c.send(json.dumps({"pid": 1}).encode())
+c.recv(1)
+PY
+EXTRA_PIDS="$EXTRA_PIDS $!"
+wait_until 10 test -f "$WORK/liar.ready" || fail "the lying listener did not start"
+out=$("$PACTOWN" run "$WORK/s1.md" --service-id s1 --port "$port" --detach --warm 2>&1) || fail "run after a lie: $out"
+echo "$out" | grep -q "answered with a pid that is not its child of this uid: ended it" || fail "the lie was not caught: $out"
+echo "$out" | grep -q "running in .* -> 200)" || fail "the start after the lie was not cold and healthy: $out"
+"$PACTOWN" stop s1 >/dev/null
 pass

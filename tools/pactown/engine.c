@@ -258,13 +258,31 @@ static void start_warm(struct cli *cli, const char *key, const char *venv, const
     pt_warm_spawn_opts so = { .cache_dir = cli->cfg.cache_dir, .venv = venv, .id = warm_id, .env = wenv,
                               .set_ids = u != NULL, .uid = u ? u->uid : geteuid(), .gid = u ? u->uid : getegid(),
                               .idle_seconds = cli->cfg.warm_idle_seconds };
+    char ended[128] = "";
+    if (pt_warm_make_room(cli->cfg.cache_dir, cli->cfg.max_warm, ended, sizeof ended) > 0)
+        cli_note(cli, "warm: ended the least recently used warm process (%.12s, max_warm=%ld)", ended,
+                 cli->cfg.max_warm);
     pid_t pid;
     int rc = pt_warm_spawn(&so, &pid);
     pt_env_free(wenv);
-    if (rc && rc != -EEXIST)
+    if (rc && rc != -EEXIST) {
         cli_note(cli, "warm: cannot start the warm process of %.12s: %s", key, strerror(-rc));
-    else if (rc == 0)
-        cli_note(cli, "warm: started the warm process of %.12s for the next start", key);
+        return;
+    }
+    if (rc)
+        return;
+    /* it leases the venv for as long as it runs: a venv with a warm process is never evicted */
+    pid_t zpid = pt_warm_wait_pid(cli->cfg.cache_dir, warm_id, 2000);
+    pt_lease lease = { .since = pt_wall_s() };
+    snprintf(lease.holder, sizeof lease.holder, "warm:%u", (unsigned)so.uid);
+    if (zpid <= 0 || pt_proc_start_time(zpid, &lease.pid_start) != 0 ||
+        pt_index_lease_add(cli->idx, key, zpid, &lease) != 0) {
+        cli_note(cli, "warm: the warm process of %.12s did not start (or cannot lease its venv): %s/warm/%s/zygote.log",
+                 key, cli->cfg.cache_dir, warm_id);
+        pt_warm_stop(cli->cfg.cache_dir, warm_id);
+        return;
+    }
+    cli_note(cli, "warm: started the warm process of %.12s for the next start (pid %d)", key, (int)zpid);
 }
 
 static void command_line(const char *body, char *buf, size_t n)
