@@ -75,6 +75,7 @@ def auto_modules():
 
 
 READS = {}  # variable -> (its value here, or None), for every variable a preloaded module read
+CWD_REFS = []  # (module, name) of module-level strings made from this process's cwd (cwd_refs)
 
 
 def preload(d, names=None):
@@ -163,6 +164,7 @@ def learn(d, tried):
     if loaded:
         with open(os.path.join(d, "preloaded"), "a") as f:
             f.write("".join(n + "\n" for n in loaded))
+        CWD_REFS[:] = cwd_refs(d)
     return None
 
 
@@ -184,6 +186,38 @@ def shadowed(path0):
                 not dot and os.path.isfile(os.path.join(p, "__init__.py"))):
             return e
     return None
+
+
+def cwd_refs(d):
+    """(module, name, what) of every module-level string (or bytes) a
+    preloaded module made while imported from this process's cwd (DIR: what
+    "cwd", such as multiprocessing.process.ORIGINAL_DIR) or its
+    sys.executable (what "exe", such as multiprocessing.spawn's): the child
+    puts its own there, as a cold start, importing them in the sandbox with
+    its interpreter, would have."""
+    refs = []
+    prefix = d.rstrip("/") + "/"
+    exe = sys.executable
+    for name, m in list(sys.modules.items()):
+        if name == "__main__" or m is None:
+            continue
+        try:
+            items = list(vars(m).items())
+        except TypeError:
+            continue
+        for k, v in items:
+            if isinstance(v, bytes):
+                try:
+                    v = os.fsdecode(v)
+                except (UnicodeError, TypeError):
+                    continue
+            if not isinstance(v, str):
+                continue
+            if v == d or v.startswith(prefix):
+                refs.append((name, k, "cwd"))
+            elif v == exe:
+                refs.append((name, k, "exe"))
+    return refs
 
 
 def env_differs(env):
@@ -433,6 +467,15 @@ def become(req, fds):
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     os.chdir(req["cwd"])
+    here = os.getcwd()
+    for mod, k, what in CWD_REFS:
+        m = sys.modules.get(mod)
+        v = getattr(m, k, None)
+        new = (here + os.fsdecode(v)[len(ZYGOTE_DIR):]) if what == "cwd" else req["exe"]
+        if isinstance(v, bytes):
+            new = os.fsencode(new)
+        if isinstance(v, (str, bytes)):
+            setattr(m, k, new)
     env = dict(kv.split("=", 1) for kv in req["env"] if "=" in kv)
     os.environ.clear()
     os.environ.update(env)
@@ -455,6 +498,7 @@ def become(req, fds):
 
 if __name__ == "__main__":
     d = sys.argv[1]
+    ZYGOTE_DIR = d.rstrip("/")
     idle = int(sys.argv[2])
     if os.fork():
         os._exit(0)  # pactown reaps this one; the warm process is init's
@@ -474,6 +518,10 @@ if __name__ == "__main__":
         sys.exit(3)
     with open(os.path.join(d, "preloaded"), "w") as f:
         f.write("".join(n + "\n" for n in loaded))
+    CWD_REFS[:] = cwd_refs(d)
+    for m, k, what in CWD_REFS:
+        log("preload: %s.%s holds this process's %s: a child puts its own there" % (
+            m, k, "cwd" if what == "cwd" else "sys.executable"))
     lsock.listen(16)
     log("ready: %d module(s) preloaded" % len(loaded))
     start = serve(lsock, d, idle)

@@ -34,6 +34,7 @@ struct run_params {
     const char *service_name;
     long long port;             /* 0: one from port_start..port_end */
     bool skip_health, run_once, run_tests, prepare;
+    const char *warm;           /* "yes", "no", "auto"; NULL: the setting warm (pactown/warm.h) */
     long long timeout_s;
     pt_profile profile;         /* the user's: the profiles file's, user_profile's fields over it */
     char *envs[MAX_ENVS];       /* "KEY=VALUE", malloc'd */
@@ -83,6 +84,16 @@ static struct run_params *parse_params(struct api_call *c, struct api_answer *an
     bool fast = true;
     if (api_field_bool(o, "fast_mode", &fast, ans))
         goto bad; /* every run is a fast one: accepted for pactown's clients */
+    json_t *w = json_object_get(o, "warm");
+    if (json_is_boolean(w)) {
+        rp->warm = json_is_true(w) ? "yes" : "no";
+    } else if (json_is_string(w) && (!strcmp(json_string_value(w), "yes") || !strcmp(json_string_value(w), "no") ||
+                                     !strcmp(json_string_value(w), "auto"))) {
+        rp->warm = json_string_value(w); /* the body outlives the run */
+    } else if (w && !json_is_null(w)) {
+        api_fail(ans, 400, "warm", "field 'warm': expected true, false, \"auto\" or null (the setting warm)");
+        goto bad;
+    }
     if (rp->port > 0 && rp->port < 1024) {
         /* the server may run as root: a service never takes a system port */
         api_fail(ans, 400, "port", "field 'port': %lld is below 1024 (ports of the system); give 0 or 1024..65535",
@@ -379,7 +390,7 @@ static json_t *do_run(struct api *api, struct run_params *rp, struct runlog *lg,
                           .test = rp->run_tests, .envs = rp->envs, .n_envs = rp->n_envs, .t0 = pt_mono_ns(),
                           .user_id = rp->user_id, .project_id = rp->project_id,
                           .service_name = rp->service_name, .user = rp->user_id[0] ? rp->user_id : NULL,
-                          .profile = rp->profile };
+                          .profile = rp->profile, .warm = rp->warm };
     struct run_out out;
     off_t log_from = api_log_size(api, rp->id); /* stderr_output: this run's lines only */
     int exit = engine_run(&cli, &rq, &out);
@@ -436,6 +447,8 @@ static json_t *do_run(struct api *api, struct run_params *rp, struct runlog *lg,
                           out.sandbox[0] ? json_string(out.sandbox) : json_null(), "user_id",
                           rp->user_id[0] ? json_string(rp->user_id) : json_null(), "service_id", rp->id, "cache_hit",
                           out.hit, "key", out.key[0] ? json_string(out.key) : json_null());
+    if (r)
+        json_object_set_new(r, "warm", json_boolean(out.warm)); /* started forked from a warm process */
     free(stderr_text);
     if (r && job)
         json_object_set_new(r, "exit_code", json_integer(job_code));
