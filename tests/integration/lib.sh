@@ -65,6 +65,19 @@ block_builds_on() {
 }
 release_builds() { : > "$PT_BLOCK_UNTIL"; }
 
+# end_warm: end the warm processes (docs/WARM.md) as warm_idle_seconds would: with warm = yes
+# (tools/test runs the suite so once), a venv's warm process leases it; tests of what
+# happens once its services are gone end them first (nothing to do with warm = no)
+end_warm() {
+    local p
+    for p in "$WORK"/cache/warm/*/pid; do
+        [ -f "$p" ] || continue
+        kill -KILL "$(cat "$p")" 2>/dev/null
+        wait_until 10 sh -c "! kill -0 $(cat "$p") 2>/dev/null"
+    done
+    return 0
+}
+
 assert_eq() { [ "$1" = "$2" ] || fail "${3:-value}: expected '$2', got '$1'"; }
 
 is_mounted() { grep -q " $1 fuse" /proc/mounts; }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "pactown/warm.h"
 #include "pactown/vec.h"
 #include "pactown/cgroup.h"
 #include "pactown/proc.h"
@@ -95,6 +96,30 @@ static json_t *deps_of(struct cli *cli, const char *key)
     return a;
 }
 
+struct warm_of {
+    const char *key;
+    json_t *list;
+};
+
+static int add_warm(const pt_warm_info *w, void *arg)
+{
+    struct warm_of *c = arg;
+    if (strcmp(w->key, c->key) == 0)
+        json_array_append_new(c->list, json_pack("{s:i, s:i, s:I, s:I}", "pid", (int)w->pid, "uid", (int)w->uid,
+                                                 "rss_bytes", (json_int_t)w->rss_bytes, "last_use",
+                                                 (json_int_t)w->last_use));
+    return 0;
+}
+
+/* the warm processes of key (pactown/warm.h): pid, uid, resident memory, last use */
+static json_t *warm_json(struct cli *cli, const char *key)
+{
+    struct warm_of c = { key, json_array() };
+    if (c.list)
+        pt_warm_each(cli->cfg.cache_dir, add_warm, &c);
+    return c.list;
+}
+
 static json_t *entry_json(struct cli *cli, const char *key, const pt_entry *e)
 {
     unsigned leases = 0;
@@ -108,8 +133,8 @@ static json_t *entry_json(struct cli *cli, const char *key, const pt_entry *e)
                      (json_int_t)e->build_ms, "hits", (json_int_t)e->hits, "builds", (json_int_t)e->builds,
                      "failures", (json_int_t)e->failures, "leases", (int)leases, "deps", deps_of(cli, key));
     /* the registry (pactown/registry.h): how the venv came, and its pushes */
-    if (o && json_object_update_missing_new(o, json_pack("{s:b, s:s, s:b, s:o, s:o}",
-            "synced", e->state == PT_STATE_READY && !e->unsynced,
+    if (o && json_object_update_missing_new(o, json_pack("{s:o, s:b, s:s, s:b, s:o, s:o}",
+            "warm", warm_json(cli, key), "synced", e->state == PT_STATE_READY && !e->unsynced,
             "origin", e->origin == PT_ORIGIN_PULLED ? "pulled" : "built", "pull_failed", e->pull_failed != 0,
             "pushed_at", e->pushed_at ? json_integer(e->pushed_at) : json_null(),
             "push_failed_at", e->push_failed_at ? json_integer(e->push_failed_at) : json_null())) != 0) {
