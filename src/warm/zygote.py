@@ -328,11 +328,10 @@ def serve(lsock, d, idle):
         why = learn(d, tried)
         if why:
             send(conn, {"error": "the warm process is restarting (%s)" % why})
-            log("learning: %s; exiting (pactown starts the warm process again without it)" % why)
             for fd in fds:
                 os.close(fd)
             conn.close()
-            return None
+            return "again", "learning: " + why
         shadow = shadowed(req["path0"])
         if shadow:
             send(conn, {"error": "%s in %s has the name of a module the warm process imported: a cold start would "
@@ -353,11 +352,10 @@ def serve(lsock, d, idle):
         sys.stderr.flush()
         if threads() > 1:
             send(conn, {"error": "the warm process has %d threads: it cannot fork" % threads()})
-            log("%d threads: exiting (pactown starts another)" % threads())
             for fd in fds:
                 os.close(fd)
             conn.close()
-            return None
+            return "again", "%d threads" % threads()
         req["seen"] = os.path.join(d, "seen")
         pid = os.fork()
         if pid == 0:
@@ -496,11 +494,22 @@ def become(req, fds):
     return m
 
 
+def again(lsock, d, idle, why):
+    """Start this process again (execv: the same pid, so its lease holds),
+    with the socket as stdin, after a module was dropped (DIR/dropped names
+    it, so the new image does not import it)."""
+    log("%s; starting again without it" % why)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(lsock.fileno(), 0, inheritable=True)
+    os.execv(sys.executable, [sys.executable, ZYGOTE_FILE, d, str(idle), "--again"])
+
+
 if __name__ == "__main__":
     d = sys.argv[1]
     ZYGOTE_DIR = d.rstrip("/")
     idle = int(sys.argv[2])
-    if os.fork():
+    if "--again" not in sys.argv and os.fork():
         os._exit(0)  # pactown reaps this one; the warm process is init's
     import socket
     lsock = socket.socket(fileno=os.dup(0))
@@ -514,8 +523,7 @@ if __name__ == "__main__":
     if dropped:
         with open(os.path.join(d, "dropped"), "a") as f:
             f.write("%s\t%s\n" % dropped)
-        log("preload: %s dropped: %s; exiting (pactown starts the warm process again without it)" % dropped)
-        sys.exit(3)
+        again(lsock, d, idle, "preload: %s dropped: %s" % dropped)
     with open(os.path.join(d, "preloaded"), "w") as f:
         f.write("".join(n + "\n" for n in loaded))
     CWD_REFS[:] = cwd_refs(d)
@@ -527,6 +535,8 @@ if __name__ == "__main__":
     start = serve(lsock, d, idle)
     if start is None:
         sys.exit(0)
+    if start[0] == "again":
+        again(lsock, d, idle, start[1])
     __pactown_main = become(*start)
     __pactown_req = start[0]
     del start, loaded, dropped, d, idle, lsock

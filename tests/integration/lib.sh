@@ -88,7 +88,7 @@ is_mounted() { grep -q " $1 fuse" /proc/mounts; }
 
 # the local wheelhouse, made once per build directory
 WHEELHOUSE=$BUILD/wheelhouse
-[ -f "$WHEELHOUSE/ptdemo_state-1.0-py3-none-any.whl" ] || python3 "$SRC/tests/fixtures/make_wheelhouse.py" "$WHEELHOUSE"
+[ -f "$WHEELHOUSE/ptdemo_thready-1.0-py3-none-any.whl" ] || python3 "$SRC/tests/fixtures/make_wheelhouse.py" "$WHEELHOUSE"
 
 UV_BIN=$(python3 -c 'import uv; print(uv.find_uv_bin())' 2>/dev/null || command -v uv || true)
 

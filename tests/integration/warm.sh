@@ -103,6 +103,23 @@ run_state u1 "$WORK/s1.md" "$WORK/uwarm.json" --warm --user alice
 echo "$out" | grep -q "running in .*, warm)" || fail "alice's start was not warm: $out"
 compare "$WORK/ucold.json" "$WORK/uwarm.json" "python -m ptdemo_state as alice"
 
+# a module that starts a thread while imported is dropped from the preload (named in the warm
+# process's log), which starts again without it and then forks as before
+{
+    echo '```text markpact:deps python'; echo 'ptdemo-state'; echo 'ptdemo-thready'; echo '```'
+    echo '```bash markpact:run'; echo 'python -m ptdemo_state'; echo '```'
+} >"$WORK/t.md"
+run_state t1 "$WORK/t.md" "$WORK/tcold.json" --no-warm
+run_state t1 "$WORK/t.md" "$WORK/tfirst.json" --warm
+tkey=$(basename "$(readlink "$WORK/sandboxes/t1/.venv")")
+wait_until 30 sh -c "ls '$WORK'/cache/warm/$tkey-0-*/preloaded >/dev/null 2>&1" || fail "the warm process of $tkey never got ready"
+grep -q "preload: ptdemo_thready dropped: it started a thread while imported; starting again without it" \
+    "$WORK"/cache/warm/$tkey-0-*/zygote.log || fail "no log line for the dropped module: $(cat "$WORK"/cache/warm/$tkey-0-*/zygote.log)"
+grep -qx ptdemo_thready "$WORK"/cache/warm/$tkey-0-*/preloaded && fail "ptdemo_thready was preloaded"
+run_state t1 "$WORK/t.md" "$WORK/twarm.json" --warm
+echo "$out" | grep -q "running in .*, warm)" || fail "not warm after the drop: $out"
+compare "$WORK/tcold.json" "$WORK/twarm.json" "python -m ptdemo_state beside a thread-starting module"
+
 # what starts cold, and says why
 cold_because() { # README-RUN-FORM REASON [run options...]
     local form=$1 why=$2; shift 2
@@ -156,4 +173,23 @@ out=$("$PACTOWN" run "$WORK/s1.md" --service-id s1 --port "$port" --detach --war
 echo "$out" | grep -q "answered with a pid that is not its child of this uid: ended it" || fail "the lie was not caught: $out"
 echo "$out" | grep -q "running in .* -> 200)" || fail "the start after the lie was not cold and healthy: $out"
 "$PACTOWN" stop s1 >/dev/null
+
+# warm_idle_seconds: a warm process with no start and no child that long ends, and its lease with it
+end_warm
+warm_of() { "$PACTOWN" cache show "$1" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["warm"]))'; }
+PACTOWN_WARM_IDLE_SECONDS=2 run_state s1 "$WORK/s1.md" "$WORK/idle.json" --warm
+k1=$(basename "$(readlink "$WORK/sandboxes/s1/.venv")")
+assert_eq "$(warm_of "$k1")" 1 "warm processes of $k1 after a start"
+wait_until 20 sh -c "[ \"\$(\"$PACTOWN\" cache show $k1 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d[\"warm\"]), d[\"leases\"])')\" = '0 0' ]" \
+    || fail "the idle warm process did not end (or left its lease): $("$PACTOWN" cache show "$k1")"
+grep -q "idle for 2 s: exiting" "$WORK"/cache/warm/$k1-0-*/zygote.log || fail "no idle line in the warm process's log"
+
+# max_warm: one more than the limit ends the least recently used
+PACTOWN_MAX_WARM=1 run_state s1 "$WORK/s1.md" "$WORK/m1.json" --warm
+assert_eq "$(warm_of "$k1")" 1 "warm processes of $k1"
+PACTOWN_MAX_WARM=1 run_state t1 "$WORK/t.md" "$WORK/m2.json" --warm
+echo "$out" | grep -q "warm: ended the least recently used warm process (${k1:0:12}, max_warm=1)" \
+    || fail "max_warm=1 did not end the other warm process: $out"
+assert_eq "$(warm_of "$k1")" 0 "warm processes of $k1 after max_warm ended it"
+assert_eq "$(warm_of "$tkey")" 1 "warm processes of $tkey"
 pass
