@@ -66,6 +66,10 @@ int pt_warm_plan_make(const char *body, const char *venv, const char *cwd, char 
                       pt_warm_plan *p);
 void pt_warm_plan_free(pt_warm_plan *p);
 
+/* The env_sig of an environment (pt_warm_plan.env_sig): xxHash64 of its
+ * variables the interpreter reads at its start, sorted. */
+uint64_t pt_warm_env_sig(char *const *env);
+
 /* The warm process's id: "<key>-<uid>-<env_sig as 16 hex>". */
 void pt_warm_id(const char *key, uid_t uid, uint64_t env_sig, char *out, size_t n);
 

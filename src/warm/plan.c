@@ -242,6 +242,30 @@ static char *dup_or_fail(const char *s, bool *oom)
     return d;
 }
 
+uint64_t pt_warm_env_sig(char *const *env)
+{
+    size_t nenv = 0, ns = 0;
+    while (env && env[nenv])
+        nenv++;
+    const char **sig = calloc(nenv + 1, sizeof *sig);
+    XXH64_state_t *h = sig ? XXH64_createState() : NULL;
+    if (!h) {
+        free(sig);
+        return 0;
+    }
+    for (size_t i = 0; i < nenv; i++)
+        if (startup_var(env[i]))
+            sig[ns++] = env[i];
+    qsort(sig, ns, sizeof *sig, by_str);
+    XXH64_reset(h, 0);
+    for (size_t i = 0; i < ns; i++)
+        XXH64_update(h, sig[i], strlen(sig[i]) + 1);
+    uint64_t d = XXH64_digest(h);
+    XXH64_freeState(h);
+    free(sig);
+    return d ? d : 1; /* 0 says out of memory */
+}
+
 /* expand in this process (single-threaded callers only): environ and the cwd
  * swapped for wordexp and put back */
 static int expand_here(const char *body, const char *cwd, char *const *env, char **words, size_t *n, size_t *len)
@@ -294,35 +318,14 @@ int pt_warm_plan_make(const char *body, const char *venv, const char *cwd, char 
 {
     memset(p, 0, sizeof *p);
     /* the variables of the interpreter's start: taken as they are, or cold */
-    size_t nenv = 0, ns = 0;
-    while (env && env[nenv])
-        nenv++;
-    const char **sig = calloc(nenv + 1, sizeof *sig);
-    if (!sig)
-        return -ENOMEM;
-    for (size_t i = 0; i < nenv; i++) {
-        if (!startup_var(env[i]))
-            continue;
+    for (size_t i = 0; env && env[i]; i++) {
         size_t nl = strcspn(env[i], "=");
-        if (strncmp(env[i], "PYTHON", 6) == 0 && !in_list(env[i], nl, python_ok)) {
-            free(sig);
+        if (startup_var(env[i]) && strncmp(env[i], "PYTHON", 6) == 0 && !in_list(env[i], nl, python_ok))
             return cold(p, "the service's environment sets %.*s, which a warm interpreter cannot take as a cold start"
                            " would", (int)nl, env[i]);
-        }
-        sig[ns++] = env[i];
     }
-    qsort(sig, ns, sizeof *sig, by_str);
-    XXH64_state_t *h = XXH64_createState();
-    if (!h) {
-        free(sig);
+    if ((p->env_sig = pt_warm_env_sig(env)) == 0)
         return -ENOMEM;
-    }
-    XXH64_reset(h, 0);
-    for (size_t i = 0; i < ns; i++)
-        XXH64_update(h, sig[i], strlen(sig[i]) + 1);
-    p->env_sig = XXH64_digest(h);
-    XXH64_freeState(h);
-    free(sig);
 
     size_t bl = strlen(body);
     while (bl && (body[bl - 1] == '\n' || body[bl - 1] == ' ' || body[bl - 1] == '\t'))

@@ -72,8 +72,8 @@ end_warm() {
     local p
     for p in "$WORK"/cache/warm/*/pid; do
         [ -f "$p" ] || continue
-        kill -KILL "$(cat "$p")" 2>/dev/null
-        wait_until 10 sh -c "! kill -0 $(cat "$p") 2>/dev/null"
+        kill -KILL "$(cat "$p")" 2>/dev/null || continue # ended already
+        wait_until 10 sh -c "! kill -0 $(cat "$p") 2>/dev/null" || fail "warm process $(cat "$p") did not end"
     done
     return 0
 }

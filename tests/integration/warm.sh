@@ -174,6 +174,15 @@ echo "$out" | grep -q "answered with a pid that is not its child of this uid: en
 echo "$out" | grep -q "running in .* -> 200)" || fail "the start after the lie was not cold and healthy: $out"
 "$PACTOWN" stop s1 >/dev/null
 
+# cache prewarm --warm: the warm process started and ready before any run: the first start is warm
+end_warm
+out=$("$PACTOWN" cache prewarm --warm ptdemo-state 2>&1) || fail "cache prewarm --warm: $out"
+echo "$out" | grep -q "warm process ready (pid [0-9]*)" || fail "cache prewarm --warm: $out"
+out=$("$PACTOWN" cache prewarm --warm ptdemo-state 2>&1) || fail "cache prewarm --warm again: $out"
+echo "$out" | grep -q "warm process running (pid [0-9]*)" || fail "cache prewarm --warm again: $out"
+run_state p1 "$WORK/s1.md" "$WORK/p1.json" --warm
+echo "$out" | grep -q "running in .*, warm)" || fail "the first start after prewarm --warm was not warm: $out"
+
 # warm_idle_seconds: a warm process with no start and no child that long ends, and its lease with it
 end_warm
 warm_of() { "$PACTOWN" cache show "$1" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["warm"]))'; }

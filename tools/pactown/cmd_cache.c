@@ -1,12 +1,15 @@
 /* pactown cache … and pactown lease … — look at and manage the cache. */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "engine.h"
+#include "pactown/spawn.h"
 #include "pactown/warm.h"
 #include "pactown/vec.h"
 #include "pactown/cgroup.h"
@@ -29,6 +32,7 @@ static const char cache_help[] =
     "                              for a failed build: forget the failure (the next lookup builds)\n"
     "  rebuild KEY [--force]       rm, then build it again through the daemon (with progress)\n"
     "  prewarm [-r FILE | REQ...]  register a requirement set and build it through the daemon\n"
+    "          [--warm]            and start its warm process, ready for warm starts (docs/WARM.md)\n"
     "  ls --remote [--json]        the venvs in the registry (setting registry): key, size, layers, deps\n"
     "  push KEY                    push a venv built here to the registry (the daemon pushes each\n"
     "                              build by itself unless registry_push = no)\n"
@@ -494,7 +498,39 @@ int cli_venv_of(struct cli *cli, const pt_reqset *set, bool build, char key[PT_K
     return ret;
 }
 
-static int cache_prewarm(struct cli *cli, const char *file, char **args, int n)
+/* The warm process of key started (as this uid, with this environment's
+ * variables of the interpreter's start) and waited for until it listens. */
+static int prewarm_warm(struct cli *cli, const char *key, const char *venv)
+{
+    char **env = cli_service_env(0, "127.0.0.1", venv, "/", NULL, 0, false);
+    if (!env) {
+        cli_err(cli, "out of memory");
+        return EXIT_ERROR;
+    }
+    char id[128];
+    pt_warm_id(key, geteuid(), pt_warm_env_sig(env), id, sizeof id);
+    bool running = pt_warm_pid(cli->cfg.cache_dir, id) > 0;
+    if (!running)
+        engine_start_warm(cli, key, venv, id, env, NULL);
+    pt_env_free(env);
+    /* ready once it has preloaded (<id>/preloaded), then it listens */
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/warm/%s/preloaded", cli->cfg.cache_dir, id);
+    uint64_t deadline = pt_mono_ns() + 120ull * 1000000000ull;
+    while (access(path, F_OK) != 0) {
+        if (pt_warm_pid(cli->cfg.cache_dir, id) <= 0 || pt_mono_ns() > deadline) {
+            cli_err(cli, "the warm process of %.12s did not get ready; its log: %s/warm/%s/zygote.log", key,
+                    cli->cfg.cache_dir, id);
+            return EXIT_ERROR;
+        }
+        struct pollfd none;
+        poll(&none, 0, 20);
+    }
+    printf("%s warm process %s (pid %d)\n", key, running ? "running" : "ready", (int)pt_warm_pid(cli->cfg.cache_dir, id));
+    return 0;
+}
+
+static int cache_prewarm(struct cli *cli, const char *file, char **args, int n, bool warm)
 {
     pt_reqset set;
     pt_reqset_init(&set);
@@ -507,6 +543,8 @@ static int cache_prewarm(struct cli *cli, const char *file, char **args, int n)
         bool pulled = !ready && pt_index_entry(cli->idx, key, &e) == 0 && e.origin == PT_ORIGIN_PULLED;
         printf("%s %s in %.1f ms\n", key, ready ? "already built" : pulled ? "pulled" : "built",
                (double)(pt_mono_ns() - t0) / 1e6);
+        if (warm)
+            ret = prewarm_warm(cli, key, venv);
     }
     pt_reqset_free(&set);
     return ret;
@@ -524,8 +562,9 @@ int cmd_cache(int argc, char **argv)
         { "json", no_argument, NULL, OPT_JSON }, { "dry-run", no_argument, NULL, 'n' },
         { "force", no_argument, NULL, 'f' }, { "now", required_argument, NULL, 'T' },
         { "requirements", required_argument, NULL, 'r' }, { "remote", no_argument, NULL, 'R' },
+        { "warm", no_argument, NULL, 'W' },
         CLI_COMMON_LONGOPTS, { 0 } };
-    bool json = false, dry = false, force = false, remote = false;
+    bool json = false, dry = false, force = false, remote = false, warm = false;
     long long now = 0;
     const char *file = NULL;
     int c, ret;
@@ -538,6 +577,7 @@ int cmd_cache(int argc, char **argv)
         case 'f': force = true; break;
         case 'r': file = optarg; break;
         case 'R': remote = true; break;
+        case 'W': warm = true; break;
         case 'T': now = strtoll(optarg, NULL, 10); break;
         default:
             if ((ret = cli_common_opt(&cli, c, optarg)) != 0) {
@@ -582,7 +622,7 @@ int cmd_cache(int argc, char **argv)
         else if (!strcmp(sub, "push"))
             ret = cache_push(&cli, key);
         else
-            ret = cache_prewarm(&cli, file, argv + optind, nargs);
+            ret = cache_prewarm(&cli, file, argv + optind, nargs, warm);
     }
     cli_free(&cli);
     return ret;

@@ -246,10 +246,7 @@ static int run_tests(struct cli *cli, const struct run_req *o, bool tests_ok, co
 }
 
 /* The run command's first line, at most n - 4 bytes and "..." when cut. */
-/* The warm process of warm_id started in the background, for the next start
- * (pactown/warm.h): as the services' uid, with the variables of their
- * interpreter's start. A failure is said and changes nothing else. */
-static void start_warm(struct cli *cli, const char *key, const char *venv, const char *warm_id, char *const *env,
+void engine_start_warm(struct cli *cli, const char *key, const char *venv, const char *warm_id, char *const *env,
                        const pt_user *u)
 {
     char **wenv = pt_warm_env(env);
@@ -736,7 +733,7 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
             cli_say(cli, "running in %.1f ms (pid %d, health check skipped)", out->total_ms, (int)pid);
     }
     if (spawn_warm)
-        start_warm(cli, key, venv, warm_id, env, user ? &u : NULL);
+        engine_start_warm(cli, key, venv, warm_id, env, user ? &u : NULL);
     if (o->test) {
         int tr = run_tests(cli, o, tests_ok, &tt, &tg, out);
         if (!o->detach && !cli->api) {

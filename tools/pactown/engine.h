@@ -79,6 +79,14 @@ int engine_run(struct cli *cli, const struct run_req *req, struct run_out *out);
  * *p (zeroed first). Prints the error; returns 0 or EXIT_USAGE. */
 int engine_profile(struct cli *cli, const char *user, pt_profile *p);
 
+/* The warm process of warm_id (pactown/warm.h) started in the background
+ * for the next start of key, after the least recently used one is ended
+ * when max_warm run: as the uid of u (NULL: this process's), with the
+ * variables of env its interpreter reads at its start, leasing the venv. A
+ * failure is said (cli_note) and changes nothing else. */
+void engine_start_warm(struct cli *cli, const char *key, const char *venv, const char *warm_id, char *const *env,
+                       const pt_user *u);
+
 /* A later update of a running or ended service's record (pid 0: ended now);
  * a failure is said. */
 void engine_note_service(struct cli *cli, pt_service *svc);
