@@ -198,8 +198,9 @@ def cwd_refs(d):
     refs = []
     prefix = d.rstrip("/") + "/"
     exe = sys.executable
+    me = sys.modules["__main__"]
     for name, m in list(sys.modules.items()):
-        if name == "__main__" or m is None:
+        if m is None or m is me:  # this file's own globals (also __mp_main__, multiprocessing's alias of it)
             continue
         try:
             items = list(vars(m).items())
@@ -357,6 +358,7 @@ def serve(lsock, d, idle):
             conn.close()
             return "again", "%d threads" % threads()
         req["seen"] = os.path.join(d, "seen")
+        req["tried"] = tried
         pid = os.fork()
         if pid == 0:
             signal.set_wakeup_fd(-1)
@@ -485,12 +487,15 @@ def become(req, fds):
     sys.orig_argv[:] = req["orig_argv"]
     sys.executable = req["exe"]
     sys.path[0:0] = [req["path0"]]
-    record(req.get("seen"), set(sys.modules))
+    record(req.get("seen"), set(sys.modules) | set(req.get("tried", ())))
     import types
     import builtins
     m = types.ModuleType("__main__")
     m.__builtins__ = builtins
-    sys.modules["__main__"] = m
+    me = sys.modules["__main__"]
+    for name, mod in list(sys.modules.items()):
+        if mod is me:  # __main__, and multiprocessing's __mp_main__ alias of it: the service's, as cold
+            sys.modules[name] = m
     return m
 
 
