@@ -402,32 +402,41 @@ def stdio(fd, name, mode):
 
 
 def record(path, known):
-    """The child names each module it imports in its first RECORD_SECONDS in
+    """The child names the modules it imports in its first RECORD_SECONDS in
     path (one line each, appended, the file opened and closed each time: no
     descriptor stays open), through an audit hook (sys.addaudithook, PEP 578:
-    nothing the service can see in sys)."""
+    nothing the service can see in sys). importlib.import_module raises no
+    "import" event: sys.modules is looked at again whenever it has grown, at
+    an "import" or "open" event (a module's code is opened)."""
     if not path:
         return
     import time
     until = time.monotonic() + RECORD_SECONDS
     on = [True]
+    size = [len(sys.modules)]
     o_flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    modules = sys.modules
 
     def hook(event, args, _mono=time.monotonic, _open=os.open, _write=os.write, _close=os.close):
-        if event != "import" or not on[0]:
+        if not on[0] or (event != "import" and event != "open"):
             return
         if _mono() > until:
             on[0] = False
             return
-        name = args[0]
-        if not isinstance(name, str) or name in known:
+        new = []
+        if event == "import" and isinstance(args[0], str) and args[0] not in known:
+            new.append(args[0])
+        if len(modules) != size[0]:
+            size[0] = len(modules)
+            new += [k for k in list(modules) if k not in known and k not in new]
+        if not new:
             return
-        known.add(name)
+        known.update(new)
         on[0] = False  # the open below is an audited event too
         try:
             fd = _open(path, o_flags, 0o600)
             try:
-                _write(fd, (name + "\n").encode())
+                _write(fd, "".join(n + "\n" for n in new if isinstance(n, str)).encode())
             finally:
                 _close(fd)
         except OSError:
