@@ -216,18 +216,26 @@ static void *load_main(void *arg)
 
 /* libcurl loaded by a thread of its own while the service starts: its ~30
  * libraries took 5-10 ms of a warm start's 45 when the first probe loaded
- * them. A later pt_http_load waits for it (pthread_once). */
+ * them. A later pt_http_load waits for it (pthread_once); so does the end of
+ * the health wait (load_done), so that no process exits while the loader runs. */
+static atomic_bool load_started;
+
+static void load_done(void)
+{
+    if (atomic_load(&load_started))
+        pt_http_load();
+}
+
 static void load_soon(void)
 {
-    static atomic_bool started;
-    if (atomic_exchange(&started, true))
+    if (atomic_exchange(&load_started, true))
         return;
     pthread_attr_t at;
     pthread_t t;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&t, &at, load_main, NULL) != 0)
-        atomic_store(&started, false); /* the first probe loads it */
+        atomic_store(&load_started, false); /* the first probe loads it */
     pthread_attr_destroy(&at);
 }
 
@@ -467,8 +475,11 @@ int pt_health_wait(const pt_health_opts *opts, pt_health_result *res)
         }
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0)
-            return -errno;
+        if (w < 0) {
+            int e = -errno;
+            load_done();
+            return e;
+        }
         if (w == opts->pid) {
             res->status = PT_HEALTH_EXITED;
             res->wait_status = ws;
@@ -520,6 +531,7 @@ int pt_health_wait(const pt_health_opts *opts, pt_health_result *res)
         int64_t next = round + (int64_t)step * NS_PER_MS;
         sleep_until(next < deadline ? next : deadline);
     }
+    load_done();
     int64_t end = now_ns();
     res->elapsed_ms = (long)((end - start) / NS_PER_MS);
     if (res->http_status)
