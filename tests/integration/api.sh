@@ -225,6 +225,8 @@ R=$(U POST /run '{"project_id": 1}')
 assert_eq "$(code) $(J 'd["field"]')" "400 readme_content" "no readme_content"
 R=$(U POST /run '{"project_id": 1, "readme_content": "x", "port": 70000}')
 assert_eq "$(code) $(J 'd["field"]')" "400 port" "port out of range"
+R=$(U POST /run '{"project_id": 1, "readme_content": "x", "warm": "sometimes"}')
+assert_eq "$(code) $(J 'd["field"]')" "400 warm" "warm neither a bool nor auto"
 for id in '../x' 'a/b' 'a\\b' '..'; do
     R=$(U POST /run "{\"project_id\": 1, \"service_id\": \"$id\", \"readme_content\": \"x\"}")
     assert_eq "$(code) $(J 'd["field"]')" "400 service_id" "service_id $id"
@@ -233,6 +235,21 @@ R=$(U POST /run '{"project_id": 1, "readme_content": "x", "env": {"A;rm -rf /": 
 assert_eq "$(code) $(J 'd["field"]')" "400 env" "a bad env name"
 R=$(U POST /run '{"project_id": 1, "readme_content": "x", "env": {"A": 1}}')
 assert_eq "$(code) $(J 'd["field"]')" "400 env" "a non-string env value"
+
+# "warm": true: the first run is cold and starts the venv's warm process; once it listens, the next is
+# forked from it, and the answer says so
+R=$(U POST /run "$(body_of "$WORK/a.md" 31 '{"warm": true}')")
+assert_eq "$(code) $(J 'd["success"]')" "200 True" "a warm-enabled run: $(J 'd["message"]')"
+wkey=$(J 'd["key"]')
+R=$(U POST /stop '{"project_id": 31}')
+wait_until 30 sh -c "ls '$WORK'/cache/warm/$wkey-*/preloaded >/dev/null 2>&1" || fail "the API's run started no warm process"
+R=$(U POST /run "$(body_of "$WORK/a.md" 31 '{"warm": true}')")
+assert_eq "$(code) $(J 'd["success"], d["warm"], d["cache_hit"]')" "200 (True, True, True)" "a warm run: $(J 'd["message"]')"
+assert_eq "$(http_status "http://127.0.0.1:$(J 'd["port"]')/")" 200 "HTTP status of the warm service"
+R=$(U POST /run "$(body_of "$WORK/a.md" 32 '{"warm": false}')")
+assert_eq "$(code) $(J 'd["success"], d["warm"]')" "200 (True, False)" "a run with warm false"
+R=$(U POST /stop '{"project_id": 31}')
+R=$(U POST /stop '{"project_id": 32}')
 R=$(U POST /run '[]')
 assert_eq "$(code)" 400 "an array body"
 R=$(U POST /run "$(python3 -c 'import json; print(json.dumps({"project_id": 13, "readme_content": "```text markpact:deps python\nfoo ===\n```\n```bash markpact:run\ntrue\n```\n"}))')")
