@@ -914,6 +914,7 @@ class Suite:
         ours_ms = (time.perf_counter() - t0) * 1000
         _, st = m.cli(["cache", "stats", "--json"])
         stats = json.loads(st.stdout)
+        self.fig7w(m, items, readmes)
         self.unmount(m)
         fig = {"sandboxes": total, "sets": len(SETS7),
                "ours": {"total_ms": ours_ms, "failures": sum(not r["ok"] for r in ours),
@@ -933,6 +934,39 @@ class Suite:
                                    "per_sandbox_ms": summary([x["ms"] for x in res]),
                                    "errors": [x["message"] for x in res if not x["ok"]][:3]}
         self.fig("7", **fig)
+
+    def fig7w(self, m, items, readmes):
+        """figure 7w: the same sandboxes started to healthy (and stopped), 4 at a time, cold (--no-warm) and
+        then warm (each set's warm process started and taught by two runs first)"""
+        log("figure 7w: %d services over %d sets started 4 at a time, cold then warm" % (len(items), len(readmes)))
+
+        def start(item, how):
+            sid, readme = item
+            port = free_port()
+            dt, cp = m.cli(["run", str(readme), "--detach", "--service-id", sid, "--port", str(port), how,
+                            "--timeout", "120"], timeout=300, check=False)
+            m.cli(["stop", sid], check=False)
+            return {"ok": cp.returncode == 0, "ms": dt * 1000, "warm": ", warm)" in cp.stderr,
+                    "err": cp.stderr[-300:] if cp.returncode else ""}
+
+        def batch(how):
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(4) as ex:
+                res = list(ex.map(lambda it: start(it, how), items))
+            return (time.perf_counter() - t0) * 1000, res
+        cold_ms, cold = batch("--no-warm")
+        for i, readme in enumerate(readmes):  # each set's warm process: started, then taught
+            for k in range(2):
+                start(("f7w-teach-%d-%d" % (i, k), readme), "--warm")
+                deadline = time.time() + 60
+                while time.time() < deadline and len(list((m.cache / "warm").glob("*/preloaded"))) < i + 1:
+                    time.sleep(0.05)
+        warm_ms, warm = batch("--warm")
+        self.fig("7w", services=len(items), cold_ms=cold_ms, warm_ms=warm_ms,
+                 cold_failures=sum(not r["ok"] for r in cold), warm_failures=sum(not r["ok"] for r in warm),
+                 warm_starts=sum(r["warm"] for r in warm), per_service_cold=summary([r["ms"] for r in cold]),
+                 per_service_warm=summary([r["ms"] for r in warm]),
+                 errors=[r["err"] for r in cold + warm if not r["ok"]][:3])
 
     # -- figure 8: the disk the store takes for 20 venvs ----------------------
     def fig8_sets(self):
@@ -1240,6 +1274,13 @@ def table_rows(res):
             "pactown fast_create_sandbox, 4 at a time", r, r and "%.1fx faster" % r,
             "%d builds, %d without; faster" % (f["sets"], f["sandboxes"] - f["sets"]), ok,
             why("pactown") or (f.get("peer_skipped") and "pactown: " + f["peer_skipped"]))
+    if "7w" in F:
+        f = F["7w"]
+        r = div(f["warm_ms"], f["cold_ms"])
+        row("7w", "%d services over 5 sets, 4 at a time, warm" % f["services"],
+            "%.1f s (%d warm, %d failed)" % (f["warm_ms"] / 1000, f["warm_starts"], f["warm_failures"]),
+            "%.1f s (%d failed)" % (f["cold_ms"] / 1000, f["cold_failures"]), "the same, cold", r,
+            r and "%.2fx" % r, "<= 0.3x", r and r <= 0.3 and not f["warm_failures"] and not f["cold_failures"])
     if "8" in F:
         f = F["8"]
         d, ind = f.get("store_disk_bytes"), f.get("independent_bytes")
