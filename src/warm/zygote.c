@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -125,10 +126,23 @@ pid_t pt_warm_pid(const char *cache_dir, const char *id)
     uid_t uid;
     pid_t ppid;
     bool zombie;
-    /* the file is the uid's to write: its pid counts only when it is a live process of that uid */
+    /* the file is the uid's to write: its pid counts only when it is a live process of that uid
+     * running the zygote (not a process that reused the pid since) */
     if (pid <= 1 || !proc_uid(pid, &uid, &ppid, &zombie) || zombie || uid != id_uid(id))
         return 0;
-    return pid;
+    char cmd[512];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    n = fd >= 0 ? read(fd, cmd, sizeof cmd - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return 0;
+    cmd[n] = '\0';
+    for (ssize_t i = 0; i < n; i++)
+        if (cmd[i] == '\0')
+            cmd[i] = ' ';
+    return strstr(cmd, "/" WARM_DIR "/zygote-") && strstr(cmd, id) ? pid : 0;
 }
 
 void pt_warm_stop(const char *cache_dir, const char *id)
@@ -166,11 +180,21 @@ int pt_warm_spawn(const pt_warm_spawn_opts *o, pid_t *pid_out)
 {
     if (!id_ok(o->id))
         return -EINVAL;
-    if (pt_warm_pid(o->cache_dir, o->id) > 0)
-        return -EEXIST;
     int wfd = warm_dirfd(o->cache_dir, true);
     if (wfd < 0)
         return wfd;
+    /* one spawn of an id at a time (two runs of `pactown serve` on one key): flock(2) on <id>.lock,
+     * held until the new process has written its pid */
+    char lname[128];
+    snprintf(lname, sizeof lname, "%s.lock", o->id);
+    int lfd = openat(wfd, lname, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) != 0 || pt_warm_pid(o->cache_dir, o->id) > 0) {
+        int e = lfd < 0 ? -errno : -EEXIST;
+        if (lfd >= 0)
+            close(lfd);
+        close(wfd);
+        return e;
+    }
     char script[64], dir[PATH_MAX], spath[PATH_MAX], py[PATH_MAX], idle[32];
     int rc = zygote_file(wfd, script, sizeof script);
     snprintf(dir, sizeof dir, "%s/" WARM_DIR "/%s", o->cache_dir, o->id);
@@ -242,6 +266,9 @@ int pt_warm_spawn(const pt_warm_spawn_opts *o, pid_t *pid_out)
         pt_wait(pid, &st);
     if (rc == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
         rc = -ECHILD;
+    if (rc == 0 && pt_warm_wait_pid(o->cache_dir, o->id, 2000) <= 0)
+        rc = -ETIMEDOUT; /* it did not start: its log says why */
+    close(lfd);
     if (s >= 0)
         close(s);
     if (logfd >= 0)
