@@ -1,5 +1,6 @@
 /* evict.c — the eviction policy (pure) and the reading of its candidates. */
 #include "pactown/evict.h"
+#include "pactown/vec.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -63,14 +64,10 @@ struct collect {
 static int collect_one(const char *key, const pt_entry *e, void *arg)
 {
     struct collect *col = arg;
-    if (col->n == col->cap) {
-        size_t cap = col->cap ? col->cap * 2 : 32;
-        pt_candidate *p = realloc(col->c, cap * sizeof *p);
-        if (!p)
-            return -ENOMEM;
-        col->c = p;
-        col->cap = cap;
-    }
+    pt_candidate *p = pt_grow(col->c, &col->cap, col->n, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    col->c = p;
     pt_candidate *c = &col->c[col->n++];
     memset(c, 0, sizeof *c);
     memcpy(c->key, key, sizeof c->key - 1);

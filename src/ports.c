@@ -3,6 +3,7 @@
  * "socket:[INODE]"). */
 #include "pactown/ports.h"
 #include "pactown/proc.h"
+#include "pactown/vec.h"
 
 #include <dirent.h>
 #include <arpa/inet.h>
@@ -38,14 +39,10 @@ static int cmp_ino(const void *a, const void *b)
 
 static int add_sock(sock_vec *sv, unsigned long ino, int port)
 {
-    if (sv->n == sv->cap) {
-        size_t nc = sv->cap ? sv->cap * 2 : 64;
-        sock_ent *nv = realloc(sv->v, nc * sizeof *nv);
-        if (!nv)
-            return -ENOMEM;
-        sv->v = nv;
-        sv->cap = nc;
-    }
+    sock_ent *nv = pt_grow(sv->v, &sv->cap, sv->n, sizeof *nv);
+    if (!nv)
+        return -ENOMEM;
+    sv->v = nv;
     sv->v[sv->n].ino = ino;
     sv->v[sv->n].port = port;
     sv->n++;
