@@ -344,25 +344,32 @@ static void addr_hex(const struct sockaddr *sa, char *out, size_t n, int *port)
     }
 }
 
-int pt_tcp_socket_uid(const struct sockaddr *local, uid_t *uid)
+int pt_tcp_socket_uid(const struct sockaddr *local, const struct sockaddr *remote, uid_t *uid)
 {
-    if (!local || (local->sa_family != AF_INET && local->sa_family != AF_INET6))
+    if (!local || (local->sa_family != AF_INET && local->sa_family != AF_INET6) ||
+        (remote && remote->sa_family != local->sa_family))
         return -EINVAL;
-    char want[40];
-    int port;
+    char want[40], rwant[40];
+    int port, rport = 0;
     addr_hex(local, want, sizeof want, &port);
-    char key[48];
+    char key[48], rkey[48] = "";
     snprintf(key, sizeof key, "%s:%04X", want, (unsigned)port);
+    if (remote) {
+        addr_hex(remote, rwant, sizeof rwant, &rport);
+        snprintf(rkey, sizeof rkey, "%s:%04X", rwant, (unsigned)rport);
+    }
     FILE *f = fopen(local->sa_family == AF_INET ? "/proc/net/tcp" : "/proc/net/tcp6", "re");
     if (!f)
         return -errno;
     char line[512];
     int rc = -ENOENT;
     while (rc == -ENOENT && fgets(line, sizeof line, f)) {
-        char laddr[64];
+        char laddr[64], raddr[64];
         unsigned long u;
-        /* sl local_address rem_address st tx:rx tr:when retrnsmt uid ... (proc(5)) */
-        if (sscanf(line, " %*s %63s %*s %*s %*s %*s %*s %lu", laddr, &u) == 2 && strcmp(laddr, key) == 0) {
+        unsigned st;
+        /* sl local_address rem_address st tx:rx tr:when retrnsmt uid ... (proc(5)); st 06: TIME_WAIT */
+        if (sscanf(line, " %*s %63s %63s %x %*s %*s %*s %lu", laddr, raddr, &st, &u) == 4 && st != 0x06 &&
+            strcmp(laddr, key) == 0 && (!remote || strcmp(raddr, rkey) == 0)) {
             *uid = (uid_t)u;
             rc = 0;
         }

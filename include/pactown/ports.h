@@ -43,12 +43,15 @@ typedef struct pt_port_holder {
  *   pgid < 0), -ENOMEM, -errno of opening /proc/net/tcp or /proc. */
 int pt_port_holders(int port, pid_t pgid, pt_port_holder *out, size_t max, size_t *n, size_t *sockets);
 
-/* The uid that owns the TCP socket bound to the address local (a peer's
- * address as a server sees it: on loopback, the client's own socket), from
- * the uid column of /proc/net/tcp or /proc/net/tcp6. -ENOENT when there is
- * no such socket in this network namespace, -EINVAL for another family.
- * Man: proc(5). */
+/* The uid that owns the TCP socket bound to the address local and
+ * connected to remote (a peer's address and the server's own, as a server
+ * sees a connection: on loopback, the client's own socket), from the uid
+ * column of /proc/net/tcp or /proc/net/tcp6. Sockets in TIME_WAIT (owned by
+ * nobody: uid 0 there) never match, nor does one connected elsewhere: an
+ * earlier connection from the same local port is not this one. remote may
+ * be NULL (the local address alone). -ENOENT when there is no such socket
+ * in this network namespace, -EINVAL for another family. Man: proc(5). */
 struct sockaddr;
-int pt_tcp_socket_uid(const struct sockaddr *local, uid_t *uid);
+int pt_tcp_socket_uid(const struct sockaddr *local, const struct sockaddr *remote, uid_t *uid);
 
 #endif

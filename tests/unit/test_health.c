@@ -527,3 +527,57 @@ Test(health, http_strerror_messages)
     cr_assert_eq(pt_http_load(), 0);
     cr_assert_not_null(strstr(pt_http_strerror(-ELIBACC), "libcurl"), "%s", pt_http_strerror(-ELIBACC));
 }
+
+/* the uid of a connection's client socket, as the API asks it: the socket
+ * connected to the server's end, never an earlier one from the same local
+ * port (TIME_WAIT sockets show uid 0 in /proc/net/tcp) */
+Test(health, tcp_socket_uid_of_a_connection)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t al = sizeof a;
+    cr_assert_eq(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(ls, 4), 0);
+    cr_assert_eq(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_eq(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+    int s = accept(ls, NULL, NULL);
+    cr_assert(s >= 0);
+    struct sockaddr_in peer, here;
+    socklen_t pl = sizeof peer, hl = sizeof here;
+    cr_assert_eq(getpeername(s, (struct sockaddr *)&peer, &pl), 0);
+    cr_assert_eq(getsockname(s, (struct sockaddr *)&here, &hl), 0);
+    uid_t uid = 12345;
+    cr_assert_eq(pt_tcp_socket_uid((struct sockaddr *)&peer, (struct sockaddr *)&here, &uid), 0);
+    cr_assert_eq(uid, geteuid());
+    cr_assert_eq(pt_tcp_socket_uid((struct sockaddr *)&peer, NULL, &uid), 0, "the local address alone");
+    struct sockaddr_in elsewhere = here;
+    elsewhere.sin_port = htons(ntohs(here.sin_port) == 65535 ? 65534 : ntohs(here.sin_port) + 1);
+    cr_assert_eq(pt_tcp_socket_uid((struct sockaddr *)&peer, (struct sockaddr *)&elsewhere, &uid), -ENOENT,
+                 "a socket connected elsewhere is not this connection");
+    /* the client closes first: its socket goes to TIME_WAIT, which must never answer */
+    close(c);
+    char b;
+    cr_assert_eq(read(s, &b, 1), 0);
+    close(s);
+    /* wait (2 s at most) until /proc/net/tcp shows the client's socket in TIME_WAIT */
+    char key[32], line[512];
+    snprintf(key, sizeof key, "%08X:%04X", (unsigned)peer.sin_addr.s_addr, (unsigned)ntohs(peer.sin_port));
+    bool tw = false;
+    for (int i = 0; i < 2000 && !tw; i++) {
+        FILE *f = fopen("/proc/net/tcp", "r");
+        cr_assert(f);
+        while (!tw && fgets(line, sizeof line, f)) {
+            char laddr[64];
+            unsigned st;
+            tw = sscanf(line, " %*s %63s %*s %x", laddr, &st) == 2 && strcmp(laddr, key) == 0 && st == 0x06;
+        }
+        fclose(f);
+        if (!tw)
+            poll(NULL, 0, 1);
+    }
+    cr_assert(tw, "the client's socket never reached TIME_WAIT");
+    cr_assert_eq(pt_tcp_socket_uid((struct sockaddr *)&peer, (struct sockaddr *)&here, &uid), -ENOENT,
+                 "a TIME_WAIT socket matched (uid %u)", (unsigned)uid);
+    close(ls);
+}

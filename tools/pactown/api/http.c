@@ -50,7 +50,12 @@ static bool from_users_uid(struct api *api, struct MHD_Connection *conn)
     if (!ci || !ci->client_addr ||
         (ci->client_addr->sa_family != AF_INET && ci->client_addr->sa_family != AF_INET6))
         return false; /* the Unix socket: its mode (0660) decides */
-    if (pt_tcp_socket_uid(ci->client_addr, &uid) != 0)
+    /* the server's own end of this connection: the client's socket is the one connected to it */
+    const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct sockaddr_storage here;
+    socklen_t hl = sizeof here;
+    bool have_here = fi && getsockname(fi->connect_fd, (struct sockaddr *)&here, &hl) == 0;
+    if (pt_tcp_socket_uid(ci->client_addr, have_here ? (struct sockaddr *)&here : NULL, &uid) != 0)
         return true; /* not a local socket we can see: treated as a user's */
     return (long)uid >= api->cli.cfg.user_uid_min && (long)uid <= api->cli.cfg.user_uid_max;
 }
