@@ -59,7 +59,7 @@ static const struct setting settings[] = {
     S(registry_auth, T_STR, ""),
     S(registry_push, T_BOOL, "yes"),
     S(registry_timeout, T_LONG, "10"),
-    S(warm, T_STR, "no"),
+    S(warm, T_STR, "auto"),
     S(warm_idle_seconds, T_LONG, "600"),
     S(max_warm, T_LONG, "8"),
 };

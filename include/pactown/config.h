@@ -60,7 +60,7 @@ typedef struct pt_config {
     bool registry_push;   /* push each venv built here; default yes (with registry set) */
     long registry_timeout;/* seconds without a connection or progress before a registry request
                            * gives up (and the venv is built here); default 10 */
-    char *warm;           /* warm starts (pactown/warm.h): no | yes | auto; default no */
+    char *warm;           /* warm starts (pactown/warm.h): no | yes | auto (the same as yes for now); default auto */
     long warm_idle_seconds; /* a warm process with no start and no child this long exits; default 600 */
     long max_warm;        /* warm processes at most (the least recently used is ended); default 8 */
 } pt_config;

@@ -42,7 +42,9 @@ assert_eq "$(stat_json hits)" $((hits0 + 1)) "hits after a --prepare hit"
 lease_rows() { "$PACTOWN" lease ls --json | python3 -c "
 import json, sys
 print(' '.join('%s:%s' % (l['holder'], 'alive' if l['alive'] else 'stale') for l in json.load(sys.stdin) if l['key'] == '$key'))"; }
-assert_eq "$(lease_rows)" "cold:stale" "leases on the key after a --prepare hit"
+# (the stale one may be gone already: the daemon's eviction run deletes stale leases when it counts them)
+only_cold_stale() { case "$(lease_rows)" in "" | "cold:stale") return 0 ;; *) return 1 ;; esac; }
+only_cold_stale || fail "leases on the key after a --prepare hit: $(lease_rows) (want none but the cold run's, stale)"
 
 # no commit (LeakSanitizer cannot run under ptrace: off for the traced runs of an ASan build)
 nolsan="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
@@ -55,7 +57,7 @@ else
     say "no strace: the commits of a hit are not counted"
     "$PACTOWN" run "$WORK/a.md" --service-id h2 --prepare >/dev/null 2>&1 || fail "hit h2"
 fi
-assert_eq "$(lease_rows)" "cold:stale" "leases on the key after a second --prepare hit"
+only_cold_stale || fail "leases on the key after a second --prepare hit: $(lease_rows)"
 assert_eq "$(stat_json hits)" $((hits0 + 2)) "hits after two --prepare hits"
 "$PACTOWN" cache ls --json | python3 -c "
 import json, sys

@@ -65,9 +65,9 @@ block_builds_on() {
 }
 release_builds() { : > "$PT_BLOCK_UNTIL"; }
 
-# end_warm: end the warm processes (docs/WARM.md) as warm_idle_seconds would: with warm = yes
-# (tools/test runs the suite so once), a venv's warm process leases it; tests of what
-# happens once its services are gone end them first (nothing to do with warm = no)
+# end_warm: end the warm processes (docs/WARM.md) as warm_idle_seconds would: with warm on
+# (auto, the default; tools/test runs the suite once more with warm = no), a venv's warm
+# process leases it; tests of what happens once its services are gone end them first
 end_warm() {
     local p
     for p in "$WORK"/cache/warm/*/pid; do

@@ -142,7 +142,8 @@ echo "$out" | grep -qF "ptdemo_state.py in $WORK/sandboxes/c has the name of a m
     || fail "no shadowing reason: $out"
 
 # the warm process killed: the next start is cold and says so, and starts a new one
-zdir=$(ls -d "$WORK"/cache/warm/*-0-*/ | head -n 1)
+k1=$(basename "$(readlink "$WORK/sandboxes/s1/.venv")")
+zdir=$(ls -d "$WORK"/cache/warm/$k1-0-*/ | head -n 1)
 kill -KILL "$(cat "$zdir/pid")"
 wait_until 10 sh -c "! kill -0 $(cat "$zdir/pid") 2>/dev/null" || fail "the warm process did not end"
 run_state s1 "$WORK/s1.md" "$WORK/after-kill.json" --warm
