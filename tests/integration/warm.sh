@@ -183,6 +183,12 @@ out=$("$PACTOWN" cache prewarm --warm ptdemo-state 2>&1) || fail "cache prewarm 
 echo "$out" | grep -q "warm process running (pid [0-9]*)" || fail "cache prewarm --warm again: $out"
 run_state p1 "$WORK/s1.md" "$WORK/p1.json" --warm
 echo "$out" | grep -q "running in .*, warm)" || fail "the first start after prewarm --warm was not warm: $out"
+# its memory counts in cache stats (and per venv in cache ls --json, cache show --json)
+"$PACTOWN" cache stats --json | python3 -c "
+import json, sys
+w = json.load(sys.stdin)['warm']
+assert w['processes'] == 1 and w['rss_bytes'] > 1 << 20, w" || fail "cache stats: $("$PACTOWN" cache stats --json)"
+"$PACTOWN" cache stats | grep -q "^warm  *1 warm processes, .* resident" || fail "cache stats: $("$PACTOWN" cache stats)"
 
 # warm_idle_seconds: a warm process with no start and no child that long ends, and its lease with it
 end_warm

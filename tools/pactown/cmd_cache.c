@@ -115,6 +115,18 @@ static int add_warm(const pt_warm_info *w, void *arg)
     return 0;
 }
 
+struct warm_sum {
+    uint64_t n, rss;
+};
+
+static int sum_warm(const pt_warm_info *w, void *arg)
+{
+    struct warm_sum *s = arg;
+    s->n++;
+    s->rss += w->rss_bytes;
+    return 0;
+}
+
 /* the warm processes of key (pactown/warm.h): pid, uid, resident memory, last use */
 static json_t *warm_json(struct cli *cli, const char *key)
 {
@@ -345,6 +357,8 @@ static int cache_stats(struct cli *cli, bool json)
         free(uc.v);
         return EXIT_ERROR;
     }
+    struct warm_sum ws = { 0 };
+    pt_warm_each(cli->cfg.cache_dir, sum_warm, &ws);
     if (json) {
         char *text = pt_stats_json(&s, pt_wall_s());
         json_t *doc = text ? json_loads(text, 0, NULL) : NULL, *users = json_array();
@@ -360,6 +374,9 @@ static int cache_stats(struct cli *cli, bool json)
             json_object_set_new(doc, "users", users);
         else
             json_decref(users);
+        if (doc) /* the warm processes (pactown/warm.h): their resident memory, shared with their children */
+            json_object_set_new(doc, "warm", json_pack("{s:I, s:I}", "processes", (json_int_t)ws.n, "rss_bytes",
+                                                       (json_int_t)ws.rss));
         char *out = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
         fputs(out ? out : text ? text : "", stdout);
         if (out)
@@ -398,6 +415,11 @@ static int cache_stats(struct cli *cli, bool json)
         printf("registry       %llu pulled (%llu pulls failed), %llu pushed (%llu pushes failed)\n",
                (unsigned long long)s.counters.pulled, (unsigned long long)s.counters.pull_failures,
                (unsigned long long)s.counters.pushed, (unsigned long long)s.counters.push_failures);
+    if (ws.n) {
+        char mem[32];
+        human_size(ws.rss, mem, sizeof mem);
+        printf("warm           %llu warm processes, %s resident\n", (unsigned long long)ws.n, mem);
+    }
     for (size_t i = 0; i < uc.n; i++) {
         char mem[32];
         human_size(uc.v[i].memory, mem, sizeof mem);
