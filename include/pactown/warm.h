@@ -92,8 +92,9 @@ typedef struct pt_warm_spawn_opts {
  * (src/warm/zygote.py) in a session of its own with the socket as its
  * stdin; it forks at once (so that it is init's child, not the caller's),
  * writes its pid, preloads, and only then calls listen(2): a start before
- * that finds nobody listening and goes cold. Returns 0, -EEXIST when one runs
- * already (pt_warm_pid), or -errno. */
+ * that finds nobody listening and goes cold. Returns 0 with *pid (the warm
+ * process's, once it has written it), -EEXIST when one runs already
+ * (pt_warm_pid), -ETIMEDOUT when it wrote no pid within 2 s, or -errno. */
 int pt_warm_spawn(const pt_warm_spawn_opts *o, pid_t *pid);
 
 /* The pid of the warm process of id while it runs (preloading or ready):

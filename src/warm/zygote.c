@@ -266,7 +266,8 @@ int pt_warm_spawn(const pt_warm_spawn_opts *o, pid_t *pid_out)
         pt_wait(pid, &st);
     if (rc == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
         rc = -ECHILD;
-    if (rc == 0 && pt_warm_wait_pid(o->cache_dir, o->id, 2000) <= 0)
+    pid_t zpid = rc == 0 ? pt_warm_wait_pid(o->cache_dir, o->id, 2000) : 0;
+    if (rc == 0 && zpid <= 0)
         rc = -ETIMEDOUT; /* it did not start: its log says why */
     close(lfd);
     if (s >= 0)
@@ -277,7 +278,7 @@ int pt_warm_spawn(const pt_warm_spawn_opts *o, pid_t *pid_out)
         close(dfd);
     close(wfd);
     if (rc == 0 && pid_out)
-        *pid_out = pid;
+        *pid_out = zpid; /* the warm process, not the first process, which has exited */
     return rc;
 }
 

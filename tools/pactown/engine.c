@@ -259,8 +259,8 @@ void engine_start_warm(struct cli *cli, const char *key, const char *venv, const
     if (pt_warm_make_room(cli->cfg.cache_dir, cli->cfg.max_warm, ended, sizeof ended) > 0)
         cli_note(cli, "warm: ended the least recently used warm process (%.12s, max_warm=%ld)", ended,
                  cli->cfg.max_warm);
-    pid_t pid;
-    int rc = pt_warm_spawn(&so, &pid);
+    pid_t zpid = 0;
+    int rc = pt_warm_spawn(&so, &zpid);
     pt_env_free(wenv);
     if (rc && rc != -EEXIST) {
         cli_note(cli, "warm: cannot start the warm process of %.12s: %s", key, strerror(-rc));
@@ -269,7 +269,6 @@ void engine_start_warm(struct cli *cli, const char *key, const char *venv, const
     if (rc)
         return;
     /* it leases the venv for as long as it runs: a venv with a warm process is never evicted */
-    pid_t zpid = pt_warm_wait_pid(cli->cfg.cache_dir, warm_id, 2000);
     pt_lease lease = { .since = pt_wall_s() };
     snprintf(lease.holder, sizeof lease.holder, "warm:%u", (unsigned)so.uid);
     if (zpid <= 0 || pt_proc_start_time(zpid, &lease.pid_start) != 0 ||
