@@ -28,7 +28,7 @@ expect_exit 3 "no markpact:run block" "$PACTOWN" run "$WORK/norun.md"
 printf '```bash markpact:run\na\n```\n```bash markpact:run\nb\n```\n' >"$WORK/tworun.md"
 # a second run block wins, as in pactown, with a warning naming both lines
 out=$("$PACTOWN" run --once "$WORK/tworun.md" --service-id tworun 2>&1 || true)
-echo "$out" | grep -q "warning: $WORK/tworun.md:4: second markpact:run block: it replaces the one at line 1" \
+grep -q "warning: $WORK/tworun.md:4: second markpact:run block: it replaces the one at line 1" <<<"$out" \
     || fail "second run block: $out"
 expect_exit 3 "nosuch.md: No such file" "$PACTOWN" run "$WORK/nosuch.md"
 

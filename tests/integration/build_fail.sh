@@ -26,7 +26,7 @@ good=$(register ptdemo-extra)
 write_readme "$WORK/bad.md" ptdemo-app ptdemo-missing
 set +e; out=$("$PACTOWN" run "$WORK/bad.md" --service-id bad --skip-health-check 2>&1); rc=$?; set -e
 assert_eq "$rc" 4 "exit code of pactown run when the build fails"
-echo "$out" | grep -q "build log" || fail "pactown run does not point at the build log: $out"
+grep -q "build log" <<<"$out" || fail "pactown run does not point at the build log: $out"
 
 # once failure_ttl has passed, the next lookup tries again
 mount_stop

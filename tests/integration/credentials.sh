@@ -42,7 +42,7 @@ for p in /proc/[0-9]*; do
         fail "the token appears in the argument vector of $( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | cut -c1-80)"
     fi
 done
-installer=$(pgrep -f "[b]locking-uv pip install" | head -1)
+installer=$(pgrep -f "[b]locking-uv pip install" | sed -n 1p)
 [ -n "$installer" ] || fail "no installer process"
 tr '\0' '\n' <"/proc/$installer/environ" | grep -qxF "UV_INDEX_URL=$PACTOWN_INDEX_URL" \
     || fail "the installer's environment does not carry the index URL with its credentials"

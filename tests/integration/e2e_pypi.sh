@@ -17,7 +17,7 @@ mount_start
 
 p1=$(free_port)
 out=$("$PACTOWN" run "$todo" --service-id todo --port "$p1" --detach --timeout 120 2>&1) || fail "run fastapi-todo: $out"
-echo "$out" | grep -q "cache miss" || fail "fastapi-todo: not a cold start: $out"
+grep -q "cache miss" <<<"$out" || fail "fastapi-todo: not a cold start: $out"
 assert_eq "$(http_status "http://127.0.0.1:$p1/todos")" 200 "GET /todos of fastapi-todo"
 python3 - "$todo" "$WORK/todo2.md" <<'PY'
 import sys
@@ -27,14 +27,14 @@ open(sys.argv[2], "w").write(t.replace("fastapi\nuvicorn\nsqlalchemy\npydantic\n
 PY
 p2=$(free_port)
 out=$("$PACTOWN" run "$WORK/todo2.md" --service-id todo2 --port "$p2" --detach --timeout 120 2>&1) || fail "run todo2: $out"
-echo "$out" | grep -q "cache hit" || fail "the reordered README was not a cache hit: $out"
+grep -q "cache hit" <<<"$out" || fail "the reordered README was not a cache hit: $out"
 assert_eq "$(http_status "http://127.0.0.1:$p2/todos")" 200 "GET /todos of the second service"
 "$PACTOWN" stop todo >/dev/null && "$PACTOWN" stop todo2 >/dev/null || fail "stop"
 
 # flask-blog listens on port 5000 whatever PORT says: pactown finds and reports it
 if python3 -c 'import socket; s=socket.socket(); s.bind(("0.0.0.0", 5000))' 2>/dev/null; then
     out=$("$PACTOWN" run "$blog" --service-id blog --port "$(free_port)" --detach --timeout 120 2>&1) || fail "run flask-blog: $out"
-    echo "$out" | grep -q "listens on port 5000" || fail "flask-blog: the port note is missing: $out"
+    grep -q "listens on port 5000" <<<"$out" || fail "flask-blog: the port note is missing: $out"
     assert_eq "$(http_status "http://127.0.0.1:5000/")" 200 "GET / of flask-blog"
     "$PACTOWN" stop blog >/dev/null || fail "stop blog"
 else
@@ -63,7 +63,7 @@ assert_eq "$ok" True "success of the API run of fastapi-todo ($logs1)"
 assert_eq "$(http_status "http://127.0.0.1:$port1/todos")" 200 "GET /todos of the API's fastapi-todo"
 read -r ok port2 hit2 logs2 <<<"$(api_run "$WORK/todo2.md" 502)" || fail "second API run"
 assert_eq "$ok $hit2" "True True" "the second API run is a cache hit"
-echo "$logs2" | grep -q "Cache hit! Reusing venv" || fail "the cache hit is not in logs[]: $logs2"
+grep -q "Cache hit! Reusing venv" <<<"$logs2" || fail "the cache hit is not in logs[]: $logs2"
 [ "$port1" != "$port2" ] || fail "one port for two services"
 for id in 501 502; do
     curl -sf -H "X-Runner-Token: $TOKEN" -d "{\"project_id\": $id}" "http://127.0.0.1:$api_port/runner/stop" >/dev/null \

@@ -54,7 +54,7 @@ prewarm 16 >/dev/null
 wait_until 10 test ! -e "$WORK/cache/store/$ksvc" \
     || fail "the venv of a stopped service was not evicted: $("$PACTOWN" cache ls; "$PACTOWN" lease ls)"
 out=$("$PACTOWN" run "$WORK/svc.md" --service-id svc --port "$port" --detach 2>&1) || fail "rerun after eviction: $out"
-echo "$out" | grep -q "cache miss" || fail "the rerun after eviction was not a rebuild: $out"
+grep -q "cache miss" <<<"$out" || fail "the rerun after eviction was not a rebuild: $out"
 assert_eq "$(http_status "http://127.0.0.1:$port/")" 200 "the service after its venv was rebuilt"
 "$PACTOWN" stop svc >/dev/null
 
@@ -87,7 +87,7 @@ prewarm 12 >/dev/null
 n_ready=$(ready_keys | wc -w)
 [ "$n_ready" -ge 2 ] || fail "expected several ready venvs, got $n_ready"
 out=$("$PACTOWN" cache gc --dry-run --now $(( $(date +%s) + 7200 )))
-echo "$out" | grep -q "$n_ready venvs would be evicted" || fail "gc --dry-run --now +2h: $out"
+grep -q "$n_ready venvs would be evicted" <<<"$out" || fail "gc --dry-run --now +2h: $out"
 assert_eq "$(ready_keys | wc -w)" "$n_ready" "ready venvs after a dry run"
 "$PACTOWN" cache gc --now $(( $(date +%s) + 7200 )) --json | python3 -c "
 import json, sys

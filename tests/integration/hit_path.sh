@@ -120,7 +120,7 @@ grep -q "pactown-serve, and it is not installed" "$WORK/lonely.err" || fail "mes
 # libcurl that cannot be loaded (an empty file over it, in a mount namespace
 # of this test's own): a --prepare hit does not notice; a health check that
 # needs HTTP fails at once, naming libcurl, and stops the service
-lib=$(ldconfig -p | awk '$1 == "libcurl.so.4" { print $NF; exit }')
+lib=$(ldconfig -p | awk '$1 == "libcurl.so.4" && !lib { lib = $NF } END { print lib }')
 if [ -n "$lib" ] && command -v unshare >/dev/null && unshare -m true 2>/dev/null; then
     real=$(readlink -f "$lib")
     nocurl() { unshare -m sh -c 'mount --bind /dev/null "$0" && exec "$@"' "$real" "$@"; }

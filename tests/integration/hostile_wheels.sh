@@ -69,7 +69,7 @@ for extra in "" ptdemo-extra; do  # compiled in this build; linked by uv from th
 done
 
 # --- the prune names a wheel by its METADATA
-arch() { find "$S/.uv" -maxdepth 3 -path "*archive-v*/*/$1" | head -n 1; }
+arch() { find "$S/.uv" -maxdepth 3 -path "*archive-v*/*/$1" | sed -n 1p; }
 kd=$(prewarm ptx-decoy) && kc=$(prewarm "ptdemo-core==2.0") || true
 [ -n "$kd" ] && [ -n "$kc" ] || fail "prewarm: $(tail -n 5 "$WORK/prewarm.log")"
 "$PACTOWN" cache rm "$kc" >/dev/null && "$PACTOWN" cache gc >/dev/null || fail "cache rm, gc"
@@ -104,9 +104,9 @@ if [ "$(nproc)" -gt 1 ]; then
     pw=$!
     step_workers() {  # the bytecode step's pid, once it has started its workers
         local b p
-        b=$(pgrep -f "pactown-build --store $S --key" | head -n 1) && [ -n "$b" ] || return 1
-        p=$(pgrep -P "$b" -f "c # pyc_share.py" | head -n 1) && [ -n "$p" ] || return 1
-        [ -n "$(pgrep -P "$p" | head -n 1)" ] && echo "$b $p"
+        b=$(pgrep -f "pactown-build --store $S --key" | sed -n 1p) && [ -n "$b" ] || return 1
+        p=$(pgrep -P "$b" -f "c # pyc_share.py" | sed -n 1p) && [ -n "$p" ] || return 1
+        [ -n "$(pgrep -P "$p" | sed -n 1p)" ] && echo "$b $p"
     }
     wait_until 60 step_workers || fail "no bytecode step with workers seen: $(cat "$WORK/many.out")"
     read -r builder step < <(step_workers)

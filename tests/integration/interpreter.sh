@@ -64,7 +64,7 @@ grep -q "^home = $WORK/home1" "$WORK/cache/store/$k5/pyvenv.cfg" || fail "pyvenv
 ln -sfn "$WORK/home2/python3.11" "$WORK/py/python"; rm -rf "$WORK/home1"
 out=$("$PACTOWN" cache prewarm ptdemo-tools 2>&1) || fail "prewarm after the base interpreter moved: $out"
 assert_eq "$(echo "$out" | tail -1 | cut -d' ' -f1)" "$k5" "the key (same version)"
-echo "$out" | grep -q "the venv ${k5:0:12} is unusable: its base interpreter's directory $WORK/home1 (pyvenv.cfg home) is gone" \
+grep -q "the venv ${k5:0:12} is unusable: its base interpreter's directory $WORK/home1 (pyvenv.cfg home) is gone" <<<"$out" \
     || fail "the CLI did not say why: $out"
 grep -q "$k5: its base interpreter's directory $WORK/home1 (pyvenv.cfg home) is gone; it is evicted" "$DAEMON_LOG" \
     || fail "no log line from the daemon"

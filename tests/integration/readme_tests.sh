@@ -92,7 +92,7 @@ assert_eq "$(echo hello | "$PACTOWN" run --once "$WORK/stdin.md" --service-id up
     "a job reads pactown's stdin"
 # --once --test: the job, then its shell tests
 out=$("$PACTOWN" run --once --test "$WORK/job.md" --service-id job 2>/dev/null) || fail "run --once --test: $out"
-echo "$out" | grep -qx "PASS shell: test -f cli.py" || fail "shell test line: $out"
+grep -qx "PASS shell: test -f cli.py" <<<"$out" || fail "shell test line: $out"
 echo "$out" | tail -n 1 | grep -qx "2 passed, 0 failed" || fail "total: $out"
 # the same job without --once: said to be a job
 rc=0; "$PACTOWN" run "$WORK/job.md" --service-id job2 --port "$(free_port)" >/dev/null 2>"$WORK/job2.err" || rc=$?
@@ -136,11 +136,11 @@ kill "$squatter"
 # pactown's probe: /health 404 falls back to /; 5xx retried and reported
 p=$(free_port)
 out=$("$PACTOWN" run "$WORK/app.md" --service-id h404 --port "$p" --env HEALTH=404 --detach 2>&1) || fail "run h404: $out"
-echo "$out" | grep -q "running in .*:$p/ -> 200" || fail "not healthy through /: $out"
+grep -q "running in .*:$p/ -> 200" <<<"$out" || fail "not healthy through /: $out"
 "$PACTOWN" stop h404 >/dev/null
 p=$(free_port)
 out=$("$PACTOWN" run "$WORK/app.md" --service-id h200 --port "$p" --detach 2>&1) || fail "run h200: $out"
-echo "$out" | grep -q "running in .*:$p/health -> 200" || fail "not healthy through /health: $out"
+grep -q "running in .*:$p/health -> 200" <<<"$out" || fail "not healthy through /health: $out"
 "$PACTOWN" stop h200 >/dev/null
 rc=0; "$PACTOWN" run "$WORK/app.md" --service-id h503 --port "$(free_port)" --env HEALTH=503 --env ROOT=503 \
     --timeout 2 >/dev/null 2>"$WORK/h503.err" || rc=$?
@@ -165,9 +165,9 @@ app_readme "$WORK/failing.md" '```http markpact:test' 'POST /items BODY {"name":
     '```bash markpact:test shell' 'echo "to the log"; exit 4' '```'
 rc=0; out=$("$PACTOWN" run --test "$WORK/failing.md" --service-id failing --port "$(free_port)" 2>"$WORK/failing.err") || rc=$?
 assert_eq "$rc" 10 "exit code when a test fails"
-echo "$out" | grep -qx "FAIL POST /items -> 422, expected 201" || fail "failing line: $out"
-echo "$out" | grep -qx "FAIL GET /nope -> 404, expected 200..399" || fail "failing line: $out"
-echo "$out" | grep -qx "FAIL shell: echo \"to the log\"; exit 4 -> exited with 4" || fail "failing shell line: $out"
+grep -qx "FAIL POST /items -> 422, expected 201" <<<"$out" || fail "failing line: $out"
+grep -qx "FAIL GET /nope -> 404, expected 200..399" <<<"$out" || fail "failing line: $out"
+grep -qx "FAIL shell: echo \" <<<"$out"to the log\"; exit 4 -> exited with 4" || fail "failing shell line: $out"
 grep -q "    to the log" "$WORK/failing.err" || fail "the shell test's output is not shown: $(cat "$WORK/failing.err")"
 echo "$out" | tail -n 1 | grep -qx "0 passed, 3 failed" || fail "total: $out"
 # pactown test ID against a detached service, and --json
@@ -202,7 +202,7 @@ rc=0; "$PACTOWN" test nosuch >/dev/null 2>&1 || rc=$?
 assert_eq "$rc" 8 "pactown test of an unknown service"
 # no test block: said
 out=$("$PACTOWN" run --test "$WORK/app.md" --service-id untested --port "$(free_port)" 2>&1) || fail "run --test untested: $out"
-echo "$out" | grep -q "app.md has no markpact:test block" || fail "no-test message: $out"
+grep -q "app.md has no markpact:test block" <<<"$out" || fail "no-test message: $out"
 # a bad test line: the README's line and the reason
 app_readme "$WORK/badtest.md" '```http markpact:test' 'GET /health EXPECT ok' '```'
 rc=0; "$PACTOWN" run --test "$WORK/badtest.md" --service-id badtest --port "$(free_port)" >/dev/null 2>"$WORK/badtest.err" || rc=$?

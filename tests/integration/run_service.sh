@@ -10,14 +10,14 @@ write_readme "$WORK/a.md" ptdemo-app ptdemo_extra
 write_readme "$WORK/b.md" "PTDemo.Extra  # helpers" "" "PTDEMO_APP"
 pa=$(free_port)
 out=$("$PACTOWN" run "$WORK/a.md" --service-id a --port "$pa" --detach 2>&1) || fail "run a: $out"
-echo "$out" | grep -q "cache miss" || fail "the first run was not a cache miss: $out"
-echo "$out" | grep -q "sandbox ready in" || fail "no 'sandbox ready' line: $out"
-echo "$out" | grep -q "running in .* -> 200" || fail "no 'running in … -> 200' line: $out"
+grep -q "cache miss" <<<"$out" || fail "the first run was not a cache miss: $out"
+grep -q "sandbox ready in" <<<"$out" || fail "no 'sandbox ready' line: $out"
+grep -q "running in .* -> 200" <<<"$out" || fail "no 'running in … -> 200' line: $out"
 assert_eq "$(http_status "http://127.0.0.1:$pa/")" 200 "HTTP status of service a"
 
 pb=$(free_port)
 out=$("$PACTOWN" run "$WORK/b.md" --service-id b --port "$pb" --detach 2>&1) || fail "run b: $out"
-echo "$out" | grep -q "cache hit" || fail "the second service was not a cache hit: $out"
+grep -q "cache hit" <<<"$out" || fail "the second service was not a cache hit: $out"
 assert_eq "$(http_status "http://127.0.0.1:$pb/")" 200 "HTTP status of service b"
 assert_eq "$(readlink "$WORK/sandboxes/a/.venv")" "$(readlink "$WORK/sandboxes/b/.venv")" ".venv of a and b"
 assert_eq "$(cat "$WORK/sandboxes/b/data/hello.txt")" "hello" "file written from the README"
@@ -89,7 +89,7 @@ assert_eq "$rc" 8 "exit code of stop for an unknown service"
 # a second run of a service id that is still running is refused (9), a stopped one restarts
 set +e; out=$("$PACTOWN" run "$WORK/a.md" --service-id a --port "$(free_port)" --detach 2>&1); rc=$?; set -e
 assert_eq "$rc" 9 "exit code of run for a running service id"
-echo "$out" | grep -q "already running" || fail "no 'already running' message: $out"
+grep -q "already running" <<<"$out" || fail "no 'already running' message: $out"
 "$PACTOWN" stop a >/dev/null || fail "stop a"
 "$PACTOWN" run "$WORK/a.md" --service-id a --port "$pa" --detach >/dev/null 2>&1 || fail "restart of a stopped service"
 

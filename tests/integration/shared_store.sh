@@ -25,7 +25,7 @@ for f in ptdemo_trace/__init__.py "ptdemo_trace/__pycache__/__init__.$tag.pyc"; 
     assert_eq "$(stat -c %i "$sp2/$f")" "$(stat -c %i "$sp1/$f")" "inode of $f in both venvs"
     assert_eq "$(stat -c %h "$sp1/$f")" 3 "links of $f (the uv cache's and two venvs')"
 done
-[ -n "$(find "$S" -path "$S/.uv" -prune -o -type f -links +1 -print | head -1)" ] \
+[ -n "$(find "$S" -path "$S/.uv" -prune -o -type f -links +1 -print | sed -n 1p)" ] \
     || fail "find store -type f -links +1 shows no shared file"
 
 # --- every module has its bytecode (the store is read-only: Python never writes it later)
@@ -77,7 +77,7 @@ ls -A "$S" | grep -q '^\.pyc-staging' && fail "a build left its staging director
 
 # --- writes to a shared file are refused through every path
 if python3 -c "import os, sys; sys.exit(0 if os.statvfs('$S').f_flag & os.ST_RDONLY else 1)"; then
-    arch=$(dirname "$(find "$S/.uv" -path '*archive-v*/*/ptdemo_trace/__init__.py' | head -1)")
+    arch=$(dirname "$(find "$S/.uv" -path '*archive-v*/*/ptdemo_trace/__init__.py' | sed -n 1p)")
     [ -n "$arch" ] || fail "no ptdemo_trace in the uv cache's archives"
     for p in "$sp1/ptdemo_trace/__init__.py" "$arch/__init__.py" \
              "$MNT/by-deps/$k2/lib/$(basename "$(dirname "$sp2")")/site-packages/ptdemo_trace/__init__.py"; do
@@ -104,7 +104,7 @@ a1=$(alone_of "$k1" alone_bytes)
 "$PACTOWN" cache stats | grep -q "^disk .*shared files" || fail "cache stats shows no disk line: $("$PACTOWN" cache stats)"
 
 # --- eviction: k1 goes, k2 keeps every file; the wheel only k1 held is pruned
-core_archive() { find "$S/.uv" -maxdepth 3 -path '*archive-v*/*/ptdemo_core-1.0.dist-info' | head -1; }
+core_archive() { find "$S/.uv" -maxdepth 3 -path '*archive-v*/*/ptdemo_core-1.0.dist-info' | sed -n 1p; }
 [ -n "$(core_archive)" ] || fail "no ptdemo-core 1.0 in the uv cache"
 "$PACTOWN" cache rm "$k1" >/dev/null || fail "cache rm $k1"
 "$PACTOWN" cache gc >/dev/null || fail "cache gc after rm"

@@ -70,17 +70,17 @@ for form in "python -m ptdemo_state" "python state.py" "ptdemo-state" "python3 s
     id=s$n
     # cold, with warm off: the reference
     run_state $id "$WORK/s$n.md" "$WORK/cold$n.json" --no-warm
-    echo "$out" | grep -q ", warm)" && fail "$form: --no-warm started warm: $out"
+    grep -q ", warm)" <<<"$out" && fail "$form: --no-warm started warm: $out"
     # with warm on, the first time: cold again (no warm process yet), which starts the warm
     # process of the venv (the later forms find it running)
     run_state $id "$WORK/s$n.md" "$WORK/first$n.json" --warm
-    [ $n -gt 1 ] || echo "$out" | grep -q "warm: started the warm process" || fail "$form: no warm process started: $out"
+    [ $n -gt 1 ] || grep -q "warm: started the warm process" <<<"$out" || fail "$form: no warm process started: $out"
     compare "$WORK/cold$n.json" "$WORK/first$n.json" "$form (warm on, the first start)"
     for k in a b; do
         # the warm process listens once it has preloaded; until then a start is cold
         wait_until 30 sh -c "ls '$WORK/cache/warm/'*/preloaded 2>/dev/null | grep -q ." || fail "the warm process never got ready"
         run_state $id "$WORK/s$n.md" "$WORK/warm$n$k.json" --warm
-        echo "$out" | grep -q "running in .*, warm)" || fail "$form: not started warm: $out"
+        grep -q "running in .*, warm)" <<<"$out" || fail "$form: not started warm: $out"
         compare "$WORK/cold$n.json" "$WORK/warm$n$k.json" "$form"
     done
     python3 -c "
@@ -93,14 +93,14 @@ done
 # as a user: the warm process and its children have the user's uid, never root's
 run_state u1 "$WORK/s1.md" "$WORK/ucold.json" --no-warm --user alice
 run_state u1 "$WORK/s1.md" "$WORK/ufirst.json" --warm --user alice
-echo "$out" | grep -q "warm: started the warm process" || fail "no warm process for alice: $out"
+grep -q "warm: started the warm process" <<<"$out" || fail "no warm process for alice: $out"
 uid=$(python3 -c "import json; print(json.load(open('$WORK/ucold.json'))['ids'][0])")
 [ "$uid" != 0 ] || fail "alice's service ran as root"
 wait_until 30 sh -c "ls '$WORK'/cache/warm/*-$uid-*/preloaded >/dev/null 2>&1" || fail "alice's warm process never got ready"
 zpid=$(cat "$WORK"/cache/warm/*-"$uid"-*/pid)
 assert_eq "$(stat -c %u "/proc/$zpid")" "$uid" "the uid of alice's warm process"
 run_state u1 "$WORK/s1.md" "$WORK/uwarm.json" --warm --user alice
-echo "$out" | grep -q "running in .*, warm)" || fail "alice's start was not warm: $out"
+grep -q "running in .*, warm)" <<<"$out" || fail "alice's start was not warm: $out"
 compare "$WORK/ucold.json" "$WORK/uwarm.json" "python -m ptdemo_state as alice"
 
 # a module that starts a thread while imported is dropped from the preload (named in the warm
@@ -117,7 +117,7 @@ grep -q "preload: ptdemo_thready dropped: it started a thread while imported; st
     "$WORK"/cache/warm/$tkey-0-*/zygote.log || fail "no log line for the dropped module: $(cat "$WORK"/cache/warm/$tkey-0-*/zygote.log)"
 grep -qx ptdemo_thready "$WORK"/cache/warm/$tkey-0-*/preloaded && fail "ptdemo_thready was preloaded"
 run_state t1 "$WORK/t.md" "$WORK/twarm.json" --warm
-echo "$out" | grep -q "running in .*, warm)" || fail "not warm after the drop: $out"
+grep -q "running in .*, warm)" <<<"$out" || fail "not warm after the drop: $out"
 compare "$WORK/tcold.json" "$WORK/twarm.json" "python -m ptdemo_state beside a thread-starting module"
 
 # what starts cold, and says why
@@ -125,8 +125,8 @@ cold_because() { # README-RUN-FORM REASON [run options...]
     local form=$1 why=$2; shift 2
     readme "$WORK/c.md" "$form"
     out=$("$PACTOWN" run "$WORK/c.md" --service-id c --port "$port" --detach --warm "$@" 2>&1) || fail "$form: $out"
-    echo "$out" | grep -q ", warm)" && fail "$form: started warm: $out"
-    echo "$out" | grep -qF "$why" || fail "$form: no '$why' in: $out"
+    grep -q ", warm)" <<<"$out" && fail "$form: started warm: $out"
+    grep -qF "$why" <<<"$out" || fail "$form: no '$why' in: $out"
     "$PACTOWN" stop c >/dev/null
 }
 cold_because 'python -m ptdemo_state | cat' "warm: starting cold: the run command uses the shell"
@@ -138,20 +138,20 @@ cold_because 'python -m ptdemo_state' "has PTDEMO_MODE otherwise than when the w
 # a module of the sandbox with the name of one the warm process imported: a cold start imports the sandbox's
 printf '%s\n' '```python markpact:file path=ptdemo_state.py' 'raise SystemExit("the sandbox one")' '```' >>"$WORK/c.md"
 out=$("$PACTOWN" run "$WORK/c.md" --service-id c --port "$port" --detach --warm 2>&1) && fail "the shadowed start ran: $out"
-echo "$out" | grep -qF "ptdemo_state.py in $WORK/sandboxes/c has the name of a module the warm process imported" \
+grep -qF "ptdemo_state.py in $WORK/sandboxes/c has the name of a module the warm process imported" <<<"$out" \
     || fail "no shadowing reason: $out"
 
 # the warm process killed: the next start is cold and says so, and starts a new one
 k1=$(basename "$(readlink "$WORK/sandboxes/s1/.venv")")
-zdir=$(ls -d "$WORK"/cache/warm/$k1-0-*/ | head -n 1)
+zdir=$(ls -d "$WORK"/cache/warm/$k1-0-*/ | sed -n 1p)
 kill -KILL "$(cat "$zdir/pid")"
 wait_until 10 sh -c "! kill -0 $(cat "$zdir/pid") 2>/dev/null" || fail "the warm process did not end"
 run_state s1 "$WORK/s1.md" "$WORK/after-kill.json" --warm
-echo "$out" | grep -q "warm: no ready warm process" || fail "no line about the missing warm process: $out"
-echo "$out" | grep -q "warm: started the warm process" || fail "no new warm process: $out"
+grep -q "warm: no ready warm process" <<<"$out" || fail "no line about the missing warm process: $out"
+grep -q "warm: started the warm process" <<<"$out" || fail "no new warm process: $out"
 wait_until 30 test -f "$zdir/preloaded" || fail "the new warm process never got ready"
 run_state s1 "$WORK/s1.md" "$WORK/after-kill2.json" --warm
-echo "$out" | grep -q "running in .*, warm)" || fail "not warm after the new warm process: $out"
+grep -q "running in .*, warm)" <<<"$out" || fail "not warm after the new warm process: $out"
 
 # a warm process that answers with a pid that is not its child: ended, and the start is cold
 kill -KILL "$(cat "$zdir/pid")"
@@ -171,18 +171,18 @@ PY
 EXTRA_PIDS="$EXTRA_PIDS $!"
 wait_until 10 test -f "$WORK/liar.ready" || fail "the lying listener did not start"
 out=$("$PACTOWN" run "$WORK/s1.md" --service-id s1 --port "$port" --detach --warm 2>&1) || fail "run after a lie: $out"
-echo "$out" | grep -q "answered with a pid that is not its child of this uid: ended it" || fail "the lie was not caught: $out"
-echo "$out" | grep -q "running in .* -> 200)" || fail "the start after the lie was not cold and healthy: $out"
+grep -q "answered with a pid that is not its child of this uid: ended it" <<<"$out" || fail "the lie was not caught: $out"
+grep -q "running in .* -> 200)" <<<"$out" || fail "the start after the lie was not cold and healthy: $out"
 "$PACTOWN" stop s1 >/dev/null
 
 # cache prewarm --warm: the warm process started and ready before any run: the first start is warm
 end_warm
 out=$("$PACTOWN" cache prewarm --warm ptdemo-state 2>&1) || fail "cache prewarm --warm: $out"
-echo "$out" | grep -q "warm process ready (pid [0-9]*)" || fail "cache prewarm --warm: $out"
+grep -q "warm process ready (pid [0-9]*)" <<<"$out" || fail "cache prewarm --warm: $out"
 out=$("$PACTOWN" cache prewarm --warm ptdemo-state 2>&1) || fail "cache prewarm --warm again: $out"
-echo "$out" | grep -q "warm process running (pid [0-9]*)" || fail "cache prewarm --warm again: $out"
+grep -q "warm process running (pid [0-9]*)" <<<"$out" || fail "cache prewarm --warm again: $out"
 run_state p1 "$WORK/s1.md" "$WORK/p1.json" --warm
-echo "$out" | grep -q "running in .*, warm)" || fail "the first start after prewarm --warm was not warm: $out"
+grep -q "running in .*, warm)" <<<"$out" || fail "the first start after prewarm --warm was not warm: $out"
 # its memory counts in cache stats (and per venv in cache ls --json, cache show --json)
 "$PACTOWN" cache stats --json | python3 -c "
 import json, sys
@@ -204,7 +204,7 @@ grep -q "idle for 2 s: exiting" "$WORK"/cache/warm/$k1-0-*/zygote.log || fail "n
 PACTOWN_MAX_WARM=1 run_state s1 "$WORK/s1.md" "$WORK/m1.json" --warm
 assert_eq "$(warm_of "$k1")" 1 "warm processes of $k1"
 PACTOWN_MAX_WARM=1 run_state t1 "$WORK/t.md" "$WORK/m2.json" --warm
-echo "$out" | grep -q "warm: ended the least recently used warm process (${k1:0:12}, max_warm=1)" \
+grep -q "warm: ended the least recently used warm process (${k1:0:12}, max_warm=1)" <<<"$out" \
     || fail "max_warm=1 did not end the other warm process: $out"
 assert_eq "$(warm_of "$k1")" 0 "warm processes of $k1 after max_warm ended it"
 assert_eq "$(warm_of "$tkey")" 1 "warm processes of $tkey"
