@@ -494,9 +494,7 @@ int pt_health_wait(const pt_health_opts *opts, pt_health_result *res)
         if (opts->port > 0 && pt_tcp_probe(opts->host, opts->port, probe_cap(deadline)) == 0) {
             if (!owned && round >= next_owner_check) {
                 next_owner_check = round + (int64_t)OWNER_EVERY_MS * NS_PER_MS;
-                pt_port_holder h;
-                size_t nh = 0;
-                owned = pt_port_holders(opts->port, opts->pgid, &h, 1, &nh, NULL) == 0 && nh > 0;
+                owned = pt_port_held(opts->port, opts->pid, opts->pgid) == 1;
                 res->foreign = !owned;
             }
             if (owned)

@@ -156,6 +156,49 @@ static int listen_sockets(int only_port, sock_vec *sv)
 /* Called once per listening socket of sv found open in a process. */
 typedef void (*match_fn)(void *arg, const char *pid, pid_t pgrp, const sock_ent *e);
 
+/* Look through the fds of process nm (a /proc entry; process group pg) for
+ * the sockets of sv; fn for each one found. Returns how many were found. */
+static size_t scan_fds(int procfd, const char *nm, pid_t pg, const sock_vec *sv, match_fn fn, void *arg)
+{
+    char p[300];
+    snprintf(p, sizeof p, "%s/fd", nm);
+    int ffd = openat(procfd, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (ffd < 0)
+        return 0; /* vanished (ENOENT) or not ours (EACCES) */
+    DIR *fdd = fdopendir(ffd);
+    if (!fdd) {
+        close(ffd);
+        return 0;
+    }
+    size_t found = 0;
+    struct dirent *fe;
+    while ((fe = readdir(fdd)) != NULL) {
+        if (fe->d_name[0] == '.')
+            continue;
+        char link[64];
+        ssize_t l = readlinkat(dirfd(fdd), fe->d_name, link, sizeof link - 1);
+        if (l <= 0)
+            continue;
+        link[l] = '\0';
+        unsigned long ino;
+        char close_br;
+        if (sscanf(link, "socket:[%lu%c", &ino, &close_br) != 2 || close_br != ']')
+            continue;
+        sock_ent key = { .ino = ino };
+        const sock_ent *hit = bsearch(&key, sv->v, sv->n, sizeof *sv->v, cmp_ino);
+        if (!hit)
+            continue;
+        /* the v4 and v6 files may both list one inode */
+        while (hit > sv->v && hit[-1].ino == ino)
+            hit--;
+        for (; hit < sv->v + sv->n && hit->ino == ino; hit++, found++)
+            if (fn)
+                fn(arg, nm, pg, hit);
+    }
+    closedir(fdd);
+    return found;
+}
+
 /* Look through the fds of every process (of group pgid only, when > 0) for
  * the sockets of sv; fn for each one found. */
 static int scan_procs(const sock_vec *sv, pid_t pgid, match_fn fn, void *arg)
@@ -163,7 +206,6 @@ static int scan_procs(const sock_vec *sv, pid_t pgid, match_fn fn, void *arg)
     DIR *pd = opendir("/proc");
     if (!pd)
         return -errno;
-    int procfd = dirfd(pd);
     struct dirent *de;
     while ((de = readdir(pd)) != NULL) {
         const char *nm = de->d_name;
@@ -172,40 +214,7 @@ static int scan_procs(const sock_vec *sv, pid_t pgid, match_fn fn, void *arg)
         pid_t pg = 0;
         if (pt_proc_pgrp((pid_t)strtol(nm, NULL, 10), &pg, NULL) < 0 || (pgid > 0 && pg != pgid))
             continue; /* vanished, unreadable, or another group */
-        char p[300];
-        snprintf(p, sizeof p, "%s/fd", nm);
-        int ffd = openat(procfd, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (ffd < 0)
-            continue; /* vanished (ENOENT) or not ours (EACCES) */
-        DIR *fdd = fdopendir(ffd);
-        if (!fdd) {
-            close(ffd);
-            continue;
-        }
-        struct dirent *fe;
-        while ((fe = readdir(fdd)) != NULL) {
-            if (fe->d_name[0] == '.')
-                continue;
-            char link[64];
-            ssize_t l = readlinkat(dirfd(fdd), fe->d_name, link, sizeof link - 1);
-            if (l <= 0)
-                continue;
-            link[l] = '\0';
-            unsigned long ino;
-            char close_br;
-            if (sscanf(link, "socket:[%lu%c", &ino, &close_br) != 2 || close_br != ']')
-                continue;
-            sock_ent key = { .ino = ino };
-            const sock_ent *hit = bsearch(&key, sv->v, sv->n, sizeof *sv->v, cmp_ino);
-            if (!hit)
-                continue;
-            /* the v4 and v6 files may both list one inode */
-            while (hit > sv->v && hit[-1].ino == ino)
-                hit--;
-            for (; hit < sv->v + sv->n && hit->ino == ino; hit++)
-                fn(arg, nm, pg, hit);
-        }
-        closedir(fdd);
+        scan_fds(dirfd(pd), nm, pg, sv, fn, arg);
     }
     closedir(pd);
     return 0;
@@ -299,6 +308,14 @@ static void add_holder(void *arg, const char *pid, pid_t pgrp, const sock_ent *e
     proc_cmd(pid, o->cmd, sizeof o->cmd);
 }
 
+static void count_holder(void *arg, const char *pid, pid_t pgrp, const sock_ent *e)
+{
+    (void)pid;
+    (void)pgrp;
+    (void)e;
+    ((holders *)arg)->n++;
+}
+
 int pt_port_holders(int port, pid_t pgid, pt_port_holder *out, size_t max, size_t *n, size_t *sockets)
 {
     if (port < 1 || port > 65535 || !n || (!out && max > 0) || pgid < 0)
@@ -314,6 +331,35 @@ int pt_port_holders(int port, pid_t pgid, pt_port_holder *out, size_t max, size_
         holders h = { .out = out, .max = max };
         rc = scan_procs(&sv, pgid, add_holder, &h);
         *n = h.n;
+    }
+    free(sv.v);
+    return rc;
+}
+
+int pt_port_held(int port, pid_t pid, pid_t pgid)
+{
+    if (port < 1 || port > 65535 || pid <= 0 || pgid <= 0)
+        return -EINVAL;
+    sock_vec sv = { 0 };
+    int rc = listen_sockets(port, &sv);
+    if (rc == 0 && sv.n > 0) {
+        /* the service's first process holds it, most often (a warm start's, a shell's exec):
+         * its fds alone, before a walk of every process's stat for the group's other members */
+        char nm[24];
+        snprintf(nm, sizeof nm, "%d", (int)pid);
+        int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        pid_t pg = 0;
+        if (procfd < 0)
+            rc = -errno;
+        else if (pt_proc_pgrp(pid, &pg, NULL) == 0 && pg == pgid && scan_fds(procfd, nm, pg, &sv, NULL, NULL) > 0)
+            rc = 1;
+        else {
+            holders h = { .out = NULL, .max = 0 };
+            rc = scan_procs(&sv, pgid, count_holder, &h);
+            rc = rc < 0 ? rc : h.n > 0;
+        }
+        if (procfd >= 0)
+            close(procfd);
     }
     free(sv.v);
     return rc;

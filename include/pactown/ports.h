@@ -30,6 +30,15 @@ typedef struct pt_port_holder {
                            cut to fit; "[comm]" when the command line is empty (kernel threads) */
 } pt_port_holder;
 
+/* Whether a member of process group pgid holds a listening TCP socket bound
+ * to port on any local address: process pid's fds are looked at first (the
+ * service's first process, which holds it most often), the group's other
+ * members only when it does not (one stat read per process of the host).
+ * Returns 1 held, 0 not (also: held only by processes the caller cannot see),
+ * -EINVAL (port outside 1..65535, pid or pgid <= 0), -ENOMEM, -errno of
+ * opening /proc. */
+int pt_port_held(int port, pid_t pid, pid_t pgid);
+
 /* The processes that hold a listening TCP socket bound to port on any local
  * address, IPv4 or IPv6.
  * pgid: 0 = look at every process; > 0 = only at members of that process

@@ -167,7 +167,7 @@ rc=0; out=$("$PACTOWN" run --test "$WORK/failing.md" --service-id failing --port
 assert_eq "$rc" 10 "exit code when a test fails"
 grep -qx "FAIL POST /items -> 422, expected 201" <<<"$out" || fail "failing line: $out"
 grep -qx "FAIL GET /nope -> 404, expected 200..399" <<<"$out" || fail "failing line: $out"
-grep -qx "FAIL shell: echo \" <<<"$out"to the log\"; exit 4 -> exited with 4" || fail "failing shell line: $out"
+grep -qx "FAIL shell: echo \"to the log\"; exit 4 -> exited with 4" <<<"$out" || fail "failing shell line: $out"
 grep -q "    to the log" "$WORK/failing.err" || fail "the shell test's output is not shown: $(cat "$WORK/failing.err")"
 echo "$out" | tail -n 1 | grep -qx "0 passed, 3 failed" || fail "total: $out"
 # pactown test ID against a detached service, and --json

@@ -474,6 +474,13 @@ Test(health, port_holders_and_port_free)
     cr_assert_eq(n, 0, "no member of that group holds it");
     cr_assert_eq(socks, 1);
     cr_assert_eq(pt_port_holders(0, 0, h, 4, &n, NULL), -EINVAL);
+    /* held: by the process asked about; by another member of its group; not by a group without it */
+    cr_assert_eq(pt_port_held(port, pid, pid), 1);
+    cr_assert_eq(pt_port_held(port, idle, pid), 1, "a member of group %d other than the one asked about", (int)pid);
+    cr_assert_eq(pt_port_held(port, idle, idle), 0);
+    cr_assert_eq(pt_port_held(port, pid, idle), 0, "pid %d holds it but is not of group %d", (int)pid, (int)idle);
+    cr_assert_eq(pt_port_held(0, pid, pid), -EINVAL);
+    cr_assert_eq(pt_port_held(port, 0, pid), -EINVAL);
 
     cr_assert_eq(pt_port_free("127.0.0.1", port), -EADDRINUSE);
     cr_assert_eq(pt_port_free("localhost", port), -EADDRINUSE);
@@ -484,6 +491,7 @@ Test(health, port_holders_and_port_free)
     cr_assert_eq(pt_port_holders(cp, 0, h, 4, &n, &socks), 0);
     cr_assert_eq(n, 0);
     cr_assert_eq(socks, 0);
+    cr_assert_eq(pt_port_held(cp, pid, pid), 0, "no socket listens on port %d", cp);
     cr_assert_eq(pt_port_free("example.com", cp), -EINVAL);
 }
 
