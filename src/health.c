@@ -415,7 +415,8 @@ static bool http_round(const pt_health_opts *o, int port, int64_t deadline, int6
         int left = probe_cap(deadline);
         if (left <= 0)
             break;
-        int rc = pt_http_probe(o->host, port, paths[i], left, &code);
+        int rc = o->probe ? o->probe(o->probe_arg, o->host, port, paths[i], left, &code)
+                          : pt_http_probe(o->host, port, paths[i], left, &code);
         res->probe_error = rc;
         if (rc != 0)
             return false; /* no answer: the next round tries again */
@@ -447,7 +448,7 @@ int pt_health_wait(const pt_health_opts *opts, pt_health_result *res)
     }
     int poll_ms = opts->poll_ms > 0 ? opts->poll_ms : 25;
     memset(res, 0, sizeof *res);
-    if (opts->path || opts->auto_path)
+    if ((opts->path || opts->auto_path) && !opts->probe)
         load_soon();
 
     int64_t start = now_ns();

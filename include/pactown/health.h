@@ -93,6 +93,11 @@ typedef struct pt_health_opts {
                            pass, GET /; any answer < 500 passes except a 404 on /health */
     int timeout_ms;     /* overall deadline */
     int poll_ms;        /* interval between probes, e.g. 25 */
+    /* how an HTTP request is sent: NULL = pt_http_probe (libcurl, loaded by a thread of its own as the
+     * wait begins); else probe(probe_arg, ...) with pt_http_probe's arguments and returns (a warm
+     * start's: its warm process sends it, pactown/warm.h pt_warm_probe) */
+    int (*probe)(void *probe_arg, const char *host, int port, const char *path, int timeout_ms, long *status);
+    void *probe_arg;
 } pt_health_opts;
 
 typedef struct pt_health_result {

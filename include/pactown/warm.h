@@ -155,6 +155,23 @@ typedef struct pt_warm_start_opts {
  * ended). Nothing of the service has run when it fails. */
 int pt_warm_start(const pt_warm_start_opts *o, pid_t *pid, int *exit_fd, char *why, size_t why_n);
 
+/* A connection to the prober of the ready warm process of id (its peer
+ * checked as pt_warm_start does: that process, with uid), for
+ * pt_warm_probe: 0 with *fd (close-on-exec; the caller closes it), or
+ * -errno with why (-EAGAIN or -ENOENT: no ready warm process; -EPROTO: its
+ * socket is another uid's, and it was ended; -EPIPE: it refused). */
+int pt_warm_probe_open(const char *cache_dir, const char *id, uid_t uid, int *fd, char *why, size_t why_n);
+
+/* One HTTP GET of path on host:port (a numeric address or "localhost")
+ * sent by the warm process's prober, as pt_http_probe (pactown/health.h)
+ * sends it with libcurl: no proxy, no redirect followed, the whole answer
+ * within timeout_ms (> 0). Returns 0 with *status (100..599),
+ * -ECONNREFUSED, -ETIMEDOUT, -EIO (not an HTTP answer), -EINVAL, -ENOMEM,
+ * or -EPIPE: the prober is unusable (it closed, did not answer within
+ * timeout_ms + 1 s, or answered with anything else); the caller probes
+ * another way. */
+int pt_warm_probe(int fd, const char *host, int port, const char *path, int timeout_ms, long *status);
+
 /* The exit of a child started by pt_warm_start: wait up to timeout_ms (-1:
  * no limit, 0: poll) for its wait status on exit_fd. Returns 1 with *status
  * (as waitpid(2) gives it), 0 while it runs, -EPIPE when the warm process

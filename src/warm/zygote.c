@@ -23,31 +23,8 @@
 #include "pactown/fsutil.h"
 #include "pactown/proc.h"
 #include "pactown/spawn.h"
+#include "sock.h"
 #include "zygote_py.h"
-
-#define WARM_DIR "warm"
-
-/* <cache>/warm, made (0711: the socket's directory is root's) and opened */
-static int warm_dirfd(const char *cache_dir, bool make)
-{
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/" WARM_DIR, cache_dir) >= (int)sizeof path)
-        return -ENAMETOOLONG;
-    if (make && mkdir(path, 0711) != 0 && errno != EEXIST)
-        return -errno;
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    return fd < 0 ? -errno : fd;
-}
-
-/* an AF_UNIX address for <warm>/<id>.sock through /proc/self/fd (sun_path
- * holds 108 bytes; a cache_dir of any length fits) */
-static int sock_addr(int dirfd, const char *id, struct sockaddr_un *a)
-{
-    memset(a, 0, sizeof *a);
-    a->sun_family = AF_UNIX;
-    int n = snprintf(a->sun_path, sizeof a->sun_path, "/proc/self/fd/%d/%s.sock", dirfd, id);
-    return n > 0 && (size_t)n < sizeof a->sun_path ? 0 : -ENAMETOOLONG;
-}
 
 /* the zygote's source at <warm>/zygote-<hash>.py (written once, 0644, root's) */
 static int zygote_file(int dirfd, char *name, size_t n)
@@ -152,7 +129,7 @@ void pt_warm_stop(const char *cache_dir, const char *id)
     pid_t pid = pt_warm_pid(cache_dir, id);
     if (pid > 0)
         kill(pid, SIGKILL); /* its children are services, in sessions of their own: they run on */
-    int dfd = warm_dirfd(cache_dir, false);
+    int dfd = pt_warm_dirfd(cache_dir, false);
     if (dfd < 0)
         return;
     char name[128], path[PATH_MAX];
@@ -180,7 +157,7 @@ int pt_warm_spawn(const pt_warm_spawn_opts *o, pid_t *pid_out)
 {
     if (!id_ok(o->id))
         return -EINVAL;
-    int wfd = warm_dirfd(o->cache_dir, true);
+    int wfd = pt_warm_dirfd(o->cache_dir, true);
     if (wfd < 0)
         return wfd;
     /* one spawn of an id at a time (two runs of `pactown serve` on one key): flock(2) on <id>.lock,
@@ -244,7 +221,7 @@ int pt_warm_spawn(const pt_warm_spawn_opts *o, pid_t *pid_out)
     /* the socket: bound here, listened on by the warm process once it is ready */
     int s = -1;
     struct sockaddr_un addr;
-    if (rc == 0 && (rc = sock_addr(wfd, o->id, &addr)) == 0) {
+    if (rc == 0 && (rc = pt_warm_sock_addr(wfd, o->id, &addr)) == 0) {
         char name[128];
         snprintf(name, sizeof name, "%s.sock", o->id);
         unlinkat(wfd, name, 0);
@@ -295,72 +272,17 @@ static json_t *str_array(char *const *v)
     return a;
 }
 
-/* one message of at most cap bytes within timeout_ms: its length, 0 at EOF, or -errno */
-static ssize_t recv_msg(int fd, char *buf, size_t cap, int timeout_ms)
-{
-    uint64_t deadline = pt_mono_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000ull;
-    for (;;) {
-        ssize_t n = recv(fd, buf, cap - 1, MSG_DONTWAIT);
-        if (n >= 0) {
-            buf[n] = '\0';
-            return n;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return -errno;
-        int left = timeout_ms < 0 ? -1 : (int)(((int64_t)(deadline - pt_mono_ns())) / 1000000);
-        if (timeout_ms >= 0 && left <= 0)
-            return -ETIMEDOUT;
-        struct pollfd pf = { .fd = fd, .events = POLLIN };
-        if (poll(&pf, 1, left) < 0 && errno != EINTR)
-            return -errno;
-    }
-}
-
-static int fail(char *why, size_t n, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *why, size_t n, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, n, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
 int pt_warm_start(const pt_warm_start_opts *o, pid_t *pid_out, int *exit_fd, char *why, size_t wn)
 {
     *pid_out = 0;
     *exit_fd = -1;
     if (!id_ok(o->id))
-        return fail(why, wn, -EINVAL, "a warm process id of another shape");
-    int wfd = warm_dirfd(o->cache_dir, false);
-    if (wfd < 0)
-        return fail(why, wn, -ENOENT, "no warm process yet");
-    struct sockaddr_un addr;
-    int rc = sock_addr(wfd, o->id, &addr);
-    int s = rc ? -1 : socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (rc == 0 && s < 0)
-        rc = -errno;
-    if (rc == 0 && connect(s, (struct sockaddr *)&addr, sizeof addr) != 0)
-        rc = -errno;
-    close(wfd);
-    if (rc) {
-        if (s >= 0)
-            close(s);
-        /* no socket, or nobody listening on it yet (the warm process listens once it has preloaded) */
-        return fail(why, wn, rc == -ENOENT || rc == -ECONNREFUSED ? -EAGAIN : rc, "no ready warm process (%s)",
-                    strerror(-rc));
-    }
-    /* the listener's credentials (unix(7): those of listen(2)): the warm process itself, with the uid */
+        return pt_warm_why(why, wn, -EINVAL, "a warm process id of another shape");
+    int s;
     struct ucred cr;
-    socklen_t cl = sizeof cr;
-    if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 || cr.uid != o->uid) {
-        close(s);
-        pt_warm_stop(o->cache_dir, o->id);
-        return fail(why, wn, -EPROTO, "the warm process's socket is held by uid %u, not %u: ended it",
-                    (unsigned)cr.uid, (unsigned)o->uid);
-    }
+    int rc = pt_warm_connect(o->cache_dir, o->id, o->uid, &s, &cr, why, wn);
+    if (rc)
+        return rc;
     const pt_warm_plan *p = o->plan;
     static const char *const kinds[] = { "cold", "file", "module", "script" };
     json_t *req = json_pack("{s:i, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:o}", "v", 1, "kind", kinds[p->kind], "target",
@@ -372,7 +294,7 @@ int pt_warm_start(const pt_warm_start_opts *o, pid_t *pid_out, int *exit_fd, cha
     if (!text || pipe2(go, O_CLOEXEC) != 0) {
         free(text);
         close(s);
-        return fail(why, wn, -ENOMEM, "out of memory");
+        return pt_warm_why(why, wn, -ENOMEM, "out of memory");
     }
     if (o->stdin_fd < 0)
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -396,10 +318,10 @@ int pt_warm_start(const pt_warm_start_opts *o, pid_t *pid_out, int *exit_fd, cha
     if (sent < 0) {
         close(go[1]);
         close(s);
-        return fail(why, wn, -EAGAIN, "the warm process did not take the start: %s", strerror(serr));
+        return pt_warm_why(why, wn, -EAGAIN, "the warm process did not take the start: %s", strerror(serr));
     }
     char buf[4096];
-    ssize_t n = recv_msg(s, buf, sizeof buf, o->timeout_ms > 0 ? o->timeout_ms : 2000);
+    ssize_t n = pt_warm_recv(s, buf, sizeof buf, o->timeout_ms > 0 ? o->timeout_ms : 2000);
     json_t *ans = n > 0 ? json_loads(buf, 0, NULL) : NULL;
     json_int_t child = ans ? json_integer_value(json_object_get(ans, "pid")) : 0;
     const char *err = ans ? json_string_value(json_object_get(ans, "error")) : NULL;
@@ -414,9 +336,9 @@ int pt_warm_start(const pt_warm_start_opts *o, pid_t *pid_out, int *exit_fd, cha
         close(go[1]); /* the child, if any, reads EOF and exits without running anything */
         close(s);
         if (*errcopy)
-            return fail(why, wn, -EAGAIN, "the warm process refused the start: %s", errcopy);
+            return pt_warm_why(why, wn, -EAGAIN, "the warm process refused the start: %s", errcopy);
         pt_warm_stop(o->cache_dir, o->id);
-        return fail(why, wn, -EPROTO, "the warm process %s: ended it",
+        return pt_warm_why(why, wn, -EPROTO, "the warm process %s: ended it",
                     n == -ETIMEDOUT ? "did not answer within its time" : n <= 0 ? "closed the connection"
                     : "answered with a pid that is not its child of this uid");
     }
@@ -429,18 +351,18 @@ int pt_warm_start(const pt_warm_start_opts *o, pid_t *pid_out, int *exit_fd, cha
             close(go[1]);
             close(s);
             kill((pid_t)child, SIGKILL);
-            return fail(why, wn, -e, "moving the warm child into its cgroup: %s", strerror(e));
+            return pt_warm_why(why, wn, -e, "moving the warm child into its cgroup: %s", strerror(e));
         }
     if (write(go[1], "g", 1) != 1) {
         int e = errno;
         close(go[1]);
         close(s);
         kill((pid_t)child, SIGKILL);
-        return fail(why, wn, -e, "the warm child went away: %s", strerror(e));
+        return pt_warm_why(why, wn, -e, "the warm child went away: %s", strerror(e));
     }
     close(go[1]);
     /* its last use, for max_warm's least recently used (pt_warm_make_room) */
-    int tfd = warm_dirfd(o->cache_dir, false);
+    int tfd = pt_warm_dirfd(o->cache_dir, false);
     if (tfd >= 0) {
         char name[128];
         snprintf(name, sizeof name, "%s.sock", o->id);
@@ -455,7 +377,7 @@ int pt_warm_start(const pt_warm_start_opts *o, pid_t *pid_out, int *exit_fd, cha
 int pt_warm_wait(int exit_fd, int timeout_ms, int *status)
 {
     char buf[256];
-    ssize_t n = recv_msg(exit_fd, buf, sizeof buf, timeout_ms);
+    ssize_t n = pt_warm_recv(exit_fd, buf, sizeof buf, timeout_ms);
     if (n == -ETIMEDOUT)
         return 0;
     if (n < 0)
@@ -526,7 +448,7 @@ bool pt_started_stop(pid_t pid, int exit_fd, int timeout_ms, int *status)
 
 int pt_warm_each(const char *cache_dir, int (*fn)(const pt_warm_info *w, void *arg), void *arg)
 {
-    int wfd = warm_dirfd(cache_dir, false);
+    int wfd = pt_warm_dirfd(cache_dir, false);
     if (wfd < 0)
         return 0;
     DIR *d = fdopendir(wfd);

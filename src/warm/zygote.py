@@ -20,6 +20,12 @@
 #   (the child waits for one byte "g" on go: pactown moves it into the
 #    service's cgroups first; EOF instead: the child exits)
 #   <- {"exit": WAIT_STATUS} when the child is reaped
+# or, for a service's health wait (pactown/warm.h, pt_warm_probe):
+#   -> {"v":1,"kind":"probe"}, no descriptors: the connection is handed to
+#      the prober (a process forked once, on the first such connection, that
+#      may have threads: nothing is forked from it), which then answers
+#   -> {"host":..,"port":N,"path":"/..","timeout_ms":N}  (as many as asked)
+#   <- {"status": N} or {"error": "ECONNREFUSED"|"ETIMEDOUT"|"EIO"}
 import sys
 
 AT_START = set(sys.modules)  # what any interpreter has imported before its first line
@@ -151,6 +157,10 @@ def learn(d, tried):
     their first seconds) that are not imported yet, as preload does. Returns
     a reason to exit when one started a thread (DIR/dropped names it)."""
     try:
+        st = os.stat(os.path.join(d, "seen"))
+        if CACHE.get("seen") == (st.st_size, st.st_mtime_ns):
+            return None  # nothing named since the last look
+        CACHE["seen"] = (st.st_size, st.st_mtime_ns)
         with open(os.path.join(d, "seen")) as f:
             names = [ln.strip() for ln in f]
     except OSError:
@@ -168,11 +178,31 @@ def learn(d, tried):
     return None
 
 
+CACHE = {}  # what the per-start checks compute from sys.modules, kept while it has not grown
+
+
+def preloaded_tops():
+    """the top-level names of the modules imported here, not at an interpreter's start"""
+    if CACHE.get("tops_n") != len(sys.modules):
+        CACHE["tops"] = {n.split(".", 1)[0] for n in sys.modules} - {n.split(".", 1)[0] for n in AT_START}
+        CACHE["tops_n"] = len(sys.modules)
+    return CACHE["tops"]
+
+
+def known(tried):
+    """the modules a child does not name in DIR/seen: imported here, or named there already (the
+    child grows its own: it is forked)"""
+    if CACHE.get("known_n") != (len(sys.modules), len(tried)):
+        CACHE["known"] = set(sys.modules) | tried
+        CACHE["known_n"] = (len(sys.modules), len(tried))
+    return CACHE["known"]
+
+
 def shadowed(path0):
     """A module imported here (not at an interpreter's start) that path0, the
     child's sys.path[0], also holds: a cold start would import path0's, a
     warm child has this one. None when there is none."""
-    names = {n.split(".", 1)[0] for n in sys.modules} - {n.split(".", 1)[0] for n in AT_START}
+    names = preloaded_tops()
     try:
         entries = os.listdir(path0)
     except OSError:
@@ -238,6 +268,8 @@ def recv_start(conn):
         if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
     fds = list(fds)
+    if not fds and not flags & socket.MSG_TRUNC and msg == b'{"v":1,"kind":"probe"}':
+        return {"kind": "probe"}, []
     if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or len(fds) != 4:
         for fd in fds:
             os.close(fd)
@@ -264,6 +296,121 @@ def send(conn, obj):
         pass
 
 
+def http_get(host, port, path, timeout):
+    """One GET as pactown's libcurl probe sends it (pt_http_probe): no
+    proxy, no redirect followed, the whole answer within timeout seconds."""
+    import http.client
+    import socket
+    import time
+    deadline = time.monotonic() + timeout
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        c.request("GET", path, headers={"User-Agent": "pactown"})
+        r = c.getresponse()
+        while r.read1(65536):
+            if time.monotonic() > deadline:
+                return {"error": "ETIMEDOUT"}
+        return {"status": r.status}
+    except ConnectionRefusedError:
+        return {"error": "ECONNREFUSED"}
+    except (socket.timeout, TimeoutError):
+        return {"error": "ETIMEDOUT"}
+    except (http.client.HTTPException, OSError, ValueError, UnicodeError):
+        return {"error": "EIO"}
+    finally:
+        c.close()
+
+
+def probe_answer(conn):
+    """A prober's thread: the requests of one health wait, one at a time."""
+    import json
+    conn.setblocking(True)  # the zygote's timeout left the shared file description O_NONBLOCK
+    with conn:
+        while True:
+            try:
+                msg = conn.recv(4096)
+            except OSError:
+                return
+            if not msg:
+                return
+            try:
+                rq = json.loads(msg)
+                host, port, path, ms = rq["host"], rq["port"], rq["path"], rq["timeout_ms"]
+                ok = (isinstance(host, str) and isinstance(port, int) and 0 < port < 65536 and isinstance(path, str)
+                      and path.startswith("/") and all(0x20 < ord(ch) < 0x7f for ch in path)
+                      and isinstance(ms, int) and 0 < ms <= 600000)
+            except (ValueError, KeyError, TypeError):
+                ok = False
+            ans = http_get(host, port, path, ms / 1000.0) if ok else {"error": "a request of another shape"}
+            try:
+                conn.send(json.dumps(ans).encode())
+            except OSError:
+                return
+
+
+def prober_main(chan):
+    """The prober: takes the connections the zygote hands it on chan, a
+    thread each, until chan ends (the zygote exited or exec'd)."""
+    import array
+    import socket
+    import threading
+    while True:
+        fds = array.array("i")
+        try:
+            msg, anc, _, _ = chan.recvmsg(16, socket.CMSG_SPACE(fds.itemsize))
+        except InterruptedError:
+            continue
+        except OSError:
+            os._exit(0)
+        for level, typ, data in anc:
+            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+        if not msg and not fds:
+            os._exit(0)
+        for fd in fds:
+            threading.Thread(target=probe_answer, args=(socket.socket(fileno=fd),), daemon=True).start()
+
+
+PROBER = {}  # "pid", "chan": the prober process and the zygote's end of its channel
+
+
+def to_prober(conn, close_in_child):
+    """Hand conn to the prober, forked first when there is none. False when
+    it cannot take it."""
+    import signal
+    import socket
+    for attempt in (0, 1):
+        if "chan" not in PROBER:
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            pid = os.fork()
+            if pid == 0:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                mine.close()
+                for c in close_in_child:
+                    try:
+                        c.close()
+                    except (OSError, AttributeError):
+                        os.close(c)
+                prober_main(theirs)
+            theirs.close()
+            PROBER.update(pid=pid, chan=mine)
+            log("prober: pid %d" % pid)
+        try:
+            PROBER["chan"].sendmsg([b"c"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array_of(conn.fileno()))])
+            return True
+        except OSError as e:
+            log("prober: it did not take a connection (%s): starting another" % e)
+            PROBER.pop("chan").close()
+            PROBER.pop("pid", None)
+    return False
+
+
+def array_of(fd):
+    import array
+    return array.array("i", [fd])
+
+
 def serve(lsock, d, idle):
     """The zygote's loop: returns (in a forked child only) the start to run."""
     import json
@@ -286,6 +433,10 @@ def serve(lsock, d, idle):
                 break
             if pid == 0:
                 break
+            if pid == PROBER.get("pid"):
+                log("prober: pid %d ended (status %d)" % (pid, status))
+                PROBER.pop("pid")
+                PROBER.pop("chan").close()
             conn = waiters.pop(pid, None)
             if conn is not None:
                 send(conn, {"exit": status})
@@ -325,6 +476,11 @@ def serve(lsock, d, idle):
             send(conn, {"error": str(e)})
             conn.close()
             continue
+        if req["kind"] == "probe":
+            if not to_prober(conn, [lsock, wake_r, wake_w] + list(waiters.values())):
+                send(conn, {"error": "no prober"})
+            conn.close()
+            continue
         env = dict(kv.split("=", 1) for kv in req["env"] if "=" in kv)
         why = learn(d, tried)
         if why:
@@ -358,7 +514,7 @@ def serve(lsock, d, idle):
             conn.close()
             return "again", "%d threads" % threads()
         req["seen"] = os.path.join(d, "seen")
-        req["tried"] = tried
+        req["known"] = known(tried)
         pid = os.fork()
         if pid == 0:
             signal.set_wakeup_fd(-1)
@@ -368,6 +524,8 @@ def serve(lsock, d, idle):
             os.close(wake_w)
             for c in waiters.values():
                 c.close()
+            if "chan" in PROBER:
+                PROBER.pop("chan").close()
             return req, fds
         for fd in fds:
             os.close(fd)
@@ -465,13 +623,13 @@ def become(req, fds):
     os.closerange(3, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 65536)
     # the signals as the interpreter leaves them at start
     for s in range(1, signal.NSIG):
+        if s in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        want = (signal.default_int_handler if s == signal.SIGINT
+                else signal.SIG_IGN if s in (signal.SIGPIPE, signal.SIGXFSZ) else signal.SIG_DFL)
         try:
-            if s == signal.SIGINT:
-                signal.signal(s, signal.default_int_handler)
-            elif s in (signal.SIGPIPE, signal.SIGXFSZ):
-                signal.signal(s, signal.SIG_IGN)
-            elif s not in (signal.SIGKILL, signal.SIGSTOP):
-                signal.signal(s, signal.SIG_DFL)
+            if signal.getsignal(s) is not want:  # as this process has it (Python's record): set when not
+                signal.signal(s, want)
         except (OSError, ValueError, RuntimeError):
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
@@ -486,8 +644,11 @@ def become(req, fds):
         if isinstance(v, (str, bytes)):
             setattr(m, k, new)
     env = dict(kv.split("=", 1) for kv in req["env"] if "=" in kv)
-    os.environ.clear()
-    os.environ.update(env)
+    for k in [k for k in os.environ if k not in env]:  # the environment made the service's: what differs
+        del os.environ[k]
+    for k, v in env.items():
+        if os.environ.get(k) != v:
+            os.environ[k] = v
     import time
     time.tzset()
     for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
@@ -496,7 +657,7 @@ def become(req, fds):
     sys.orig_argv[:] = req["orig_argv"]
     sys.executable = req["exe"]
     sys.path[0:0] = [req["path0"]]
-    record(req.get("seen"), set(sys.modules) | set(req.get("tried", ())))
+    record(req.get("seen"), req["known"])
     import types
     import builtins
     m = types.ModuleType("__main__")

@@ -153,6 +153,32 @@ wait_until 30 test -f "$zdir/preloaded" || fail "the new warm process never got 
 run_state s1 "$WORK/s1.md" "$WORK/after-kill2.json" --warm
 grep -q "running in .*, warm)" <<<"$out" || fail "not warm after the new warm process: $out"
 
+# a warm start's health probes are sent by the warm process's prober: this process maps no libcurl
+# (nor TLS library); the prober stopped: libcurl sends them, and the start says so; the prober
+# killed: the warm process forks another, and the next start's probes are its
+port=$(free_port)
+err=$(LD_DEBUG=libs "$PACTOWN" run "$WORK/s1.md" --service-id s1 --port "$port" --detach --warm 2>&1 >/dev/null) \
+    || fail "warm run under LD_DEBUG: $(grep -v '^ *[0-9]*:' <<<"$err")"
+grep -q "running in .*, warm)" <<<"$err" || fail "not warm: $(grep -v '^ *[0-9]*:' <<<"$err")"
+loaded=$(sed -n 's/.*calling init: //p' <<<"$err" | grep -E 'libcurl|libssl|libgnutls|libcrypto' | tr '\n' ' ' || true)
+[ -z "$loaded" ] || fail "a warm start loaded $loaded"
+grep -q "warm: the warm process cannot send" <<<"$err" && fail "the prober did not answer: $(grep -v '^ *[0-9]*:' <<<"$err")"
+"$PACTOWN" stop s1 >/dev/null
+prober=$(sed -n 's/.*prober: pid \([0-9]*\)$/\1/p' "$zdir/zygote.log" | tail -n 1)
+[ -n "$prober" ] && kill -0 "$prober" || fail "no prober in the warm process's log: $(cat "$zdir/zygote.log")"
+kill -STOP "$prober"
+run_state s1 "$WORK/s1.md" "$WORK/stopped-prober.json" --warm
+kill -CONT "$prober"
+grep -q "warm: the warm process cannot send the health probes (its prober did not answer within [0-9]* ms" <<<"$out" \
+    || fail "no line about the stopped prober: $out"
+grep -q "running in .*, warm)" <<<"$out" || fail "not healthy through libcurl with the prober stopped: $out"
+kill -KILL "$prober"
+wait_until 10 grep -q "prober: pid $prober ended" "$zdir/zygote.log" || fail "the warm process did not see its prober end"
+run_state s1 "$WORK/s1.md" "$WORK/new-prober.json" --warm
+grep -q "running in .*, warm)" <<<"$out" || fail "not warm after the prober was killed: $out"
+grep -q "warm: the warm process cannot send" <<<"$out" && fail "no new prober: $out"
+assert_eq "$(grep -c "prober: pid" "$zdir/zygote.log")" 3 "prober lines (the first, its end, a new one)"
+
 # a warm process that answers with a pid that is not its child: ended, and the start is cold
 kill -KILL "$(cat "$zdir/pid")"
 sock="$WORK/cache/warm/$(basename "$zdir").sock"

@@ -95,6 +95,35 @@ struct count_ctx {
     long n;
 };
 
+/* A warm start's health probes: sent by its warm process (pt_warm_probe), which has an HTTP
+ * client loaded, where this process would load libcurl; when the warm process cannot, libcurl */
+struct warm_probe {
+    struct cli *cli;
+    const char *id;
+    uid_t uid;
+    int fd;
+    bool off;
+};
+
+static int warm_probe(void *arg, const char *host, int port, const char *path, int timeout_ms, long *status)
+{
+    struct warm_probe *w = arg;
+    if (!w->off) {
+        char why[256] = "";
+        int rc = w->fd < 0 ? pt_warm_probe_open(w->cli->cfg.cache_dir, w->id, w->uid, &w->fd, why, sizeof why) : 0;
+        if (rc == 0 && (rc = pt_warm_probe(w->fd, host, port, path, timeout_ms, status)) != -EPIPE)
+            return rc;
+        if (!why[0])
+            snprintf(why, sizeof why, "its prober did not answer within %d ms, or answered otherwise", timeout_ms);
+        cli_note(w->cli, "warm: the warm process cannot send the health probes (%s): libcurl sends them", why);
+        w->off = true;
+        if (w->fd >= 0)
+            close(w->fd);
+        w->fd = -1;
+    }
+    return pt_http_probe(host, port, path, timeout_ms, status);
+}
+
 static int count_running(const pt_service *s, void *arg)
 {
     struct count_ctx *c = arg;
@@ -656,8 +685,15 @@ int engine_run(struct cli *cli, const struct run_req *o, struct run_out *out)
         pt_health_opts ho = { .pid = pid, .pgid = pid, .exit_fd = exit_fd > 0 ? exit_fd : 0, .host = o->host,
                               .port = port, .path = o->health_path, .auto_path = !o->health_path,
                               .timeout_ms = o->timeout_s * 1000, .poll_ms = 10 };
+        struct warm_probe wp = { .cli = cli, .id = warm_id, .uid = svc_uid, .fd = -1 };
+        if (out->warm) {
+            ho.probe = warm_probe;
+            ho.probe_arg = &wp;
+        }
         pt_health_result hr;
         int hrc = pt_health_wait(&ho, &hr);
+        if (wp.fd >= 0)
+            close(wp.fd);
         if (hrc != 0) {
             cli_err(cli, "health check: %s; stopping %s", pt_http_strerror(hrc), o->service_id);
             pt_started_stop(pid, exit_fd, 10000, NULL);
