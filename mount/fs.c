@@ -99,6 +99,7 @@ static char *stats_text(struct pt_fs *fs)
     if (pt_stats_collect(fs->idx, &s) != 0)
         return NULL;
     s.waiting = pt_claims_waiting(fs);
+    pt_stats_add_warm(&s, fs->cfg.cache_dir);
     pt_fs_uses_drain(fs);
     s.counters.hits += pt_fs_pending_hits(fs); /* noted, written at the next flush */
     return pt_stats_json(&s, pt_wall_s());

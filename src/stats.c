@@ -1,5 +1,6 @@
 /* stats.c — cache figures from the index, and their JSON form (jansson). */
 #include "pactown/stats.h"
+#include "pactown/warm.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -63,6 +64,20 @@ int pt_stats_collect(pt_index *idx, pt_stats *out)
     return pt_index_counters(idx, &out->counters);
 }
 
+static int sum_warm(const pt_warm_info *w, void *arg)
+{
+    pt_stats *s = arg;
+    s->warm_processes++;
+    s->warm_rss_bytes += w->rss_bytes;
+    return 0;
+}
+
+void pt_stats_add_warm(pt_stats *s, const char *cache_dir)
+{
+    s->warm_processes = s->warm_rss_bytes = 0;
+    pt_warm_each(cache_dir, sum_warm, s);
+}
+
 char *pt_stats_json(const pt_stats *s, int64_t now)
 {
     uint64_t lookups = s->counters.hits + s->counters.misses;
@@ -89,6 +104,12 @@ char *pt_stats_json(const pt_stats *s, int64_t now)
             "pull_failures", (json_int_t)s->counters.pull_failures,
             "pushed", (json_int_t)s->counters.pushed,
             "push_failures", (json_int_t)s->counters.push_failures)) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    /* the warm processes (pactown/warm.h): their resident memory, shared with their children */
+    if (o && json_object_set_new(o, "warm", json_pack("{s:I, s:I}", "processes", (json_int_t)s->warm_processes,
+                                                      "rss_bytes", (json_int_t)s->warm_rss_bytes)) != 0) {
         json_decref(o);
         o = NULL;
     }

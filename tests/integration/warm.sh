@@ -215,6 +215,13 @@ import json, sys
 w = json.load(sys.stdin)['warm']
 assert w['processes'] == 1 and w['rss_bytes'] > 1 << 20, w" || fail "cache stats: $("$PACTOWN" cache stats --json)"
 "$PACTOWN" cache stats | grep -q "^warm  *1 warm processes, .* resident" || fail "cache stats: $("$PACTOWN" cache stats)"
+python3 -c "
+import json, sys
+w = json.load(open(sys.argv[1]))['warm']
+assert w['processes'] == 1 and w['rss_bytes'] > 1 << 20, w" "$MNT/stats" || fail "the mount's stats: $(cat "$MNT/stats")"
+kp=$(basename "$(readlink "$WORK/sandboxes/p1/.venv")")
+"$PACTOWN" cache ls | grep "^${kp:0:12} " | grep -qE ' 1:[0-9.]+(KiB|MiB|GiB) ' \
+    || fail "cache ls has no WARM figure for $kp: $("$PACTOWN" cache ls)"
 
 # warm_idle_seconds: a warm process with no start and no child that long ends, and its lease with it
 end_warm

@@ -79,7 +79,7 @@ static void render(const pt_stats *s, int64_t now)
     doc = json_loads(text, 0, &jerr);
     cr_assert_not_null(doc, "not JSON: %s (line %d)\n%s", jerr.text, jerr.line, text);
     cr_assert(json_is_object(doc));
-    cr_assert_eq(json_object_size(doc), 21, "fields: %s", text);
+    cr_assert_eq(json_object_size(doc), 22, "fields: %s", text);
 }
 
 static json_int_t int_field(const char *name)
@@ -269,6 +269,29 @@ Test(stats, registry_counters)
     cr_assert_eq(json_integer_value(json_object_get(r, "pull_failures")), 1);
     cr_assert_eq(json_integer_value(json_object_get(r, "pushed")), 3);
     cr_assert_eq(json_integer_value(json_object_get(r, "push_failures")), 1);
+}
+
+Test(stats, warm_processes)
+{
+    pt_stats s;
+    cr_assert_eq(pt_stats_collect(idx, &s), 0);
+    render(&s, 1700000060);
+    json_t *w = json_object_get(doc, "warm");
+    cr_assert(json_is_object(w), "no warm object in %s", text);
+    cr_assert_eq(json_integer_value(json_object_get(w, "processes")), 0, "none counted yet: %s", text);
+    json_decref(doc);
+    doc = NULL;
+    free(text);
+    text = NULL;
+    /* a cache without a warm directory: none */
+    pt_stats_add_warm(&s, "/nonexistent-pactown-cache");
+    cr_assert_eq(s.warm_processes, 0);
+    s.warm_processes = 2;
+    s.warm_rss_bytes = 3u << 20;
+    render(&s, 1700000060);
+    w = json_object_get(doc, "warm");
+    cr_assert_eq(json_integer_value(json_object_get(w, "processes")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(w, "rss_bytes")), 3 << 20);
 }
 
 Test(stats, hit_rate_edges)

@@ -115,18 +115,6 @@ static int add_warm(const pt_warm_info *w, void *arg)
     return 0;
 }
 
-struct warm_sum {
-    uint64_t n, rss;
-};
-
-static int sum_warm(const pt_warm_info *w, void *arg)
-{
-    struct warm_sum *s = arg;
-    s->n++;
-    s->rss += w->rss_bytes;
-    return 0;
-}
-
 /* the warm processes of key (pactown/warm.h): pid, uid, resident memory, last use */
 static json_t *warm_json(struct cli *cli, const char *key)
 {
@@ -196,13 +184,13 @@ static int cache_ls(struct cli *cli, bool json)
     if (json) {
         print_json(c.list);
     } else {
-        printf("%-12s %-8s %-6s %10s %10s %-10s %5s %6s  %s\n", "KEY", "STATE", "ORIGIN", "SIZE", "ALONE", "ACCESS", "HITS",
-               "LEASED", "DEPS");
+        printf("%-12s %-8s %-6s %10s %10s %-10s %5s %6s %10s  %s\n", "KEY", "STATE", "ORIGIN", "SIZE", "ALONE", "ACCESS",
+               "HITS", "LEASED", "WARM", "DEPS");
         int64_t now = pt_wall_s();
         size_t i;
         json_t *o;
         json_array_foreach(c.list, i, o) {
-            char size[32], alone[32], age[32] = "-", deps[80] = "";
+            char size[32], alone[32], age[32] = "-", deps[80] = "", warm[64] = "-";
             human_size((uint64_t)json_integer_value(json_object_get(o, "size")), size, sizeof size);
             human_size((uint64_t)json_integer_value(json_object_get(o, "alone_bytes")), alone, sizeof alone);
             json_t *la = json_object_get(o, "last_access");
@@ -217,11 +205,25 @@ static int cache_ls(struct cli *cli, bool json)
             }
             if (k >= sizeof deps - 1)
                 memcpy(deps + sizeof deps - 4, "...", 4);
+            /* its warm processes: how many, and their resident memory (shared with their children) */
+            size_t nw = json_array_size(json_object_get(o, "warm"));
+            uint64_t wrss = 0;
+            json_array_foreach(json_object_get(o, "warm"), j, d)
+                wrss += (uint64_t)json_integer_value(json_object_get(d, "rss_bytes"));
+            if (nw) {
+                char mem[32];
+                human_size(wrss, mem, sizeof mem);
+                char *sp = strchr(mem, ' '); /* one word in its column: "1:18.2MiB" */
+                if (sp)
+                    memmove(sp, sp + 1, strlen(sp));
+                snprintf(warm, sizeof warm, "%zu:%s", nw, mem);
+            }
             const char *state = json_string_value(json_object_get(o, "state"));
-            printf("%-12.12s %-8s %-6s %10s %10s %-10s %5lld %6lld  %s\n", json_string_value(json_object_get(o, "key")),
-                   state, strcmp(state, "ready") ? "-" : json_string_value(json_object_get(o, "origin")), size, alone, age,
+            printf("%-12.12s %-8s %-6s %10s %10s %-10s %5lld %6lld %10s  %s\n",
+                   json_string_value(json_object_get(o, "key")), state,
+                   strcmp(state, "ready") ? "-" : json_string_value(json_object_get(o, "origin")), size, alone, age,
                    (long long)json_integer_value(json_object_get(o, "hits")),
-                   (long long)json_integer_value(json_object_get(o, "leases")), deps);
+                   (long long)json_integer_value(json_object_get(o, "leases")), warm, deps);
         }
     }
     json_decref(c.list);
@@ -357,8 +359,7 @@ static int cache_stats(struct cli *cli, bool json)
         free(uc.v);
         return EXIT_ERROR;
     }
-    struct warm_sum ws = { 0 };
-    pt_warm_each(cli->cfg.cache_dir, sum_warm, &ws);
+    pt_stats_add_warm(&s, cli->cfg.cache_dir);
     if (json) {
         char *text = pt_stats_json(&s, pt_wall_s());
         json_t *doc = text ? json_loads(text, 0, NULL) : NULL, *users = json_array();
@@ -374,9 +375,6 @@ static int cache_stats(struct cli *cli, bool json)
             json_object_set_new(doc, "users", users);
         else
             json_decref(users);
-        if (doc) /* the warm processes (pactown/warm.h): their resident memory, shared with their children */
-            json_object_set_new(doc, "warm", json_pack("{s:I, s:I}", "processes", (json_int_t)ws.n, "rss_bytes",
-                                                       (json_int_t)ws.rss));
         char *out = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
         fputs(out ? out : text ? text : "", stdout);
         if (out)
@@ -415,10 +413,10 @@ static int cache_stats(struct cli *cli, bool json)
         printf("registry       %llu pulled (%llu pulls failed), %llu pushed (%llu pushes failed)\n",
                (unsigned long long)s.counters.pulled, (unsigned long long)s.counters.pull_failures,
                (unsigned long long)s.counters.pushed, (unsigned long long)s.counters.push_failures);
-    if (ws.n) {
+    if (s.warm_processes) {
         char mem[32];
-        human_size(ws.rss, mem, sizeof mem);
-        printf("warm           %llu warm processes, %s resident\n", (unsigned long long)ws.n, mem);
+        human_size(s.warm_rss_bytes, mem, sizeof mem);
+        printf("warm           %llu warm processes, %s resident\n", (unsigned long long)s.warm_processes, mem);
     }
     for (size_t i = 0; i < uc.n; i++) {
         char mem[32];
