@@ -198,14 +198,11 @@ Test(evict_index, leases_live_and_stale)
     pt_lease me = { .since = 1 };
     cr_assert_eq(pt_proc_start_time(getpid(), &me.pid_start), 0);
     cr_assert_eq(pt_index_lease_add(idx, KA, getpid(), &me), 0);
-    pid_t kid = fork();
-    cr_assert_geq(kid, 0);
-    if (kid == 0)
-        _exit(0);
+    int release;
+    pid_t kid = tu_held_child(&release); /* alive until its start time is read: a zombie has none */
     pt_lease dead = { .since = 1 };
     cr_assert_eq(pt_proc_start_time(kid, &dead.pid_start), 0);
-    int st;
-    cr_assert_eq(waitpid(kid, &st, 0), kid);
+    tu_release_reap(kid, release);
     cr_assert_eq(pt_index_lease_add(idx, KA, kid, &dead), 0);
     /* a lease whose pid was reused: same pid (ours), another start time */
     pt_lease reused = { .since = 1, .pid_start = me.pid_start + 1 };

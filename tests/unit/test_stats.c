@@ -220,14 +220,11 @@ Test(stats, leased_counts_live_leases_per_venv)
     pt_lease parent = { .since = 1700000000 };
     cr_assert_eq(pt_proc_start_time(getppid(), &parent.pid_start), 0);
     cr_assert_eq(pt_index_lease_add(idx, "00000000000000000000000000000001", getppid(), &parent), 0);
-    pid_t kid = fork();
-    cr_assert_geq(kid, 0);
-    if (kid == 0)
-        _exit(0);
+    int release;
+    pid_t kid = tu_held_child(&release); /* alive until its start time is read: a zombie has none */
     pt_lease dead = { .since = 1700000000 };
     cr_assert_eq(pt_proc_start_time(kid, &dead.pid_start), 0);
-    int st;
-    cr_assert_eq(waitpid(kid, &st, 0), kid);
+    tu_release_reap(kid, release);
     cr_assert_eq(pt_index_lease_add(idx, "00000000000000000000000000000002", kid, &dead), 0);
     pt_stats s;
     cr_assert_eq(pt_stats_collect(idx, &s), 0);

@@ -91,6 +91,35 @@ static inline void tu_kill_reap(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
+/* tu_held_child(&release): fork a child that lives until tu_release_reap
+ * (it waits on a pipe): what is read of it in between (its start time, say)
+ * is read of a live process, never of a zombie. */
+static inline pid_t tu_held_child(int *release)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t kid = fork();
+    cr_assert_geq(kid, 0);
+    if (kid == 0) {
+        char b;
+        close(p[1]);
+        while (read(p[0], &b, 1) < 0 && errno == EINTR)
+            ;
+        _exit(0);
+    }
+    close(p[0]);
+    *release = p[1];
+    return kid;
+}
+
+/* tu_release_reap(pid, release): let a tu_held_child end, and reap it. */
+static inline void tu_release_reap(pid_t kid, int release)
+{
+    close(release);
+    int st;
+    cr_assert_eq(waitpid(kid, &st, 0), kid);
+}
+
 /* tu_pidfd_wait(pid, timeout_ms): wait until process pid has ended, at most
  * timeout_ms (pidfd + poll: no sleeping, EINTR retried). Does not reap it.
  * Returns 1 when it has ended, 0 on timeout, -errno when pidfd_open or poll
