@@ -42,6 +42,9 @@ int pt_warm_probe(int fd, const char *host, int port, const char *path, int time
     *status = 0;
     if (fd < 0 || !host || !path || path[0] != '/' || port < 1 || port > 65535 || timeout_ms <= 0)
         return -EINVAL;
+    for (const char *c = path; *c; c++)
+        if ((unsigned char)*c >= 0x80)
+            return -EPIPE; /* not ASCII: JSON would need UTF-8, the prober ASCII; libcurl sends it as it is */
     json_t *rq = json_pack("{s:s, s:i, s:s, s:i}", "host", host, "port", port, "path", path, "timeout_ms", timeout_ms);
     char *text = rq ? json_dumps(rq, JSON_COMPACT) : NULL;
     json_decref(rq);

@@ -92,6 +92,7 @@ int pt_warm_connect(const char *cache_dir, const char *id, uid_t uid, int *fd, s
                            "no ready warm process (%s)", strerror(-rc));
     }
     /* the listener's credentials (unix(7): those of listen(2)): the warm process itself, with the uid */
+    memset(cr, 0, sizeof *cr);
     socklen_t cl = sizeof *cr;
     if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, cr, &cl) != 0 || cr->uid != uid) {
         unsigned held = (unsigned)cr->uid;

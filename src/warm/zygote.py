@@ -303,13 +303,24 @@ def http_get(host, port, path, timeout):
     import socket
     import time
     deadline = time.monotonic() + timeout
+
+    def left():
+        t = deadline - time.monotonic()
+        if t <= 0:
+            raise TimeoutError
+        return t
     c = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
+        c.connect()
+        sock = c.sock  # the response reads it too, after the connection lets it go (will_close)
+        sock.settimeout(left())
         c.request("GET", path, headers={"User-Agent": "pactown"})
+        sock.settimeout(left())
         r = c.getresponse()
-        while r.read1(65536):
-            if time.monotonic() > deadline:
-                return {"error": "ETIMEDOUT"}
+        while True:
+            sock.settimeout(left())
+            if not r.read1(65536):
+                break
         return {"status": r.status}
     except ConnectionRefusedError:
         return {"error": "ECONNREFUSED"}
@@ -376,33 +387,52 @@ PROBER = {}  # "pid", "chan": the prober process and the zygote's end of its cha
 
 def to_prober(conn, close_in_child):
     """Hand conn to the prober, forked first when there is none. False when
-    it cannot take it."""
+    it cannot take it (the start's probes are then sent by pactown)."""
     import signal
     import socket
     for attempt in (0, 1):
         if "chan" not in PROBER:
-            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            pid = os.fork()
-            if pid == 0:
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            if threads() > 1:  # never: this process has none; but a fork keeps only the forking one
+                return False
+            try:
+                mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            except OSError as e:
+                log("prober: no socket pair (%s)" % e)
+                return False
+            try:
+                pid = os.fork()
+            except OSError as e:
+                log("prober: cannot fork (%s)" % e)
                 mine.close()
-                for c in close_in_child:
-                    try:
-                        c.close()
-                    except (OSError, AttributeError):
-                        os.close(c)
-                prober_main(theirs)
+                theirs.close()
+                return False
+            if pid == 0:
+                try:
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    mine.close()
+                    for c in close_in_child:
+                        try:
+                            c.close()
+                        except (OSError, AttributeError):
+                            os.close(c)
+                    prober_main(theirs)
+                finally:
+                    os._exit(1)  # never the zygote's code, nor an interpreter's shutdown (atexit), in the prober
             theirs.close()
+            mine.settimeout(0.5)  # a prober that does not take its connections (stopped, stuck) is replaced
             PROBER.update(pid=pid, chan=mine)
             log("prober: pid %d" % pid)
         try:
             PROBER["chan"].sendmsg([b"c"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array_of(conn.fileno()))])
             return True
         except OSError as e:
-            log("prober: it did not take a connection (%s): starting another" % e)
+            log("prober: it did not take a connection (%s): ending it, starting another" % e)
             PROBER.pop("chan").close()
-            PROBER.pop("pid", None)
+            try:
+                os.kill(PROBER.pop("pid"), signal.SIGKILL)  # reaped by the loop, as any child
+            except (KeyError, OSError):
+                pass
     return False
 
 
@@ -477,7 +507,7 @@ def serve(lsock, d, idle):
             conn.close()
             continue
         if req["kind"] == "probe":
-            if not to_prober(conn, [lsock, wake_r, wake_w] + list(waiters.values())):
+            if not to_prober(conn, [conn, lsock, wake_r, wake_w] + list(waiters.values())):
                 send(conn, {"error": "no prober"})
             conn.close()
             continue
@@ -515,7 +545,15 @@ def serve(lsock, d, idle):
             return "again", "%d threads" % threads()
         req["seen"] = os.path.join(d, "seen")
         req["known"] = known(tried)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as e:  # EAGAIN: the uid's process limit (its services count), ENOMEM
+            log("a start refused: cannot fork (%s)" % e)
+            send(conn, {"error": "the warm process cannot fork: %s" % e})
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            continue
         if pid == 0:
             signal.set_wakeup_fd(-1)
             conn.close()

@@ -91,4 +91,7 @@ Test(warm_probe, bad_arguments)
     cr_assert_eq(pt_warm_probe(0, "127.0.0.1", 80, "health", 100, &st), -EINVAL);
     cr_assert_eq(pt_warm_probe(0, "127.0.0.1", 0, "/", 100, &st), -EINVAL);
     cr_assert_eq(pt_warm_probe(0, "127.0.0.1", 80, "/", 0, &st), -EINVAL);
+    /* a path that is not ASCII (health.c takes its bytes as they are): libcurl's to send */
+    cr_assert_eq(pt_warm_probe(0, "127.0.0.1", 80, "/caf\xc3\xa9", 100, &st), -EPIPE);
+    cr_assert_eq(pt_warm_probe(0, "127.0.0.1", 80, "/\xff", 100, &st), -EPIPE);
 }

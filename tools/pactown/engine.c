@@ -110,16 +110,20 @@ static int warm_probe(void *arg, const char *host, int port, const char *path, i
     struct warm_probe *w = arg;
     if (!w->off) {
         char why[256] = "";
+        uint64_t t0 = pt_mono_ns();
         int rc = w->fd < 0 ? pt_warm_probe_open(w->cli->cfg.cache_dir, w->id, w->uid, &w->fd, why, sizeof why) : 0;
         if (rc == 0 && (rc = pt_warm_probe(w->fd, host, port, path, timeout_ms, status)) != -EPIPE)
             return rc;
         if (!why[0])
             snprintf(why, sizeof why, "its prober did not answer within %d ms, or answered otherwise", timeout_ms);
+        timeout_ms -= (int)((pt_mono_ns() - t0) / 1000000); /* libcurl gets what is left of this probe's time */
         cli_note(w->cli, "warm: the warm process cannot send the health probes (%s): libcurl sends them", why);
         w->off = true;
         if (w->fd >= 0)
             close(w->fd);
         w->fd = -1;
+        if (timeout_ms <= 0)
+            return -ETIMEDOUT; /* the next round's probe is libcurl's, with its whole time */
     }
     return pt_http_probe(host, port, path, timeout_ms, status);
 }
