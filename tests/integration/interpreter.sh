@@ -87,6 +87,9 @@ mount_start -o evict_interval=1
 ln -sfn "$WORK/home4/python3.11" "$WORK/py/python"; rm -rf "$WORK/home3"
 wait_until 15 grep -q "$k5: its base interpreter's directory $WORK/home3 (pyvenv.cfg home) is gone; it is evicted" "$DAEMON_LOG" \
     || fail "the daemon did not find the broken venv by itself"
+# the line above comes before the eviction, this one after it (a use in between may find it half gone)
+wait_until 15 grep -q "evicted $k5 (its base interpreter's directory $WORK/home3" "$DAEMON_LOG" \
+    || fail "the broken venv was not evicted"
 assert_eq "$(py_of "$k5")" "$vb" "run directly after the periodic check"
 grep -q "^home = $WORK/home4" "$WORK/cache/store/$k5/pyvenv.cfg" || fail "not rebuilt on home4"
 mount_stop
