@@ -661,13 +661,13 @@ def become(req, fds):
     os.closerange(3, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 65536)
     # the signals as the interpreter leaves them at start
     for s in range(1, signal.NSIG):
-        if s in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        want = (signal.default_int_handler if s == signal.SIGINT
-                else signal.SIG_IGN if s in (signal.SIGPIPE, signal.SIGXFSZ) else signal.SIG_DFL)
         try:
-            if signal.getsignal(s) is not want:  # as this process has it (Python's record): set when not
-                signal.signal(s, want)
+            if s == signal.SIGINT:
+                signal.signal(s, signal.default_int_handler)
+            elif s in (signal.SIGPIPE, signal.SIGXFSZ):
+                signal.signal(s, signal.SIG_IGN)
+            elif s not in (signal.SIGKILL, signal.SIGSTOP):
+                signal.signal(s, signal.SIG_DFL)
         except (OSError, ValueError, RuntimeError):
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
@@ -682,11 +682,8 @@ def become(req, fds):
         if isinstance(v, (str, bytes)):
             setattr(m, k, new)
     env = dict(kv.split("=", 1) for kv in req["env"] if "=" in kv)
-    for k in [k for k in os.environ if k not in env]:  # the environment made the service's: what differs
-        del os.environ[k]
-    for k, v in env.items():
-        if os.environ.get(k) != v:
-            os.environ[k] = v
+    os.environ.clear()
+    os.environ.update(env)
     import time
     time.tzset()
     for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
