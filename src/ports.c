@@ -308,14 +308,6 @@ static void add_holder(void *arg, const char *pid, pid_t pgrp, const sock_ent *e
     proc_cmd(pid, o->cmd, sizeof o->cmd);
 }
 
-static void count_holder(void *arg, const char *pid, pid_t pgrp, const sock_ent *e)
-{
-    (void)pid;
-    (void)pgrp;
-    (void)e;
-    ((holders *)arg)->n++;
-}
-
 int pt_port_holders(int port, pid_t pgid, pt_port_holder *out, size_t max, size_t *n, size_t *sockets)
 {
     if (port < 1 || port > 65535 || !n || (!out && max > 0) || pgid < 0)
@@ -343,7 +335,7 @@ int pt_port_held(int port, pid_t pid, pid_t pgid)
     sock_vec sv = { 0 };
     int rc = listen_sockets(port, &sv);
     if (rc == 0 && sv.n > 0) {
-        /* the service's first process holds it, most often (a warm start's, a shell's exec):
+        /* the service's first process holds it, most often (a warm start's: the interpreter itself):
          * its fds alone, before a walk of every process's stat for the group's other members */
         char nm[24];
         snprintf(nm, sizeof nm, "%d", (int)pid);
@@ -353,15 +345,17 @@ int pt_port_held(int port, pid_t pid, pid_t pgid)
             rc = -errno;
         else if (pt_proc_pgrp(pid, &pg, NULL) == 0 && pg == pgid && scan_fds(procfd, nm, pg, &sv, NULL, NULL) > 0)
             rc = 1;
-        else {
-            holders h = { .out = NULL, .max = 0 };
-            rc = scan_procs(&sv, pgid, count_holder, &h);
-            rc = rc < 0 ? rc : h.n > 0;
-        }
         if (procfd >= 0)
             close(procfd);
     }
+    size_t listening = sv.n;
     free(sv.v);
+    if (rc == 0 && listening > 0) { /* not it: the group's other members (every process's stat) */
+        pt_port_holder h;
+        size_t n = 0;
+        rc = pt_port_holders(port, pgid, &h, 1, &n, NULL);
+        rc = rc < 0 ? rc : n > 0;
+    }
     return rc;
 }
 
